@@ -1,0 +1,1 @@
+"""hg-build: not implemented yet (see the project's issues)."""

@@ -1,0 +1,3 @@
+from hg_build.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""hg-extract: not implemented yet (see the project's issues)."""

@@ -1,0 +1,3 @@
+from hg_extract.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from hg_index.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Which paths a source skips: gitignore-syntax patterns, a size cap, and marker files.
+
+Patterns are matched against the path relative to the source root with pathspec's
+gitignore implementation, case-insensitively (as HomeGallery, whose `ignore` package ignores
+case), so `*.mov` also skips `CLIP.MOV`. A folder that is excluded is not descended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from hg_index.config import ConfigError
+
+
+def read_exclude_file(path: Path) -> list[str]:
+    """Patterns of an exclude file; a missing file is a ConfigError (a typo must not
+    silently index everything)."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"exclude file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"exclude file {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Excludes:
+    spec: pathspec.PathSpec | None
+    markers: frozenset[str]
+
+    def skips_dir(self, relpath: str) -> bool:
+        return self.spec is not None and self.spec.match_file(relpath.lower() + "/")
+
+    def skips_file(self, relpath: str) -> bool:
+        return self.spec is not None and self.spec.match_file(relpath.lower())
+
+    def marks_skip(self, names: Iterable[str]) -> bool:
+        """True when a folder listing holds a marker such as `.nomedia`."""
+        return not self.markers.isdisjoint(names)
+
+
+def build_excludes(patterns: Sequence[str], markers: Iterable[str] = ()) -> Excludes:
+    lines = [p.lower() for p in patterns if p.strip() and not p.lstrip().startswith("#")]
+    spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    return Excludes(spec, frozenset(markers))

@@ -1,0 +1,141 @@
+"""The per-source index file: NDJSON, versioned, written atomically, read as a stream.
+
+Layout (one JSON object per line)::
+
+    {"type":"hg/file-index","version":1,"source":"pictures","root":"/abs/dir","created":"…"}
+    {"path":"2021/a.jpg","size":123,"mtime_ns":…,"inode":…,"checksum":"<blake3 hex>"}
+    …                                  (entries in walk order: see hg_index.walk)
+    {"type":"hg/file-index-end","count":N}
+
+The trailer makes a truncated file detectable and gives the entry count without reading the
+file. A new index is written to a temp file in the same folder, fsynced and renamed over the
+old one, so a killed run leaves the previous index intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from hg_index.config import ConfigError
+
+INDEX_TYPE = "hg/file-index"
+END_TYPE = "hg/file-index-end"
+INDEX_VERSION = 1
+
+
+class IndexFormatError(ConfigError):
+    """An index file hg cannot read (unknown version, truncated, not an index)."""
+
+
+def _header(path: Path, line: bytes) -> dict[str, Any]:
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("type") != INDEX_TYPE:
+        raise IndexFormatError(f"{path} is not an hg file index")
+    if header.get("version") != INDEX_VERSION:
+        raise IndexFormatError(
+            f"{path} has index version {header.get('version')!r}, this hg reads version "
+            f"{INDEX_VERSION}: re-create it (move it away and run hg-index again)"
+        )
+    return header
+
+
+def _trailer(path: Path, fh: IO[bytes]) -> int:
+    """The entry count from the trailer line, checking the file is complete."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    fh.seek(max(0, end - 4096))
+    last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        trailer = orjson.loads(last)
+    except orjson.JSONDecodeError:
+        trailer = None
+    if not isinstance(trailer, dict) or trailer.get("type") != END_TYPE:
+        raise IndexFormatError(f"{path} is truncated (no end line): re-create it")
+    return int(trailer["count"])
+
+
+def read_count(path: Path) -> int:
+    """Number of entries in an index (0 when it does not exist yet)."""
+    try:
+        with open(path, "rb") as fh:
+            _header(path, fh.readline())
+            return _trailer(path, fh)
+    except FileNotFoundError:
+        return 0
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as fh:
+            return _header(path, fh.readline())
+    except FileNotFoundError:
+        return None
+
+
+def read_entries(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the entries of an index (nothing when it does not exist yet)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        _header(path, fh.readline())
+        _trailer(path, fh)
+        fh.seek(0)
+        fh.readline()
+        for line in fh:
+            record = orjson.loads(line)
+            if record.get("type") == END_TYPE:
+                return
+            yield record
+
+
+class IndexWriter:
+    """Writes a new index beside the old one; `commit()` makes it the index atomically."""
+
+    def __init__(self, path: Path, source: str, root: str) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.count = 0
+        header = {
+            "type": INDEX_TYPE,
+            "version": INDEX_VERSION,
+            "source": source,
+            "root": root,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._fh.write(orjson.dumps(header) + b"\n")
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self._fh.write(orjson.dumps(entry) + b"\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        self._fh.write(orjson.dumps({"type": END_TYPE, "count": self.count}) + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self._tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def discard(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""The record vocabulary on hg's pipes.
+
+Every record is a JSON object with a `type` and a schema version `v`. Unknown fields are
+passed through untouched by every stage, so a later stage can add fields without breaking
+an earlier one.
+
+Records printed by hg-index (v1):
+
+- `add`     a new file: source, root, path, size, mtime (float seconds), inode, checksum
+- `change`  a known path whose content changed; also `previous_checksum`
+- `remove`  a path that is gone: source, root, path, size, checksum
+- `move`    a file that disappeared and reappeared with the same checksum: the `add` fields
+            plus `from_source`, `from_path` (nothing downstream needs recomputing)
+- `file`    an unchanged known file (only with `--all`)
+- `error`   an input that could not be handled: stage, source, path, error (a sentence)
+
+`path` is relative to the source's `root`, always with `/` separators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+ADD = "add"
+CHANGE = "change"
+REMOVE = "remove"
+MOVE = "move"
+FILE = "file"
+ERROR = "error"
+
+FILE_TYPES = (ADD, CHANGE, MOVE, FILE)
+"""Record types that describe a file present on disk, with its checksum."""
+
+
+def file_record(kind: str, source: str, root: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A change record for one index entry (`entry` has path, size, mtime, inode, checksum)."""
+    return {
+        "type": kind,
+        "v": SCHEMA_VERSION,
+        "source": source,
+        "root": root,
+        "path": entry["path"],
+        "size": entry["size"],
+        "mtime": entry["mtime"],
+        "inode": entry["inode"],
+        "checksum": entry["checksum"],
+    }
+
+
+def error_record(stage: str, error: str, **fields: Any) -> dict[str, Any]:
+    """An error as data: the run goes on, the record says which input failed and why."""
+    return {"type": ERROR, "v": SCHEMA_VERSION, "stage": stage, "error": error, **fields}
+
+
+def is_file_record(record: dict[str, Any]) -> bool:
+    return record.get("type") in FILE_TYPES

@@ -1,0 +1,377 @@
+"""Scan sources against their indexes and yield change records.
+
+The walk and the old index are merged as two sorted streams, folder by folder; only this
+run's adds and removes are held until the end, where a removed and an added file with the
+same checksum become one `move`. Adds that cannot be a move (their checksum was not in any
+old index) are printed at once, so a first scan streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from hg_index import records
+from hg_index.checksum import checksum_file
+from hg_index.config import Source
+from hg_index.excludes import Excludes
+from hg_index.indexfile import IndexWriter, read_count, read_entries
+from hg_index.limits import AddLimits
+from hg_index.plan import Entry, Policy, entry_name, make_entry, plan_dir, sidecar_changes
+from hg_index.progress import Progress
+from hg_index.walk import FileStat, Listing, join, walk
+
+log = logging.getLogger("hg-index")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    dry_run: bool = False
+    all: bool = False
+    add_limits: AddLimits | None = None
+    allow_empty: bool = False
+    jobs: int = 4
+
+
+@dataclass
+class SourceScan:
+    """One source, prepared: where its index lives and what filters it."""
+
+    source: Source
+    index_path: Path
+    excludes: Excludes
+    policy: Policy
+
+
+@dataclass
+class Summary:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    over_limit: int = 0
+    limit_hit: bool = False
+    hashed_bytes: int = 0
+    per_source: dict[str, int] = field(default_factory=dict)
+
+
+def _dir_key(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/")) if path else ()
+
+
+def _old_dirs(index_path: Path) -> Iterator[tuple[str, list[Entry]]]:
+    for dirpath, entries in groupby(
+        read_entries(index_path), lambda e: e["path"].rpartition("/")[0]
+    ):
+        yield dirpath, list(entries)
+
+
+def _prefix(value: str) -> int:
+    return int(value[:16], 16)
+
+
+class Scanner:
+    def __init__(self, opts: ScanOptions, progress: Progress) -> None:
+        self.opts = opts
+        self.progress = progress
+        self.summary = Summary()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+        self.old_checksums: set[int] = set()
+        self.pending_adds: list[dict[str, Any]] = []
+        self.pending_removes: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- preparation ------------------------------------------------------------------
+    def load_old_checksums(self, scans: list[SourceScan]) -> None:
+        """Checksum prefixes of every old entry: an add outside this set cannot be a move."""
+        for scan in scans:
+            for entry in read_entries(scan.index_path):
+                self.old_checksums.add(_prefix(entry["checksum"]))
+
+    # -- one source -------------------------------------------------------------------
+    def scan(self, scan: SourceScan) -> Iterator[dict[str, Any]]:
+        src = scan.source
+        root = str(src.dir)
+        old_count = read_count(scan.index_path)
+        if not os.path.isdir(root):
+            self.summary.errors += 1
+            yield records.error_record(
+                "index",
+                "source folder does not exist or is not a folder; its index is kept",
+                source=src.name,
+                root=root,
+                path="",
+            )
+            return
+        limit = self.opts.add_limits.limit(old_count) if self.opts.add_limits else None
+        writer = None if self.opts.dry_run else IndexWriter(scan.index_path, src.name, root)
+        state = _SourceState(src.name, root, limit)
+        try:
+            yield from self._merge(scan, state, writer)
+            if state.seen_files == 0 and old_count > 0 and not self.opts.allow_empty:
+                self.summary.errors += 1
+                yield records.error_record(
+                    "index",
+                    f"source is empty but its index has {old_count} files (not mounted?); "
+                    "the index is kept. Pass --allow-empty to accept that all are gone",
+                    source=src.name,
+                    root=root,
+                    path="",
+                )
+                state.pending_removes.clear()
+                if writer:
+                    writer.discard()
+                    writer = None
+            if writer:
+                writer.commit()
+                writer = None
+        finally:
+            if writer:
+                writer.discard()
+        self.summary.per_source[src.name] = state.count
+        self.summary.removed += len(state.pending_removes)
+        self.pending_removes.extend(state.pending_removes)
+        if state.over_limit:
+            self.summary.over_limit += state.over_limit
+            self.summary.limit_hit = True
+
+    def _merge(
+        self, scan: SourceScan, state: _SourceState, writer: IndexWriter | None
+    ) -> Iterator[dict[str, Any]]:
+        old = _old_dirs(scan.index_path)
+        pending = next(old, None)
+        failed: list[tuple[str, ...]] = []
+
+        def missing(dirpath: str, entries: list[Entry]) -> Iterator[dict[str, Any]]:
+            key = _dir_key(dirpath)
+            if any(key[: len(f)] == f for f in failed):
+                for e in entries:  # could not look: keep what we knew
+                    state.keep(e, writer)
+                return
+            for e in entries:
+                state.remove(e)
+            yield from ()
+
+        for listing in walk(str(scan.source.dir), scan.excludes):
+            key = _dir_key(listing.path)
+            while pending is not None and _dir_key(pending[0]) < key:
+                yield from missing(*pending)
+                pending = next(old, None)
+            old_entries: list[Entry] = []
+            if pending is not None and pending[0] == listing.path:
+                old_entries = pending[1]
+                pending = next(old, None)
+            yield from self._folder(scan, state, listing, old_entries, writer)
+            if listing.failed is not None:
+                failed.append(key)
+        while pending is not None:
+            yield from missing(*pending)
+            pending = next(old, None)
+
+    def _folder(
+        self,
+        scan: SourceScan,
+        state: _SourceState,
+        listing: Listing,
+        old_entries: list[Entry],
+        writer: IndexWriter | None,
+    ) -> Iterator[dict[str, Any]]:
+        src = state.source
+        for relpath, reason in listing.problems:
+            self.summary.errors += 1
+            log.warning("%s: %s: %s", src, relpath, reason)
+            yield records.error_record("index", reason, source=src, root=state.root, path=relpath)
+        if listing.failed is not None:
+            self.summary.errors += 1
+            log.warning("%s: %s/: cannot list folder: %s", src, listing.path, listing.failed)
+            yield records.error_record(
+                "index",
+                f"cannot list folder: {listing.failed}; its entries are kept",
+                source=src,
+                root=state.root,
+                path=listing.path,
+            )
+            for e in old_entries:
+                state.keep(e, writer)
+            return
+        state.seen_files += len(listing.files)
+        plan = plan_dir(old_entries, listing.files, scan.policy, state.allowance())
+        state.over_limit += plan.over_limit
+        for f in plan.empty:
+            self.summary.errors += 1
+            path = join(listing.path, f.name)
+            log.warning("%s: %s: empty file (0 bytes), skipped", src, path)
+            yield records.error_record(
+                "index", "empty file (0 bytes)", source=src, root=state.root, path=path
+            )
+        hashed = self._hash(state.root, listing.path, plan.new + [f for f, _ in plan.changed])
+        entries: dict[str, Entry] = {entry_name(e): e for e in plan.keep}
+        touched: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for f in plan.new:
+            path = join(listing.path, f.name)
+            result = hashed[f.name]
+            if isinstance(result, Failure):
+                self.summary.errors += 1
+                out.append(self._error(state, path, result.reason))
+                continue
+            entry = make_entry(path, f, result)
+            entries[f.name] = entry
+            touched.add(f.name)
+            state.added += 1
+            record = records.file_record(records.ADD, src, state.root, _public(entry))
+            if _prefix(result) in self.old_checksums:
+                self.pending_adds.append(record)
+            else:
+                self.summary.added += 1
+                out.append(record)
+        for f, old_entry in plan.changed:
+            path = old_entry["path"]
+            result = hashed[f.name]
+            if isinstance(result, Failure):
+                self.summary.errors += 1
+                entries[f.name] = old_entry  # keep what we knew; retried next run
+                out.append(self._error(state, path, result.reason))
+                continue
+            entry = make_entry(path, f, result)
+            entries[f.name] = entry
+            if result != old_entry["checksum"]:
+                touched.add(f.name)
+                self.summary.changed += 1
+                record = records.file_record(records.CHANGE, src, state.root, _public(entry))
+                record["previous_checksum"] = old_entry["checksum"]
+                out.append(record)
+            elif self.opts.all:
+                out.append(records.file_record(records.FILE, src, state.root, _public(entry)))
+        for e in plan.removed:
+            touched.add(entry_name(e))
+            state.remove(e)
+        if touched:
+            names = set(entries) | {entry_name(e) for e in plan.removed}
+            for e in sidecar_changes(names, touched, plan.keep):
+                self.summary.changed += 1
+                record = records.file_record(records.CHANGE, src, state.root, _public(e))
+                record["previous_checksum"] = e["checksum"]
+                record["reason"] = "sidecar"
+                out.append(record)
+                touched.add(entry_name(e))
+        if self.opts.all:
+            for e in plan.keep:
+                if entry_name(e) not in touched:
+                    out.append(records.file_record(records.FILE, src, state.root, _public(e)))
+        self.summary.unchanged += len(plan.keep)
+        for name in sorted(entries):
+            state.keep(entries[name], writer)
+        self.progress.update(files=len(listing.files), phase=src)
+        yield from out
+
+    def _hash(self, root: str, dirpath: str, files: list[FileStat]) -> dict[str, str | Failure]:
+        """Checksum per name, or an error sentence instead of the checksum."""
+
+        def one(f: FileStat) -> tuple[str, int] | Failure:
+            try:
+                return checksum_file(os.path.join(root, dirpath, f.name), f.size)
+            except FileNotFoundError:
+                return Failure("vanished during the scan")
+            except OSError as exc:
+                return Failure(f"cannot read: {exc.strerror or exc}")
+
+        results = map(one, files) if len(files) <= 1 else self.pool.map(one, files)
+        out: dict[str, str | Failure] = {}
+        for f, result in zip(files, results, strict=True):
+            if isinstance(result, Failure):
+                out[f.name] = result
+                continue
+            out[f.name] = result[0]
+            self.summary.hashed_bytes += result[1]
+            self.progress.update(nbytes=result[1])
+        return out
+
+    def _error(self, state: _SourceState, path: str, reason: str) -> dict[str, Any]:
+        log.warning("%s: %s: %s", state.source, path, reason)
+        return records.error_record(
+            "index", reason, source=state.source, root=state.root, path=path
+        )
+
+    # -- after all sources ------------------------------------------------------------
+    def finish(self) -> Iterator[dict[str, Any]]:
+        """Pair removes with adds of the same checksum as moves; print the rest."""
+        removes_by_sum: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in self.pending_removes:
+            removes_by_sum[r["checksum"]].append(r)
+        for add in self.pending_adds:
+            gone = removes_by_sum.get(add["checksum"])
+            if gone:
+                prev = gone.pop(0)
+                move = {
+                    **add,
+                    "type": records.MOVE,
+                    "from_source": prev["source"],
+                    "from_path": prev["path"],
+                }
+                self.summary.moved += 1
+                self.summary.removed -= 1
+                yield move
+            else:
+                self.summary.added += 1
+                yield add
+        for group in removes_by_sum.values():
+            yield from group
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+
+
+def _public(entry: Entry) -> dict[str, Any]:
+    return {
+        "path": entry["path"],
+        "size": entry["size"],
+        "mtime": entry["mtime_ns"] / 1e9,
+        "inode": entry["inode"],
+        "checksum": entry["checksum"],
+    }
+
+
+class _SourceState:
+    def __init__(self, source: str, root: str, limit: int | None) -> None:
+        self.source = source
+        self.root = root
+        self.limit = limit
+        self.added = 0
+        self.over_limit = 0
+        self.count = 0
+        self.seen_files = 0
+        self.pending_removes: list[dict[str, Any]] = []
+
+    def allowance(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.added)
+
+    def keep(self, entry: Entry, writer: IndexWriter | None) -> None:
+        self.count += 1
+        if writer:
+            writer.write(entry)
+
+    def remove(self, entry: Entry) -> None:
+        rec = {
+            "type": records.REMOVE,
+            "v": records.SCHEMA_VERSION,
+            "source": self.source,
+            "root": self.root,
+            "path": entry["path"],
+            "size": entry["size"],
+            "checksum": entry["checksum"],
+        }
+        self.pending_removes.append(rec)

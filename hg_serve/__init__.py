@@ -1,0 +1,1 @@
+"""hg-serve: not implemented yet (see the project's issues)."""

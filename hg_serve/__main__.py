@@ -1,0 +1,3 @@
+from hg_serve.cli import main
+
+raise SystemExit(main())
