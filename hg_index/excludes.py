@@ -1,8 +1,11 @@
 """Which paths a source skips: gitignore-syntax patterns, a size cap, and marker files.
 
 Patterns are matched against the path relative to the source root with pathspec's
-gitignore implementation, case-insensitively (as HomeGallery, whose `ignore` package ignores
-case), so `*.mov` also skips `CLIP.MOV`. A folder that is excluded is not descended.
+gitignore patterns, case-insensitively (as HomeGallery, whose `ignore` package ignores case),
+so `*.mov` also skips `CLIP.MOV`. A folder that is excluded is not descended, so nothing in it
+can be re-included, as in git. As in git, a pattern ending in `/` matches only folders: files
+are matched against the other patterns, folders against all of them (hence the classic
+`*` + `!*/` + `!*.jpg` keeps JPEGs in every folder).
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ def read_exclude_file(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Excludes:
-    spec: pathspec.PathSpec | None
+    files: pathspec.PathSpec | None
+    dirs: pathspec.PathSpec | None
     markers: frozenset[str]
 
     def skips_dir(self, relpath: str) -> bool:
-        return self.spec is not None and self.spec.match_file(relpath.lower() + "/")
+        return self.dirs is not None and self.dirs.match_file(relpath.lower())
 
     def skips_file(self, relpath: str) -> bool:
-        return self.spec is not None and self.spec.match_file(relpath.lower())
+        return self.files is not None and self.files.match_file(relpath.lower())
 
     def marks_skip(self, names: Iterable[str]) -> bool:
         """True when a folder listing holds a marker such as `.nomedia`."""
@@ -44,6 +48,11 @@ class Excludes:
 
 
 def build_excludes(patterns: Sequence[str], markers: Iterable[str] = ()) -> Excludes:
-    lines = [p.lower() for p in patterns if p.strip() and not p.lstrip().startswith("#")]
-    spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
-    return Excludes(spec, frozenset(markers))
+    lines = [p.strip().lower() for p in patterns if p.strip() and not p.lstrip().startswith("#")]
+    file_lines = [p for p in lines if not p.endswith("/")]
+    dir_lines = [p.rstrip("/") for p in lines if p.rstrip("/") not in ("", "!")]
+    return Excludes(
+        pathspec.PathSpec.from_lines("gitignore", file_lines) if file_lines else None,
+        pathspec.PathSpec.from_lines("gitignore", dir_lines) if dir_lines else None,
+        frozenset(markers),
+    )

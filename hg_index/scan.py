@@ -313,7 +313,7 @@ class Scanner:
         for add in self.pending_adds:
             gone = removes_by_sum.get(add["checksum"])
             if gone:
-                prev = gone.pop(0)
+                prev = gone.pop(_best_match(add, gone))
                 move = {
                     **add,
                     "type": records.MOVE,
@@ -333,6 +333,15 @@ class Scanner:
 @dataclass(frozen=True)
 class Failure:
     reason: str
+
+
+def _best_match(add: dict[str, Any], candidates: list[dict[str, Any]]) -> int:
+    """Among removed files with the same content, prefer the one with the same name."""
+    name = add["path"].rpartition("/")[2]
+    for i, c in enumerate(candidates):
+        if c["path"].rpartition("/")[2] == name:
+            return i
+    return 0
 
 
 def _public(entry: Entry) -> dict[str, Any]:

@@ -63,9 +63,10 @@ def select_sources(
 
 
 def source_excludes(source: Source) -> Excludes:
-    patterns = list(source.excludes)
+    patterns: list[str] = []
     for path in source.exclude_from:
         patterns.extend(read_exclude_file(path))
+    patterns.extend(source.excludes)  # later patterns win: -e refines an exclude file
     return build_excludes(patterns, source.exclude_if_present)
 
 

@@ -1,0 +1,88 @@
+"""Shared test helpers: where the real sample media is, and how to run the real tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = (REPO.parent / "shared" / "media").resolve()
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    returncode: int
+    records: list[dict]
+    stderr: str
+    stdout: bytes = b""
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [r for r in self.records if r["type"] == kind]
+
+    def paths(self, kind: str) -> list[str]:
+        return sorted(r["path"] for r in self.of_type(kind))
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    assert path.exists(), f"{path} missing: run `make install`"
+    return str(path)
+
+
+def run_tool(
+    name: str,
+    *args: str,
+    home: Path | None = None,
+    stdin: bytes | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    user: str | None = None,
+) -> Run:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
+    if home is not None:
+        full_env["HG_HOME"] = str(home)
+    full_env.update(env or {})
+    cmd = [tool(name), *args]
+    if user:
+        import pwd
+
+        pw = pwd.getpwnam(user)
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *cmd]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, env=full_env, timeout=timeout)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    records = [orjson.loads(line) for line in lines if line.startswith(b"{")]
+    return Run(proc.returncode, records, proc.stderr.decode(errors="replace"), proc.stdout)
+
+
+@pytest.fixture
+def media() -> Path:
+    if not MEDIA.is_dir():
+        pytest.fail(f"sample media not found at {MEDIA}")
+    return MEDIA
+
+
+@pytest.fixture
+def copy_media(tmp_path, media):
+    """Copy parts of ../shared/media into a temp source folder (read-only originals stay)."""
+
+    def copy(*parts: str, dest: str = "src") -> Path:
+        root = tmp_path / dest
+        for part in parts:
+            src = media / part
+            target = root / part
+            if src.is_dir():
+                shutil.copytree(src, target, dirs_exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+        return root
+
+    return copy
