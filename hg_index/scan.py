@@ -153,20 +153,20 @@ class Scanner:
         pending = next(old, None)
         failed: list[tuple[str, ...]] = []
 
-        def missing(dirpath: str, entries: list[Entry]) -> Iterator[dict[str, Any]]:
+        def gone(dirpath: str, entries: list[Entry]) -> None:
+            """A folder of the old index that the walk did not visit."""
             key = _dir_key(dirpath)
-            if any(key[: len(f)] == f for f in failed):
-                for e in entries:  # could not look: keep what we knew
-                    state.keep(e, writer)
-                return
+            unknown = any(key[: len(f)] == f for f in failed)
             for e in entries:
-                state.remove(e)
-            yield from ()
+                if unknown:  # its parent could not be listed: keep what we knew
+                    state.keep(e, writer)
+                else:
+                    state.remove(e)
 
         for listing in walk(str(scan.source.dir), scan.excludes):
             key = _dir_key(listing.path)
             while pending is not None and _dir_key(pending[0]) < key:
-                yield from missing(*pending)
+                gone(*pending)
                 pending = next(old, None)
             old_entries: list[Entry] = []
             if pending is not None and pending[0] == listing.path:
@@ -176,7 +176,7 @@ class Scanner:
             if listing.failed is not None:
                 failed.append(key)
         while pending is not None:
-            yield from missing(*pending)
+            gone(*pending)
             pending = next(old, None)
 
     def _folder(
@@ -189,19 +189,10 @@ class Scanner:
     ) -> Iterator[dict[str, Any]]:
         src = state.source
         for relpath, reason in listing.problems:
-            self.summary.errors += 1
-            log.warning("%s: %s: %s", src, relpath, reason)
-            yield records.error_record("index", reason, source=src, root=state.root, path=relpath)
+            yield self._error(state, relpath, reason)
         if listing.failed is not None:
-            self.summary.errors += 1
-            log.warning("%s: %s/: cannot list folder: %s", src, listing.path, listing.failed)
-            yield records.error_record(
-                "index",
-                f"cannot list folder: {listing.failed}; its entries are kept",
-                source=src,
-                root=state.root,
-                path=listing.path,
-            )
+            reason = f"cannot list folder: {listing.failed}; its entries are kept"
+            yield self._error(state, listing.path, reason)
             for e in old_entries:
                 state.keep(e, writer)
             return
@@ -209,12 +200,7 @@ class Scanner:
         plan = plan_dir(old_entries, listing.files, scan.policy, state.allowance())
         state.over_limit += plan.over_limit
         for f in plan.empty:
-            self.summary.errors += 1
-            path = join(listing.path, f.name)
-            log.warning("%s: %s: empty file (0 bytes), skipped", src, path)
-            yield records.error_record(
-                "index", "empty file (0 bytes)", source=src, root=state.root, path=path
-            )
+            yield self._error(state, join(listing.path, f.name), "empty file (0 bytes)")
         hashed = self._hash(state.root, listing.path, plan.new + [f for f, _ in plan.changed])
         entries: dict[str, Entry] = {entry_name(e): e for e in plan.keep}
         touched: set[str] = set()
@@ -223,7 +209,6 @@ class Scanner:
             path = join(listing.path, f.name)
             result = hashed[f.name]
             if isinstance(result, Failure):
-                self.summary.errors += 1
                 out.append(self._error(state, path, result.reason))
                 continue
             entry = make_entry(path, f, result)
@@ -240,7 +225,6 @@ class Scanner:
             path = old_entry["path"]
             result = hashed[f.name]
             if isinstance(result, Failure):
-                self.summary.errors += 1
                 entries[f.name] = old_entry  # keep what we knew; retried next run
                 out.append(self._error(state, path, result.reason))
                 continue
@@ -299,6 +283,7 @@ class Scanner:
         return out
 
     def _error(self, state: _SourceState, path: str, reason: str) -> dict[str, Any]:
+        self.summary.errors += 1
         log.warning("%s: %s: %s", state.source, path, reason)
         return records.error_record(
             "index", reason, source=state.source, root=state.root, path=path
