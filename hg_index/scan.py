@@ -38,6 +38,8 @@ class ScanOptions:
     add_limits: AddLimits | None = None
     allow_empty: bool = False
     jobs: int = 4
+    count_only: bool = False
+    """Plan without hashing or writing: how much work is left (for progress and ETAs)."""
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Summary:
     over_limit: int = 0
     limit_hit: bool = False
     hashed_bytes: int = 0
+    pending_files: int = 0
+    pending_bytes: int = 0
     per_source: dict[str, int] = field(default_factory=dict)
 
 
@@ -115,7 +119,8 @@ class Scanner:
             )
             return
         limit = self.opts.add_limits.limit(old_count) if self.opts.add_limits else None
-        writer = None if self.opts.dry_run else IndexWriter(scan.index_path, src.name, root)
+        read_only = self.opts.dry_run or self.opts.count_only
+        writer = None if read_only else IndexWriter(scan.index_path, src.name, root)
         state = _SourceState(src.name, root, limit)
         try:
             yield from self._merge(scan, state, writer)
@@ -201,6 +206,15 @@ class Scanner:
         state.over_limit += plan.over_limit
         for f in plan.empty:
             yield self._error(state, join(listing.path, f.name), "empty file (0 bytes)")
+        if self.opts.count_only:
+            todo = plan.new + [f for f, _ in plan.changed]
+            self.summary.pending_files += len(todo)
+            self.summary.pending_bytes += sum(f.size for f in todo)
+            self.summary.unchanged += len(plan.keep)
+            for e in plan.removed:
+                state.remove(e)
+            self.progress.update(files=len(listing.files), phase=src)
+            return
         hashed = self._hash(state.root, listing.path, plan.new + [f for f, _ in plan.changed])
         entries: dict[str, Entry] = {entry_name(e): e for e in plan.keep}
         touched: set[str] = set()
