@@ -194,7 +194,7 @@ def _index(argv: Sequence[str]) -> int:
     with RunLock(cfg.index_dir / ".lock", wait=args.wait):
         scanner = Scanner(opts, progress)
         try:
-            scanner.load_old_checksums(scans)
+            scanner.set_sources(scans)
             for scan in scans:
                 out.write_all(scanner.scan(scan))
                 out.flush()

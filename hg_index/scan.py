@@ -89,7 +89,8 @@ class Scanner:
         self.progress = progress
         self.summary = Summary()
         self.pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
-        self.old_checksums: set[int] = set()
+        self._scans: list[SourceScan] = []
+        self._old_checksums: set[int] | None = None
         self.pending_adds: list[dict[str, Any]] = []
         self.pending_removes: list[dict[str, Any]] = []
 
@@ -97,11 +98,22 @@ class Scanner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     # -- preparation ------------------------------------------------------------------
-    def load_old_checksums(self, scans: list[SourceScan]) -> None:
-        """Checksum prefixes of every old entry: an add outside this set cannot be a move."""
-        for scan in scans:
-            for entry in read_entries(scan.index_path):
-                self.old_checksums.add(_prefix(entry["checksum"]))
+    def set_sources(self, scans: list[SourceScan]) -> None:
+        """All sources of this run (a file may move from one to another)."""
+        self._scans = list(scans)
+
+    def may_be_move(self, checksum: str) -> bool:
+        """An add whose checksum no old index holds cannot be a move. The old checksums
+        (a 64-bit prefix each) are read on the first add, so a re-scan without adds never
+        reads the indexes twice."""
+        return _prefix(checksum) in self._load_old_checksums()
+
+    def _load_old_checksums(self) -> set[int]:
+        if self._old_checksums is None:
+            self._old_checksums = {
+                _prefix(e["checksum"]) for s in self._scans for e in read_entries(s.index_path)
+            }
+        return self._old_checksums
 
     # -- one source -------------------------------------------------------------------
     def scan(self, scan: SourceScan) -> Iterator[dict[str, Any]]:
@@ -138,7 +150,11 @@ class Scanner:
                 if writer:
                     writer.discard()
                     writer = None
-            if writer:
+            if writer and state.dirty(old_count):
+                if state.pending_removes:
+                    # a later source may add a removed file: read the old checksums
+                    # while this source's old index is still in place
+                    self._load_old_checksums()
                 writer.commit()
                 writer = None
         finally:
@@ -227,10 +243,11 @@ class Scanner:
                 continue
             entry = make_entry(path, f, result)
             entries[f.name] = entry
+            state.updated += 1
             touched.add(f.name)
             state.added += 1
             record = records.file_record(records.ADD, src, state.root, _public(entry))
-            if _prefix(result) in self.old_checksums:
+            if self.may_be_move(result):
                 self.pending_adds.append(record)
             else:
                 self.summary.added += 1
@@ -244,6 +261,7 @@ class Scanner:
                 continue
             entry = make_entry(path, f, result)
             entries[f.name] = entry
+            state.updated += 1
             if result != old_entry["checksum"]:
                 touched.add(f.name)
                 self.summary.changed += 1
@@ -362,7 +380,12 @@ class _SourceState:
         self.over_limit = 0
         self.count = 0
         self.seen_files = 0
+        self.updated = 0
         self.pending_removes: list[dict[str, Any]] = []
+
+    def dirty(self, old_count: int) -> bool:
+        """Whether the new index differs from the old one (else it is not rewritten)."""
+        return bool(self.updated or self.pending_removes or self.count != old_count)
 
     def allowance(self) -> int | None:
         return None if self.limit is None else max(0, self.limit - self.added)
