@@ -19,6 +19,10 @@ from typing import Any
 import orjson
 
 TMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""mkstemp makes 0600 files; storage is served by hg-serve, maybe as another user."""
 
 
 def relpath(checksum: str, what: str) -> str:
@@ -56,6 +60,7 @@ class Storage:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
         )
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         tmp_path = Path(tmp)
         try:
