@@ -36,8 +36,9 @@ def _on_alarm(signum: int, frame: Any) -> None:
 class ExifReader:
     """Reads raw exiftool JSON for many files; restarts exiftool when it hangs or dies."""
 
-    def __init__(self, file_timeout: float = FILE_TIMEOUT) -> None:
+    def __init__(self, file_timeout: float = FILE_TIMEOUT, batch_timeout: float = BATCH_TIMEOUT):
         self.file_timeout = file_timeout
+        self.batch_timeout = batch_timeout
         self._et: exiftool.ExifTool | None = None
 
     def _start(self) -> exiftool.ExifTool:
@@ -59,6 +60,7 @@ class ExifReader:
         if proc is not None:
             proc.kill()
             proc.wait()
+            self._et._running = False  # type: ignore[union-attr]  # we killed it on purpose
         self._et = None
 
     def _execute(self, paths: Sequence[str], timeout: float) -> list[dict[str, Any]]:
@@ -82,7 +84,7 @@ class ExifReader:
         if not paths:
             return results
         try:
-            batch = self._execute(paths, BATCH_TIMEOUT + self.file_timeout * len(paths) / 4)
+            batch = self._execute(paths, self.batch_timeout + self.file_timeout * len(paths) / 4)
             for item in batch:
                 results[item.get("SourceFile", "")] = item
         except (ExifTimeout, Exception) as exc:  # noqa: B014 - a hang and a crash alike
