@@ -140,11 +140,35 @@ def write_media(conn: sqlite3.Connection, media: Mapping[str, Any], updated: str
         "similarity": media.get("similarity"),
         "doc": _json(doc),
     }
+    _write_files(conn, entry_id, media["files"])
+    others = _other_files(conn, entry_id, media["files"])
+    if others:  # the same content in another folder: one entry, all its files
+        doc["files"] = [*media["files"], *others]
+        row["doc"] = _json(doc)
+        row["files_count"] = len(doc["files"])
+        row["text"] = search_text(doc, tags)
     cols = ", ".join(row)
     marks = ", ".join(f":{k}" for k in row)
     conn.execute(f"INSERT OR REPLACE INTO entries ({cols}) VALUES ({marks})", row)
     _write_tags(conn, entry_id, tags)
-    _write_files(conn, entry_id, media["files"])
+
+
+def _other_files(
+    conn: sqlite3.Connection, entry_id: str, files: list[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The entry's files that are not in this record (another copy's group)."""
+    mine = {(f["source"], f["path"]) for f in files}
+    rows = conn.execute(
+        "SELECT source, root, path, size, mtime, type, checksum, is_primary FROM files "
+        "WHERE entry_id = ? ORDER BY source, path",
+        (entry_id,),
+    ).fetchall()
+    return [
+        {"source": s, "root": r, "path": p, "size": z, "mtime": m, "type": t, "checksum": c,
+         "primary": bool(pr)}
+        for s, r, p, z, m, t, c, pr in rows
+        if (s, p) not in mine
+    ]  # fmt: skip
 
 
 def _write_files(conn: sqlite3.Connection, entry_id: str, files: list[Mapping[str, Any]]) -> None:
@@ -160,9 +184,9 @@ def _write_files(conn: sqlite3.Connection, entry_id: str, files: list[Mapping[st
         grp = group_keys(by_dir[(f["source"], d)])[name]
         groups.add((f["source"], d, grp))
         rows.append(
-            (entry_id, f["source"], f["path"], d, name, _ext(name), f["path"].casefold(),
-             d.casefold(), name.casefold(), grp, f["size"], f.get("mtime"), f["type"],
-             f.get("checksum"), int(bool(f["primary"])))
+            (entry_id, f["source"], f.get("root"), f["path"], d, name, _ext(name),
+             f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
+             f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
         )  # fmt: skip
     # The group's earlier files that are not in it any more (a removed sidecar).
     old = conn.execute(
@@ -180,9 +204,9 @@ def _write_files(conn: sqlite3.Connection, entry_id: str, files: list[Mapping[st
         )
     }
     conn.executemany(
-        "INSERT OR REPLACE INTO files (entry_id, source, path, dir, name, ext, path_f, dir_f, "
-        "name_f, grp, size, mtime, type, checksum, is_primary) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
+        "dir_f, name_f, grp, size, mtime, type, checksum, is_primary) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     drop_orphans(conn, owners)

@@ -48,7 +48,7 @@ CREATE INDEX entries_year ON entries (year, month, day);
 CREATE INDEX entries_geo ON entries (latitude, longitude);
 CREATE TABLE files (
   entry_id TEXT NOT NULL,
-  source TEXT NOT NULL, path TEXT NOT NULL,
+  source TEXT NOT NULL, root TEXT, path TEXT NOT NULL,
   dir TEXT NOT NULL, name TEXT NOT NULL, ext TEXT NOT NULL,   -- ext casefolded
   path_f TEXT NOT NULL, dir_f TEXT NOT NULL, name_f TEXT NOT NULL,   -- casefolded
   grp TEXT NOT NULL,              -- sidecar group key within (source, dir)
