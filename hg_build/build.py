@@ -19,6 +19,7 @@ from typing import Any
 from hg_build import db
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
+from hg_build.upsert import write_batch
 from hg_index.records import SCHEMA_VERSION, error_record
 
 log = logging.getLogger(__name__)
@@ -85,28 +86,42 @@ class Builder:
         self._warned: set[str] = set()
 
     def apply_chunk(self, records: list[dict[str, Any]]) -> None:
+        """One transaction; consecutive entries are written as one batch."""
         with db.transaction(self.conn):
             updated = now_iso()
+            batch: list[dict[str, Any]] = []
             for record in records:
-                self.apply(record, updated)
+                if record.get("type") == "entry":
+                    media = self._media(record)
+                    if media is not None:
+                        batch.append(media)
+                    continue
+                if batch:
+                    write_batch(self.conn, batch, updated)
+                    batch = []
+                self.apply(record)
+            if batch:
+                write_batch(self.conn, batch, updated)
 
-    def apply(self, record: dict[str, Any], updated: str) -> None:
+    def _media(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+            self._error(record, f"entry record version {record.get('v')!r} is not 1")
+            return None
+        try:
+            media = media_from_entry(record)
+        except (EntryError, KeyError, TypeError, ValueError) as exc:
+            self._error(record, f"cannot use entry record: {exc}")
+            return None
+        for err in record.get("errors") or []:
+            log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
+        self.summary.entries += 1
+        return media
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """A record other than `entry`: remove, move, error (others are skipped)."""
         kind = record.get("type")
         s = self.summary
-        if kind == "entry":
-            if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
-                self._error(record, f"entry record version {record.get('v')!r} is not 1")
-                return
-            try:
-                media = media_from_entry(record)
-                db.write_media(self.conn, media, updated)
-            except (EntryError, KeyError, TypeError, ValueError) as exc:
-                self._error(record, f"cannot use entry record: {exc}")
-                return
-            for err in record.get("errors") or []:
-                log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
-            s.entries += 1
-        elif kind == "remove":
+        if kind == "remove":
             s.removed += 1
             s.dropped += db.remove_file(self.conn, str(record["source"]), str(record["path"]))
         elif kind == "move":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,8 @@ import numpy as np
 import orjson
 
 from hg_build import events, schema
-from hg_build.entries import ADDRESS_FIELDS, search_text
+from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
-
-_FOLDED = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)
-_PLAIN = (
-    "width", "height", "orientation", "duration", "make", "model", "lens", "iso", "aperture",
-    "exposure", "focal_length", "latitude", "longitude", "altitude", *ADDRESS_FIELDS,
-    "description", "title", "rating", "filesize",
-)  # fmt: skip
-_DOC_SKIP = ("ts", "similarity", "extracted_tags")
 
 
 @contextmanager
@@ -107,109 +99,6 @@ def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str]) -> Non
         "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f) VALUES (?, ?, ?)",
         [(entry_id, t, t.casefold()) for t in tags],
     )
-
-
-def write_media(conn: sqlite3.Connection, media: Mapping[str, Any], updated: str) -> None:
-    """Insert or replace one entry and its files; files taken from other entries move here."""
-    entry_id = media["id"]
-    tags = entry_tags(conn, entry_id, media["extracted_tags"])
-    date = media["date"]
-    doc = {k: v for k, v in media.items() if k not in _DOC_SKIP}
-    row = {
-        "id": entry_id,
-        "type": media["media_type"],
-        "date": date,
-        "ts": media["ts"],
-        "year": int(date[0:4]),
-        "month": int(date[5:7]),
-        "day": int(date[8:10]),
-        "hour": int(date[11:13]),
-        "minute": int(date[14:16]),
-        "updated": updated,
-        **{k: media.get(k) for k in _PLAIN},
-        **{f"{k}_f": casefold(media.get(k)) for k in _FOLDED},
-        "files_count": len(media["files"]),
-        "tags_count": len(tags),
-        "faces_count": len(media.get("faces") or []),
-        "objects_count": len(media.get("objects") or []),
-        "text": search_text(media, tags),
-        "tags": _json(tags),
-        "extracted_tags": _json(media["extracted_tags"]),
-        "objects": _json(media.get("objects") or []),
-        "faces": _json(media.get("faces") or []),
-        "similarity": media.get("similarity"),
-        "doc": _json(doc),
-    }
-    _write_files(conn, entry_id, media["files"])
-    others = _other_files(conn, entry_id, media["files"])
-    if others:  # the same content in another folder: one entry, all its files
-        doc["files"] = [*media["files"], *others]
-        row["doc"] = _json(doc)
-        row["files_count"] = len(doc["files"])
-        row["text"] = search_text(doc, tags)
-    cols = ", ".join(row)
-    marks = ", ".join(f":{k}" for k in row)
-    conn.execute(f"INSERT OR REPLACE INTO entries ({cols}) VALUES ({marks})", row)
-    _write_tags(conn, entry_id, tags)
-
-
-def _other_files(
-    conn: sqlite3.Connection, entry_id: str, files: list[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """The entry's files that are not in this record (another copy's group)."""
-    mine = {(f["source"], f["path"]) for f in files}
-    rows = conn.execute(
-        "SELECT source, root, path, size, mtime, type, checksum, is_primary FROM files "
-        "WHERE entry_id = ? ORDER BY source, path",
-        (entry_id,),
-    ).fetchall()
-    return [
-        {"source": s, "root": r, "path": p, "size": z, "mtime": m, "type": t, "checksum": c,
-         "primary": bool(pr)}
-        for s, r, p, z, m, t, c, pr in rows
-        if (s, p) not in mine
-    ]  # fmt: skip
-
-
-def _write_files(conn: sqlite3.Connection, entry_id: str, files: list[Mapping[str, Any]]) -> None:
-    by_dir: dict[tuple[str, str], list[str]] = {}
-    for f in files:
-        d, name = _split(f["path"])
-        by_dir.setdefault((f["source"], d), []).append(name)
-    new_keys = {(f["source"], f["path"]) for f in files}
-    groups: set[tuple[str, str, str]] = set()
-    rows = []
-    for f in files:
-        d, name = _split(f["path"])
-        grp = group_keys(by_dir[(f["source"], d)])[name]
-        groups.add((f["source"], d, grp))
-        rows.append(
-            (entry_id, f["source"], f.get("root"), f["path"], d, name, _ext(name),
-             f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
-             f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
-        )  # fmt: skip
-    # The group's earlier files that are not in it any more (a removed sidecar).
-    old = conn.execute(
-        "SELECT source, path, dir, grp FROM files WHERE entry_id = ?", (entry_id,)
-    ).fetchall()
-    stale = [(s, p) for s, p, d, g in old if (s, d, g) in groups and (s, p) not in new_keys]
-    conn.executemany("DELETE FROM files WHERE source = ? AND path = ?", stale)
-    # Files that belonged to another entry (a new, larger primary joined their group).
-    owners = {
-        r[0]
-        for key in new_keys
-        for r in conn.execute(
-            "SELECT entry_id FROM files WHERE source = ? AND path = ? AND entry_id != ?",
-            (*key, entry_id),
-        )
-    }
-    conn.executemany(
-        "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
-        "dir_f, name_f, grp, size, mtime, type, checksum, is_primary) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-    drop_orphans(conn, owners)
 
 
 def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:

@@ -1,7 +1,6 @@
 import pytest
 
-from hg_build.query import QueryError, compile_query, parse
-from hg_build.query import ast
+from hg_build.query import QueryError, ast, compile_query, parse
 
 
 def dump(node) -> str:
@@ -60,9 +59,11 @@ GOLDEN = [
     # precedence: not > and > or > juxtaposition
     ("a b or c and d", "(and (text 'a') (or (text 'b') (and (text 'c') (text 'd'))))"),
     ("not a and b", "(and (not (text 'a')) (text 'b'))"),
-    ('"New York" city:\'San José\'', "(and (text 'New York') (: city 'San José'))"),
-    ("year:2020 and tag:beach order by date asc", "(and (: year '2020') (: tag 'beach')) "
-     "(order date asc)"),  # fmt: skip
+    ("\"New York\" city:'San José'", "(and (text 'New York') (: city 'San José'))"),
+    (
+        "year:2020 and tag:beach order by date asc",
+        "(and (: year '2020') (: tag 'beach')) (order date asc)",
+    ),  # fmt: skip
     ("exists(geo) near:48.1,11.5,10km", "(and (exists geo) (: near '48.1',11.5,10km))"),
     ("notable NOT x", "(and (text 'notable') (not (text 'x')))"),
 ]

@@ -41,10 +41,15 @@ def test_everything_newest_first(gallery):
         ("path:orientation ratio:portrait", {"portrait_6.jpg", "same-as-portrait_6.JPG"}),
         ("width = 450 and height = 600", {"portrait_6.jpg", "same-as-portrait_6.JPG"}),
         ("ext:jpeg", {"UPPER_CASE.JPEG"}),
-        ("file ~ duplicates/", {"DSCN0010 copy.jpg", "DSCN0010.jpg", "portrait_6.jpg",
-                                "same-as-portrait_6.JPG"}),  # fmt: skip
-        ("make:nikon and model ~ p6000 and path:gps", {f"DSCN00{n}.jpg" for n in
-         ("10", "12", "21", "25", "27", "29", "38", "40", "42")} | {"DSCN0010 copy.jpg"}),  # fmt: skip
+        (
+            "file ~ duplicates/",
+            {"DSCN0010 copy.jpg", "DSCN0010.jpg", "portrait_6.jpg", "same-as-portrait_6.JPG"},
+        ),  # fmt: skip
+        (
+            "make:nikon and model ~ p6000 and path:gps",
+            {f"DSCN00{n}.jpg" for n in ("10", "12", "21", "25", "27", "29", "38", "40", "42")}
+            | {"DSCN0010 copy.jpg"},
+        ),  # fmt: skip
         ("near:51.4169,-0.0806,1km", {"with-gps.mp4"}),
         ("lat in [48:49] and lon in [2:3]", {"rotated90-gps.mp4"}),
         ("title:'Sidecar title'", {"IMG_0001.jpg"}),
@@ -52,8 +57,10 @@ def test_everything_newest_first(gallery):
         ("count(files) = 2 and tag:holiday", {"IMG_0001.jpg"}),
         ("filesize > 1MB", set()),
         # any file of the entry: XMP sidecars, the AVIF beside generated.webp, a small PNG
-        ("filesize in [1k:5kb]", {"IMG_0001.jpg", "IMG_0002.jpg", "png-named.jpg",
-                                  "generated.webp"}),  # fmt: skip
+        (
+            "filesize in [1k:5kb]",
+            {"IMG_0001.jpg", "IMG_0002.jpg", "png-named.jpg", "generated.webp"},
+        ),  # fmt: skip
         ("index:photos and tag:forest", {"IMG_0002.jpg"}),
     ],
 )
@@ -83,7 +90,10 @@ def test_width_height_after_orientation(gallery):
 
 def test_duplicates_share_one_entry(gallery):
     (entry,) = query(gallery, "file ~ 'DSCN0010 copy'")
-    assert {f["path"] for f in entry["files"]} == {"gps/DSCN0010.jpg", "tricky/duplicates/DSCN0010 copy.jpg"}
+    assert {f["path"] for f in entry["files"]} == {
+        "gps/DSCN0010.jpg",
+        "tricky/duplicates/DSCN0010 copy.jpg",
+    }
 
 
 def test_order_by(gallery):
