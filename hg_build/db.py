@@ -113,13 +113,14 @@ def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
             continue
         conn.execute("DELETE FROM files WHERE entry_id = ?", (entry_id,))
         conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
+        conn.execute("DELETE FROM docs WHERE id = ?", (entry_id,))
         dropped += conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
     return dropped
 
 
 def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
     """Rewrite the entry's `files` in doc after a file moved or went away."""
-    row = conn.execute("SELECT doc FROM entries WHERE id = ?", (entry_id,)).fetchone()
+    row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
     if not row:
         return
     doc = orjson.loads(row[0])
@@ -130,10 +131,8 @@ def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
         )
     }
     doc["files"] = [f for f in doc["files"] if (f["source"], f["path"]) in present]
-    conn.execute(
-        "UPDATE entries SET doc = ?, files_count = ? WHERE id = ?",
-        (_json(doc), len(doc["files"]), entry_id),
-    )
+    conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+    conn.execute("UPDATE entries SET files_count = ? WHERE id = ?", (len(doc["files"]), entry_id))
 
 
 def remove_file(conn: sqlite3.Connection, source: str, path: str) -> int:
@@ -163,20 +162,21 @@ def move_file(
         (source, path, d, name, _ext(name), path.casefold(), d.casefold(), name.casefold(),
          group_keys([name])[name], from_source, from_path),
     )  # fmt: skip
-    doc_row = conn.execute("SELECT doc FROM entries WHERE id = ?", (entry_id,)).fetchone()
+    doc_row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
     if doc_row:
         doc = orjson.loads(doc_row[0])
         for f in doc["files"]:
             if f["source"] == from_source and f["path"] == from_path:
                 f["source"], f["path"] = source, path
-        conn.execute("UPDATE entries SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+        conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
         _retext(conn, entry_id)
     return True
 
 
 def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None) -> None:
     row = conn.execute(
-        "SELECT doc, extracted_tags FROM entries WHERE id = ?", (entry_id,)
+        "SELECT d.doc, e.extracted_tags FROM entries e JOIN docs d ON d.id = e.id WHERE e.id = ?",
+        (entry_id,),
     ).fetchone()
     if row is None:
         return

@@ -1,8 +1,9 @@
 """The database schema: DDL, its version (`PRAGMA user_version`) and what to do with others.
 
 Queryable fields are columns (with casefolded `*_f` copies for case-insensitive matching of
-non-ASCII text, since SQLite's lower() folds only ASCII); `doc` holds the whole media dict
-as JSON, so printing an entry needs no joins. Tags and files are tables of their own.
+non-ASCII text, since SQLite's lower() folds only ASCII); `docs.doc` holds the whole media
+dict as JSON, so printing an entry needs no joins over files.
+Tags and files are tables of their own.
 Documented in docs/architecture.md ("hg-build database"); change both together and bump
 SCHEMA_VERSION (add a step to MIGRATIONS when the old data can be kept).
 """
@@ -39,7 +40,10 @@ CREATE TABLE entries (
   tags TEXT NOT NULL,             -- JSON list: extracted tags with edits applied
   extracted_tags TEXT NOT NULL,   -- JSON list: tags from the files only
   objects TEXT NOT NULL DEFAULT '[]', faces TEXT NOT NULL DEFAULT '[]',
-  similarity BLOB,                -- float32 vector, NULL until similarity is extracted
+  similarity BLOB                 -- float32 vector, NULL until similarity is extracted
+);
+CREATE TABLE docs (               -- apart from entries, so scans of entries stay small
+  id TEXT PRIMARY KEY,
   doc TEXT NOT NULL               -- the media dict as JSON (without tags/updated)
 );
 CREATE INDEX entries_ts ON entries (ts);

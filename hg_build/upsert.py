@@ -119,6 +119,10 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         file_rows,
     )
+    conn.executemany(
+        "INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)",
+        [(r["id"], r.pop("doc")) for r in entry_rows],
+    )
     cols = list(entry_rows[0])
     conn.executemany(
         f"INSERT OR REPLACE INTO entries ({', '.join(cols)}) "
@@ -178,5 +182,5 @@ def _entry_row(
         "objects": _json(media.get("objects") or []),
         "faces": _json(media.get("faces") or []),
         "similarity": media.get("similarity"),
-        "doc": _json(doc),
+        "doc": _json(doc),  # goes to the docs table
     }

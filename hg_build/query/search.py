@@ -19,7 +19,7 @@ import orjson
 
 from hg_build.query.compile import compile_query
 
-COLUMNS = "e.doc, e.tags, e.updated"
+BATCH = 200
 
 
 def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
@@ -30,10 +30,19 @@ def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
 def search(
     conn: sqlite3.Connection, query: str, limit: int | None = None, offset: int = 0
 ) -> Iterator[dict[str, Any]]:
-    """Matching media, in the query's order (newest first by default)."""
-    sql, params = compile_query(query).select(COLUMNS, limit, offset)
-    for doc, tags, updated in conn.execute(sql, params):
-        yield media_record(doc, tags, updated)
+    """Matching media, in the query's order (newest first by default).
+
+    The ids are found first; the (large) docs are read only for the hits, in batches.
+    """
+    sql, params = compile_query(query).select("e.id, e.tags, e.updated", limit, offset)
+    cursor = conn.execute(sql, params)
+    while rows := cursor.fetchmany(BATCH):
+        marks = ",".join("?" * len(rows))
+        docs = dict(
+            conn.execute(f"SELECT id, doc FROM docs WHERE id IN ({marks})", [r[0] for r in rows])
+        )
+        for entry_id, tags, updated in rows:
+            yield media_record(docs[entry_id], tags, updated)
 
 
 def search_ids(
