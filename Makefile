@@ -51,6 +51,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/build.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info
