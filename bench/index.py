@@ -40,6 +40,8 @@ class Run:
     seconds: float
     max_rss_mb: float
     returncode: int
+    cpu_seconds: float | None = None
+    """user + system time (GNU time only): less sensitive to a busy machine than wall time."""
 
 
 def run_measured(cmd: list[str], **kwargs) -> Run:
@@ -48,14 +50,16 @@ def run_measured(cmd: list[str], **kwargs) -> Run:
     wait4's ru_maxrss would include this Python parent (Linux carries the forking process's
     high-water mark across exec), so GNU time reports the RSS when it is installed."""
     with tempfile.NamedTemporaryFile("r") as rss_file:
-        gnu_time = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name] if GNU_TIME else []
+        gnu_time = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file.name] if GNU_TIME else []
         started = time.perf_counter()
         proc = subprocess.Popen(gnu_time + cmd, **kwargs)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-        rss_kb = int(rss_file.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
-    return Run(seconds, rss_kb / 1024, proc.returncode)
+        if GNU_TIME:  # the last line (a failing command adds one before it)
+            rss_kb, user, system = rss_file.read().splitlines()[-1].split()
+            return Run(seconds, int(rss_kb) / 1024, proc.returncode, float(user) + float(system))
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode)
 
 
 def median(runs: list[Run]) -> Run:
@@ -149,14 +153,19 @@ def report(files: int, total: int, results: dict[str, Run], ref: str, repeat: in
 
     def line(label: str, run: Run, rates: bool = True) -> None:
         rate = f"{mb / run.seconds:8.1f} MB/s {files / run.seconds:9.0f} files/s" if rates else ""
-        print(f"  {label:<30} {run.seconds:7.2f} s {rate:<34} peak RSS {run.max_rss_mb:6.1f} MB")
+        cpu = f"cpu {run.cpu_seconds:6.2f} s" if run.cpu_seconds is not None else ""
+        print(f"  {label:<30} {run.seconds:7.2f} s {rate:<34} {cpu}  RSS {run.max_rss_mb:6.1f} MB")
 
     print(f"\ntree: {files} files, {mb / 1000:.2f} GB; reference hasher {ref}")
     print(f"(a) first scan, from the page cache (median of {repeat})")
     line("hg-index", r["first"])
     line(ref, r["ref"])
     ratio = r["ref"].seconds / r["first"].seconds
-    print(f"  hg-index throughput / {ref} throughput: {ratio:.2f}")
+    print(f"  hg-index throughput / {ref} throughput: {ratio:.2f}", end="")
+    if r["first"].cpu_seconds and r["ref"].cpu_seconds:
+        print(f"; hg-index uses {r['first'].cpu_seconds / r['ref'].cpu_seconds:.1f}x the CPU")
+    else:
+        print()
     print("(b) re-scan of the unchanged tree (median of 3)")
     line("hg-index", r["rescan"])
     line("find -printf size,mtime,inode", r["find"])
