@@ -292,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.outdir.absolute()
     if (out / plan.MARKER).is_file():
-        print(f"make_sample_archive: {out} is already complete", file=sys.stderr)
+        made = json.loads((out / plan.MARKER).read_text(encoding="utf-8")).get("version")
+        hint = "" if made == plan.PLAN_VERSION else " (by an older plan: remove it to renew)"
+        print(f"make_sample_archive: {out} is already complete{hint}", file=sys.stderr)
         return 0
     if out.exists() and any(out.iterdir()):
         print(f"make_sample_archive: {out} exists and is not a sample archive", file=sys.stderr)

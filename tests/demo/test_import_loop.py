@@ -109,3 +109,13 @@ def test_usage_errors(tmp_path):
     run = hg_import("--bogus", home=tmp_path)
     assert run.returncode == 2 and "unknown option --bogus" in run.stderr
     assert "usage: hg-import" in hg_import("--help", home=tmp_path).stdout
+
+
+def test_quiet_reaches_the_stages(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.jpg").write_bytes(b"a")
+    loud = hg_import("--index-only", tmp_path / "src", home=tmp_path / "home1")
+    quiet = hg_import("-q", "--index-only", tmp_path / "src", home=tmp_path / "home2")
+    assert "hg-index: 1 added" in loud.stderr
+    assert "hg-index:" not in quiet.stderr
+    assert chunks(quiet.stderr) == chunks(loud.stderr) == {1: [1], 2: [0], 3: [0]}
