@@ -28,17 +28,19 @@ def open_readonly(path: str | os.PathLike[str]) -> int:
 
 
 def checksum_file(path: str | os.PathLike[str], size_hint: int = 0) -> tuple[str, int]:
-    """blake3 hex digest and the number of bytes read."""
-    hasher = blake3(max_threads=blake3.AUTO if size_hint >= THREADED_FROM else 1)
-    buf = bytearray(BLOCK * (8 if size_hint >= THREADED_FROM else 1))
+    """blake3 hex digest and the number of bytes read.
+
+    The buffer is sized to the file (a small photo needs one read, and no 1 MiB buffer is
+    zero-filled per file), up to 8 MiB blocks for large files.
+    """
+    threaded = size_hint >= THREADED_FROM
+    hasher = blake3(max_threads=blake3.AUTO if threaded else 1)
+    buf = bytearray(BLOCK * 8 if threaded else min(BLOCK, max(size_hint, 4096) + 1))
     view = memoryview(buf)
     total = 0
     fd = open_readonly(path)
     try:
-        while True:
-            n = os.readv(fd, [view])
-            if not n:
-                break
+        while n := os.readv(fd, [view]):
             hasher.update(view[:n])
             total += n
     finally:

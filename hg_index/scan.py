@@ -30,6 +30,9 @@ from hg_index.walk import FileStat, Listing, join, walk
 
 log = logging.getLogger("hg-index")
 
+POOL_FROM = 1 << 20
+"""Files from this size on are hashed in the thread pool, beside the walk."""
+
 
 @dataclass(frozen=True)
 class ScanOptions:
@@ -303,9 +306,13 @@ class Scanner:
             except OSError as exc:
                 return Failure(f"cannot read: {exc.strerror or exc}")
 
-        results = map(one, files) if len(files) <= 1 else self.pool.map(one, files)
+        # Large files go to the thread pool (reads and blake3 release the GIL); small ones
+        # are hashed here, where threads would only trade the GIL back and forth.
+        large = [f for f in files if f.size >= POOL_FROM]
+        results = dict(zip((f.name for f in large), self.pool.map(one, large), strict=True))
         out: dict[str, str | Failure] = {}
-        for f, result in zip(files, results, strict=True):
+        for f in files:
+            result = results[f.name] if f.name in results else one(f)
             if isinstance(result, Failure):
                 out[f.name] = result
                 continue
