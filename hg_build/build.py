@@ -136,6 +136,8 @@ class Builder:
         elif kind == "error":
             s.errors += 1
             self.on_error(record)
+        elif kind == "skip":
+            s.skipped += 1  # a file that is not media: nothing to build, not a failure
         else:
             s.skipped += 1
             if kind not in self._warned:

@@ -92,7 +92,7 @@ def _extract(argv: Sequence[str]) -> int:
     if not args.quiet:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
-            f"{s.passed} passed through, {s.failed} failed",
+            f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed",
             file=sys.stderr,
         )
     return EXIT_FAILED_INPUTS if s.failed else EXIT_OK

@@ -22,6 +22,7 @@ from hg_extract.extractor import GroupResult, Options
 from hg_extract.grouping import Group, Unsupported, group_records
 from hg_extract.storage import Storage
 from hg_index.progress import Progress
+from hg_index.records import skip_record
 
 log = logging.getLogger("hg-extract")
 
@@ -33,6 +34,7 @@ ADDRESS = "geo-address.json"
 class Summary:
     entries: int = 0
     failed: int = 0
+    skipped: int = 0
     passed: int = 0
     videos: int = 0
 
@@ -73,7 +75,14 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Group] | dict[str, Any]]:
         elif isinstance(item, Unsupported):
             for rec in item.files:
                 name = rec["path"].rsplit("/", 1)[-1]
-                yield file_error(rec, f"unsupported file type ({name})")
+                yield skip_record(
+                    "extract",
+                    f"not a photo or video: unsupported file type ({name})",
+                    source=rec.get("source"),
+                    root=rec.get("root"),
+                    path=rec.get("path"),
+                    checksum=rec.get("checksum"),
+                )
         else:
             yield item
     if chunk:
@@ -135,6 +144,10 @@ class Runner:
         if rec.get("type") == "error" and rec.get("stage") == "extract":
             self.summary.failed += 1
             log.warning("%s: %s", rec.get("path"), rec.get("error"))
+            self.progress.update(files=1)
+        elif rec.get("type") == "skip" and rec.get("stage") == "extract":
+            self.summary.skipped += 1
+            log.info("%s: skipped: %s", rec.get("path"), rec.get("reason"))
             self.progress.update(files=1)
         else:
             self.summary.passed += 1

@@ -13,6 +13,8 @@ Records printed by hg-index (v1):
             plus `from_source`, `from_path` (nothing downstream needs recomputing)
 - `file`    an unchanged known file (only with `--all`)
 - `error`   an input that could not be handled: stage, source, path, error (a sentence)
+- `skip`    an input that is deliberately not handled (e.g. hg-extract meeting a file that is
+            not a photo or video): stage, source, path, reason. Not a failure.
 
 `path` is relative to the source's `root`, always with `/` separators.
 """
@@ -29,6 +31,7 @@ REMOVE = "remove"
 MOVE = "move"
 FILE = "file"
 ERROR = "error"
+SKIP = "skip"
 
 FILE_TYPES = (ADD, CHANGE, MOVE, FILE)
 """Record types that describe a file present on disk, with its checksum."""
@@ -52,6 +55,12 @@ def file_record(kind: str, source: str, root: str, entry: dict[str, Any]) -> dic
 def error_record(stage: str, error: str, **fields: Any) -> dict[str, Any]:
     """An error as data: the run goes on, the record says which input failed and why."""
     return {"type": ERROR, "v": SCHEMA_VERSION, "stage": stage, "error": error, **fields}
+
+
+def skip_record(stage: str, reason: str, **fields: Any) -> dict[str, Any]:
+    """An input left alone on purpose: reported so nothing is silently ignored, but the run's
+    exit status stays 0 (a `.txt` beside the photos is not a failure)."""
+    return {"type": SKIP, "v": SCHEMA_VERSION, "stage": stage, "reason": reason, **fields}
 
 
 def is_file_record(record: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ def _img(storage, rel):
 def test_run_reports_failures_and_finishes_the_rest(pipeline):
     assert pipeline["code"] == 1
     types = {r["type"] for r in pipeline["records"]}
-    assert types == {"entry", "error"}
+    assert types == {"entry", "error", "skip"}
     entries = [r for r in pipeline["records"] if r["type"] == "entry"]
     primaries = sorted(r["files"][0]["path"] for r in entries)
     assert primaries == sorted(
@@ -181,13 +181,14 @@ def test_every_broken_file_is_reported(pipeline):
         ("tricky/truncated.jpg", "truncated"),
         ("tricky/not-an-image.jpg", "not a readable image"),
         ("bomb.png", "too large"),
-        ("exiftool/images/PDF.pdf", "unsupported file type"),
         ("gone/vanished.jpg", "vanish"),
     ]:
         rec = bp[path]
         assert rec["type"] == "error" and rec["stage"] == "extract", (path, rec)
         assert words in rec["error"], (path, rec["error"])
         assert path in pipeline["stderr"]
+    pdf = bp["exiftool/images/PDF.pdf"]  # not media: skipped, reported, not a failure
+    assert pdf["type"] == "skip" and "unsupported file type" in pdf["reason"]
     assert bp["tricky/zero-byte.jpg"]["stage"] == "index"  # hg-index's error passes through
     png = bp["tricky/png-named.jpg"]
     assert png["type"] == "entry" and png["previews"]
