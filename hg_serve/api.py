@@ -1,0 +1,120 @@
+"""The JSON API: thin handlers that parse the request, ask the Gallery and answer.
+
+Every read applies the user's filter (AND) to the query. Query errors are 400 with
+`{"error": message}`; the message names the position of the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hg_serve import eventlog
+from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
+from hg_serve.live import Broker, Watcher
+from hg_serve.settings import MAX_EVENT_BODY
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, message: str) -> Response:
+    return ORJSONResponse({"error": message}, status_code=status)
+
+
+def user_filters(request: Request) -> tuple[str, ...]:
+    user = request.scope.get("state", {}).get("user")
+    return (user.filter,) if user is not None and user.filter else ()
+
+
+def _int(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise QueryError(f"{name} must be a whole number from 0 to {high}")
+    return int(raw)
+
+
+def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
+    """A GET handler: q and the user's filter in, JSON out, QueryError -> 400."""
+
+    def endpoint(request: Request) -> Response:
+        gallery: Gallery = request.app.state.gallery
+        q = request.query_params.get("q", "")
+        try:
+            result = run(gallery, request, q, user_filters(request))
+        except QueryError as exc:
+            return error(400, str(exc))
+        if result is None:
+            return error(404, "no such entry")
+        return ORJSONResponse(result, headers={"Cache-Control": "no-store"})
+
+    return endpoint
+
+
+entries = query_endpoint(
+    lambda g, r, q, f: g.page(q, f, _int(r, "offset", 0, 10**9), _int(r, "limit", 1000, MAX_LIMIT))
+)
+entry = query_endpoint(lambda g, r, q, f: g.detail(r.path_params["id"], f))
+years = query_endpoint(lambda g, r, q, f: g.years(q, f))
+tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
+geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
+similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+
+
+def info(request: Request) -> Response:
+    user = request.scope.get("state", {}).get("user")
+    settings = request.app.state.settings
+    return ORJSONResponse(
+        {
+            "user": user.name if user else None,
+            "auth": settings.auth_required,
+            "filter": user.filter if user else None,
+        }
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def post_events(request: Request) -> Response:
+    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return error(415, "send the edit as application/json")
+    body = await _read_body(request, MAX_EVENT_BODY)
+    if body is None:
+        return error(413, f"an edit is at most {MAX_EVENT_BODY} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"invalid JSON: {exc}")
+    gallery: Gallery = request.app.state.gallery
+    filters = user_filters(request)
+    try:
+        event = eventlog.make_event(data, lambda ids: gallery.existing(ids, filters))
+    except (eventlog.EventError, QueryError) as exc:
+        return error(400, str(exc))
+    watcher: Watcher = request.app.state.watcher
+    watcher.seen.add(event["id"])
+    await asyncio.to_thread(eventlog.append_events, gallery.events, [event])
+    gallery.apply_event(event)
+    broker: Broker = request.app.state.broker
+    broker.publish(event)
+    return ORJSONResponse(event, status_code=201)

@@ -1,0 +1,139 @@
+"""Live reload: watch the database and the event log, tell open pages over SSE.
+
+A poll every second compares (mtime, size) of the database, its -wal file and the event
+log: cheap, works on every filesystem (NAS mounts included) and needs no extra package.
+A changed database is re-opened and `{"type":"server","action":"databaseChanged"}` sent;
+events appended to the log (by another server or `hg-build events`) are applied to the
+gallery and forwarded as they are. Each page holds one `GET /api/events/stream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from hg_serve import eventlog
+from hg_serve.gallery import Gallery
+
+log = logging.getLogger(__name__)
+KEEPALIVE = 15.0
+
+
+class Broker:
+    """Fan-out of messages to every connected page (a slow page is dropped, it reconnects)."""
+
+    def __init__(self) -> None:
+        self.clients: set[asyncio.Queue] = set()
+
+    def publish(self, message: Mapping[str, Any]) -> None:
+        data = orjson.dumps(message)
+        for queue in list(self.clients):
+            try:
+                queue.put_nowait(data)
+            except asyncio.QueueFull:  # the stream notices and ends; the page reconnects
+                self.clients.discard(queue)
+
+    def close(self) -> None:
+        for queue in list(self.clients):
+            try:
+                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+        self.clients.clear()
+
+    async def stream(self, request: Request) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=256)
+        self.clients.add(queue)
+        try:
+            yield b'retry: 2000\ndata: {"type":"pong"}\n\n'
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": keepalive\n\n"
+                    continue
+                if data is None or queue not in self.clients:
+                    return
+                yield b"data: " + data + b"\n\n"
+        finally:
+            self.clients.discard(queue)
+
+
+def stream_response(request: Request, broker: Broker) -> StreamingResponse:
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        broker.stream(request), media_type="text/event-stream", headers=headers
+    )
+
+
+def _signature(*paths: Path) -> tuple:
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+class Watcher:
+    """Polls the database and the event log; reloads the gallery and publishes changes."""
+
+    def __init__(self, gallery: Gallery, broker: Broker, interval: float = 1.0) -> None:
+        self.gallery = gallery
+        self.broker = broker
+        self.interval = interval
+        self.db_paths = (gallery.database, Path(f"{gallery.database}-wal"))
+        self.db_sig = _signature(*self.db_paths)
+        self.events_offset = self._size(gallery.events)
+        self.seen: set[str] = set()  # ids of events this server appended and published
+
+    @staticmethod
+    def _size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def check(self) -> list[dict[str, Any]]:
+        """One poll (blocking I/O; run in a thread): the messages to publish."""
+        messages: list[dict[str, Any]] = []
+        sig = _signature(*self.db_paths)
+        size = self._size(self.gallery.events)
+        if size < self.events_offset:  # the log was replaced: start over
+            self.events_offset = 0
+            sig = None
+        if sig != self.db_sig:
+            self.db_sig = _signature(*self.db_paths)
+            self.gallery.reload()
+            self.events_offset = size
+            messages.append({"type": "server", "action": "databaseChanged"})
+        elif size > self.events_offset:
+            for event, offset in eventlog.read_events(self.gallery.events, self.events_offset):
+                self.events_offset = offset
+                if event.get("id") in self.seen:
+                    self.seen.discard(event["id"])
+                    continue
+                self.gallery.apply_event(event)
+                messages.append(event)
+        return messages
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                for message in await asyncio.to_thread(self.check):
+                    self.broker.publish(message)
+            except Exception:  # keep watching: one bad poll must not end live reload
+                log.exception("watching %s failed", self.gallery.database)
