@@ -21,9 +21,11 @@ def _safe_next(base: str, target: str | None) -> str:
     return base + "/"
 
 
-def _render(request: Request, message: str = "", status: int = 200) -> Response:
+def _render(
+    request: Request, message: str = "", status: int = 200, target: str | None = None
+) -> Response:
     base = request.app.state.settings.base_path
-    nxt = _safe_next(base, request.query_params.get("next"))
+    nxt = _safe_next(base, target or request.query_params.get("next"))
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
@@ -49,7 +51,7 @@ async def submit(request: Request) -> Response:
         return RedirectResponse(base + "/", 303)
     user = sessions.login(name, password)
     if user is None:
-        return _render(request, "Wrong name or password.", 401)
+        return _render(request, "Wrong name or password.", 401, fields.get("next", [""])[0])
     response = RedirectResponse(_safe_next(base, fields.get("next", [""])[0]), 303)
     response.set_cookie(
         COOKIE,
