@@ -50,6 +50,7 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/index.py
+	$(BIN)/python bench/extract.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info

@@ -1,17 +1,102 @@
-"""hg-extract command line: an honest placeholder until the stage is built."""
+"""hg-extract command line: argv, stdin/stdout and exit codes only; the work is in `workers`."""
 
 from __future__ import annotations
 
+import os
 import sys
+from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
-from hg_index.cli_support import EXIT_USAGE
+from hg_extract.extractor import Options
+from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
+from hg_extract.previews import DEFAULT_MAX_PIXELS
+from hg_extract.sources import index_records
+from hg_extract.storage import Storage
+from hg_extract.workers import Runner
+from hg_index.cli_support import (
+    EXIT_FAILED_INPUTS,
+    EXIT_OK,
+    ArgumentParser,
+    UsageError,
+    add_common_arguments,
+    run_main,
+)
+from hg_index.config import load_config
+from hg_index.log import setup_logging
+from hg_index.ndjson import NdjsonWriter, read_ndjson
+from hg_index.progress import Progress
+
+DESCRIPTION = """\
+Read hg-index records on stdin (or every indexed file with --all), extract metadata
+(exiftool), previews, video posters and web videos into the storage, and print one NDJSON
+`entry` record per sidecar group; remove/move/error records pass through.
+
+exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error."""
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="hg-extract", description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
+    )
+    p.add_argument("--all", action="store_true", help="every file of the index, not stdin")
+    p.add_argument("--force", action="store_true", help="redo outputs that exist in storage")
+    p.add_argument("--no-video", action="store_true", help="no video transcoding this run")
+    p.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
+    p.add_argument("--geo-server", metavar="URL", help="Nominatim server for addresses")
+    p.add_argument("--geo-language", metavar="LANG", help="Accept-Language for --geo-server")
+    p.add_argument("--no-geo", action="store_true", help="no address lookup")
+    p.add_argument("--max-pixels", type=int, help=f"refuse larger images ({DEFAULT_MAX_PIXELS})")
+    p.add_argument("--video-timeout", type=float, help="seconds per transcode (default 300+4/s)")
+    progress = p.add_mutually_exclusive_group()
+    progress.add_argument("--json-progress", action="store_true", help="progress as NDJSON")
+    progress.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common_arguments(p)
+    return p
+
+
+def _extract(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("hg-extract", args.verbose, args.quiet)
+    cfg = load_config(args.home, args.config, args.storage)
+    section = cfg.section("extract")
+    if not args.all and sys.stdin.isatty():
+        raise UsageError("pipe hg-index records into hg-extract, or use --all")
+    opts = Options(
+        storage=cfg.storage,
+        force=args.force,
+        video=not args.no_video and bool(section.get("video", True)),
+        max_pixels=args.max_pixels or int(section.get("max_pixels", DEFAULT_MAX_PIXELS)),
+        video_timeout=args.video_timeout or section.get("video_timeout"),
+    )
+    geo_server = args.geo_server or section.get("geo_server")
+    geocoder = (
+        None
+        if args.no_geo
+        else NominatimGeocoder(geo_server, Storage(cfg.storage), args.geo_language)
+        if geo_server
+        else OfflineGeocoder()
+    )
+    jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
+    mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
+    progress = Progress("extract", mode)
+    records = index_records(cfg.index_dir) if args.all else read_ndjson(sys.stdin.buffer)
+    out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
+    runner = Runner(opts, jobs, geocoder, progress)
+    try:
+        for record in runner.run(records):
+            out.write(record)
+    finally:
+        progress.close()
+    out.flush()
+    s = runner.summary
+    if not args.quiet:
+        print(
+            f"hg-extract: {s.entries} entries ({s.videos} with video), "
+            f"{s.passed} passed through, {s.failed} failed",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED_INPUTS if s.failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if "--version" in args:
-        print("hg-extract 0.1.0")
-        return 0
-    print("hg-extract: not implemented yet", file=sys.stderr)
-    return EXIT_USAGE
+    return run_main("hg-extract", _extract, argv)

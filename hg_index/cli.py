@@ -21,7 +21,7 @@ from hg_index.log import setup_logging
 from hg_index.ndjson import NdjsonWriter
 from hg_index.plan import MATCHERS, Policy
 from hg_index.progress import Progress
-from hg_index.scan import Scanner, ScanOptions, SourceScan
+from hg_index.scan import Scanner, ScanOptions, SourceScan, Summary
 from hg_index.sources import index_path, select_sources, source_excludes
 from hg_index.stats import source_stats
 
@@ -101,6 +101,12 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="print changes, write nothing")
     p.add_argument(
+        "--count",
+        action="store_true",
+        help="only count what is new or changed (no hashing, no writing) and print "
+        "one 'pending' record: files, bytes, removed",
+    )
+    p.add_argument(
         "--allow-empty",
         action="store_true",
         help="accept a source that is now empty (default: keep its index)",
@@ -173,7 +179,12 @@ def _index(argv: Sequence[str]) -> int:
     opts = ScanOptions(
         dry_run=args.dry_run,
         all=args.all,
-        add_limits=parse_add_limits(str(limits_text)) if limits_text is not None else None,
+        add_limits=(
+            parse_add_limits(str(limits_text))
+            if limits_text is not None and not args.count
+            else None
+        ),
+        count_only=args.count,
         allow_empty=args.allow_empty,
         jobs=args.jobs or int(section.get("jobs", 4)),
     )
@@ -183,17 +194,20 @@ def _index(argv: Sequence[str]) -> int:
     with RunLock(cfg.index_dir / ".lock", wait=args.wait):
         scanner = Scanner(opts, progress)
         try:
-            scanner.load_old_checksums(scans)
+            scanner.set_sources(scans)
             for scan in scans:
                 out.write_all(scanner.scan(scan))
                 out.flush()
-            out.write_all(scanner.finish())
+            if args.count:
+                out.write(pending_record(scanner.summary))
+            else:
+                out.write_all(scanner.finish())
             out.flush()
         finally:
             scanner.close()
             progress.close()
     s = scanner.summary
-    if not args.quiet:
+    if not args.quiet and not args.count:
         print(
             f"hg-index: {s.added} added, {s.changed} changed, {s.moved} moved, "
             f"{s.removed} removed, {s.unchanged} unchanged, {s.errors} failed"
@@ -205,9 +219,20 @@ def _index(argv: Sequence[str]) -> int:
             + (" (dry run)" if args.dry_run else ""),
             file=sys.stderr,
         )
-    if s.limit_hit:
+    if s.limit_hit and not args.count:
         return EXIT_MORE
     return EXIT_FAILED_INPUTS if s.errors else EXIT_OK
+
+
+def pending_record(summary: Summary) -> dict:
+    return {
+        "type": "pending",
+        "v": 1,
+        "files": summary.pending_files,
+        "bytes": summary.pending_bytes,
+        "removed": summary.removed,
+        "unchanged": summary.unchanged,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,8 @@ class ScanOptions:
     add_limits: AddLimits | None = None
     allow_empty: bool = False
     jobs: int = 4
+    count_only: bool = False
+    """Plan without hashing or writing: how much work is left (for progress and ETAs)."""
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Summary:
     over_limit: int = 0
     limit_hit: bool = False
     hashed_bytes: int = 0
+    pending_files: int = 0
+    pending_bytes: int = 0
     per_source: dict[str, int] = field(default_factory=dict)
 
 
@@ -85,7 +89,8 @@ class Scanner:
         self.progress = progress
         self.summary = Summary()
         self.pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
-        self.old_checksums: set[int] = set()
+        self._scans: list[SourceScan] = []
+        self._old_checksums: set[int] | None = None
         self.pending_adds: list[dict[str, Any]] = []
         self.pending_removes: list[dict[str, Any]] = []
 
@@ -93,11 +98,22 @@ class Scanner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     # -- preparation ------------------------------------------------------------------
-    def load_old_checksums(self, scans: list[SourceScan]) -> None:
-        """Checksum prefixes of every old entry: an add outside this set cannot be a move."""
-        for scan in scans:
-            for entry in read_entries(scan.index_path):
-                self.old_checksums.add(_prefix(entry["checksum"]))
+    def set_sources(self, scans: list[SourceScan]) -> None:
+        """All sources of this run (a file may move from one to another)."""
+        self._scans = list(scans)
+
+    def may_be_move(self, checksum: str) -> bool:
+        """An add whose checksum no old index holds cannot be a move. The old checksums
+        (a 64-bit prefix each) are read on the first add, so a re-scan without adds never
+        reads the indexes twice."""
+        return _prefix(checksum) in self._load_old_checksums()
+
+    def _load_old_checksums(self) -> set[int]:
+        if self._old_checksums is None:
+            self._old_checksums = {
+                _prefix(e["checksum"]) for s in self._scans for e in read_entries(s.index_path)
+            }
+        return self._old_checksums
 
     # -- one source -------------------------------------------------------------------
     def scan(self, scan: SourceScan) -> Iterator[dict[str, Any]]:
@@ -115,7 +131,8 @@ class Scanner:
             )
             return
         limit = self.opts.add_limits.limit(old_count) if self.opts.add_limits else None
-        writer = None if self.opts.dry_run else IndexWriter(scan.index_path, src.name, root)
+        read_only = self.opts.dry_run or self.opts.count_only
+        writer = None if read_only else IndexWriter(scan.index_path, src.name, root)
         state = _SourceState(src.name, root, limit)
         try:
             yield from self._merge(scan, state, writer)
@@ -133,7 +150,11 @@ class Scanner:
                 if writer:
                     writer.discard()
                     writer = None
-            if writer:
+            if writer and state.dirty(old_count):
+                if state.pending_removes:
+                    # a later source may add a removed file: read the old checksums
+                    # while this source's old index is still in place
+                    self._load_old_checksums()
                 writer.commit()
                 writer = None
         finally:
@@ -153,20 +174,20 @@ class Scanner:
         pending = next(old, None)
         failed: list[tuple[str, ...]] = []
 
-        def missing(dirpath: str, entries: list[Entry]) -> Iterator[dict[str, Any]]:
+        def gone(dirpath: str, entries: list[Entry]) -> None:
+            """A folder of the old index that the walk did not visit."""
             key = _dir_key(dirpath)
-            if any(key[: len(f)] == f for f in failed):
-                for e in entries:  # could not look: keep what we knew
-                    state.keep(e, writer)
-                return
+            unknown = any(key[: len(f)] == f for f in failed)
             for e in entries:
-                state.remove(e)
-            yield from ()
+                if unknown:  # its parent could not be listed: keep what we knew
+                    state.keep(e, writer)
+                else:
+                    state.remove(e)
 
         for listing in walk(str(scan.source.dir), scan.excludes):
             key = _dir_key(listing.path)
             while pending is not None and _dir_key(pending[0]) < key:
-                yield from missing(*pending)
+                gone(*pending)
                 pending = next(old, None)
             old_entries: list[Entry] = []
             if pending is not None and pending[0] == listing.path:
@@ -176,7 +197,7 @@ class Scanner:
             if listing.failed is not None:
                 failed.append(key)
         while pending is not None:
-            yield from missing(*pending)
+            gone(*pending)
             pending = next(old, None)
 
     def _folder(
@@ -189,19 +210,10 @@ class Scanner:
     ) -> Iterator[dict[str, Any]]:
         src = state.source
         for relpath, reason in listing.problems:
-            self.summary.errors += 1
-            log.warning("%s: %s: %s", src, relpath, reason)
-            yield records.error_record("index", reason, source=src, root=state.root, path=relpath)
+            yield self._error(state, relpath, reason)
         if listing.failed is not None:
-            self.summary.errors += 1
-            log.warning("%s: %s/: cannot list folder: %s", src, listing.path, listing.failed)
-            yield records.error_record(
-                "index",
-                f"cannot list folder: {listing.failed}; its entries are kept",
-                source=src,
-                root=state.root,
-                path=listing.path,
-            )
+            reason = f"cannot list folder: {listing.failed}; its entries are kept"
+            yield self._error(state, listing.path, reason)
             for e in old_entries:
                 state.keep(e, writer)
             return
@@ -209,12 +221,16 @@ class Scanner:
         plan = plan_dir(old_entries, listing.files, scan.policy, state.allowance())
         state.over_limit += plan.over_limit
         for f in plan.empty:
-            self.summary.errors += 1
-            path = join(listing.path, f.name)
-            log.warning("%s: %s: empty file (0 bytes), skipped", src, path)
-            yield records.error_record(
-                "index", "empty file (0 bytes)", source=src, root=state.root, path=path
-            )
+            yield self._error(state, join(listing.path, f.name), "empty file (0 bytes)")
+        if self.opts.count_only:
+            todo = plan.new + [f for f, _ in plan.changed]
+            self.summary.pending_files += len(todo)
+            self.summary.pending_bytes += sum(f.size for f in todo)
+            self.summary.unchanged += len(plan.keep)
+            for e in plan.removed:
+                state.remove(e)
+            self.progress.update(files=len(listing.files), phase=src)
+            return
         hashed = self._hash(state.root, listing.path, plan.new + [f for f, _ in plan.changed])
         entries: dict[str, Entry] = {entry_name(e): e for e in plan.keep}
         touched: set[str] = set()
@@ -223,15 +239,15 @@ class Scanner:
             path = join(listing.path, f.name)
             result = hashed[f.name]
             if isinstance(result, Failure):
-                self.summary.errors += 1
                 out.append(self._error(state, path, result.reason))
                 continue
             entry = make_entry(path, f, result)
             entries[f.name] = entry
+            state.updated += 1
             touched.add(f.name)
             state.added += 1
             record = records.file_record(records.ADD, src, state.root, _public(entry))
-            if _prefix(result) in self.old_checksums:
+            if self.may_be_move(result):
                 self.pending_adds.append(record)
             else:
                 self.summary.added += 1
@@ -240,12 +256,12 @@ class Scanner:
             path = old_entry["path"]
             result = hashed[f.name]
             if isinstance(result, Failure):
-                self.summary.errors += 1
                 entries[f.name] = old_entry  # keep what we knew; retried next run
                 out.append(self._error(state, path, result.reason))
                 continue
             entry = make_entry(path, f, result)
             entries[f.name] = entry
+            state.updated += 1
             if result != old_entry["checksum"]:
                 touched.add(f.name)
                 self.summary.changed += 1
@@ -299,6 +315,7 @@ class Scanner:
         return out
 
     def _error(self, state: _SourceState, path: str, reason: str) -> dict[str, Any]:
+        self.summary.errors += 1
         log.warning("%s: %s: %s", state.source, path, reason)
         return records.error_record(
             "index", reason, source=state.source, root=state.root, path=path
@@ -363,7 +380,12 @@ class _SourceState:
         self.over_limit = 0
         self.count = 0
         self.seen_files = 0
+        self.updated = 0
         self.pending_removes: list[dict[str, Any]] = []
+
+    def dirty(self, old_count: int) -> bool:
+        """Whether the new index differs from the old one (else it is not rewritten)."""
+        return bool(self.updated or self.pending_removes or self.count != old_count)
 
     def allowance(self) -> int | None:
         return None if self.limit is None else max(0, self.limit - self.added)

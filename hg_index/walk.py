@@ -45,6 +45,8 @@ def join(parent: str, name: str) -> str:
 
 def valid_name(name: str) -> bool:
     """False for names that are not valid UTF-8 (decoded with surrogate escapes)."""
+    if name.isascii():
+        return True
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

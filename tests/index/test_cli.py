@@ -343,3 +343,27 @@ def test_version(name):
 def test_help():
     proc = run_tool("hg-index", "--help")
     assert proc.returncode == 0
+
+
+def test_count_is_a_cheap_plan(tmp_path, home):
+    src = tmp_path / "src"
+    write(src / "a.jpg", b"a" * 10)
+    index(str(src), home=home)
+    write(src / "b.jpg", b"b" * 100)
+    write(src / "big/c.mov", b"c" * 5000)
+    (src / "a.jpg").write_bytes(b"A" * 20)
+    run = index(str(src), "--count", home=home)
+    (rec,) = run.records
+    assert rec == {
+        "type": "pending",
+        "v": 1,
+        "files": 3,
+        "bytes": 5120,
+        "removed": 0,
+        "unchanged": 0,
+    }
+    assert progress(run)["bytes"] == 0  # nothing was hashed
+    run = index(str(src), "--count", "--max-filesize", "1k", home=home)
+    assert run.records[0]["files"] == 2
+    # nothing was written: a real run still sees everything
+    assert len(index(str(src), home=home).records) == 3

@@ -1,0 +1,136 @@
+"""Image previews with Pillow: long sides 1920, 1280, 800, 320, 128, never upscaled.
+
+Speed comes from not decoding what is thrown away: a JPEG is opened in draft mode, so libjpeg
+scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and a 24 MP photo is never held at
+full size; each smaller preview is then made from the previous one. EXIF orientation is
+applied (HEIC/HEIF pixels come already rotated from libheif, so those are not rotated again).
+Previews are progressive JPEGs, quality 80, without metadata.
+
+A size larger than the image is replaced by the image itself once (a 600 px photo gets a
+600 px `-800` preview, then 320 and 128), so every image has its best preview and nothing is
+upscaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pillow_heif
+from PIL import Image, ImageFile, ImageOps
+
+pillow_heif.register_heif_opener()
+
+SIZES = (1920, 1280, 800, 320, 128)
+QUALITY = 80
+DEFAULT_MAX_PIXELS = 200_000_000
+FORMAT_EXTS = {
+    "JPEG": {"jpg", "jpeg", "jpe", "thm", "nef"},
+    "PNG": {"png"},
+    "GIF": {"gif"},
+    "TIFF": {"tif", "tiff"},
+    "WEBP": {"webp"},
+    "AVIF": {"avif"},
+    "HEIF": {"heic", "heif", "hif", "avif"},
+    "BMP": {"bmp"},
+    "ICO": {"ico"},
+}
+
+# Our own pixel-count guard runs first and gives the clear message; Pillow's stays as a net.
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class PreviewError(Exception):
+    """An image that cannot be previewed; the message is the record's error sentence."""
+
+
+def preview_sizes(long_side: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
+    """Sizes to make for an image of this long side, largest first (see module doc)."""
+    smaller = [s for s in sorted(sizes, reverse=True) if s < long_side]
+    covering = [s for s in sizes if s >= long_side]
+    return ([min(covering)] if covering else []) + smaller
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """RGB for JPEG: transparency on white, 16-bit and palette images converted."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def open_oriented(
+    path: str | Path,
+    largest: int = SIZES[0],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    orientation_hint: int | None = None,
+) -> tuple[Image.Image, str]:
+    """The image, loaded at >= `largest` px where the codec can scale, upright, in RGB.
+
+    Returns the image and the format Pillow detected. `orientation_hint` (from the RAW around
+    an embedded preview) applies when the image has no EXIF orientation of its own.
+    """
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise PreviewError(f"image too large to decode safely ({exc})") from None
+    except FileNotFoundError:
+        raise PreviewError("file vanished") from None
+    except PermissionError:
+        raise PreviewError("file is not readable (permission denied)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PreviewError(f"not a readable image ({exc})") from None
+    fmt = img.format or "?"
+    w, h = img.size
+    if w * h > max_pixels:
+        raise PreviewError(
+            f"image too large: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the limit of "
+            f"{max_pixels / 1e6:.0f} MP (decompression-bomb guard)"
+        )
+    try:
+        if fmt == "JPEG":
+            img.draft("RGB", (largest, largest))
+        img.load()
+        if fmt != "HEIF":
+            exif_orientation = img.getexif().get(0x0112)
+            if exif_orientation:
+                img = ImageOps.exif_transpose(img)
+            elif orientation_hint and orientation_hint > 1:
+                img.getexif()[0x0112] = orientation_hint
+                img.info.pop("exif", None)
+                img = ImageOps.exif_transpose(img)
+        img = _flatten(img)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise PreviewError(f"image data is broken ({exc})") from None
+    return img, fmt
+
+
+def make_previews(
+    img: Image.Image,
+    sizes: list[int],
+    save: Callable[[int, Callable[[Path], None]], None],
+) -> Image.Image:
+    """Write each size with `save(size, writer)`, each from the previous one; return the last."""
+    for size in sizes:
+        if max(img.size) > size:
+            img.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        current = img
+
+        def writer(tmp: Path, current: Image.Image = current) -> None:
+            current.save(tmp, "JPEG", quality=QUALITY, progressive=True, optimize=False)
+
+        save(size, writer)
+    return img
+
+
+def extension_mismatch(fmt: str, ext: str) -> str | None:
+    """A warning when the content's format is not what the name says (a PNG named .jpg)."""
+    known = FORMAT_EXTS.get(fmt)
+    if known is None or ext in known or not ext:
+        return None
+    return f"content is {fmt} but the name says .{ext}"
