@@ -1,1 +1,1 @@
-"""hg-build: not implemented yet (see the project's issues)."""
+"""hg-build: the gallery database (SQLite) from hg-extract's records, and its query language."""

@@ -1,17 +1,163 @@
-"""hg-build command line: an honest placeholder until the stage is built."""
+"""hg-build command line: argv, stdin/stdout and exit codes only; the work is elsewhere.
+
+hg-extract … | hg-build            upsert entries chunk by chunk
+hg-build --rebuild                 the whole database from index + storage + events
+hg-build query QUERY [--ids]       matching media as NDJSON
+hg-build events add --tag T ID…    append a tag edit to the event log
+"""
 
 from __future__ import annotations
 
 import sys
+from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from pathlib import Path
 
-from hg_index.cli_support import EXIT_USAGE
+from hg_build import db, events
+from hg_build.build import Builder, timed_chunks
+from hg_build.query import QueryError
+from hg_build.query.search import search, search_ids
+from hg_build.rebuild import rebuild
+from hg_build.store import open_for_build, open_readonly, writer_lock
+from hg_index.cli_support import (
+    EXIT_FAILED_INPUTS,
+    EXIT_OK,
+    ArgumentParser,
+    UsageError,
+    add_common_arguments,
+    run_main,
+)
+from hg_index.config import Config, load_config
+from hg_index.log import setup_logging
+from hg_index.ndjson import NdjsonError, NdjsonWriter, parse_line
+from hg_index.records import error_record
+
+DESCRIPTION = """\
+Build the gallery database from hg-extract's NDJSON on stdin (entry, remove, move, error
+records), one transaction per chunk; or rebuild it from the index and storage.
+
+  hg-extract … | hg-build         hg-build --rebuild
+  hg-build query QUERY [--ids]    hg-build events add --tag TAG ID…
+
+exit status: 0 ok; 1 some inputs failed (error records, printed on stdout); 2 usage or
+config error."""
+
+
+def _common(p: ArgumentParser) -> None:
+    p.add_argument("--database", help="database file (default: <home>/gallery.db)")
+    p.add_argument("--events", help="event log (default: <home>/events.ndjson)")
+    add_common_arguments(p)
+
+
+def _paths(args, cfg: Config) -> tuple[Path, Path]:
+    database = Path(args.database).expanduser() if args.database else cfg.database
+    return database.absolute(), (Path(args.events) if args.events else cfg.events).absolute()
+
+
+def _stdin_records(stream):
+    for lineno, line in enumerate(stream, 1):
+        if line.strip():
+            try:
+                yield parse_line(line, lineno)
+            except NdjsonError as exc:
+                yield error_record("build", f"stdin {exc}")
+
+
+def _build(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build", description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rebuild", action="store_true", help="rebuild from index and storage")
+    p.add_argument("--chunk-size", type=int, help="records per transaction (default 500)")
+    _common(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-build", args.verbose, args.quiet)
+    cfg = load_config(args.home, args.config, args.storage)
+    database, events_path = _paths(args, cfg)
+    out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
+    chunk = args.chunk_size or int(cfg.section("build").get("chunk_size", 500))
+    if chunk < 1:
+        raise UsageError("--chunk-size must be at least 1")
+    with writer_lock(database):
+        if args.rebuild:
+            s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write)
+        else:
+            conn = open_for_build(cfg, database, events_path, out.write)
+            db.import_events(conn, events_path)
+            builder = Builder(conn, out.write)
+            for records in timed_chunks(_stdin_records(sys.stdin.buffer), chunk, 2.0):
+                builder.apply_chunk(records)
+                out.flush()
+            conn.close()
+            s = builder.summary
+    out.flush()
+    if not args.quiet:
+        print(
+            f"hg-build: {s.entries} entries, {s.removed} removed ({s.dropped} entries dropped), "
+            f"{s.moved} moved, {s.errors} errors" + (" (rebuild)" if args.rebuild else ""),
+            file=sys.stderr,
+        )
+    return EXIT_FAILED_INPUTS if s.errors else EXIT_OK
+
+
+def _query(argv: Sequence[str]) -> int:
+    p = ArgumentParser(prog="hg-build query", description="Print matching media as NDJSON.")
+    p.add_argument("query", nargs="?", default="", help="e.g. 'year:2020 and tag:beach'")
+    p.add_argument("--ids", action="store_true", help="print only ids, one per line")
+    p.add_argument("--limit", type=int, help="at most N results")
+    p.add_argument("--offset", type=int, default=0, help="skip the first N results")
+    _common(p)
+    args = p.parse_args(argv)
+    cfg = load_config(args.home, args.config, args.storage)
+    conn = open_readonly(_paths(args, cfg)[0])
+    try:
+        if args.ids:
+            for entry_id in search_ids(conn, args.query, args.limit, args.offset):
+                sys.stdout.write(entry_id + "\n")
+        else:
+            out = NdjsonWriter(sys.stdout.buffer)
+            out.write_all(search(conn, args.query, args.limit, args.offset))
+            out.flush()
+    except QueryError as exc:
+        raise UsageError(f"query: {exc}") from None
+    return EXIT_OK
+
+
+def _events_add(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build events add",
+        description="Append a tag edit for entries to the event log (ids or '-' for stdin).",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="entry ids; '-' reads ids from stdin")
+    p.add_argument("--tag", action="append", default=[], help="tag to add (repeatable)")
+    p.add_argument("--remove-tag", action="append", default=[], help="tag to remove")
+    _common(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-build", args.verbose, args.quiet)
+    if not args.tag and not args.remove_tag:
+        raise UsageError("give --tag and/or --remove-tag")
+    ids = [i for a in args.ids for i in (sys.stdin.read().split() if a == "-" else [a])]
+    if not ids:
+        return EXIT_OK
+    cfg = load_config(args.home, args.config, args.storage)
+    database, events_path = _paths(args, cfg)
+    event = events.tag_event(ids, args.tag, args.remove_tag)
+    events.append_events(events_path, [event])
+    if database.exists():  # apply now, so queries see the edit at once
+        with writer_lock(database):
+            conn = open_for_build(cfg, database, events_path, lambda r: None)
+            db.import_events(conn, events_path)
+            conn.close()
+    out = NdjsonWriter(sys.stdout.buffer)
+    out.write(event)
+    out.flush()
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if "--version" in args:
-        print("hg-build 0.1.0")
-        return 0
-    print("hg-build: not implemented yet", file=sys.stderr)
-    return EXIT_USAGE
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["query"]:
+        return run_main("hg-build", _query, args[1:])
+    if args[:2] == ["events", "add"]:
+        return run_main("hg-build", _events_add, args[2:])
+    return run_main("hg-build", _build, args)

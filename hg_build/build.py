@@ -1,0 +1,155 @@
+"""Incremental build: hg-extract's records from a stream, upserted chunk by chunk.
+
+Each chunk is one transaction, so a gallery being served sees whole chunks appear. A chunk
+closes at `chunk_size` records or `max_delay` seconds after its first record, whichever is
+first, so a slow extractor still shows progress. Memory holds one chunk, never the archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hg_build import db
+from hg_build.entries import EntryError, media_from_entry
+from hg_build.events import now_iso
+from hg_build.upsert import write_batch
+from hg_index.records import SCHEMA_VERSION, error_record
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass
+class Summary:
+    entries: int = 0
+    removed: int = 0
+    moved: int = 0
+    dropped: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+
+def timed_chunks(records: Iterable[Any], size: int, max_delay: float) -> Iterator[list[Any]]:
+    """Chunks of at most `size`, cut early `max_delay` s after a chunk's first record."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=size * 4)
+
+    def reader() -> None:
+        try:
+            for record in records:
+                q.put(record)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(("__error__", exc))
+        q.put(_END)
+
+    threading.Thread(target=reader, daemon=True, name="hg-build-reader").start()
+    chunk: list[Any] = []
+    deadline = 0.0
+    while True:
+        timeout = None if not chunk else max(0.0, deadline - time.monotonic())
+        try:
+            item = q.get(timeout=timeout)
+        except queue.Empty:
+            yield chunk
+            chunk = []
+            continue
+        if item is _END:
+            break
+        if isinstance(item, tuple) and item[:1] == ("__error__",):
+            if chunk:
+                yield chunk
+            raise item[1]
+        if not chunk:
+            deadline = time.monotonic() + max_delay
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Builder:
+    """Applies records to an open database; errors become records via `on_error`."""
+
+    def __init__(self, conn: sqlite3.Connection, on_error: Callable[[dict], None]) -> None:
+        self.conn = conn
+        self.on_error = on_error
+        self.summary = Summary()
+        self._warned: set[str] = set()
+
+    def apply_chunk(self, records: list[dict[str, Any]]) -> None:
+        """One transaction; consecutive entries are written as one batch."""
+        with db.transaction(self.conn):
+            updated = now_iso()
+            batch: list[dict[str, Any]] = []
+            for record in records:
+                if record.get("type") == "entry":
+                    media = self._media(record)
+                    if media is not None:
+                        batch.append(media)
+                    continue
+                if batch:
+                    write_batch(self.conn, batch, updated)
+                    batch = []
+                self.apply(record)
+            if batch:
+                write_batch(self.conn, batch, updated)
+
+    def _media(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+            self._error(record, f"entry record version {record.get('v')!r} is not 1")
+            return None
+        try:
+            media = media_from_entry(record)
+        except (EntryError, KeyError, TypeError, ValueError) as exc:
+            self._error(record, f"cannot use entry record: {exc}")
+            return None
+        for err in record.get("errors") or []:
+            log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
+        self.summary.entries += 1
+        return media
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """A record other than `entry`: remove, move, error (others are skipped)."""
+        kind = record.get("type")
+        s = self.summary
+        if kind == "remove":
+            s.removed += 1
+            s.dropped += db.remove_file(self.conn, str(record["source"]), str(record["path"]))
+        elif kind == "move":
+            s.moved += 1
+            db.move_file(
+                self.conn,
+                str(record.get("from_source") or record["source"]),
+                str(record["from_path"]),
+                str(record["source"]),
+                str(record["path"]),
+            )
+        elif kind == "error":
+            s.errors += 1
+            self.on_error(record)
+        else:
+            s.skipped += 1
+            if kind not in self._warned:
+                self._warned.add(str(kind))
+                hint = " (pipe hg-index through hg-extract)" if kind in ("add", "change") else ""
+                log.warning("ignoring %r records: hg-build reads hg-extract's output%s", kind, hint)
+
+    def _error(self, record: dict[str, Any], message: str) -> None:
+        self.summary.errors += 1
+        files = record.get("files") or [{}]
+        first = files[0] if isinstance(files[0], dict) else {}
+        self.on_error(
+            error_record(
+                "build", message, id=record.get("id"), source=first.get("source"),
+                path=first.get("path"),
+            )
+        )  # fmt: skip

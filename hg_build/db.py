@@ -1,0 +1,257 @@
+"""The SQLite side: connect (WAL), write media rows, drop and move files, apply edits.
+
+Every function takes an open connection and runs inside the caller's transaction, so a
+chunk of records becomes visible to readers (hg-serve) all at once or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from hg_build import events, schema
+from hg_build.entries import search_text
+from hg_index.sidecars import group_keys
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): readers see all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def casefold(value: Any) -> str | None:
+    return None if value is None else str(value).casefold()
+
+
+def cosine(a: bytes | None, b: bytes | None) -> float | None:
+    """Cosine similarity of two float32 vectors stored as blobs (None when one is missing)."""
+    if not a or not b or len(a) != len(b):
+        return None
+    va, vb = np.frombuffer(a, dtype=np.float32), np.frombuffer(b, dtype=np.float32)
+    den = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(np.dot(va, vb)) / den if den else None
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | None:
+    """Great-circle distance (haversine) in km."""
+    if None in (lat1, lon1, lat2, lon2):
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, a busy timeout and hg's SQL functions (casefold, ...)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    # a bounded page cache (64 MiB): random-id B-tree inserts stay in memory at 100k+
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.create_function("casefold", 1, casefold, deterministic=True)
+    conn.create_function("hg_cosine", 2, cosine, deterministic=True)
+    conn.create_function("hg_distance_km", 4, distance_km, deterministic=True)
+    return conn
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _split(path: str) -> tuple[str, str]:
+    head, _, name = path.rpartition("/")
+    return head, name
+
+
+def _ext(name: str) -> str:
+    return name.rsplit(".", 1)[1].casefold() if "." in name[1:] else ""
+
+
+def entry_tags(conn: sqlite3.Connection, entry_id: str, extracted: Iterable[str]) -> list[str]:
+    """Extracted tags with this entry's imported edits applied in date order."""
+    rows = conn.execute(
+        "SELECT actions FROM events WHERE target_id = ? ORDER BY date, event_id", (entry_id,)
+    ).fetchall()
+    actions = [a for (raw,) in rows for a in orjson.loads(raw)]
+    return events.apply_actions(extracted, actions)
+
+
+def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str]) -> None:
+    conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f) VALUES (?, ?, ?)",
+        [(entry_id, t, t.casefold()) for t in tags],
+    )
+
+
+def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
+    """Delete entries that have lost their primary file; returns how many."""
+    dropped = 0
+    for entry_id in set(entry_ids):
+        has_primary = conn.execute(
+            "SELECT 1 FROM files WHERE entry_id = ? AND is_primary LIMIT 1", (entry_id,)
+        ).fetchone()
+        if has_primary:
+            _refresh_files(conn, entry_id)
+            continue
+        conn.execute("DELETE FROM files WHERE entry_id = ?", (entry_id,))
+        conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
+        conn.execute("DELETE FROM docs WHERE id = ?", (entry_id,))
+        dropped += conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
+    return dropped
+
+
+def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
+    """Rewrite the entry's `files` in doc after a file moved or went away."""
+    row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
+    if not row:
+        return
+    doc = orjson.loads(row[0])
+    present = {
+        (s, p): (path, d)
+        for s, p, path, d in conn.execute(
+            "SELECT source, path, path, dir FROM files WHERE entry_id = ?", (entry_id,)
+        )
+    }
+    doc["files"] = [f for f in doc["files"] if (f["source"], f["path"]) in present]
+    conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+    conn.execute("UPDATE entries SET files_count = ? WHERE id = ?", (len(doc["files"]), entry_id))
+
+
+def remove_file(conn: sqlite3.Connection, source: str, path: str) -> int:
+    """A file is gone: forget it; its entry goes when it was the entry's primary file."""
+    rows = conn.execute(
+        "SELECT entry_id FROM files WHERE source = ? AND path = ?", (source, path)
+    ).fetchall()
+    conn.execute("DELETE FROM files WHERE source = ? AND path = ?", (source, path))
+    return drop_orphans(conn, [r[0] for r in rows])
+
+
+def move_file(
+    conn: sqlite3.Connection, from_source: str, from_path: str, source: str, path: str
+) -> bool:
+    """A file moved (same checksum): its entry stays, only the path changes."""
+    row = conn.execute(
+        "SELECT entry_id, name FROM files WHERE source = ? AND path = ?", (from_source, from_path)
+    ).fetchone()
+    if row is None:
+        return False
+    entry_id = row[0]
+    conn.execute("DELETE FROM files WHERE source = ? AND path = ?", (source, path))
+    d, name = _split(path)
+    conn.execute(
+        "UPDATE files SET source = ?, path = ?, dir = ?, name = ?, ext = ?, path_f = ?, "
+        "dir_f = ?, name_f = ?, grp = ? WHERE source = ? AND path = ?",
+        (source, path, d, name, _ext(name), path.casefold(), d.casefold(), name.casefold(),
+         group_keys([name])[name], from_source, from_path),
+    )  # fmt: skip
+    doc_row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
+    if doc_row:
+        doc = orjson.loads(doc_row[0])
+        for f in doc["files"]:
+            if f["source"] == from_source and f["path"] == from_path:
+                f["source"], f["path"] = source, path
+        conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+        _retext(conn, entry_id)
+    return True
+
+
+def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None) -> None:
+    row = conn.execute(
+        "SELECT d.doc, e.extracted_tags FROM entries e JOIN docs d ON d.id = e.id WHERE e.id = ?",
+        (entry_id,),
+    ).fetchone()
+    if row is None:
+        return
+    doc = orjson.loads(row[0])
+    tags = entry_tags(conn, entry_id, orjson.loads(row[1]))
+    _write_tags(conn, entry_id, tags)
+    sets = "tags = ?, tags_count = ?, text = ?" + (", updated = ?" if updated else "")
+    params: list[Any] = [_json(tags), len(tags), search_text(doc, tags)]
+    conn.execute(
+        f"UPDATE entries SET {sets} WHERE id = ?",
+        [*params, *([updated] if updated else []), entry_id],
+    )
+
+
+def get_info(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM info WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_info(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO info (key, value) VALUES (?, ?)", (key, value))
+
+
+def import_events(conn: sqlite3.Connection, path: Path) -> int:
+    """Read events appended since the last import and apply them; returns entries touched.
+
+    Resumes at the byte offset stored in `info`; a replaced log (other header, shorter
+    file) is read again from the start, which is harmless as events are keyed by id.
+    """
+    try:
+        with open(path, "rb") as fh:
+            header = fh.readline()
+            size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if not header:
+        return 0
+    events.check_header(path, header)
+    stamp = header.strip().decode(errors="replace")
+    offset = int(get_info(conn, "events_offset") or 0)
+    if get_info(conn, "events_header") != stamp or offset > size:
+        offset = 0
+    touched: dict[str, str] = {}
+    with transaction(conn):
+        for event, end in events.read_events(path, offset):
+            actions = _json(event["actions"])
+            for target in event["targetIds"]:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO events (event_id, target_id, date, actions) "
+                    "VALUES (?, ?, ?, ?)",
+                    (event["id"], target, event["date"], actions),
+                )
+                if cur.rowcount:
+                    touched[target] = max(touched.get(target, ""), event["date"])
+            offset = end
+        for target, date in touched.items():
+            _retext(conn, target, updated=date)
+        set_info(conn, "events_header", stamp)
+        set_info(conn, "events_offset", str(offset))
+    return len(touched)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating when new) a database of the current schema; SchemaError otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    state = schema.check(conn)
+    if state == "create":
+        schema.create(conn)
+    elif state == "migrate":
+        schema.migrate(conn)
+    elif state == "rebuild":
+        conn.close()
+        raise schema.SchemaError("rebuild")
+    return conn

@@ -1,0 +1,168 @@
+"""Merge one `entry` record (hg-extract's output) into the media row hg-build stores: pure.
+
+The record carries per-file `meta`; an entry is a whole sidecar group, so the fields come
+from several files. Which file wins, per field:
+
+- date: XMP sidecars, then the primary, then other sidecars (see `dates`), else the
+  primary's mtime;
+- size and orientation: the primary (a sidecar when the primary has none); width/height
+  are swapped for EXIF orientations 5-8 and video rotations of 90/270;
+- camera fields (make, model, lens, iso, aperture, exposure, focal length): the primary
+  first, then media sidecars, then XMP;
+- place, description, title, rating: XMP first (a user's edit), then primary, then others;
+- tags: the union over all files (TagsList, HierarchicalSubject, Keywords, Subject).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hg_build.dates import from_mtime, iso, pick_date, sort_key
+from hg_build.filetypes import file_type, is_media
+
+CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_length")
+PLACE_FIELDS = ("latitude", "longitude", "altitude")
+TEXT_FIELDS = ("description", "title", "rating")
+ADDRESS_FIELDS = ("country", "state", "city", "road")
+MEDIA_VERSION = 1
+
+
+class EntryError(ValueError):
+    """An entry record hg-build cannot use (no id, no files ...)."""
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _kind(f: Mapping[str, Any]) -> str:
+    return str(f.get("file_type") or f.get("type") or file_type(str(f.get("path", ""))))
+
+
+def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(XMP sidecars, [primary], other sidecars): XMP by shorter name first, others by size."""
+    primary = [f for f in files if f.get("primary")]
+    if not primary:
+        media = [f for f in files if is_media(_kind(f))] or files
+        primary = [max(media, key=lambda f: (int(f.get("size") or 0), _neg(f["path"])))]
+    xmps = sorted(
+        (f for f in files if f is not primary[0] and _kind(f) == "meta"),
+        key=lambda f: (len(_name(f["path"])), f["path"]),
+    )
+    others = sorted(
+        (f for f in files if f is not primary[0] and _kind(f) != "meta"),
+        key=lambda f: (-int(f.get("size") or 0), f["path"]),
+    )
+    return xmps, primary[:1], others
+
+
+def _neg(text: str) -> tuple[int, ...]:
+    """Sort key that prefers the alphabetically first path among equal sizes under max()."""
+    return tuple(-ord(c) for c in text)
+
+
+def _first(metas: Iterable[Mapping[str, Any]], key: str) -> Any:
+    for meta in metas:
+        value = meta.get(key)
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+def _tags(metas: Iterable[Mapping[str, Any]]) -> list[str]:
+    tags: set[str] = set()
+    for meta in metas:
+        raw = meta.get("tags") or []
+        for tag in [raw] if isinstance(raw, str | int | float) else raw:
+            text = str(tag).strip()
+            if text:
+                tags.add(text)
+    return sorted(tags)
+
+
+def display_size(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation."""
+    width, height = meta.get("width"), meta.get("height")
+    orientation = meta.get("orientation") or 1
+    rotation = meta.get("rotation") or 0
+    swap = (isinstance(orientation, int) and 5 <= orientation <= 8) or (
+        isinstance(rotation, int | float) and int(rotation) % 180 == 90
+    )
+    return (height, width) if swap else (width, height)
+
+
+def media_from_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The media dict of one entry record (without `tags` edits and `updated`)."""
+    entry_id = record.get("id")
+    files = [dict(f) for f in record.get("files") or [] if isinstance(f, Mapping) and "path" in f]
+    if not isinstance(entry_id, str) or not entry_id or not files:
+        raise EntryError("entry record without id or files")
+    xmps, primary, others = order_files(files)
+    metas = {id(f): f.get("meta") or {} for f in files}
+    date_order = [metas[id(f)] for f in xmps + primary + others]
+    camera_order = [metas[id(f)] for f in primary + others + xmps]
+    size_meta = next(
+        (metas[id(f)] for f in primary + others if metas[id(f)].get("width")),
+        metas[id(primary[0])],
+    )
+    dt = pick_date(date_order)
+    if dt is None:
+        dt = from_mtime(float(primary[0].get("mtime") or 0))
+    width, height = display_size(size_meta)
+    media: dict[str, Any] = {
+        "id": entry_id,
+        "media_type": record.get("media_type") or _kind(primary[0]),
+        "date": iso(dt),
+        "ts": sort_key(dt),
+        "width": width,
+        "height": height,
+        "orientation": size_meta.get("orientation") or 1,
+        "duration": _first(camera_order, "duration"),
+    }
+    for key in CAMERA_FIELDS:
+        media[key] = _first(camera_order, key)
+    lat_meta = next(
+        (m for m in date_order if m.get("latitude") is not None and m.get("longitude") is not None),
+        {},
+    )
+    for key in PLACE_FIELDS:
+        media[key] = lat_meta.get(key)
+    for key in TEXT_FIELDS:
+        media[key] = _first(date_order, key)
+    address = record.get("address") or {}
+    for key in ADDRESS_FIELDS:
+        media[key] = address.get(key) or None
+    media["previews"] = list(record.get("previews") or [])
+    media["video"] = record.get("video")
+    media["colors"] = list(record.get("colors") or [])
+    media["objects"] = list(record.get("objects") or [])
+    media["faces"] = list(record.get("faces") or [])
+    media["similarity"] = record.get("similarity")
+    media["files"] = [
+        {
+            "source": f.get("source"),
+            "root": f.get("root"),
+            "path": f["path"],
+            "size": int(f.get("size") or 0),
+            "mtime": f.get("mtime"),
+            "type": _kind(f),
+            "checksum": f.get("checksum"),
+            "primary": f is primary[0],
+        }
+        for f in primary + others + xmps
+    ]
+    media["filesize"] = media["files"][0]["size"]
+    media["extracted_tags"] = _tags(metas[id(f)] for f in files)
+    return media
+
+
+def search_text(media: Mapping[str, Any], tags: Iterable[str]) -> str:
+    """The casefolded text free-text terms search: HomeGallery's "stringified entry"."""
+    parts: list[Any] = [media["id"][:10], media.get("media_type"), media.get("date", "")[:10]]
+    parts += [media.get(k) for k in ("make", "model", "lens", "description", "title")]
+    parts += [media.get(k) for k in ADDRESS_FIELDS]
+    parts += [f["path"].rsplit("/", 1)[-1] for f in media.get("files", [])]
+    parts += list(tags)
+    parts += [o.get("class") for o in media.get("objects") or [] if isinstance(o, Mapping)]
+    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()

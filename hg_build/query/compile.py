@@ -1,0 +1,335 @@
+"""AST -> parameterised SQL over the hg-build schema: user text only ever becomes a parameter.
+
+`compile_query(text)` returns a Compiled with a WHERE clause, its parameters and an ORDER
+BY clause for `SELECT … FROM entries e`. Text matches are case-insensitive for any
+script: values are casefolded here and compared with casefolded columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hg_build.query import ast
+from hg_build.query import values as qv
+from hg_build.query.errors import QueryError
+from hg_build.query.parser import parse
+
+ALIASES = {"y": "year", "m": "month", "d": "day", "H": "hour", "M": "minute"}
+LOWER_ALIASES = {
+    "lat": "latitude", "lon": "longitude", "lng": "longitude", "street": "road",
+    "tags": "tag", "objects": "object", "faces": "face", "source": "index",
+    "focal": "focal_length", "focallength": "focal_length", "filesize": "filesize",
+    "size": "filesize",
+}  # fmt: skip
+INT_KEYS = {"year", "month", "day", "hour", "minute", "width", "height", "orientation"}
+NUM_KEYS = {"iso", "latitude", "longitude", "altitude", "aperture", "exposure", "focal_length",
+            "rating"}  # fmt: skip
+TEXT_KEYS = {"make", "model", "lens", "description", "title", "country", "state", "city",
+             "road"}  # fmt: skip
+ADDRESS = ("country", "state", "city", "road")
+COUNT_KEYS = {"tags": "tags_count", "tag": "tags_count", "faces": "faces_count",
+              "face": "faces_count", "objects": "objects_count", "object": "objects_count",
+              "files": "files_count", "file": "files_count"}  # fmt: skip
+ORDER_KEYS = {"date": "e.ts", "updated": "e.updated", "duration": "e.duration",
+              "width": "e.width", "height": "e.height", "filesize": "e.filesize",
+              "random": "random()"}  # fmt: skip
+NUM_OPS = {":": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+SIMILAR_MIN = 0.5
+
+
+@dataclass
+class Compiled:
+    where: str
+    params: list[Any]
+    order: str
+    order_params: list[Any] = field(default_factory=list)
+
+    def select(self, columns: str, limit: int | None = None, offset: int = 0):
+        """The full SELECT and its parameters."""
+        sql = f"SELECT {columns} FROM entries e WHERE {self.where} ORDER BY {self.order}"
+        params = [*self.params, *self.order_params]
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [int(limit), int(offset)]
+        return sql, params
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+        self.similar: list[str] = []  # the entry id prefixes of similar:ID terms
+
+    def p(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def node(self, n: ast.Node) -> str:
+        if isinstance(n, ast.And):
+            return "(" + " AND ".join(self.node(i) for i in n.items) + ")"
+        if isinstance(n, ast.Or):
+            return "(" + " OR ".join(self.node(i) for i in n.items) + ")"
+        if isinstance(n, ast.Not):
+            return f"(NOT coalesce({self.node(n.expr)}, 0))"
+        if isinstance(n, ast.Text):
+            return f"(instr(e.text, {self.p(n.value.text.casefold())}) > 0)"
+        if isinstance(n, ast.Cmp):
+            return self.cmp(n)
+        if isinstance(n, ast.In):
+            return self.in_(n)
+        if isinstance(n, ast.Range):
+            return self.range(n)
+        if isinstance(n, ast.Count):
+            return self.count(n)
+        if isinstance(n, ast.Exists):
+            return self.exists(n)
+        raise QueryError(f"unsupported term {n!r}")  # pragma: no cover
+
+    # -- key: value / key op value -------------------------------------------------------
+    def cmp(self, n: ast.Cmp) -> str:
+        key = canonical(n.key, n.pos)
+        if n.values and key != "near":
+            raise QueryError(f"{n.key!r} takes one value", n.values[0].pos)
+        handler: Callable[[str, str, ast.Value, ast.Cmp], str] | None = getattr(
+            self, f"k_{key}", None
+        )
+        if handler is not None:
+            return handler(key, n.op, n.value, n)
+        if key in INT_KEYS or key in NUM_KEYS:
+            return self.numeric(f"e.{key}", n.op, qv.number(n.value), n)
+        if key in TEXT_KEYS:
+            return self.text(f"e.{key}_f", n.op, n.value, n)
+        raise QueryError(f"unknown key {n.key!r}", n.pos)  # pragma: no cover
+
+    def numeric(self, col: str, op: str, number: float, n: Any) -> str:
+        if op not in NUM_OPS:
+            raise QueryError(f"operator {op!r} does not apply to {n.key!r}", n.pos)
+        return f"({col} {NUM_OPS[op]} {self.p(number)})"
+
+    def text(self, col: str, op: str, value: ast.Value, n: Any) -> str:
+        folded = value.text.casefold()
+        if op in (":", "="):
+            return f"({col} = {self.p(folded)})"
+        if op == "!=":
+            return f"({col} IS NULL OR {col} != {self.p(folded)})"
+        if op == "~":
+            return f"(instr({col}, {self.p(folded)}) > 0)"
+        raise QueryError(f"operator {op!r} does not apply to text key {n.key!r}", n.pos)
+
+    def k_date(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        text = value.text.strip()
+        if not _DATE.match(text):
+            raise QueryError(f"expected a date like 2021-07-04, got {text!r}", value.pos)
+        if op in (":", "="):
+            return f"(substr(e.date, 1, {len(text)}) = {self.p(text)})"
+        if op == "!=":
+            return f"(substr(e.date, 1, {len(text)}) != {self.p(text)})"
+        if op not in NUM_OPS:
+            raise QueryError(f"operator {op!r} does not apply to 'date'", n.pos)
+        return f"(substr(e.date, 1, {len(text)}) {op} {self.p(text)})"
+
+    def k_type(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        return self.text("lower(e.type)", op, ast.Value(value.text.lower(), value.pos), n)
+
+    def k_id(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        text = value.text.strip().lower()
+        if op == "~":
+            return f"(instr(e.id, {self.p(text)}) > 0)"
+        if len(text) < 5:
+            raise QueryError("an id needs at least 5 characters", value.pos)
+        if op in (":", "="):
+            return f"(substr(e.id, 1, {len(text)}) = {self.p(text)})"
+        if op == "!=":
+            return f"(substr(e.id, 1, {len(text)}) != {self.p(text)})"
+        raise QueryError(f"operator {op!r} does not apply to 'id'", n.pos)
+
+    def k_duration(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        return self.numeric("e.duration", op, qv.duration(value), n)
+
+    def k_ratio(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        named, number = qv.ratio(value)
+        if named and op in (":", "="):
+            op = named
+        expr = "(e.width * 1.0 / nullif(e.height, 0))"
+        if op in (":", "="):
+            return f"(abs({expr} - {self.p(number)}) < 0.01)"
+        return self.numeric(expr, op, number, n)
+
+    def k_tag(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        folded = value.text.casefold()
+        if op in (":", "="):
+            return f"(e.id IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
+        if op == "!=":
+            return f"(e.id NOT IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
+        if op == "~":
+            return f"(e.id IN (SELECT entry_id FROM tags WHERE instr(tag_f, {self.p(folded)}) > 0))"
+        raise QueryError(f"operator {op!r} does not apply to 'tag'", n.pos)
+
+    def k_object(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        cls = "casefold(json_extract(o.value, '$.class'))"
+        inner = self.text(cls, op if op != "!=" else "=", value, n)
+        sql = f"EXISTS (SELECT 1 FROM json_each(e.objects) o WHERE {inner})"
+        return f"(NOT {sql})" if op == "!=" else f"({sql})"
+
+    def k_face(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        raise QueryError("face search needs face detection, which is not available yet", n.pos)
+
+    def files(self, cond: str) -> str:
+        return f"(e.id IN (SELECT entry_id FROM files WHERE {cond}))"
+
+    def k_file(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        return self.files(self.text("path_f", op, value, n))
+
+    def k_path(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        if op in (":", "="):  # case-sensitive, as HomeGallery
+            return self.files(f"dir = {self.p(value.text.strip('/'))}")
+        return self.files(self.text("dir_f", op, value, n))
+
+    def k_filename(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        if op in (":", "="):
+            return self.files(f"name = {self.p(value.text)}")
+        return self.files(self.text("name_f", op, value, n))
+
+    def k_ext(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        return self.files(self.text("ext", op, ast.Value(value.text.lstrip("."), value.pos), n))
+
+    def k_index(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        return self.files(self.text("lower(source)", op, value, n))
+
+    def k_filesize(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        size = qv.filesize(value)
+        if op not in NUM_OPS:
+            raise QueryError(f"operator {op!r} does not apply to 'filesize'", n.pos)
+        return self.files(f"size {NUM_OPS[op]} {self.p(size)}")
+
+    def k_location(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        parts = [self.text(f"e.{a}_f", op, value, n) for a in ADDRESS]
+        return "(" + (" AND " if op == "!=" else " OR ").join(parts) + ")"
+
+    def k_geo(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        raise QueryError("use exists(geo) or near:lat,lon,radius", n.pos)
+
+    def k_near(self, key: str, op: str, value: ast.Value, n: ast.Cmp) -> str:
+        if op != ":" or len(n.values) != 2:
+            raise QueryError("near takes latitude,longitude,radius (near:48.1,11.6,5km)", n.pos)
+        lat, lon = qv.number(value, "a latitude"), qv.number(n.values[0], "a longitude")
+        km = qv.distance_km(n.values[1])
+        dlat = km / 111.0 + 1e-9
+        from math import cos, radians
+
+        dlon = min(180.0, km / max(1e-6, 111.32 * cos(radians(min(89.9, abs(lat))))))
+        return (
+            f"(e.latitude BETWEEN {self.p(lat - dlat)} AND {self.p(lat + dlat)} AND "
+            f"e.longitude BETWEEN {self.p(lon - dlon)} AND {self.p(lon + dlon)} AND "
+            f"hg_distance_km(e.latitude, e.longitude, {self.p(lat)}, {self.p(lon)}) "
+            f"<= {self.p(km)})"
+        )
+
+    def k_similar(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        text = value.text.strip().lower()
+        if op != ":" or len(text) < 5:
+            raise QueryError("similar takes an entry id (at least 5 characters)", n.pos)
+        self.similar.append(text)
+        return f"(hg_cosine(e.similarity, {self.seed(text)}) >= {self.p(SIMILAR_MIN)})"
+
+    def seed(self, prefix: str) -> str:
+        """The similarity vector of the first entry whose id starts with `prefix`."""
+        return (
+            f"(SELECT similarity FROM entries WHERE substr(id, 1, {len(prefix)}) = "
+            f"{self.p(prefix)} AND similarity IS NOT NULL LIMIT 1)"
+        )
+
+    # -- lists, ranges, counts, exists ----------------------------------------------------
+    def in_(self, n: ast.In) -> str:
+        canonical(n.key, n.pos)
+        parts = [self.cmp(ast.Cmp(n.key, "=", v, n.pos)) for v in n.values]
+        return "(" + (" AND " if n.all else " OR ").join(parts) + ")"
+
+    def range(self, n: ast.Range) -> str:
+        key = canonical(n.key, n.pos)
+        if key == "filesize":
+            lo, hi = qv.filesize(n.low), qv.filesize(n.high)
+            return self.files(f"size BETWEEN {self.p(lo)} AND {self.p(hi)}")
+        if key not in INT_KEYS | NUM_KEYS | {"date", "duration", "ratio"}:
+            raise QueryError(f"{n.key!r} has no range", n.pos)
+        low, high = ast.Cmp(n.key, ">=", n.low, n.pos), ast.Cmp(n.key, "<=", n.high, n.pos)
+        return f"({self.cmp(low)} AND {self.cmp(high)})"
+
+    def count(self, n: ast.Count) -> str:
+        col = COUNT_KEYS.get(n.key.lower())
+        if col is None:
+            raise QueryError(f"count() takes tags, faces, objects or files, not {n.key!r}", n.pos)
+        return self.numeric(f"e.{col}", n.op, qv.number(n.value), n)
+
+    def exists(self, n: ast.Exists) -> str:
+        key = n.key.lower()
+        if key in COUNT_KEYS:
+            return f"(e.{COUNT_KEYS[key]} > 0)"
+        key = LOWER_ALIASES.get(key, key)
+        if key == "geo":
+            return "(e.latitude IS NOT NULL AND e.longitude IS NOT NULL)"
+        if key == "location":
+            return "(" + " OR ".join(f"e.{a} IS NOT NULL" for a in ADDRESS) + ")"
+        if key in TEXT_KEYS:
+            return f"(e.{key} IS NOT NULL AND e.{key} != '')"
+        if key in NUM_KEYS | INT_KEYS | {"duration"}:
+            return f"(e.{key} IS NOT NULL)"
+        raise QueryError(f"exists() does not know {n.key!r}", n.pos)
+
+    def order(self, o: ast.Order | None) -> str:
+        if self.similar and (o is None or o.key.lower() == "similar"):
+            scores = ", ".join(f"hg_cosine(e.similarity, {self.seed(s)})" for s in self.similar)
+            expr = f"max({scores}, -1)" if len(self.similar) > 1 else scores
+            return f"{expr} DESC, e.ts DESC, e.id"
+        if o is None:
+            return "e.ts DESC, e.id"
+        key = o.key.lower()
+        if o.count:
+            col = COUNT_KEYS.get(key)
+            if col is None:
+                raise QueryError(f"cannot order by count({o.key})", o.pos)
+            expr = f"e.{col}"
+        elif key in ORDER_KEYS:
+            expr = ORDER_KEYS[key]
+        else:
+            raise QueryError(f"cannot order by {o.key!r}", o.pos)
+        direction = (o.direction or "desc").upper()
+        return f"{expr} {direction}, e.ts DESC, e.id"
+
+
+KNOWN = (
+    INT_KEYS | NUM_KEYS | TEXT_KEYS
+    | {"date", "type", "id", "duration", "ratio", "tag", "object", "face", "file", "path",
+       "filename", "ext", "index", "filesize", "location", "geo", "near", "similar"}
+)  # fmt: skip
+
+
+def canonical(key: str, pos: int) -> str:
+    """The key's canonical name; QueryError for keys hg does not know."""
+    if key in ALIASES:
+        return ALIASES[key]
+    low = key.lower()
+    low = LOWER_ALIASES.get(low, low)
+    if low not in KNOWN:
+        raise QueryError(f"unknown key {key!r}", pos)
+    return low
+
+
+def compile_query(query: str | ast.Query) -> Compiled:
+    """Compile query text (or a parsed Query) to SQL; QueryError names the position."""
+    text = query if isinstance(query, str) else None
+    parsed = parse(query) if isinstance(query, str) else query
+    c = _Compiler()
+    try:
+        where = c.node(parsed.expr) if parsed.expr is not None else "1"
+        params = list(c.params)
+        c.params = []
+        order = c.order(parsed.order)
+    except QueryError as exc:
+        if text is not None and exc.pos is not None:
+            raise QueryError(exc.reason, exc.pos, text) from None
+        raise
+    return Compiled(where, params, order, c.params)

@@ -1,0 +1,58 @@
+"""Run a query against an open database and yield media records (what `hg-build query`
+prints and hg-serve sends):
+
+    {"type": "media", "v": 1, "id", "media_type", "date", "updated", "files": [{"source",
+     "root", "path", "size", "mtime", "type", "checksum", "primary"}], "previews", "video",
+     "colors", "width", "height", "orientation", "duration", "make", "model", "lens", "iso",
+     "aperture", "exposure", "focal_length", "latitude", "longitude", "altitude", "country",
+     "state", "city", "road", "description", "title", "rating", "filesize", "tags",
+     "objects", "faces"}
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from hg_build.query.compile import compile_query
+
+BATCH = 200
+
+
+def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
+    media = orjson.loads(doc)
+    return {"type": "media", "v": 1, **media, "tags": orjson.loads(tags), "updated": updated}
+
+
+def search(
+    conn: sqlite3.Connection, query: str, limit: int | None = None, offset: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Matching media, in the query's order (newest first by default).
+
+    The ids are found first; the (large) docs are read only for the hits, in batches.
+    """
+    sql, params = compile_query(query).select("e.id, e.tags, e.updated", limit, offset)
+    cursor = conn.execute(sql, params)
+    while rows := cursor.fetchmany(BATCH):
+        marks = ",".join("?" * len(rows))
+        docs = dict(
+            conn.execute(f"SELECT id, doc FROM docs WHERE id IN ({marks})", [r[0] for r in rows])
+        )
+        for entry_id, tags, updated in rows:
+            yield media_record(docs[entry_id], tags, updated)
+
+
+def search_ids(
+    conn: sqlite3.Connection, query: str, limit: int | None = None, offset: int = 0
+) -> Iterator[str]:
+    sql, params = compile_query(query).select("e.id", limit, offset)
+    for (entry_id,) in conn.execute(sql, params):
+        yield entry_id
+
+
+def count(conn: sqlite3.Connection, query: str) -> int:
+    c = compile_query(query)
+    return conn.execute(f"SELECT count(*) FROM entries e WHERE {c.where}", c.params).fetchone()[0]

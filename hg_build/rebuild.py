@@ -1,0 +1,205 @@
+"""`hg-build --rebuild`: the whole database from the index files and storage, no exiftool.
+
+Per source, the index is streamed folder by folder (the index keeps a folder's files
+together); each folder's files are grouped with hg_index.sidecars, the primary is the
+largest media file, and each file's `<checksum>-meta.json` plus the entry's previews,
+video, colours and address from storage make the same `entry` record hg-extract prints.
+A group whose primary has no meta.json (not extracted yet, or failed) is skipped.
+
+The new database is written to a temp file beside the old one and then copied over it with
+SQLite's backup API in one transaction: readers (hg-serve) keep working and see the new
+data at once; a killed rebuild leaves the old database as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hg_build import db, schema
+from hg_build.build import Builder
+from hg_build.filetypes import file_type, is_media
+from hg_index.indexfile import read_entries, read_header
+from hg_index.sidecars import group_keys
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000
+
+
+def storage_prefix(storage: Path, checksum: str) -> Path:
+    return storage / checksum[0:2] / checksum[2:4] / checksum[4:]
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        log.warning("%s: unreadable (%s), ignored", path, exc)
+        return None
+
+
+def _stored(storage: Path, checksum: str) -> dict[str, Any]:
+    """Previews, video, colours and address stored for one checksum."""
+    folder = storage / checksum[0:2] / checksum[2:4]
+    rest = checksum[4:] + "-"
+    rel = f"{checksum[0:2]}/{checksum[2:4]}/"
+    previews: list[tuple[int, str]] = []
+    video = None
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(rest)]
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        what = name[len(rest) :]
+        if what.startswith("image-preview-") and what.endswith(".jpg"):
+            size = what[len("image-preview-") : -len(".jpg")]
+            previews.append((int(size) if size.isdigit() else 0, rel + name))
+        elif what.startswith("video-") and what.endswith(".mp4"):
+            video = rel + name
+    colors = read_json(folder / f"{rest}colors.json") if f"{rest}colors.json" in names else None
+    address = (
+        read_json(folder / f"{rest}geo-address.json")
+        if f"{rest}geo-address.json" in names
+        else None
+    )
+    return {
+        "previews": [p for _, p in sorted(previews, reverse=True)],
+        "video": video,
+        "colors": colors if isinstance(colors, list) else [],
+        "address": address if isinstance(address, dict) else None,
+    }
+
+
+def group_records(
+    source: str, root: str, folder: list[dict[str, Any]], storage: Path
+) -> Iterator[dict[str, Any]]:
+    """The entry records of one folder's index entries."""
+    names = {e["path"].rsplit("/", 1)[-1]: e for e in folder}
+    keys = group_keys(names)
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for name, key in keys.items():
+        by_key.setdefault(key, []).append(names[name])
+    for members in by_key.values():
+        media = [m for m in members if is_media(file_type(m["path"]))]
+        if not media:
+            continue
+        primary = max(media, key=lambda m: (m["size"], [-ord(c) for c in m["path"]]))
+        files = []
+        for m in members:
+            meta = read_json(Path(f"{storage_prefix(storage, m['checksum'])}-meta.json"))
+            if m is primary and not isinstance(meta, dict):
+                break
+            files.append(
+                {
+                    "source": source,
+                    "root": root,
+                    "path": m["path"],
+                    "size": m["size"],
+                    "mtime": m.get("mtime_ns", 0) / 1e9,
+                    "checksum": m["checksum"],
+                    "file_type": file_type(m["path"]),
+                    "primary": m is primary,
+                    "meta": meta if isinstance(meta, dict) else {},
+                }
+            )
+        else:
+            stored = _stored(storage, primary["checksum"])
+            if not stored["previews"]:  # e.g. RAW + JPG: the JPG sidecar has the previews
+                for m in sorted(media, key=lambda m: -m["size"]):
+                    found = _stored(storage, m["checksum"])["previews"]
+                    if found:
+                        stored["previews"] = found
+                        break
+            yield {
+                "type": "entry",
+                "v": 1,
+                "id": primary["checksum"],
+                "media_type": file_type(primary["path"]),
+                "files": files,
+                **stored,
+            }
+
+
+def index_records(index_dir: Path, storage: Path) -> Iterator[dict[str, Any]]:
+    """Entry records of every indexed source, folder by folder."""
+    for path in sorted(index_dir.glob("*.ndjson")) if index_dir.is_dir() else []:
+        header = read_header(path)
+        if header is None:
+            continue
+        source, root = str(header["source"]), str(header["root"])
+        entries = read_entries(path)
+        for _, folder in groupby(entries, key=lambda e: e["path"].rpartition("/")[0]):
+            yield from group_records(source, root, list(folder), storage)
+
+
+def _clean_stale(database: Path) -> None:
+    for stale in database.parent.glob(f".{database.name}.rebuild-*"):
+        stale.unlink(missing_ok=True)
+
+
+def rebuild(database: Path, index_dir: Path, storage: Path, events_path: Path, on_error) -> Any:
+    """Build a fresh database from index + storage + events and put it in place."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(database)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{database.name}.rebuild-", suffix=".tmp", dir=database.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        conn = db.connect(tmp)
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        schema.create(conn)
+        db.import_events(conn, events_path)
+        builder = Builder(conn, on_error)
+        chunk: list[dict[str, Any]] = []
+        for record in index_records(index_dir, storage):
+            chunk.append(record)
+            if len(chunk) >= CHUNK:
+                builder.apply_chunk(chunk)
+                chunk = []
+        if chunk:
+            builder.apply_chunk(chunk)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("ANALYZE")
+        _swap(conn, tmp, database)
+        conn.close()
+        return builder.summary
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+
+def _swap(src: sqlite3.Connection, tmp: Path, database: Path) -> None:
+    """Copy the new database over the old in one transaction; a new file is renamed."""
+    if not database.exists() or database.stat().st_size == 0:
+        src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, database)
+        return
+    dest = db.connect(database)
+    try:
+        src.backup(dest, pages=0)
+    except sqlite3.DatabaseError as exc:  # the old file is not a database: replace it
+        log.warning("%s was not a readable database (%s): replacing it", database, exc)
+        dest.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, database)
+        return
+    dest.close()

@@ -1,0 +1,163 @@
+"""Incremental builds, removes and moves from real hg-index runs, edits, rebuilds, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hg_build import schema
+from tests.build.conftest import MEDIA, hg_build, index_and_extract, names, query
+
+
+@pytest.fixture
+def home_and_source(tmp_path):
+    src = tmp_path / "photos"
+    shutil.copytree(MEDIA / "tricky" / "sidecar", src / "sidecar")
+    (src / "gps").mkdir()
+    for name in ("DSCN0010.jpg", "DSCN0012.jpg", "DSCN0021.jpg"):
+        shutil.copy(MEDIA / "exif-samples" / "jpg" / "gps" / name, src / "gps" / name)
+    for path in src.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    home = tmp_path / "home"
+    assert hg_build(home, stdin=index_and_extract(home, src)).returncode == 0
+    return home, src
+
+
+def comparable(home: Path) -> list[dict]:
+    return sorted(
+        ({k: v for k, v in r.items() if k != "updated"} for r in query(home, "")),
+        key=lambda r: r["id"],
+    )
+
+
+def test_remove_drops_and_move_keeps_the_entry(home_and_source):
+    home, src = home_and_source
+    (moved,) = query(home, "filename:DSCN0012.jpg")
+    (src / "gps" / "DSCN0010.jpg").unlink()
+    (src / "later").mkdir()
+    os.rename(src / "gps" / "DSCN0012.jpg", src / "later" / "renamed.jpg")
+    stdin = index_and_extract(home, src)
+    kinds = [json.loads(line)["type"] for line in stdin.splitlines()]
+    assert sorted(kinds) == ["move", "remove"]
+    proc = hg_build(home, stdin=stdin)
+    assert b"1 removed (1 entries dropped), 1 moved" in proc.stderr
+    assert query(home, "filename:DSCN0010.jpg") == []
+    (after,) = query(home, "filename:renamed.jpg")
+    assert after["id"] == moved["id"] and after["date"] == moved["date"]
+    assert query(home, "path:gps and filename:DSCN0012.jpg") == []
+    assert comparable(home) == (hg_build(home, "--rebuild") and comparable(home))
+
+
+def test_removing_a_sidecar_keeps_the_entry_without_its_tags(home_and_source):
+    home, src = home_and_source
+    assert names(query(home, "tag:forest")) == {"IMG_0002.jpg"}
+    (src / "sidecar" / "IMG_0002.xmp").unlink()
+    proc = hg_build(home, stdin=index_and_extract(home, src))
+    assert proc.returncode == 0, proc.stderr
+    assert query(home, "tag:forest") == []
+    (entry,) = query(home, "filename:IMG_0002.jpg")
+    assert [f["path"] for f in entry["files"]] == ["sidecar/IMG_0002.jpg"]
+
+
+def test_edits_apply_at_once_are_idempotent_and_survive_a_rebuild(home_and_source):
+    home, _src = home_and_source
+    ids = hg_build(home, "query", "path:gps", "--ids").stdout
+    proc = hg_build(home, "events", "add", "--tag", "Plöck", "-", stdin=ids)
+    assert proc.returncode == 0, proc.stderr
+    event = json.loads(proc.stdout)
+    assert event["type"] == "userAction" and len(event["targetIds"]) == 3
+    assert len(query(home, "tag:plöck")) == 3  # casefolded match, non-ASCII
+    first = ids.split()[0].decode()
+    hg_build(home, "events", "add", "--remove-tag", "Plöck", "--tag", "best", first)
+    assert len(query(home, "tag:PLÖCK")) == 2
+    assert names(query(home, "tag:best")) != set()
+    log = (home / "events.ndjson").read_text().splitlines()
+    assert json.loads(log[0])["type"] == "hg/events" and len(log) == 3
+    # the same event appended twice is applied once
+    with open(home / "events.ndjson", "a") as fh:
+        fh.write(log[1] + "\n")
+    hg_build(home, stdin=b"")
+    assert len(query(home, "tag:plöck")) == 2
+    before = comparable(home)
+    assert hg_build(home, "--rebuild").returncode == 0
+    assert comparable(home) == before
+    src_db = sqlite3.connect(home / "gallery.db")
+    assert src_db.execute("SELECT count(*) FROM events").fetchone()[0] == 4
+    src_db.close()
+
+
+def test_kill_during_rebuild_leaves_the_old_database(home_and_source, tmp_path):
+    home, src = home_and_source
+    # make the rebuild slow enough to kill: many index entries pointing at stored meta
+    before = comparable(home)
+    index = next((home / "index").glob("*.ndjson"))
+    lines = index.read_text().splitlines()
+    entries = [json.loads(x) for x in lines[1:-1]]
+    big = [lines[0]]
+    for i in range(20000):
+        for e in entries:
+            big.append(json.dumps({**e, "path": f"copy{i}/{e['path']}"}))
+    big.append(json.dumps({"type": "hg/file-index-end", "count": len(big) - 1}))
+    index.write_text("\n".join(big) + "\n")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "hg-build"), "--rebuild", "--home", str(home)],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list(home.glob(".gallery.db.rebuild-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(home.glob(".gallery.db.rebuild-*"))  # killed mid-way
+    assert comparable(home) == before  # the old database is intact and usable
+    # the next run cleans up and completes
+    index.write_text("\n".join(lines) + "\n")
+    assert hg_build(home, "--rebuild").returncode == 0
+    assert not list(home.glob(".gallery.db.rebuild-*"))
+    assert comparable(home) == before
+
+
+def test_older_schema_is_rebuilt_with_a_message(home_and_source):
+    home, _src = home_and_source
+    before = comparable(home)
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    conn.close()
+    proc = hg_build(home, "query", "", check=False)
+    assert proc.returncode == 2 and b"run `hg-build --rebuild`" in proc.stderr
+    proc = hg_build(home, stdin=b"")
+    assert b"has schema v0, this hg-build writes v" in proc.stderr
+    assert b"rebuilding it from the index and storage" in proc.stderr
+    assert comparable(home) == before
+    conn = sqlite3.connect(home / "gallery.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_bad_input_lines_are_error_records_and_the_run_goes_on(tmp_path):
+    home = tmp_path / "home"
+    good = {"type": "entry", "v": 1, "id": "ab" * 32, "media_type": "image",
+            "files": [{"source": "s", "root": "/r", "path": "a.jpg", "size": 5, "mtime": 1.0,
+                       "checksum": "ab" * 32, "file_type": "image", "primary": True,
+                       "meta": {"dates": {"DateTimeOriginal": "0000:00:00 00:00:00",
+                                          "CreateDate": "2020:01:02 03:04:05"}}}]}  # fmt: skip
+    stdin = b"not json\n" + json.dumps({"type": "entry", "v": 1}).encode() + b"\n"
+    stdin += json.dumps(good).encode() + b"\n" + json.dumps({**good, "v": 9}).encode() + b"\n"
+    proc = hg_build(home, stdin=stdin)
+    assert proc.returncode == 1
+    errors = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["type"] for e in errors] == ["error"] * 3
+    (entry,) = query(home, "")
+    assert entry["date"] == "2020-01-02T03:04:05"  # 0000:00:00 is invalid, CreateDate next
