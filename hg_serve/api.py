@@ -1,7 +1,8 @@
 """The JSON API: thin handlers that parse the request, ask the Gallery and answer.
 
-Every read applies the user's filter (AND) to the query. Query errors are 400 with
-`{"error": message}`; the message names the position of the problem.
+Every read applies the user's filter (AND) to the query and runs in one of the Gallery's
+reader threads. Query errors are 400 with `{"error": message}`; the message names the
+position of the problem.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from hg_serve import eventlog
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
 from hg_serve.live import Broker, Watcher
 from hg_serve.settings import MAX_EVENT_BODY
+
+APPLY_WAIT = 2.0  # seconds an edit waits for hg-build's writer lock before it is left pending
+
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class ORJSONResponse(JSONResponse):
@@ -44,18 +50,26 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
 
 
 def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
-    """A GET handler: q and the user's filter in, JSON out, QueryError -> 400."""
+    """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
 
-    def endpoint(request: Request) -> Response:
+    `run` is called in a reader thread, and the JSON is made there too (a 100k map's
+    points are megabytes), so the event loop stays free for other clients.
+    """
+
+    def work(gallery: Gallery, request: Request, q: str, filters: tuple[str, ...]):
+        result = run(gallery, request, q, filters)
+        return None if result is None else orjson.dumps(result)
+
+    async def endpoint(request: Request) -> Response:
         gallery: Gallery = request.app.state.gallery
         q = request.query_params.get("q", "")
         try:
-            result = run(gallery, request, q, user_filters(request))
+            body = await gallery.call(work, gallery, request, q, user_filters(request))
         except QueryError as exc:
             return error(400, str(exc))
-        if result is None:
+        if body is None:
             return error(404, "no such entry")
-        return ORJSONResponse(result, headers={"Cache-Control": "no-store"})
+        return Response(body, media_type="application/json", headers=NO_STORE)
 
     return endpoint
 
@@ -95,7 +109,12 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 async def post_events(request: Request) -> Response:
-    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages."""
+    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages.
+
+    Applying goes through hg_build (`Gallery.apply_events`); when an import holds the
+    writer lock longer than APPLY_WAIT the edit is still acknowledged (it is in the log)
+    and the watcher applies it as soon as the lock is free.
+    """
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return error(415, "send the edit as application/json")
     body = await _read_body(request, MAX_EVENT_BODY)
@@ -108,13 +127,15 @@ async def post_events(request: Request) -> Response:
     gallery: Gallery = request.app.state.gallery
     filters = user_filters(request)
     try:
-        event = eventlog.make_event(data, lambda ids: gallery.existing(ids, filters))
+        event = await gallery.call(
+            eventlog.make_event, data, lambda ids: gallery.existing(ids, filters)
+        )
     except (eventlog.EventError, QueryError) as exc:
         return error(400, str(exc))
     watcher: Watcher = request.app.state.watcher
     watcher.seen.add(event["id"])
-    await asyncio.to_thread(eventlog.append_events, gallery.events, [event])
-    gallery.apply_event(event)
+    await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
+    await asyncio.to_thread(watcher.apply_edits, APPLY_WAIT)
     broker: Broker = request.app.state.broker
     broker.publish(event)
     return ORJSONResponse(event, status_code=201)

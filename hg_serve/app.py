@@ -62,6 +62,7 @@ def create_app(
         finally:
             task.cancel()
             broker.close()
+            gallery.close()
 
     def storage_file(request: Request) -> Response:
         return files.serve_file(request, cfg.storage)

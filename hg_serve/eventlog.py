@@ -1,30 +1,22 @@
-"""User edits from the web app: validate a POSTed edit and append it to the event log.
+"""User edits from the web app: validate a POSTed edit into a userAction event.
 
-The log is the NDJSON file hg-build reads (`cfg.events`)::
+The event goes to hg-build's event log (`cfg.events`, written by `hg_build.events`)::
 
-    {"type":"hg/events","version":1,"created":"…"}
     {"type":"userAction","id":"<uuid4>","date":"<ISO UTC>","targetIds":[…],
      "actions":[{"action":"addTag"|"removeTag","value":"…"}]}
 
-The server fills `id` and `date`; an append takes an exclusive flock (hg-build's writer
-takes it too), writes whole lines and fsyncs before the request is acknowledged, so a
-crash loses no acknowledged edit.
+The server fills `id` and `date`; the Gallery appends it (flock, fsync before the request
+is acknowledged) and applies it through hg_build.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-EVENTS_HEADER = {"type": "hg/events", "version": 1}
 ACTIONS = ("addTag", "removeTag")
 MAX_TARGETS = 100_000
 MAX_ACTIONS = 100
@@ -86,44 +78,3 @@ def make_event(body: Any, exists: Callable[[list[str]], set[str]]) -> dict[str, 
         "targetIds": ids,
         "actions": clean,
     }
-
-
-def append_events(path: Path, events: Iterable[Mapping[str, Any]]) -> None:
-    """Append whole lines under an exclusive flock and fsync; header first in a new log."""
-    lines = [orjson.dumps(dict(e)) + b"\n" for e in events]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size == 0:
-            lines.insert(0, orjson.dumps({**EVENTS_HEADER, "created": now_iso()}) + b"\n")
-        else:  # a torn last line from a killed writer: start ours on a fresh line
-            with open(path, "rb") as fh:
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    lines.insert(0, b"\n")
-        os.write(fd, b"".join(lines))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_events(path: Path, offset: int = 0) -> Iterator[tuple[dict[str, Any], int]]:
-    """Yield (userAction event, offset after its line) from offset; a torn tail waits."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        fh.seek(offset)
-        for line in fh:
-            if not line.endswith(b"\n"):
-                return
-            offset += len(line)
-            try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and event.get("type") == "userAction":
-                yield event, offset

@@ -1,185 +1,183 @@
-"""Data access for hg-serve: every read of the gallery goes through a `Gallery`.
+"""Data access for hg-serve: every read and edit of the gallery goes through a `Gallery`.
 
-INTERIM BACKEND. Until hg-build (the SQLite database and the query language) is merged,
-the database file is read as NDJSON of media dicts in hg-build's shape (`id`,
-`media_type`, `date`, `width`, `height`, `previews`, `video`, `colors`, `tags`, `files`,
-camera and place fields) into memory, and a query is free-text words plus `year:`, `tag:`
-and `type:` terms, all ANDed; anything else is a query error. The public methods
-(`page`, `detail`, `years`, `tags`, `geo`, `existing`, `apply_event`, `reload`) are the
-interface the app uses, and they will be wired to hg_build without changing callers.
+All of it is hg_build's code: read-only SQLite connections from `hg_build.db.connect`, the
+query language (`hg_build.query`, a user's filter ANDed with `compile_filtered`), search,
+lookups and summaries. hg-serve adds only the shaping for the web app (`grid`).
 
-Edits: events from the log that the database has not applied yet are applied on top at
-read time (tags), so an acknowledged edit shows at once and survives a reload.
+Connections: a few reader threads (`READERS`), each with its own read-only connection and
+a bounded page cache, run every query, so memory stays flat however many clients wait and
+SQLite's WAL lets hg-build write meanwhile. Each request reads in one transaction (a count
+and its page agree). `reload()` makes every thread reconnect on its next query (the
+database appeared, or was replaced); without a database the gallery is an empty in-memory
+one of the same schema.
+
+Edits are the one write: the event is appended to the log (hg_build.events, fsync), then
+applied to the database by hg_build's `import_events` under hg-build's writer lock, so a
+`tag:` search sees it at once and never races an import; when an import holds the lock,
+the edit is applied by the next `apply_events()` (the watcher retries every poll).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
+from hg_build import db, events, lookup, schema, summaries
+from hg_build.query import QueryError
+from hg_build.query.filtered import compile_filtered
+from hg_build.query.search import count, search
+from hg_build.store import lock_path, open_readonly
+from hg_index.lock import LockedError, RunLock
+from hg_serve import grid
 
-from hg_serve import eventlog, grid
+__all__ = ["MAX_LIMIT", "Gallery", "QueryError"]
 
 MAX_LIMIT = 5000
-
-
-class QueryError(ValueError):
-    """A query that cannot be run; the message points at the problem (HTTP 400)."""
-
-
-@dataclass
-class _Snapshot:
-    entries: list[dict[str, Any]] = field(default_factory=list)  # newest first
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _text(media: Mapping[str, Any]) -> str:
-    parts: list[Any] = [media["id"][:10], media.get("media_type"), (media.get("date") or "")[:10]]
-    parts += [media.get(k) for k in ("make", "model", "description", "title")]
-    parts += [media.get(k) for k in ("country", "state", "city", "road")]
-    parts += [f.get("path", "").rsplit("/", 1)[-1] for f in media.get("files") or []]
-    parts += list(media.get("tags") or [])
-    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
-
-
-_KEYS = {
-    "year": lambda m, v: (m.get("date") or "")[:4] == v,
-    "tag": lambda m, v: v.casefold() in (t.casefold() for t in m.get("tags") or []),
-    "type": lambda m, v: (m.get("media_type") or "").casefold() == v.casefold(),
-}
-
-
-def _terms(q: str) -> list[Callable[[Mapping[str, Any]], bool]]:
-    """Interim: free-text words and year:/tag:/type: terms, all ANDed."""
-    special = set(":=<>()[]!~\"'")
-    terms: list[Callable[[Mapping[str, Any]], bool]] = []
-    pos = 0
-    for word in q.split():
-        pos = q.index(word, pos)
-        key, colon, value = word.partition(":")
-        if colon and key in _KEYS and value and not (set(value) & special):
-            terms.append(lambda m, f=_KEYS[key], v=value: f(m, v))
-        else:
-            bad = next((i for i, c in enumerate(word) if c in special), None)
-            if bad is not None or word.lower() in ("and", "or", "not", "order", "in"):
-                col = pos + (bad or 0) + 1
-                raise QueryError(
-                    f"unsupported query syntax at column {col} ({word!r}): only words and "
-                    "year:/tag:/type: work until hg-build's query language is available"
-                )
-            folded = word.casefold()
-            terms.append(lambda m, w=folded: w in m["_text"])
-        pos += len(word)
-    return terms
+READERS = 4  # query threads: 2 cores, and SQLite runs without the GIL
+READER_CACHE_KIB = 16 * 1024  # page cache per reader connection
+SIMILAR_LIMIT = 200
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Gallery:
-    """The gallery database as the server sees it (thread-safe snapshot swaps)."""
+    """The gallery database as the server sees it (thread-safe; queries run in `call`)."""
 
-    def __init__(self, database: Path, events: Path) -> None:
+    def __init__(self, database: Path, events_path: Path, readers: int = READERS) -> None:
         self.database = database
-        self.events = events
-        self._lock = threading.Lock()
-        self._snap = _Snapshot()
-        self.reload()
+        self.events = events_path
+        if database.exists():  # an unusable database (newer schema…) stops the start
+            open_readonly(database).close()
+        self._local = threading.local()
+        self._generation = 0
+        self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
 
-    # -- loading -------------------------------------------------------------------------
-    def reload(self) -> None:
-        """Re-read the database (after an import changed it) and re-apply the event log."""
-        entries = []
+    # -- connections -----------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        if self.database.exists():
+            conn = db.connect(self.database, readonly=True)
+        else:
+            conn = db.connect(":memory:")
+            schema.create(conn)
+        conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+        return conn
+
+    @contextmanager
+    def _read(self):
+        """This thread's connection, in one read transaction (a consistent snapshot)."""
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            if getattr(local, "conn", None) is not None:
+                local.conn.close()
+            local.conn, local.generation = self._open(), self._generation
+        conn = local.conn
+        conn.execute("BEGIN")
         try:
-            with open(self.database, "rb") as fh:
-                for line in fh:
-                    if line.strip():
-                        media = orjson.loads(line)
-                        if isinstance(media, dict) and isinstance(media.get("id"), str):
-                            entries.append(media)
-        except FileNotFoundError:
-            pass
-        entries.sort(key=lambda m: m.get("date") or "", reverse=True)
-        snap = _Snapshot(entries, {m["id"]: m for m in entries})
-        for m in entries:
-            m["tags"] = sorted(set(m.get("tags") or []))
-            m["_text"] = _text(m)
-        for event, _ in eventlog.read_events(self.events):
-            self._apply(snap, event)
-        with self._lock:
-            self._snap = snap
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
-    def apply_event(self, event: Mapping[str, Any]) -> None:
-        """Apply one userAction (just appended, or seen in the log) to the tags."""
-        with self._lock:
-            self._apply(self._snap, event)
+    def reload(self) -> None:
+        """The database file appeared, changed or was replaced: reconnect on next use."""
+        self._generation += 1
 
-    @staticmethod
-    def _apply(snap: _Snapshot, event: Mapping[str, Any]) -> None:
-        for target in event.get("targetIds") or []:
-            media = snap.by_id.get(target)
-            if media is None:
-                continue
-            tags = list(media.get("tags") or [])
-            for action in event.get("actions") or []:
-                value = action.get("value")
-                if action.get("action") == "addTag" and value not in tags:
-                    tags.append(value)
-                elif action.get("action") == "removeTag" and value in tags:
-                    tags.remove(value)
-            media["tags"] = sorted(tags)
-            media["_text"] = _text(media)
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a method in a reader thread (the event loop never waits on SQLite)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- queries ---------------------------------------------------------------------------
-    def _select(self, q: str, filters: Sequence[str]) -> list[dict[str, Any]]:
-        terms = _terms(q or "")
-        for flt in filters:
-            terms += _terms(flt)
-        entries = self._snap.entries
-        if not terms:
-            return entries
-        return [m for m in entries if all(t(m) for t in terms)]
-
     def page(
         self, q: str = "", filters: Sequence[str] = (), offset: int = 0, limit: int = 1000
     ) -> dict[str, Any]:
-        """One page of grid items for a query, newest first, and the total count."""
-        selected = self._select(q, filters)
+        """One page of grid items for a query (newest first by default) and the total."""
+        c = compile_filtered(q, filters)
         limit = max(0, min(limit, MAX_LIMIT))
-        items = [grid.grid_item(m) for m in selected[offset : offset + limit]]
-        return {"total": len(selected), "offset": offset, "entries": items}
+        with self._read() as conn:
+            total = count(conn, c)
+            items = [grid.grid_item(m) for m in search(conn, c, limit, offset)]
+        return {"total": total, "offset": offset, "entries": items}
 
     def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
-        media = self._snap.by_id.get(entry_id)
-        if media is None or (filters and media not in self._select("", filters)):
-            return None
-        return grid.detail({k: v for k, v in media.items() if k != "_text"})
+        c = compile_filtered("", filters)
+        with self._read() as conn:
+            media = lookup.media_by_id(conn, entry_id, c)
+            if media is None:
+                return None
+            row = conn.execute(
+                "SELECT similarity IS NOT NULL FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone()
+        return grid.detail(media, has_similar=bool(row and row[0]))
 
     def years(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-        return grid.years_summary(m.get("date") for m in self._select(q, filters))
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.years(conn, c)
 
     def tags(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-        return grid.tag_counts(m.get("tags") or [] for m in self._select(q, filters))
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.tags(conn, c)
 
     def geo(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, list]:
         """Compact parallel arrays (ids, lat, lon) of entries with a position."""
-        ids, lat, lon = [], [], []
-        for m in self._select(q, filters):
-            if m.get("latitude") is not None and m.get("longitude") is not None:
-                ids.append(m["id"])
-                lat.append(round(float(m["latitude"]), 5))
-                lon.append(round(float(m["longitude"]), 5))
-        return {"ids": ids, "lat": lat, "lon": lon}
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.geo_points(conn, c)
 
     def similar(self, entry_id: str, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Entries similar to one; empty until similarity vectors are extracted."""
-        return []
+        """Entries similar to one, most similar first; empty until vectors are extracted."""
+        c = compile_filtered(f"similar:{entry_id}", filters)
+        with self._read() as conn:
+            found = search(conn, c, SIMILAR_LIMIT + 1)
+            return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
-        visible = self._select("", filters) if filters else None
-        if visible is None:
-            return {i for i in ids if i in self._snap.by_id}
-        allowed = {m["id"] for m in visible}
-        return {i for i in ids if i in allowed}
+        c = compile_filtered("", filters)
+        with self._read() as conn:
+            return lookup.existing_ids(conn, ids, c)
+
+    # -- edits -----------------------------------------------------------------------------
+    def append_event(self, event: dict[str, Any]) -> None:
+        """Append one userAction to the event log durably (flock, fsync)."""
+        events.append_events(self.events, [event])
+
+    def apply_events(self, wait: float = 0.0, locked: Callable[[], None] | None = None) -> bool:
+        """Import the log's new events into the database under hg-build's writer lock.
+
+        Waits up to `wait` seconds for the lock; False when an hg-build still holds it (the
+        events stay in the log and are applied by a later call or by that hg-build's next
+        run). `locked` runs while the lock is still held (the watcher notes the database's
+        state, so it does not announce our own write as an import).
+        """
+        if not self.database.exists():
+            return True  # nothing to apply to; hg-build imports the log when it creates it
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with RunLock(lock_path(self.database)):
+                    conn = db.connect(self.database)
+                    try:
+                        if schema.check(conn) == "ok":
+                            db.import_events(conn, self.events)
+                    finally:
+                        conn.close()
+                    if locked is not None:
+                        locked()
+                    return True
+            except LockedError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)

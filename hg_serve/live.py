@@ -1,10 +1,13 @@
 """Live reload: watch the database and the event log, tell open pages over SSE.
 
-A poll every second compares (mtime, size) of the database, its -wal file and the event
-log: cheap, works on every filesystem (NAS mounts included) and needs no extra package.
-A changed database is re-opened and `{"type":"server","action":"databaseChanged"}` sent;
-events appended to the log (by another server or `hg-build events`) are applied to the
-gallery and forwarded as they are. Each page holds one `GET /api/events/stream`.
+A poll every second compares (mtime, size, inode) of the database, its -wal file and the
+event log: cheap, works on every filesystem (NAS mounts included), no extra package.
+Events appended to the log by another writer (`hg-build events add`, another server) are
+forwarded as they are; edits not yet in the database (an import held the writer lock) are
+applied through hg_build. A database changed by an import is announced as
+`{"type":"server","action":"databaseChanged"}` (our own edits are not: `apply_edits` notes
+the database's state while it still holds the lock). Each page holds one
+`GET /api/events/stream`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from hg_serve import eventlog
+from hg_build import events
 from hg_serve.gallery import Gallery
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,7 @@ def _signature(*paths: Path) -> tuple:
 
 
 class Watcher:
-    """Polls the database and the event log; reloads the gallery and publishes changes."""
+    """Polls the database and the event log; applies new edits and publishes changes."""
 
     def __init__(self, gallery: Gallery, broker: Broker, interval: float = 1.0) -> None:
         self.gallery = gallery
@@ -98,6 +102,8 @@ class Watcher:
         self.db_sig = _signature(*self.db_paths)
         self.events_offset = self._size(gallery.events)
         self.seen: set[str] = set()  # ids of events this server appended and published
+        self.pending = True  # the log may hold edits the database has not applied yet
+        self._lock = threading.Lock()
 
     @staticmethod
     def _size(path: Path) -> int:
@@ -106,27 +112,41 @@ class Watcher:
         except FileNotFoundError:
             return 0
 
+    def _note_database(self) -> None:
+        """Our own write (an applied edit) is not an import: do not announce it."""
+        self.db_sig = _signature(*self.db_paths)
+
+    def apply_edits(self, wait: float = 0.0) -> bool:
+        """Apply the log's new edits to the database (blocking; run in a thread)."""
+        with self._lock:
+            self.pending = not self.gallery.apply_events(wait, self._note_database)
+            return not self.pending
+
     def check(self) -> list[dict[str, Any]]:
         """One poll (blocking I/O; run in a thread): the messages to publish."""
         messages: list[dict[str, Any]] = []
-        sig = _signature(*self.db_paths)
         size = self._size(self.gallery.events)
         if size < self.events_offset:  # the log was replaced: start over
             self.events_offset = 0
-            sig = None
+        if size > self.events_offset:  # appended by us or another writer
+            self.pending = True
+            try:
+                for event, offset in events.read_events(self.gallery.events, self.events_offset):
+                    self.events_offset = offset
+                    if event["id"] in self.seen:
+                        self.seen.discard(event["id"])
+                    else:
+                        messages.append(event)
+            except events.EventLogError as exc:
+                log.error("%s", exc)
+                self.events_offset = size
+        if self.pending:
+            self.apply_edits()
+        sig = _signature(*self.db_paths)
         if sig != self.db_sig:
-            self.db_sig = _signature(*self.db_paths)
+            self.db_sig = sig
             self.gallery.reload()
-            self.events_offset = size
-            messages.append({"type": "server", "action": "databaseChanged"})
-        elif size > self.events_offset:
-            for event, offset in eventlog.read_events(self.gallery.events, self.events_offset):
-                self.events_offset = offset
-                if event.get("id") in self.seen:
-                    self.seen.discard(event["id"])
-                    continue
-                self.gallery.apply_event(event)
-                messages.append(event)
+            messages.insert(0, {"type": "server", "action": "databaseChanged"})
         return messages
 
     async def run(self) -> None:

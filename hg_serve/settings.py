@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hg_build.query import QueryError, compile_query
 from hg_index.config import Config, ConfigError
 from hg_serve.passwords import is_hash
 
@@ -93,6 +94,11 @@ def _users(raw: Any) -> tuple[User, ...]:
         flt = item.get("filter")
         if flt is not None and not isinstance(flt, str):
             raise ConfigError(f"user {item['name']!r}: filter must be a query string")
+        if flt:
+            try:
+                compile_query(flt)
+            except QueryError as exc:
+                raise ConfigError(f"user {item['name']!r}: filter: {exc}") from None
         users.append(User(item["name"], password, flt or None))
     names = [u.name for u in users]
     if len(set(names)) != len(names):

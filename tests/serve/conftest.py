@@ -15,15 +15,16 @@ import pytest
 import requests
 
 from tests.conftest import MEDIA, tool
-from tests.serve.gallery_data import import_media
+from tests.serve.pipeline import import_media
 
+GPS = [f"exif-samples/jpg/gps/DSCN00{n}.jpg" for n in (10, 12, 21, 25, 27, 29, 38, 40, 42)]
 GALLERY_FILES = [
-    "exif-samples/jpg/gps",  # 9 photos with GPS (2008)
+    *GPS,  # 9 Nikon photos with GPS (2008)
     "exif-samples/jpg/orientation/landscape_1.jpg",
     "exif-samples/jpg/orientation/portrait_6.jpg",  # EXIF orientation 6: displayed portrait
     "tricky/sidecar",  # XMP sidecars with tags beach/holiday and forest
     "tricky/Straße_ümlaut.jpg",
-    "tricky/rotated90-gps.mp4",  # a video with GPS
+    "tricky/rotated90-gps.mp4",  # a video with GPS (1.5 s, the one that is transcoded)
 ]
 
 
@@ -92,12 +93,12 @@ def start_server(home: Path, *args: str, base_path: str = "", env: dict | None =
 
 @pytest.fixture(scope="session")
 def gallery_home(tmp_path_factory) -> Path:
-    """A gallery home with index, storage and database for GALLERY_FILES (built once)."""
+    """A gallery home made by the real `hg-index | hg-extract | hg-build` (built once)."""
     if not MEDIA.is_dir():
         pytest.fail(f"sample media not found at {MEDIA}")
     base = tmp_path_factory.mktemp("gallery")
     home = base / "home"
-    import_media(copy_media(GALLERY_FILES, base / "src"), home)
+    import_media(copy_media(GALLERY_FILES, base / "src"), home, video=True)
     return home
 
 

@@ -106,6 +106,22 @@ def test_user_filter_limits_everything(own_home):
         )
         assert sum(y["count"] for y in srv.get("/api/years", auth=ben).json()) == 1
         assert srv.get("/api/geo", auth=ben).json()["ids"] == []
+        # the user's query runs within the filter: "holiday" finds the beach photo only
+        assert (
+            srv.get("/api/entries", auth=("anna", "anna-secret"), params={"q": "2021"}).json()[
+                "total"
+            ]
+            == 2
+        )
+        mine = srv.get("/api/entries", auth=ben, params={"q": "2021 holiday"}).json()
+        assert mine["total"] == 1 and mine["entries"][0]["id"] == page["entries"][0]["id"]
+        assert srv.get("/api/entries", auth=ben, params={"q": "2021"}).json()["total"] == 1
+        assert srv.get("/api/tags", auth=ben).json() == [
+            {"tag": "beach", "count": 1},
+            {"tag": "holiday", "count": 1},
+        ]
+        bad = srv.get("/api/entries", auth=ben, params={"q": "year>>1"})
+        assert bad.status_code == 400 and "position 6" in bad.json()["error"]  # in ben's text
         hidden = srv.get("/api/entries", auth=("anna", "anna-secret"), params={"q": "coolpix"})
         hidden_id = hidden.json()["entries"][0]["id"]
         assert srv.get(f"/api/entries/{hidden_id}", auth=ben).status_code == 404

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import MEDIA, REPO
 from tests.serve.conftest import start_server
-from tests.serve.gallery_data import import_media
+from tests.serve.pipeline import import_media
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -132,7 +132,7 @@ def test_search_narrows_and_bad_query_shows_error(server, page):
     page.press("#q", "Enter")
     error = page.locator("#error")
     error.wait_for(state="visible")
-    assert "Search problem" in error.inner_text() and "column 5" in error.inner_text()
+    assert "Search problem" in error.inner_text() and "position 6" in error.inner_text()
     shot(page, "search-error")
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import orjson
 
+from hg_build.store import lock_path
+from hg_index.lock import RunLock
+from tests.conftest import run_tool
 from tests.serve.conftest import start_server
 
 
@@ -28,6 +32,10 @@ def test_tag_edit_is_logged_applied_and_survives_restart(own_home):
         assert event["actions"] == [{"action": "addTag", "value": "Italy"}]
         assert srv.get(f"/api/entries/{targets[0]}").json()["tags"] == ["Italy"]
         assert ids(srv, "tag:italy") == targets
+        # applied to the database itself: hg-build's own query sees it, no server involved
+        cli = run_tool("hg-build", "query", "tag:Italy", "--ids", "--home", str(own_home))
+        assert cli.returncode == 0 and cli.stdout.decode().split() == targets
+        assert {"tag": "Italy", "count": 3} in srv.get("/api/tags").json()
         r = srv.post(
             "/api/events",
             json={"targetIds": targets[:1], "actions": [{"action": "removeTag", "value": "Italy"}]},
@@ -43,6 +51,27 @@ def test_tag_edit_is_logged_applied_and_survives_restart(own_home):
     try:
         assert sorted(ids(srv, "tag:italy")) == sorted(targets[1:])
         assert {t["tag"]: t["count"] for t in srv.get("/api/tags").json()}["Italy"] == 2
+    finally:
+        srv.stop()
+
+
+def test_edit_waits_for_a_running_import_then_applies(own_home):
+    """While hg-build holds its writer lock the edit is logged and answered, applied later."""
+    srv = start_server(own_home)
+    try:
+        target = ids(srv, "beach")
+        with RunLock(lock_path(own_home / "gallery.db")):  # as a running hg-build holds it
+            r = srv.post(
+                "/api/events",
+                json={"targetIds": target, "actions": [{"action": "addTag", "value": "later"}]},
+            )
+            assert r.status_code == 201, r.text
+            assert b'"later"' in (own_home / "events.ndjson").read_bytes()  # durable
+            assert ids(srv, "tag:later") == []  # not applied: the import holds the lock
+        deadline = time.monotonic() + 10
+        while ids(srv, "tag:later") != target:  # the watcher applies it once the lock is free
+            assert time.monotonic() < deadline, "the pending edit was never applied"
+            time.sleep(0.2)
     finally:
         srv.stop()
 

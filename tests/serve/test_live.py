@@ -11,7 +11,7 @@ import requests
 
 from tests.conftest import MEDIA
 from tests.serve.conftest import start_server
-from tests.serve.gallery_data import import_media
+from tests.serve.pipeline import import_media
 
 
 def listen(server) -> queue.Queue:

@@ -29,6 +29,9 @@ def test_settings_from_config_and_flags(tmp_path):
         h = hash_password("x")
         users = [{"name": "a", "password": h}, {"name": "a", "password": h}]
         server_settings(build_config(tmp_path, {"server": {"users": users}}))
+    with pytest.raises(ConfigError, match="filter: .*position 5"):  # checked at start-up
+        users = [{"name": "a", "password": hash_password("x"), "filter": "tag>>x"}]
+        server_settings(build_config(tmp_path, {"server": {"users": users}}))
 
 
 def test_password_hash_format():
@@ -46,18 +49,6 @@ def test_preview_sizes_and_grid_item():
     media |= {"colors": ["#010203"], "previews": previews, "duration": 1.234}
     item = grid.grid_item(media)
     assert item["color"] == "#010203" and item["duration"] == 1.2 and item["type"] == "video"
-
-
-def test_years_summary_and_tag_counts():
-    years = grid.years_summary(["2020-01-02T00:00:00", "2020-03-01", "2019-12-31", None, "bad"])
-    assert years == [
-        {"year": 2020, "count": 2, "months": [{"month": 3, "count": 1}, {"month": 1, "count": 1}]},
-        {"year": 2019, "count": 1, "months": [{"month": 12, "count": 1}]},
-    ]
-    assert grid.tag_counts([["a", "b"], ["b"], ["b", "b"]]) == [
-        {"tag": "b", "count": 3},
-        {"tag": "a", "count": 1},
-    ]
 
 
 def test_clean_tag():
