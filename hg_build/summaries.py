@@ -37,18 +37,28 @@ def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str
 
 
 def tags(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
-    """[{tag, count}] of the selected entries, most used first, then by name."""
+    """[{tag, count}] of the selected entries, most used first, then by name.
+
+    Tags are counted case-insensitively (as `tag:` matches), shown as first spelled.
+    """
     c = _compiled(query)
-    if c.where == "1":  # everything: no join with entries needed
-        sql, params = "SELECT t.tag, count(*) FROM tags t GROUP BY t.tag", []
+    if c.where == "1":  # everything: one walk over the tag_f index, no sort, no join
+        sql, params = "SELECT min(t.rowid), count(*) FROM tags t GROUP BY t.tag_f", []
     else:
         sql = (
-            "SELECT t.tag, count(*) FROM tags t JOIN entries e ON e.id = t.entry_id "
-            f"WHERE {c.where} GROUP BY t.tag"
+            "SELECT min(t.rowid), count(*) FROM tags t JOIN entries e ON e.id = t.entry_id "
+            f"WHERE {c.where} GROUP BY t.tag_f"
         )
         params = c.params
-    rows = conn.execute(f"{sql} ORDER BY count(*) DESC, t.tag", params)
-    return [{"tag": tag, "count": n} for tag, n in rows]
+    counts = conn.execute(sql, params).fetchall()
+    names = dict(
+        conn.execute(
+            f"SELECT rowid, tag FROM tags WHERE rowid IN ({','.join('?' * len(counts))})",
+            [r for r, _ in counts],
+        )
+    )
+    out = [{"tag": names[r], "count": n} for r, n in counts]
+    return sorted(out, key=lambda t: (-t["count"], t["tag"]))
 
 
 def geo_points(

@@ -8,6 +8,7 @@ position of the problem.
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hg_serve import eventlog
+from hg_serve.cache import ResponseCache
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
 from hg_serve.live import Broker, Watcher
 from hg_serve.settings import MAX_EVENT_BODY
@@ -52,24 +54,41 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
 def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
     """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
 
-    `run` is called in a reader thread, and the JSON is made there too (a 100k map's
-    points are megabytes), so the event loop stays free for other clients.
+    `run` is called in a reader thread, and the JSON is made (and gzip'd, level 1: a 100k
+    map's points are megabytes) there too, so the event loop stays free for other
+    clients. Answers are cached while the database version holds.
     """
 
-    def work(gallery: Gallery, request: Request, q: str, filters: tuple[str, ...]):
+    def work(gallery: Gallery, request: Request, q: str, filters, key, gz: bool):
+        version = gallery.version()  # before the query: a commit meanwhile is a miss later
         result = run(gallery, request, q, filters)
-        return None if result is None else orjson.dumps(result)
+        if result is None:
+            return None
+        body = orjson.dumps(result)
+        if gz:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+        request.app.state.cache.put(key, version, body)
+        return body
 
     async def endpoint(request: Request) -> Response:
         gallery: Gallery = request.app.state.gallery
+        cache: ResponseCache = request.app.state.cache
         q = request.query_params.get("q", "")
-        try:
-            body = await gallery.call(work, gallery, request, q, user_filters(request))
-        except QueryError as exc:
-            return error(400, str(exc))
+        filters = user_filters(request)
+        gz = "gzip" in request.headers.get("accept-encoding", "")
+        key = (request.url.path, str(request.query_params), filters, gz)
+        body = cache.get(key, gallery.version())
+        if body is None:
+            try:
+                body = await gallery.call(work, gallery, request, q, filters, key, gz)
+            except QueryError as exc:
+                return error(400, str(exc))
         if body is None:
             return error(404, "no such entry")
-        return Response(body, media_type="application/json", headers=NO_STORE)
+        headers = {**NO_STORE, "Vary": "Accept-Encoding"}
+        if gz:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
 
     return endpoint
 

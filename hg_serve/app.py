@@ -24,6 +24,7 @@ from hg_index.config import Config
 from hg_serve import api, files, live, login
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
+from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
 from hg_serve.settings import ServerSettings
 
@@ -105,6 +106,7 @@ def create_app(
         ],
     )
     app.state.gallery = gallery
+    app.state.cache = ResponseCache()
     app.state.broker = broker
     app.state.watcher = watcher
     app.state.settings = settings

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +90,17 @@ class Gallery:
     def reload(self) -> None:
         """The database file appeared, changed or was replaced: reconnect on next use."""
         self._generation += 1
+
+    def version(self) -> tuple:
+        """Changes whenever the database may have changed (a commit touches the WAL)."""
+        sig: list[Any] = [self._generation]
+        for path in (self.database, Path(f"{self.database}-wal")):
+            try:
+                st = os.stat(path)
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except FileNotFoundError:
+                sig.append(None)
+        return tuple(sig)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a method in a reader thread (the event loop never waits on SQLite)."""
@@ -154,28 +166,29 @@ class Gallery:
         """Append one userAction to the event log durably (flock, fsync)."""
         events.append_events(self.events, [event])
 
-    def apply_events(self, wait: float = 0.0, locked: Callable[[], None] | None = None) -> bool:
+    def apply_events(
+        self, wait: float = 0.0, around: Callable[[], AbstractContextManager] | None = None
+    ) -> bool:
         """Import the log's new events into the database under hg-build's writer lock.
 
         Waits up to `wait` seconds for the lock; False when an hg-build still holds it (the
         events stay in the log and are applied by a later call or by that hg-build's next
-        run). `locked` runs while the lock is still held (the watcher notes the database's
-        state, so it does not announce our own write as an import).
+        run). The import runs inside `around()` while the lock is held (the watcher notes
+        the database's state before and after, so it does not announce our own write).
         """
         if not self.database.exists():
             return True  # nothing to apply to; hg-build imports the log when it creates it
         deadline = time.monotonic() + wait
         while True:
             try:
-                with RunLock(lock_path(self.database)):
+                with RunLock(lock_path(self.database)), (around or nullcontext)():
                     conn = db.connect(self.database)
                     try:
                         if schema.check(conn) == "ok":
                             db.import_events(conn, self.events)
                     finally:
                         conn.close()
-                    if locked is not None:
-                        locked()
+                    self._generation += 1  # cached answers are stale now
                     return True
             except LockedError:
                 if time.monotonic() >= deadline:

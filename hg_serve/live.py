@@ -13,10 +13,11 @@ the database's state while it still holds the lock). Each page holds one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +113,19 @@ class Watcher:
         except FileNotFoundError:
             return 0
 
-    def _note_database(self) -> None:
-        """Our own write (an applied edit) is not an import: do not announce it."""
-        self.db_sig = _signature(*self.db_paths)
+    @contextlib.contextmanager
+    def _own_write(self) -> Iterator[None]:
+        """Our own write (an applied edit) is not an import: do not announce it, unless an
+        import changed the database since the last poll (then the next poll still does)."""
+        before = _signature(*self.db_paths)
+        yield
+        if before == self.db_sig:
+            self.db_sig = _signature(*self.db_paths)
 
     def apply_edits(self, wait: float = 0.0) -> bool:
         """Apply the log's new edits to the database (blocking; run in a thread)."""
         with self._lock:
-            self.pending = not self.gallery.apply_events(wait, self._note_database)
+            self.pending = not self.gallery.apply_events(wait, self._own_write)
             return not self.pending
 
     def check(self) -> list[dict[str, Any]]:
