@@ -59,7 +59,8 @@ class Gallery:
         if database.exists():  # an unusable database (newer schema…) stops the start
             open_readonly(database).close()
         self._local = threading.local()
-        self._generation = 0
+        self._generation = 0  # bumped by reload(): reader threads reconnect
+        self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
 
     # -- connections -----------------------------------------------------------------------
@@ -93,7 +94,7 @@ class Gallery:
 
     def version(self) -> tuple:
         """Changes whenever the database may have changed (a commit touches the WAL)."""
-        sig: list[Any] = [self._generation]
+        sig: list[Any] = [self._generation, self._edits]
         for path in (self.database, Path(f"{self.database}-wal")):
             try:
                 st = os.stat(path)
@@ -188,7 +189,7 @@ class Gallery:
                             db.import_events(conn, self.events)
                     finally:
                         conn.close()
-                    self._generation += 1  # cached answers are stale now
+                    self._edits += 1  # cached answers are stale now
                     return True
             except LockedError:
                 if time.monotonic() >= deadline:

@@ -65,3 +65,16 @@ def test_confine(tmp_path):
     for bad in ("../x", "ab/../ab/f.jpg", "/etc/passwd", "ab//f.jpg", "ab\\f.jpg", "./ab/f.jpg"):
         assert files.confine(tmp_path, bad) == 404
     assert files.confine(tmp_path, "ab") == 404  # a folder is not a file
+
+
+def test_response_cache_is_versioned_and_bounded():
+    from hg_serve.cache import ResponseCache
+
+    cache = ResponseCache(max_bytes=100)
+    for key in "abcde":
+        cache.put(key, 1, key.encode() * 20)
+    assert cache.get("a", 1) == b"a" * 20 and cache.get("a", 2) is None  # another version
+    cache.put("f", 1, b"f" * 20)  # over 100 bytes: the least recently used (b) goes
+    assert cache.get("b", 1) is None and cache.get("a", 1) and cache.size == 100
+    cache.put("big", 1, b"q" * 26)  # more than a quarter of the cache: not kept
+    assert cache.get("big", 1) is None and cache.get("c", 1)
