@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/build.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from hg_build.query.compile import compile_query
+from hg_build.query.compile import Compiled, compile_query
 
 BATCH = 200
 
@@ -27,14 +27,19 @@ def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
     return {"type": "media", "v": 1, **media, "tags": orjson.loads(tags), "updated": updated}
 
 
+def _compiled(query: str | Compiled) -> Compiled:
+    return compile_query(query) if isinstance(query, str) else query
+
+
 def search(
-    conn: sqlite3.Connection, query: str, limit: int | None = None, offset: int = 0
+    conn: sqlite3.Connection, query: str | Compiled, limit: int | None = None, offset: int = 0
 ) -> Iterator[dict[str, Any]]:
     """Matching media, in the query's order (newest first by default).
 
     The ids are found first; the (large) docs are read only for the hits, in batches.
+    `query` is text or already compiled (e.g. `filtered.compile_filtered`).
     """
-    sql, params = compile_query(query).select("e.id, e.tags, e.updated", limit, offset)
+    sql, params = _compiled(query).select("e.id, e.tags, e.updated", limit, offset)
     cursor = conn.execute(sql, params)
     while rows := cursor.fetchmany(BATCH):
         marks = ",".join("?" * len(rows))
@@ -46,13 +51,13 @@ def search(
 
 
 def search_ids(
-    conn: sqlite3.Connection, query: str, limit: int | None = None, offset: int = 0
+    conn: sqlite3.Connection, query: str | Compiled, limit: int | None = None, offset: int = 0
 ) -> Iterator[str]:
-    sql, params = compile_query(query).select("e.id", limit, offset)
+    sql, params = _compiled(query).select("e.id", limit, offset)
     for (entry_id,) in conn.execute(sql, params):
         yield entry_id
 
 
-def count(conn: sqlite3.Connection, query: str) -> int:
-    c = compile_query(query)
+def count(conn: sqlite3.Connection, query: str | Compiled) -> int:
+    c = _compiled(query)
     return conn.execute(f"SELECT count(*) FROM entries e WHERE {c.where}", c.params).fetchone()[0]

@@ -1,0 +1,30 @@
+"""A query ANDed with fixed filters (hg-serve's per-user `filter`), compiled to one WHERE.
+
+Each part is parsed and compiled on its own, so an error in the user's query points at a
+position in *that* text, and the filter's own `order by` (if any) is ignored: the order is
+the user's query's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hg_build.query.compile import Compiled, compile_query
+from hg_build.query.errors import QueryError
+
+
+def compile_filtered(query: str, filters: Sequence[str] = ()) -> Compiled:
+    """`(filter1) AND … AND (query)` with the query's order; QueryError names the part."""
+    main = compile_query(query)
+    if not filters:
+        return main
+    wheres, params = [], []
+    for text in filters:
+        try:
+            part = compile_query(text)
+        except QueryError as exc:
+            raise QueryError(f"in the filter {text!r}: {exc.reason}", exc.pos) from None
+        wheres.append(f"({part.where})")
+        params += part.params
+    wheres.append(f"({main.where})")
+    return Compiled(" AND ".join(wheres), params + main.params, main.order, main.order_params)

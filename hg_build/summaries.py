@@ -1,0 +1,79 @@
+"""Summaries of the entries a query selects: per year and month, per tag, and positions.
+
+What the gallery's overview pages show (and a script could print): each is one SQL
+statement over the schema, so a 100k gallery answers without loading media docs.
+`query` is query text or an already compiled query (`query.filtered.compile_filtered`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from hg_build.query.compile import Compiled, compile_query
+
+
+def _compiled(query: str | Compiled) -> Compiled:
+    return compile_query(query) if isinstance(query, str) else query
+
+
+def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
+    """[{year, count, months: [{month, count}]}], newest year and month first."""
+    c = _compiled(query)
+    rows = conn.execute(
+        f"SELECT e.year, e.month, count(*) FROM entries e WHERE {c.where} "
+        "GROUP BY e.year, e.month ORDER BY e.year DESC, e.month DESC",
+        c.params,
+    )
+    out: list[dict[str, Any]] = []
+    for year, month, n in rows:
+        if year is None:
+            continue
+        if not out or out[-1]["year"] != year:
+            out.append({"year": year, "count": 0, "months": []})
+        out[-1]["count"] += n
+        out[-1]["months"].append({"month": month, "count": n})
+    return out
+
+
+def tags(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
+    """[{tag, count}] of the selected entries, most used first, then by name.
+
+    Tags are counted case-insensitively (as `tag:` matches), shown as first spelled.
+    """
+    c = _compiled(query)
+    if c.where == "1":  # everything: one walk over the tag_f index, no sort, no join
+        sql, params = "SELECT min(t.rowid), count(*) FROM tags t GROUP BY t.tag_f", []
+    else:
+        sql = (
+            "SELECT min(t.rowid), count(*) FROM tags t JOIN entries e ON e.id = t.entry_id "
+            f"WHERE {c.where} GROUP BY t.tag_f"
+        )
+        params = c.params
+    counts = conn.execute(sql, params).fetchall()
+    names = dict(
+        conn.execute(
+            f"SELECT rowid, tag FROM tags WHERE rowid IN ({','.join('?' * len(counts))})",
+            [r for r, _ in counts],
+        )
+    )
+    out = [{"tag": names[r], "count": n} for r, n in counts]
+    return sorted(out, key=lambda t: (-t["count"], t["tag"]))
+
+
+def geo_points(
+    conn: sqlite3.Connection, query: str | Compiled = "", digits: int = 5
+) -> dict[str, list]:
+    """Entries with a position as parallel arrays `{ids, lat, lon}` (compact at 100k).
+
+    Coordinates are rounded to `digits` decimals (5: about a metre), in no particular order.
+    """
+    c = _compiled(query)
+    rows = conn.execute(
+        f"SELECT e.id, round(e.latitude, {int(digits)}), round(e.longitude, {int(digits)}) "
+        f"FROM entries e WHERE e.latitude IS NOT NULL AND e.longitude IS NOT NULL "
+        f"AND ({c.where})",
+        c.params,
+    ).fetchall()
+    ids, lat, lon = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
+    return {"ids": ids, "lat": lat, "lon": lon}

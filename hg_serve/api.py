@@ -1,0 +1,160 @@
+"""The JSON API: thin handlers that parse the request, ask the Gallery and answer.
+
+Every read applies the user's filter (AND) to the query and runs in one of the Gallery's
+reader threads. Query errors are 400 with `{"error": message}`; the message names the
+position of the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hg_serve import eventlog
+from hg_serve.cache import ResponseCache
+from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
+from hg_serve.live import Broker, Watcher
+from hg_serve.settings import MAX_EVENT_BODY
+
+APPLY_WAIT = 2.0  # seconds an edit waits for hg-build's writer lock before it is left pending
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, message: str) -> Response:
+    return ORJSONResponse({"error": message}, status_code=status)
+
+
+def user_filters(request: Request) -> tuple[str, ...]:
+    user = request.scope.get("state", {}).get("user")
+    return (user.filter,) if user is not None and user.filter else ()
+
+
+def _int(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise QueryError(f"{name} must be a whole number from 0 to {high}")
+    return int(raw)
+
+
+def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
+    """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
+
+    `run` is called in a reader thread, and the JSON is made (and gzip'd, level 1: a 100k
+    map's points are megabytes) there too, so the event loop stays free for other
+    clients. Answers are cached while the database version holds.
+    """
+
+    def work(gallery: Gallery, request: Request, q: str, filters, key, gz: bool):
+        version = gallery.version()  # before the query: a commit meanwhile is a miss later
+        result = run(gallery, request, q, filters)
+        if result is None:
+            return None
+        body = orjson.dumps(result)
+        if gz:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+        request.app.state.cache.put(key, version, body)
+        return body
+
+    async def endpoint(request: Request) -> Response:
+        gallery: Gallery = request.app.state.gallery
+        cache: ResponseCache = request.app.state.cache
+        q = request.query_params.get("q", "")
+        filters = user_filters(request)
+        gz = "gzip" in request.headers.get("accept-encoding", "")
+        key = (request.url.path, str(request.query_params), filters, gz)
+        body = cache.get(key, gallery.version())
+        if body is None:
+            try:
+                body = await gallery.call(work, gallery, request, q, filters, key, gz)
+            except QueryError as exc:
+                return error(400, str(exc))
+        if body is None:
+            return error(404, "no such entry")
+        headers = {**NO_STORE, "Vary": "Accept-Encoding"}
+        if gz:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
+
+    return endpoint
+
+
+entries = query_endpoint(
+    lambda g, r, q, f: g.page(q, f, _int(r, "offset", 0, 10**9), _int(r, "limit", 1000, MAX_LIMIT))
+)
+entry = query_endpoint(lambda g, r, q, f: g.detail(r.path_params["id"], f))
+years = query_endpoint(lambda g, r, q, f: g.years(q, f))
+tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
+geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
+similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+
+
+def info(request: Request) -> Response:
+    user = request.scope.get("state", {}).get("user")
+    settings = request.app.state.settings
+    return ORJSONResponse(
+        {
+            "user": user.name if user else None,
+            "auth": settings.auth_required,
+            "filter": user.filter if user else None,
+        }
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def post_events(request: Request) -> Response:
+    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages.
+
+    Applying goes through hg_build (`Gallery.apply_events`); when an import holds the
+    writer lock longer than APPLY_WAIT the edit is still acknowledged (it is in the log)
+    and the watcher applies it as soon as the lock is free.
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return error(415, "send the edit as application/json")
+    body = await _read_body(request, MAX_EVENT_BODY)
+    if body is None:
+        return error(413, f"an edit is at most {MAX_EVENT_BODY} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"invalid JSON: {exc}")
+    gallery: Gallery = request.app.state.gallery
+    filters = user_filters(request)
+    try:
+        event = await gallery.call(
+            eventlog.make_event, data, lambda ids: gallery.existing(ids, filters)
+        )
+    except (eventlog.EventError, QueryError) as exc:
+        return error(400, str(exc))
+    watcher: Watcher = request.app.state.watcher
+    watcher.seen.add(event["id"])
+    await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
+    await asyncio.to_thread(watcher.apply_edits, APPLY_WAIT)
+    broker: Broker = request.app.state.broker
+    broker.publish(event)
+    return ORJSONResponse(event, status_code=201)

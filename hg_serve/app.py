@@ -1,0 +1,114 @@
+"""The ASGI application: routes, static assets, auth, live reload; no business logic.
+
+Starlette + uvicorn: a small, well-kept ASGI stack with async streaming (SSE), HTTP Range
+file responses and plain routing, without a framework's weight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import xstatic.pkg.leaflet
+import xstatic.pkg.leaflet_markercluster
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hg_index.config import Config
+from hg_serve import api, files, live, login
+from hg_serve.app_paths import STATIC
+from hg_serve.auth import AuthMiddleware, Sessions
+from hg_serve.cache import ResponseCache
+from hg_serve.gallery import Gallery
+from hg_serve.settings import ServerSettings
+
+APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/view/{id}")
+
+
+def page(request: Request) -> Response:
+    """The app shell, with the base path it lives under."""
+    base = request.app.state.settings.base_path
+    html = (STATIC / "index.html").read_text().replace("%BASE%", base)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+def manifest(request: Request) -> Response:
+    base = request.app.state.settings.base_path
+    text = (STATIC / "manifest.webmanifest").read_text().replace("%BASE%", base)
+    return Response(text, media_type="application/manifest+json")
+
+
+def create_app(
+    cfg: Config,
+    settings: ServerSettings,
+    poll_interval: float = 1.0,
+    session_key: bytes | None = None,
+) -> Starlette:
+    gallery = Gallery(cfg.database, cfg.events)
+    broker = live.Broker()
+    watcher = live.Watcher(gallery, broker, poll_interval)
+    sessions = Sessions(settings, session_key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        task = asyncio.create_task(watcher.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            broker.close()
+            gallery.close()
+
+    def storage_file(request: Request) -> Response:
+        return files.serve_file(request, cfg.storage)
+
+    routes = [
+        *(Route(p, page) for p in APP_PAGES),
+        Route("/manifest.webmanifest", manifest),
+        Route("/login", login.form, methods=["GET"]),
+        Route("/login", login.submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/api/info", api.info),
+        Route("/api/entries", api.entries),
+        Route("/api/entries/{id}", api.entry),
+        Route("/api/entries/{id}/similar", api.similar),
+        Route("/api/years", api.years),
+        Route("/api/tags", api.tags),
+        Route("/api/geo", api.geo),
+        Route("/api/events", api.post_events, methods=["POST"]),
+        Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
+        Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=STATIC)),
+        Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
+        Mount(
+            "/vendor/markercluster",
+            StaticFiles(directory=xstatic.pkg.leaflet_markercluster.BASE_DIR),
+        ),
+    ]
+    if settings.base_path:
+        base = settings.base_path
+        routes = [
+            Route("/", lambda r: RedirectResponse(base + "/")),
+            Mount(base, routes=routes),
+        ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(AuthMiddleware, sessions=sessions, base_path=settings.base_path),
+            Middleware(GZipMiddleware, minimum_size=1000),
+        ],
+    )
+    app.state.gallery = gallery
+    app.state.cache = ResponseCache()
+    app.state.broker = broker
+    app.state.watcher = watcher
+    app.state.settings = settings
+    app.state.sessions = sessions
+    return app

@@ -1,0 +1,51 @@
+"""GET /files/<storage path>: previews and videos from storage, never anything else.
+
+Storage is content-addressed (a file's name holds its content's checksum), so responses
+are cached for a year as immutable. Confinement, in order: the decoded path must be
+relative, without `.`/`..` segments, backslashes or NUL (-> 404); the resolved real path
+must stay inside the real storage folder, so a symlink cannot lead out (-> 403).
+Range requests (video seeking) and ETag/If-None-Match come with the response.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+CACHE = "public, max-age=31536000, immutable"
+
+
+def confine(storage: Path, rel: str) -> Path | int:
+    """The real file for a storage-relative path, or the HTTP status to refuse it with."""
+    if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/"):
+        return 404
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return 404
+    root = os.path.realpath(storage)
+    real = os.path.realpath(os.path.join(root, *parts))
+    if os.path.commonpath([root, real]) != root:
+        return 403
+    if not os.path.isfile(real):
+        return 404
+    return Path(real)
+
+
+def etag_of(stat: os.stat_result) -> str:
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+
+
+def serve_file(request: Request, storage: Path) -> Response:
+    # path_params hold the percent-decoded path, so %2e%2e arrives here as '..'.
+    found = confine(storage, request.path_params["path"])
+    if isinstance(found, int):
+        return PlainTextResponse("not found" if found == 404 else "forbidden", found)
+    stat = found.stat()
+    etag = etag_of(stat)
+    headers = {"Cache-Control": CACHE, "ETag": etag}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(found, stat_result=stat, headers=headers)

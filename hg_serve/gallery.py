@@ -1,0 +1,197 @@
+"""Data access for hg-serve: every read and edit of the gallery goes through a `Gallery`.
+
+All of it is hg_build's code: read-only SQLite connections from `hg_build.db.connect`, the
+query language (`hg_build.query`, a user's filter ANDed with `compile_filtered`), search,
+lookups and summaries. hg-serve adds only the shaping for the web app (`grid`).
+
+Connections: a few reader threads (`READERS`), each with its own read-only connection and
+a bounded page cache, run every query, so memory stays flat however many clients wait and
+SQLite's WAL lets hg-build write meanwhile. Each request reads in one transaction (a count
+and its page agree). `reload()` makes every thread reconnect on its next query (the
+database appeared, or was replaced); without a database the gallery is an empty in-memory
+one of the same schema.
+
+Edits are the one write: the event is appended to the log (hg_build.events, fsync), then
+applied to the database by hg_build's `import_events` under hg-build's writer lock, so a
+`tag:` search sees it at once and never races an import; when an import holds the lock,
+the edit is applied by the next `apply_events()` (the watcher retries every poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hg_build import db, events, lookup, schema, summaries
+from hg_build.query import QueryError
+from hg_build.query.filtered import compile_filtered
+from hg_build.query.search import count, search
+from hg_build.store import lock_path, open_readonly
+from hg_index.lock import LockedError, RunLock
+from hg_serve import grid
+
+__all__ = ["MAX_LIMIT", "Gallery", "QueryError"]
+
+MAX_LIMIT = 5000
+READERS = 4  # query threads: 2 cores, and SQLite runs without the GIL
+READER_CACHE_KIB = 16 * 1024  # page cache per reader connection
+SIMILAR_LIMIT = 200
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Gallery:
+    """The gallery database as the server sees it (thread-safe; queries run in `call`)."""
+
+    def __init__(self, database: Path, events_path: Path, readers: int = READERS) -> None:
+        self.database = database
+        self.events = events_path
+        if database.exists():  # an unusable database (newer schema…) stops the start
+            open_readonly(database).close()
+        self._local = threading.local()
+        self._generation = 0  # bumped by reload(): reader threads reconnect
+        self._edits = 0  # bumped by applied edits: cached answers are stale
+        self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
+
+    # -- connections -----------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        if self.database.exists():
+            conn = db.connect(self.database, readonly=True)
+        else:
+            conn = db.connect(":memory:")
+            schema.create(conn)
+        conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+        return conn
+
+    @contextmanager
+    def _read(self):
+        """This thread's connection, in one read transaction (a consistent snapshot)."""
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            if getattr(local, "conn", None) is not None:
+                local.conn.close()
+            local.conn, local.generation = self._open(), self._generation
+        conn = local.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def reload(self) -> None:
+        """The database file appeared, changed or was replaced: reconnect on next use."""
+        self._generation += 1
+
+    def version(self) -> tuple:
+        """Changes whenever the database may have changed (a commit touches the WAL)."""
+        sig: list[Any] = [self._generation, self._edits]
+        for path in (self.database, Path(f"{self.database}-wal")):
+            try:
+                st = os.stat(path)
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except FileNotFoundError:
+                sig.append(None)
+        return tuple(sig)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a method in a reader thread (the event loop never waits on SQLite)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- queries ---------------------------------------------------------------------------
+    def page(
+        self, q: str = "", filters: Sequence[str] = (), offset: int = 0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """One page of grid items for a query (newest first by default) and the total."""
+        c = compile_filtered(q, filters)
+        limit = max(0, min(limit, MAX_LIMIT))
+        with self._read() as conn:
+            total = count(conn, c)
+            items = [grid.grid_item(m) for m in search(conn, c, limit, offset)]
+        return {"total": total, "offset": offset, "entries": items}
+
+    def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
+        c = compile_filtered("", filters)
+        with self._read() as conn:
+            media = lookup.media_by_id(conn, entry_id, c)
+            if media is None:
+                return None
+            row = conn.execute(
+                "SELECT similarity IS NOT NULL FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone()
+        return grid.detail(media, has_similar=bool(row and row[0]))
+
+    def years(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.years(conn, c)
+
+    def tags(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.tags(conn, c)
+
+    def geo(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, list]:
+        """Compact parallel arrays (ids, lat, lon) of entries with a position."""
+        c = compile_filtered(q, filters)
+        with self._read() as conn:
+            return summaries.geo_points(conn, c)
+
+    def similar(self, entry_id: str, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Entries similar to one, most similar first; empty until vectors are extracted."""
+        c = compile_filtered(f"similar:{entry_id}", filters)
+        with self._read() as conn:
+            found = search(conn, c, SIMILAR_LIMIT + 1)
+            return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
+
+    def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
+        """Which of ids are entries this user may see (validates edits)."""
+        c = compile_filtered("", filters)
+        with self._read() as conn:
+            return lookup.existing_ids(conn, ids, c)
+
+    # -- edits -----------------------------------------------------------------------------
+    def append_event(self, event: dict[str, Any]) -> None:
+        """Append one userAction to the event log durably (flock, fsync)."""
+        events.append_events(self.events, [event])
+
+    def apply_events(
+        self, wait: float = 0.0, around: Callable[[], AbstractContextManager] | None = None
+    ) -> bool:
+        """Import the log's new events into the database under hg-build's writer lock.
+
+        Waits up to `wait` seconds for the lock; False when an hg-build still holds it (the
+        events stay in the log and are applied by a later call or by that hg-build's next
+        run). The import runs inside `around()` while the lock is held (the watcher notes
+        the database's state before and after, so it does not announce our own write).
+        """
+        if not self.database.exists():
+            return True  # nothing to apply to; hg-build imports the log when it creates it
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with RunLock(lock_path(self.database)), (around or nullcontext)():
+                    conn = db.connect(self.database)
+                    try:
+                        if schema.check(conn) == "ok":
+                            db.import_events(conn, self.events)
+                    finally:
+                        conn.close()
+                    self._edits += 1  # cached answers are stale now
+                    return True
+            except LockedError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)

@@ -1,0 +1,189 @@
+// The detail view: one entry full-size, next/prev (keys, swipe), zoom and pan (wheel,
+// pinch, double-click), video playback, and the info panel whose values search on click.
+import { api, BASE, fileUrl, pickSize, previewUrl } from "./api.js";
+import { formatDuration } from "./timeline.js";
+import { zoomable } from "./zoom.js";
+
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const quote = (v) => (/^[^\s:=<>!()[\],"']+$/.test(v) ? v : `"${String(v).replace(/["\\]/g, "\\$&")}"`);
+
+export function formatBytes(n) {
+  if (!n && n !== 0) return "";
+  const units = ["B", "KB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function exposureText(d) {
+  const parts = [];
+  if (d.exposure) parts.push(d.exposure >= 1 ? `${d.exposure} s` : `1/${Math.round(1 / d.exposure)} s`);
+  if (d.aperture) parts.push(`ƒ/${d.aperture}`);
+  if (d.iso) parts.push(`ISO ${d.iso}`);
+  if (d.focal_length) parts.push(`${d.focal_length} mm`);
+  return parts.join(" · ");
+}
+
+export class Detail {
+  constructor(root, { items, onNavigate, onClose, onSearch }) {
+    Object.assign(this, { root, items, onNavigate, onClose, onSearch });
+    this.index = -1;
+    this.showInfo = window.innerWidth > 900;
+    this.data = null;
+    document.addEventListener("keydown", (e) => this.key(e));
+  }
+
+  get open() { return !this.root.hidden; }
+
+  show(index) {
+    const list = this.items();
+    if (index < 0 || index >= list.length) return;
+    this.index = index;
+    const item = list[index];
+    this.root.hidden = false;
+    document.body.classList.add("detail-open");
+    this.root.innerHTML = `
+      <div class="stage"></div>
+      <button class="close" type="button" title="Close (Esc)" aria-label="Close">✕</button>
+      <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
+      <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
+      <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
+      <aside class="info" ${this.showInfo ? "" : "hidden"}></aside>`;
+    this.root.querySelector(".close").onclick = () => this.onClose();
+    this.root.querySelector(".prev").onclick = () => this.step(-1);
+    this.root.querySelector(".next").onclick = () => this.step(1);
+    this.root.querySelector(".info-toggle").onclick = () => this.toggleInfo();
+    this.renderMedia(item);
+    this.preload(index);
+    this.data = null;
+    this.loadInfo(item.id);
+  }
+
+  renderMedia(item) {
+    const stage = this.root.querySelector(".stage");
+    const needed = Math.max(window.innerWidth, window.innerHeight) * (window.devicePixelRatio || 1);
+    const poster = previewUrl(item, needed);
+    if (item.type === "video") {
+      stage.innerHTML = `<video class="media" controls playsinline preload="metadata"
+        ${poster ? `poster="${poster}"` : ""}></video>`;
+      this.video = stage.querySelector("video");
+      this.zoom = null;
+    } else {
+      stage.innerHTML = `<img class="media" alt="" src="${poster || ""}" draggable="false">`;
+      this.video = null;
+      this.zoom = zoomable(stage, stage.querySelector("img"), {
+        onSwipe: (dir) => this.step(dir),
+      });
+    }
+    if (item.color) stage.style.background = item.color + "33";
+  }
+
+  async loadInfo(id) {
+    try {
+      const d = await api.entry(id);
+      if (this.items()[this.index]?.id !== id) return;
+      this.data = d;
+      if (this.video && d.video && !this.video.src) this.video.src = fileUrl(d.video);
+      this.renderInfo();
+    } catch (err) {
+      const info = this.root.querySelector(".info");
+      if (info) info.textContent = err.message;
+    }
+  }
+
+  refresh(event) {
+    if (!this.open || !this.data) return;
+    if (!event || (event.targetIds || []).includes(this.data.id)) this.loadInfo(this.data.id);
+  }
+
+  renderInfo() {
+    const d = this.data;
+    const info = this.root.querySelector(".info");
+    if (!info || !d) return;
+    const link = (label, q) => `<a href="#" class="search-link" data-q="${esc(q)}">${esc(label)}</a>`;
+    const rows = [];
+    if (d.date) {
+      const y = d.date.slice(0, 4);
+      const when = new Date(d.date).toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+      rows.push(["Date", `${esc(when)} ${link(y, `year:${y}`)}`]);
+    }
+    if (d.type === "video" && d.duration) rows.push(["Duration", formatDuration(d.duration)]);
+    if (d.make || d.model) {
+      rows.push(["Camera", [d.make && link(d.make, `make:${quote(d.make)}`),
+        d.model && link(d.model, `model:${quote(d.model)}`)].filter(Boolean).join(" ")]);
+    }
+    if (d.lens) rows.push(["Lens", esc(d.lens)]);
+    const exp = exposureText(d);
+    if (exp) rows.push(["Exposure", esc(exp)]);
+    if (d.width && d.height) rows.push(["Size", `${d.width} × ${d.height}`]);
+    const place = ["road", "city", "state", "country"].filter((k) => d[k])
+      .map((k) => link(d[k], `${k}:${quote(d[k])}`));
+    if (place.length) rows.push(["Place", place.join(", ")]);
+    if (d.description || d.title) rows.push(["Text", esc([d.title, d.description].filter(Boolean).join(" — "))]);
+    const files = (d.files || []).map((f) => `<div class="file">${esc(f.path)} <small>${formatBytes(f.size)}</small></div>`);
+    rows.push(["Files", files.join("")]);
+    const tags = (d.tags || []).map((t) => `<a href="#" class="tag search-link" data-q="${esc(`tag:${quote(t)}`)}">${esc(t)}</a>`);
+    rows.push(["Tags", tags.join(" ") || '<span class="muted">none</span>']);
+    if (d.objects?.length) rows.push(["Objects", d.objects.map((o) => link(o.class, `object:${quote(o.class)}`)).join(" ")]);
+    if (d.faces?.length) rows.push(["Faces", `${d.faces.length}`]);
+    info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
+      ${d.latitude != null ? '<div class="minimap"></div>' : ""}
+      ${d.has_similar ? `<a href="#" class="search-link" data-q="similar:${esc(d.id)}">Similar images</a>` : ""}`;
+    for (const a of info.querySelectorAll(".search-link")) {
+      a.addEventListener("click", (e) => { e.preventDefault(); this.onSearch(a.dataset.q); });
+    }
+    if (d.latitude != null) this.minimap(info.querySelector(".minimap"), d.latitude, d.longitude);
+  }
+
+  async minimap(el, lat, lon) {
+    const { loadLeaflet, tileLayer } = await import("./leaflet-loader.js");
+    const L = await loadLeaflet();
+    if (!el.isConnected) return;
+    const map = L.map(el, { zoomControl: false, attributionControl: false }).setView([lat, lon], 11);
+    tileLayer(L).addTo(map);
+    L.circleMarker([lat, lon], { radius: 6, color: "#3b82f6" }).addTo(map);
+  }
+
+  preload(index) {
+    const list = this.items();
+    const needed = Math.max(window.innerWidth, window.innerHeight) * (window.devicePixelRatio || 1);
+    for (const i of [index + 1, index - 1]) {
+      const item = list[i];
+      if (!item) continue;
+      const url = previewUrl(item, needed);
+      if (url) { const img = new Image(); img.src = url; }
+    }
+  }
+
+  step(dir) {
+    const next = this.index + dir;
+    if (next < 0 || next >= this.items().length) return;
+    this.onNavigate(next);
+  }
+
+  toggleInfo() {
+    this.showInfo = !this.showInfo;
+    const info = this.root.querySelector(".info");
+    if (info) info.hidden = !this.showInfo;
+  }
+
+  close() {
+    this.root.hidden = true;
+    this.root.replaceChildren();
+    document.body.classList.remove("detail-open");
+    this.video = null;
+    this.zoom = null;
+  }
+
+  key(e) {
+    if (!this.open || e.target.closest?.("input, textarea")) return;
+    if (e.key === "ArrowRight") this.step(1);
+    else if (e.key === "ArrowLeft") this.step(-1);
+    else if (e.key === "Escape") this.onClose();
+    else if (e.key === "i") this.toggleInfo();
+    else return;
+    e.preventDefault();
+  }
+}
+
+export { BASE, pickSize };

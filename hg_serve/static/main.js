@@ -1,0 +1,280 @@
+// hg web app: URL routing, search, live reload, selection and tag editing.
+import { api, ApiError, BASE } from "./api.js";
+import { Detail } from "./detail.js";
+import { Timeline } from "./timeline.js";
+import { mapPage, tagsPage, yearsPage } from "./views.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null };
+const quote = (v) => (/^[^\s:=<>!()[\],"']+$/.test(v) ? v : `"${String(v).replace(/["\\]/g, "\\$&")}"`);
+
+function showError(err) {
+  const box = $("error");
+  if (!err) { box.hidden = true; box.textContent = ""; return; }
+  const text = err instanceof ApiError && err.status === 400 ? `Search problem: ${err.message}` : err.message;
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function status(text) { $("status").textContent = text; }
+
+const timeline = new Timeline($("timeline"), $("grid"), $("scrubber"), {
+  onClick: (i, e) => (state.selecting || e.shiftKey ? selectClick(i, e) : openIndex(i)),
+  onLoaded: (t) => {
+    status(`${t.total.toLocaleString()} ${t.total === 1 ? "entry" : "entries"}`);
+    document.body.dataset.loaded = state.q + "|" + state.view;
+    if (state.pendingYear) { timeline.scrollToYear(state.pendingYear); state.pendingYear = null; }
+    if (state.pendingId) openId(state.pendingId, false);
+  },
+  onError: (err) => { showError(err); status(""); document.body.dataset.loaded = "error"; },
+});
+
+const detail = new Detail($("detail"), {
+  items: () => timeline.items,
+  onNavigate: (i) => openIndex(i, true),
+  onClose: () => closeDetail(),
+  onSearch: (q) => { closeDetail(false); navigate("/", q); },
+});
+
+// ---- routing ---------------------------------------------------------------------------
+function effectiveQuery() {
+  return state.view === "videos" ? (state.q ? `type:video ${state.q}` : "type:video") : state.q;
+}
+
+function urlFor(path, q) {
+  return `${BASE}${path}${q ? `?q=${encodeURIComponent(q)}` : ""}`;
+}
+
+function navigate(path, q = state.q, replace = false) {
+  const url = urlFor(path, q);
+  if (replace) history.replaceState({}, "", url); else history.pushState({}, "", url);
+  route();
+}
+
+let shownQuery = null;
+async function route() {
+  const path = location.pathname.slice(BASE.length) || "/";
+  state.q = new URLSearchParams(location.search).get("q") || "";
+  $("q").value = state.q;
+  const viewMatch = path.match(/^\/view\/([0-9a-f]+)$/);
+  const page = path.replace(/^\//, "") || "all";
+  state.view = viewMatch ? (state.view === "videos" ? "videos" : "all") : page;
+  for (const a of document.querySelectorAll(".views a")) {
+    a.classList.toggle("active", a.dataset.view === state.view);
+  }
+  showError(null);
+  const pageEl = $("page");
+  const isTimeline = state.view === "all" || state.view === "videos";
+  pageEl.hidden = isTimeline;
+  $("timeline").hidden = !isTimeline;
+  $("scrubber").hidden = !isTimeline;
+  state.pendingId = viewMatch ? viewMatch[1] : null;
+  if (!viewMatch && detail.open) detail.close();
+  const q = effectiveQuery();
+  if (shownQuery !== q) {
+    shownQuery = q;
+    timeline.load(q);
+  } else if (state.pendingId && timeline.items.length) {
+    openId(state.pendingId, false);
+  }
+  if (!isTimeline) await renderPage();
+}
+
+async function renderPage() {
+  const el = $("page");
+  el.replaceChildren();
+  el.dataset.view = state.view;
+  try {
+    if (state.view === "years") {
+      await yearsPage(el, state.q, { onYear: (y) => { state.pendingYear = y; navigate("/", state.q); timeline.scrollToYear(y); } });
+    } else if (state.view === "tags") {
+      await tagsPage(el, state.q, { onTag: (t) => navigate("/", `tag:${quote(t)}`) });
+    } else if (state.view === "map") {
+      await mapPage(el, state.q, {
+        onOpen: (id) => navigate(`/view/${id}`, state.q),
+        itemById: (id) => timeline.items[timeline.index.get(id)],
+      });
+    } else {
+      el.innerHTML = "<h2>Not found</h2>";
+    }
+    el.dataset.ready = "1";
+  } catch (err) {
+    showError(err);
+  }
+}
+
+// ---- detail ------------------------------------------------------------------------------
+function openIndex(i, replace = false) {
+  const item = timeline.items[i];
+  if (!item) return;
+  const url = urlFor(`/view/${item.id}`, state.q);
+  if (replace) history.replaceState({}, "", url); else history.pushState({}, "", url);
+  state.pendingId = null;
+  detail.show(i);
+  timeline.scrollToIndex(i);
+}
+
+function openId(id) {
+  state.pendingId = null;
+  const i = timeline.index.get(id);
+  if (i !== undefined) { detail.show(i); timeline.scrollToIndex(i); }
+}
+
+function closeDetail(push = true) {
+  detail.close();
+  const back = state.view === "videos" ? "/videos" : "/";
+  if (push) history.pushState({}, "", urlFor(back, state.q));
+}
+
+// ---- search ------------------------------------------------------------------------------
+document.querySelector(".search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const q = $("q").value.trim();
+  const path = state.view === "videos" ? "/videos" : state.view === "all" ? "/" : `/${state.view}`;
+  navigate(path, q);
+});
+
+document.addEventListener("click", (e) => {
+  const a = e.target.closest("a[data-nav]");
+  if (!a || e.ctrlKey || e.metaKey) return;
+  e.preventDefault();
+  const path = new URL(a.href).pathname.slice(BASE.length) || "/";
+  navigate(path, a.classList.contains("brand") ? "" : state.q);
+});
+window.addEventListener("popstate", route);
+
+// ---- selection and tags ---------------------------------------------------------------------
+function setSelecting(on) {
+  state.selecting = on;
+  document.body.classList.toggle("selecting", on);
+  $("selection").hidden = !on;
+  $("select-toggle").classList.toggle("active", on);
+  if (!on) { timeline.selection.clear(); timeline.refreshSelection(); }
+  updateSelection();
+  if (on) loadSuggestions();
+}
+
+function updateSelection() {
+  const n = timeline.selection.size;
+  $("selection-count").textContent = `${n} selected`;
+  $("tag-add").disabled = $("tag-remove").disabled = n === 0;
+}
+
+function selectClick(i, e) {
+  if (!state.selecting) setSelecting(true);
+  const id = timeline.items[i].id;
+  if (e.shiftKey && state.lastClicked !== null) {
+    const [a, b] = [Math.min(state.lastClicked, i), Math.max(state.lastClicked, i)];
+    for (let k = a; k <= b; k++) timeline.selection.add(timeline.items[k].id);
+  } else if (timeline.selection.has(id)) timeline.selection.delete(id);
+  else timeline.selection.add(id);
+  state.lastClicked = i;
+  timeline.refreshSelection();
+  updateSelection();
+}
+
+async function loadSuggestions() {
+  try {
+    const tags = await api.tags("");
+    $("tag-suggestions").replaceChildren(...tags.slice(0, 200).map((t) => {
+      const o = document.createElement("option");
+      o.value = t.tag;
+      return o;
+    }));
+  } catch { /* suggestions are optional */ }
+}
+
+const PENDING = "hg-pending-edits";
+async function sendEdit(ids, actions) {
+  try {
+    await api.postEvent(ids, actions);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError) { showError(err); return false; }
+    const queue = JSON.parse(localStorage.getItem(PENDING) || "[]");
+    queue.push({ ids, actions });
+    localStorage.setItem(PENDING, JSON.stringify(queue));
+    status("Offline: the edit is kept and sent when the server is back");
+    return true;
+  }
+}
+
+async function flushPending() {
+  const queue = JSON.parse(localStorage.getItem(PENDING) || "[]");
+  if (!queue.length) return;
+  localStorage.removeItem(PENDING);
+  for (const edit of queue) await sendEdit(edit.ids, edit.actions);
+}
+
+async function editTags(action) {
+  const value = $("tag-input").value.trim();
+  const ids = [...timeline.selection];
+  if (!value || !ids.length) return;
+  detail.applyLocal?.(ids, action, value);
+  const ok = await sendEdit(ids, [{ action, value }]);
+  if (ok) {
+    status(`${action === "addTag" ? "Added" : "Removed"} “${value}” ${action === "addTag" ? "to" : "from"} ${ids.length}`);
+    $("tag-input").value = "";
+    loadSuggestions();
+    if (state.view === "tags") renderPage();
+  }
+}
+
+$("select-toggle").addEventListener("click", () => setSelecting(!state.selecting));
+$("select-all").addEventListener("click", () => {
+  for (const it of timeline.items) timeline.selection.add(it.id);
+  timeline.refreshSelection();
+  updateSelection();
+});
+$("select-none").addEventListener("click", () => {
+  timeline.selection.clear();
+  timeline.refreshSelection();
+  updateSelection();
+});
+$("tag-form").addEventListener("submit", (e) => { e.preventDefault(); editTags("addTag"); });
+$("tag-remove").addEventListener("click", () => editTags("removeTag"));
+document.addEventListener("keydown", (e) => {
+  if (detail.open || e.target.closest("input, textarea")) return;
+  if (e.key === "Escape" && state.selecting) setSelecting(false);
+  if (e.key === "/") { e.preventDefault(); $("q").focus(); }
+});
+
+// ---- live reload ---------------------------------------------------------------------------
+function live() {
+  const source = new EventSource(`${BASE}/api/events/stream`);
+  let connected = false;
+  source.onmessage = (e) => {
+    const msg = JSON.parse(e.data);
+    if (msg.type === "pong") {
+      if (connected) refresh(); // reconnected: something may have changed meanwhile
+      connected = true;
+      document.body.dataset.live = "1";
+      flushPending();
+    } else if (msg.type === "server" && msg.action === "databaseChanged") {
+      refresh();
+    } else if (msg.type === "userAction") {
+      detail.refresh(msg);
+      if (state.view === "tags") renderPage();
+    }
+  };
+}
+
+function refresh() {
+  timeline.load(effectiveQuery(), true);
+  detail.refresh();
+  if (!$("page").hidden && state.view !== "map") renderPage();
+}
+
+// ---- start ---------------------------------------------------------------------------------
+api.info().then((info) => {
+  if (!info.user) return;
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = `${BASE}/logout`;
+  form.className = "user";
+  form.innerHTML = `<button type="submit" title="Sign out">${info.user} ⎋</button>`;
+  document.querySelector(".bar").append(form);
+}).catch(() => {});
+route();
+live();
+flushPending();

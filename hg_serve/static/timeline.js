@@ -1,0 +1,232 @@
+// The timeline: loads a query's grid items in chunks, lays them out in justified rows and
+// keeps only the rows near the viewport in the DOM (virtual scrolling for 100k entries).
+import { api, previewUrl } from "./api.js";
+import { justify, rowAt } from "./layout.js";
+
+const CHUNKS = [500, 2000, 5000];
+const BUFFER = 800; // px rendered above and below the viewport
+
+export class Timeline {
+  constructor(scroller, grid, scrubber, { onOpen, onClick, onLoaded, onError }) {
+    Object.assign(this, { scroller, grid, scrubber, onOpen, onClick, onLoaded, onError });
+    this.items = [];
+    this.index = new Map();
+    this.rows = [];
+    this.total = 0;
+    this.q = null;
+    this.generation = 0;
+    this.rendered = new Map();
+    this.selection = new Set();
+    this.width = 0;
+    scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.relayout()).observe(scroller);
+    grid.addEventListener("click", (e) => this.click(e));
+  }
+
+  targetHeight() {
+    return this.scroller.clientWidth < 600 ? 110 : 180;
+  }
+
+  // Load every item of query q; keepAnchor keeps the first visible entry where it is.
+  async load(q, keepAnchor = false) {
+    const generation = ++this.generation;
+    const anchor = keepAnchor ? this.anchor() : null;
+    const items = [];
+    let offset = 0;
+    let total = Infinity;
+    let chunk = 0;
+    try {
+      while (offset < total) {
+        const page = await api.entries(q, offset, CHUNKS[Math.min(chunk++, CHUNKS.length - 1)]);
+        if (generation !== this.generation) return;
+        total = page.total;
+        items.push(...page.entries);
+        offset += page.entries.length;
+        if (!page.entries.length) break;
+        // First chunk of a new query paints at once; a refresh swaps when complete.
+        if (!keepAnchor) this.setItems(q, items, total, null, offset >= total);
+      }
+    } catch (err) {
+      if (generation === this.generation) this.onError(err);
+      return;
+    }
+    if (keepAnchor) this.setItems(q, items, total, anchor, true);
+  }
+
+  setItems(q, items, total, anchor, done) {
+    const fresh = q !== this.q;
+    this.q = q;
+    this.items = items;
+    this.total = total;
+    this.index = new Map(items.map((it, i) => [it.id, i]));
+    this.relayout(true);
+    if (fresh && !anchor) this.scroller.scrollTop = 0;
+    if (anchor) this.restore(anchor);
+    this.renderScrubber();
+    if (done) this.onLoaded(this);
+  }
+
+  anchor() {
+    const top = this.scroller.scrollTop;
+    const r = this.rows[rowAt(this.rows, top)];
+    if (!r || !this.items.length) return null;
+    const i = Math.min(r.start, this.items.length - 1);
+    return { id: this.items[i].id, offset: r.top - top };
+  }
+
+  restore(anchor) {
+    const i = this.index.get(anchor.id);
+    if (i === undefined) return;
+    const row = this.rows.find((r) => r.kind === "row" && r.start <= i && i < r.end);
+    if (row) this.scroller.scrollTop = row.top - anchor.offset;
+  }
+
+  relayout(force = false) {
+    const width = this.scroller.clientWidth - 8;
+    if (!force && width === this.width) return;
+    const anchor = force ? null : this.anchor();
+    this.width = width;
+    const { rows, height } = justify(this.items, width, this.targetHeight());
+    this.rows = rows;
+    this.grid.style.height = `${height}px`;
+    this.clear();
+    if (anchor) this.restore(anchor);
+    this.render();
+  }
+
+  clear() {
+    for (const el of this.rendered.values()) el.remove();
+    this.rendered.clear();
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = requestAnimationFrame(() => { this.pending = null; this.render(); });
+  }
+
+  render() {
+    if (!this.rows.length) return;
+    const top = this.scroller.scrollTop - BUFFER;
+    const bottom = this.scroller.scrollTop + this.scroller.clientHeight + BUFFER;
+    const first = rowAt(this.rows, Math.max(0, top));
+    const wanted = new Set();
+    for (let r = first; r < this.rows.length && this.rows[r].top < bottom; r++) wanted.add(r);
+    for (const [r, el] of this.rendered) if (!wanted.has(r)) { el.remove(); this.rendered.delete(r); }
+    for (const r of wanted) if (!this.rendered.has(r)) this.rendered.set(r, this.renderRow(this.rows[r]));
+    this.markScrubber();
+  }
+
+  renderRow(row) {
+    const el = document.createElement("div");
+    el.style.transform = `translateY(${row.top}px)`;
+    el.style.height = `${row.height}px`;
+    if (row.kind === "header") {
+      el.className = "month";
+      el.textContent = row.label;
+      el.dataset.month = row.key;
+    } else {
+      el.className = "row";
+      const dpr = window.devicePixelRatio || 1;
+      for (let i = row.start; i < row.end; i++) {
+        const item = this.items[i];
+        const cell = document.createElement("a");
+        const w = row.widths[i - row.start];
+        cell.className = "cell" + (this.selection.has(item.id) ? " selected" : "");
+        cell.href = `${window.HG_BASE}/view/${item.id}`;
+        cell.dataset.index = i;
+        cell.dataset.id = item.id;
+        cell.style.left = `${row.lefts[i - row.start]}px`;
+        cell.style.width = `${w}px`;
+        cell.style.height = `${row.height}px`;
+        if (item.color) cell.style.background = item.color;
+        const url = previewUrl(item, Math.max(w, row.height) * dpr);
+        if (url) {
+          const img = document.createElement("img");
+          img.decoding = "async";
+          img.alt = "";
+          img.draggable = false;
+          img.onload = () => img.classList.add("loaded");
+          img.src = url;
+          cell.append(img);
+        }
+        if (item.type === "video") {
+          const badge = document.createElement("span");
+          badge.className = "badge";
+          badge.textContent = `▶ ${formatDuration(item.duration)}`;
+          cell.append(badge);
+        }
+        el.append(cell);
+      }
+    }
+    this.grid.append(el);
+    return el;
+  }
+
+  click(event) {
+    const cell = event.target.closest(".cell");
+    if (!cell || event.ctrlKey || event.metaKey || event.button !== 0) return;
+    event.preventDefault();
+    this.onClick(Number(cell.dataset.index), event);
+  }
+
+  refreshSelection() {
+    for (const el of this.grid.querySelectorAll(".cell")) {
+      el.classList.toggle("selected", this.selection.has(el.dataset.id));
+    }
+  }
+
+  scrollToIndex(i) {
+    const row = this.rows.find((r) => r.kind === "row" && r.start <= i && i < r.end);
+    if (!row) return;
+    const view = this.scroller;
+    if (row.top < view.scrollTop || row.top + row.height > view.scrollTop + view.clientHeight) {
+      view.scrollTop = row.top - view.clientHeight / 3;
+    }
+  }
+
+  scrollToYear(year) {
+    const row = this.rows.find((r) => r.kind === "header" && r.key.startsWith(String(year)));
+    if (row) this.scroller.scrollTop = row.top;
+    return Boolean(row);
+  }
+
+  years() {
+    const seen = [];
+    for (const r of this.rows) {
+      if (r.kind !== "header") continue;
+      const y = r.key.slice(0, 4);
+      if (y && seen[seen.length - 1]?.year !== y) seen.push({ year: y, top: r.top });
+    }
+    return seen;
+  }
+
+  renderScrubber() {
+    this.scrubber.replaceChildren();
+    const years = this.years();
+    const height = Math.max(1, this.grid.offsetHeight);
+    for (const { year, top } of years) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = year;
+      b.dataset.year = year;
+      b.style.top = `${(top / height) * 100}%`;
+      b.addEventListener("click", () => this.scrollToYear(year));
+      this.scrubber.append(b);
+    }
+    this.scrubber.classList.toggle("dense", years.length > 12);
+  }
+
+  markScrubber() {
+    const r = this.rows[rowAt(this.rows, this.scroller.scrollTop + 1)];
+    if (!r) return;
+    const item = this.items[Math.min(r.start, this.items.length - 1)];
+    const year = item?.date?.slice(0, 4);
+    for (const b of this.scrubber.children) b.classList.toggle("current", b.dataset.year === year);
+  }
+}
+
+export function formatDuration(seconds) {
+  if (!seconds && seconds !== 0) return "";
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}

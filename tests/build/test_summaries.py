@@ -1,0 +1,104 @@
+"""hg_build.summaries, hg_build.lookup and query.filtered on a real (temp) database."""
+
+from __future__ import annotations
+
+import pytest
+
+from hg_build import db, events, lookup, summaries
+from hg_build.build import Builder
+from hg_build.query import QueryError
+from hg_build.query.filtered import compile_filtered
+from hg_build.query.search import count, search_ids
+
+
+def entry(n: int, date: str, tags=(), geo=None, make="Canon") -> dict:
+    cid = f"{n:064x}"
+    meta = {"width": 400, "height": 300, "dates": {"DateTimeOriginal": date}, "make": make,
+            "tags": list(tags)}  # fmt: skip
+    if geo:
+        meta["latitude"], meta["longitude"] = geo
+    f = {"source": "s", "root": "/r", "path": f"p/{n}.jpg", "size": 100 + n, "mtime": 1.7e9,
+         "checksum": cid, "file_type": "image", "primary": True, "meta": meta}  # fmt: skip
+    return {"type": "entry", "v": 1, "id": cid, "media_type": "image", "files": [f],
+            "previews": [], "video": None, "colors": [], "address": None}  # fmt: skip
+
+
+@pytest.fixture
+def conn(tmp_path):
+    c = db.open_database(tmp_path / "gallery.db")
+    Builder(c, lambda r: None).apply_chunk(
+        [
+            entry(1, "2020:01:05 10:00:00", ["beach", "sea"], (43.123456789, 11.5)),
+            entry(2, "2020:01:20 10:00:00", ["beach"]),
+            entry(3, "2020:03:01 10:00:00", ["Forest"], (48.85, 2.29), make="Nikon"),
+            entry(4, "2019:12:31 23:00:00", [], make="Nikon"),
+        ]
+    )
+    yield c
+    c.close()
+
+
+def test_years_newest_first_with_months(conn):
+    assert summaries.years(conn) == [
+        {"year": 2020, "count": 3, "months": [{"month": 3, "count": 1}, {"month": 1, "count": 2}]},
+        {"year": 2019, "count": 1, "months": [{"month": 12, "count": 1}]},
+    ]
+    assert summaries.years(conn, "make:nikon") == [
+        {"year": 2020, "count": 1, "months": [{"month": 3, "count": 1}]},
+        {"year": 2019, "count": 1, "months": [{"month": 12, "count": 1}]},
+    ]
+    assert summaries.years(conn, "year:1999") == []
+
+
+def test_tags_most_used_first(conn):
+    assert summaries.tags(conn) == [
+        {"tag": "beach", "count": 2},
+        {"tag": "Forest", "count": 1},
+        {"tag": "sea", "count": 1},
+    ]
+    assert summaries.tags(conn, "year:2020 month:1") == [
+        {"tag": "beach", "count": 2},
+        {"tag": "sea", "count": 1},
+    ]
+
+
+def test_geo_points_are_parallel_rounded_arrays(conn):
+    geo = summaries.geo_points(conn)
+    assert sorted(zip(geo["ids"], geo["lat"], geo["lon"], strict=True)) == [
+        (f"{1:064x}", 43.12346, 11.5),
+        (f"{3:064x}", 48.85, 2.29),
+    ]
+    assert summaries.geo_points(conn, "make:nikon")["ids"] == [f"{3:064x}"]
+    assert summaries.geo_points(conn, "tag:nothing") == {"ids": [], "lat": [], "lon": []}
+
+
+def test_filter_is_anded_and_keeps_the_query_order(conn):
+    c = compile_filtered("year:2020 order by date asc", ["tag:beach"])
+    assert list(search_ids(conn, c)) == [f"{1:064x}", f"{2:064x}"]
+    assert count(conn, compile_filtered("", ["tag:beach", "make:canon"])) == 2
+    assert count(conn, compile_filtered("make:nikon", ["tag:beach"])) == 0
+    with pytest.raises(QueryError) as exc:  # the position is in the user's query text
+        compile_filtered("beach year>>2020", ["tag:beach"])
+    assert exc.value.pos == 11
+    with pytest.raises(QueryError, match="in the filter 'tag:'"):
+        compile_filtered("beach", ["tag:"])
+
+
+def test_lookup_by_id_within_a_filter(conn):
+    one, four = f"{1:064x}", f"{4:064x}"
+    media = lookup.media_by_id(conn, one)
+    assert media["id"] == one and media["tags"] == ["beach", "sea"] and media["type"] == "media"
+    assert lookup.media_by_id(conn, one, "tag:beach")["id"] == one
+    assert lookup.media_by_id(conn, four, "tag:beach") is None
+    assert lookup.media_by_id(conn, one[:10]) is None  # exact ids only
+    wanted = [one, four, "0" * 64, one]
+    assert lookup.existing_ids(conn, wanted) == {one, four}
+    assert lookup.existing_ids(conn, wanted, compile_filtered("", ["tag:beach"])) == {one}
+
+
+def test_imported_edit_shows_in_summaries(conn, tmp_path):
+    log = tmp_path / "events.ndjson"
+    events.append_events(log, [events.tag_event([f"{4:064x}"], add=["snow"])])
+    db.import_events(conn, log)
+    assert {"tag": "snow", "count": 1} in summaries.tags(conn)
+    assert count(conn, "tag:snow") == 1

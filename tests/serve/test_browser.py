@@ -1,0 +1,240 @@
+"""The web app in Debian's Chromium (Playwright, headless) against a real hg-serve."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MEDIA, REPO
+from tests.serve.conftest import start_server
+from tests.serve.pipeline import import_media
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+SHOTS = REPO / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: run `make install` (bin/install-system-deps)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def loaded(pg, count: int) -> None:
+    pg.wait_for_function(
+        "n => document.querySelectorAll('.cell img.loaded').length === n", arg=count
+    )
+
+
+def test_timeline_renders_real_thumbnails(server, page):
+    page.goto(server.url + "/")
+    loaded(page, 15)
+    sizes = page.eval_on_selector_all(
+        ".cell img", "els => els.map(e => [e.naturalWidth, e.naturalHeight, e.src])"
+    )
+    assert all(w > 0 and h > 0 for w, h, _ in sizes)
+    assert all("-image-preview-320.jpg" in src for _, _, src in sizes)  # 180 px rows, dpr 1
+    headers = page.locator(".month").all_inner_texts()
+    assert headers[-1] == "October 2008" and "July 2021" in headers
+    assert page.locator("#status").inner_text() == "15 entries"
+    # Justified: cells of a full row have the same height and keep aspect ratios.
+    box = page.locator(".cell[data-index='14']").bounding_box()
+    assert abs(box["width"] / box["height"] - 640 / 480) < 0.02
+    shot(page, "timeline")
+
+
+def test_scroll_and_jump_to_year(server, browser):
+    context = browser.new_context(viewport={"width": 900, "height": 360})
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    pg.goto(server.url + "/")
+    pg.wait_for_selector(".cell img.loaded")
+    loaded_count = pg.locator(".cell").count()
+    assert loaded_count < 15  # virtual: rows far below are not in the DOM yet
+    pg.locator("#scrubber button[data-year='2008']").click()
+    pg.wait_for_function("document.querySelector('#timeline').scrollTop > 300")
+    pg.wait_for_selector(".cell[data-index='14'] img.loaded")
+    assert pg.locator("#scrubber button.current").inner_text() == "2008"
+    context.close()
+
+
+def test_detail_keys_info_and_zoom(server, page):
+    page.goto(server.url + "/")
+    loaded(page, 15)
+    ids = page.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+    page.locator(".cell[data-index='5']").click()
+    page.wait_for_selector(".detail .info dl")
+    assert page.url.endswith(f"/view/{ids[5]}")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/view/{ids[6]}")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_url(f"**/view/{ids[4]}")
+    page.wait_for_selector(".detail video")  # index 4 is the video
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/view/{ids[5]}")
+    page.wait_for_selector(".info dt:text('Files')")
+    shot(page, "detail")
+    page.keyboard.press("i")
+    assert page.locator(".detail .info").is_hidden()
+    page.keyboard.press("i")
+    assert page.locator(".detail .info").is_visible()
+    img = page.locator(".detail img.media")
+    page.mouse.move(400, 400)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("Number(document.querySelector('.detail img').dataset.scale) > 1.5")
+    img.dblclick()
+    page.wait_for_function("document.querySelector('.detail img').dataset.scale === '1.000'")
+    img.dblclick(position={"x": 200, "y": 200})
+    assert float(img.get_attribute("data-scale")) == 2.5
+    page.keyboard.press("Escape")
+    assert page.locator("#detail").is_hidden() and "/view/" not in page.url
+
+
+def test_search_narrows_and_bad_query_shows_error(server, page):
+    page.goto(server.url + "/")
+    loaded(page, 15)
+    page.fill("#q", "coolpix")
+    page.press("#q", "Enter")
+    page.wait_for_url("**/?q=coolpix")
+    loaded(page, 9)
+    assert page.locator(".cell").count() == 9
+    page.goto(server.url + "/?q=tag:beach")
+    loaded(page, 1)
+    page.fill("#q", "year>>2020")
+    page.press("#q", "Enter")
+    error = page.locator("#error")
+    error.wait_for(state="visible")
+    assert "Search problem" in error.inner_text() and "position 6" in error.inner_text()
+    shot(page, "search-error")
+
+
+def test_detail_links_search(server, page):
+    page.goto(server.url + "/?q=beach")
+    loaded(page, 1)
+    page.locator(".cell").first.click()
+    page.locator(".info a.tag", has_text="holiday").click()
+    page.wait_for_url("**/?q=tag%3Aholiday")
+    loaded(page, 1)
+
+
+def test_video_plays(server, page):
+    page.goto(server.url + "/videos")
+    loaded(page, 1)
+    page.locator(".cell").first.click()
+    video = page.locator(".detail video")
+    page.wait_for_function("document.querySelector('.detail video')?.src.endsWith('.mp4')")
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function("document.querySelector('.detail video').currentTime > 0.3")
+
+
+def test_map_shows_markers_for_gps_photos(server, page):
+    page.goto(server.url + "/map")
+    page.wait_for_selector(".page[data-markers='10']")
+    page.wait_for_selector(".marker-cluster, .leaflet-marker-icon")
+    counted = page.eval_on_selector_all(
+        ".leaflet-marker-icon",
+        "els => els.reduce((n, e) => n + (e.classList.contains('marker-cluster')"
+        " ? Number(e.innerText) : 1), 0)",
+    )
+    assert counted == 10
+    shot(page, "map")
+
+
+def test_years_and_tags_views(server, page):
+    page.goto(server.url + "/years")
+    page.wait_for_selector(".years a.year")
+    assert page.locator(".years a.year").all_inner_texts()[-1] == "2008"
+    shot(page, "years")
+    page.goto(server.url + "/tags")
+    page.wait_for_selector(".tagcloud a.tag")
+    page.locator(".tagcloud a.tag[data-tag='forest']").click()
+    page.wait_for_url("**/?q=tag%3Aforest")
+    loaded(page, 1)
+
+
+def test_tag_edit_on_selection_survives_reload(own_home, page):
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/?q=coolpix")
+        loaded(page, 9)
+        page.click("#select-toggle")
+        page.locator(".cell[data-index='1']").click()
+        page.locator(".cell[data-index='3']").click(modifiers=["Shift"])
+        assert page.locator("#selection-count").inner_text() == "3 selected"
+        page.fill("#tag-input", "toscana")
+        shot(page, "select")
+        page.click("#tag-add")
+        page.wait_for_function("document.querySelector('#status').innerText.startsWith('Added')")
+        page.goto(srv.url + "/?q=tag:toscana")
+        loaded(page, 3)
+    finally:
+        srv.stop()
+
+
+def test_live_reload_shows_a_new_photo(own_home, page, tmp_path):
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/")
+        loaded(page, 15)
+        page.wait_for_selector("body[data-live='1']")
+        page.evaluate("window.marker = 'not reloaded'")
+        src = tmp_path / "new"
+        src.mkdir()
+        shutil.copy2(MEDIA / "exif-samples/jpg/orientation/landscape_2.jpg", src)
+        import_media(src, own_home)
+        loaded(page, 16)
+        assert page.evaluate("window.marker") == "not reloaded"
+    finally:
+        srv.stop()
+
+
+def test_login_form_guards_the_app(own_home, page):
+    from hg_serve.passwords import hash_password
+
+    (own_home / "config.toml").write_text(
+        f'[[server.users]]\nname = "anna"\npassword = "{hash_password("pw")}"\n'
+    )
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/years")
+        page.wait_for_selector("form.login")
+        assert "/login?next=" in page.url
+        page.fill("input[name=name]", "anna")
+        page.fill("input[name=password]", "wrong")
+        page.click("button[type=submit]")
+        assert "Wrong name or password" in page.inner_text(".message")
+        page.fill("input[name=name]", "anna")
+        page.fill("input[name=password]", "pw")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/years")
+        page.wait_for_selector(".years a.year")
+    finally:
+        srv.stop()

@@ -1,0 +1,80 @@
+"""Pure parts of hg-serve: settings, passwords, grid shaping, edit validation, confinement."""
+
+from __future__ import annotations
+
+import pytest
+
+from hg_index.config import ConfigError, build_config
+from hg_serve import eventlog, files, grid
+from hg_serve.passwords import hash_password, is_hash, verify_password
+from hg_serve.settings import is_loopback, normalise_base_path, server_settings
+
+
+def test_base_path_and_loopback():
+    assert normalise_base_path("/gallery/") == "/gallery"
+    assert normalise_base_path("/") == normalise_base_path("") == ""
+    with pytest.raises(ConfigError):
+        normalise_base_path("gallery")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_settings_from_config_and_flags(tmp_path):
+    cfg = build_config(tmp_path, {"server": {"port": 8080, "host": "0.0.0.0"}})
+    s = server_settings(cfg, port=9000)
+    assert (s.host, s.port, s.base_path, s.auth_required) == ("0.0.0.0", 9000, "", False)
+    with pytest.raises(ConfigError, match="unknown"):
+        server_settings(build_config(tmp_path, {"server": {"prot": 1}}))
+    with pytest.raises(ConfigError, match="unique"):
+        h = hash_password("x")
+        users = [{"name": "a", "password": h}, {"name": "a", "password": h}]
+        server_settings(build_config(tmp_path, {"server": {"users": users}}))
+    with pytest.raises(ConfigError, match="filter: .*position 5"):  # checked at start-up
+        users = [{"name": "a", "password": hash_password("x"), "filter": "tag>>x"}]
+        server_settings(build_config(tmp_path, {"server": {"users": users}}))
+
+
+def test_password_hash_format():
+    h = hash_password("pässword")
+    assert is_hash(h) and verify_password("pässword", h) and not verify_password("password", h)
+    assert not is_hash("{SHA}abc") and not verify_password("x", "{scrypt}broken")
+
+
+def test_preview_sizes_and_grid_item():
+    stem = "ab/cd/" + "e" * 60
+    previews = [f"{stem}-image-preview-{s}.jpg" for s in (1920, 320, 800)] + [f"{stem}-x.json"]
+    assert grid.preview_sizes(previews) == (stem, [1920, 800, 320])
+    assert grid.preview_sizes([]) == (None, [])
+    media = {"id": "i", "media_type": "video", "width": 4, "height": 3}
+    media |= {"colors": ["#010203"], "previews": previews, "duration": 1.234}
+    item = grid.grid_item(media)
+    assert item["color"] == "#010203" and item["duration"] == 1.2 and item["type"] == "video"
+
+
+def test_clean_tag():
+    assert eventlog.clean_tag("  Cafe\u0301 ") == "Café"  # NFC
+    for bad in ("", "   ", "a\tb", "x\u200by", "x" * 201, None):
+        with pytest.raises(eventlog.EventError):
+            eventlog.clean_tag(bad)
+
+
+def test_confine(tmp_path):
+    (tmp_path / "ab").mkdir()
+    (tmp_path / "ab" / "f.jpg").write_bytes(b"x")
+    assert files.confine(tmp_path, "ab/f.jpg") == (tmp_path / "ab" / "f.jpg").resolve()
+    for bad in ("../x", "ab/../ab/f.jpg", "/etc/passwd", "ab//f.jpg", "ab\\f.jpg", "./ab/f.jpg"):
+        assert files.confine(tmp_path, bad) == 404
+    assert files.confine(tmp_path, "ab") == 404  # a folder is not a file
+
+
+def test_response_cache_is_versioned_and_bounded():
+    from hg_serve.cache import ResponseCache
+
+    cache = ResponseCache(max_bytes=100)
+    for key in "abcde":
+        cache.put(key, 1, key.encode() * 20)
+    assert cache.get("a", 1) == b"a" * 20 and cache.get("a", 2) is None  # another version
+    cache.put("f", 1, b"f" * 20)  # over 100 bytes: the least recently used (b) goes
+    assert cache.get("b", 1) is None and cache.get("a", 1) and cache.size == 100
+    cache.put("big", 1, b"q" * 26)  # more than a quarter of the cache: not kept
+    assert cache.get("big", 1) is None and cache.get("c", 1)
