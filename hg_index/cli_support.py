@@ -1,7 +1,8 @@
 """The one exception-to-exit-code funnel every hg tool's `main()` goes through.
 
 Exit codes: 0 ok, 1 some inputs failed (the run completed), 2 usage/config error or an
-internal error (the run did not complete), 130 interrupted. A closed stdout (`hg-index | head`) ends quietly.
+internal error (the run did not complete), 130 interrupted. A closed stdout
+(`hg-index | head`) ends quietly.
 """
 
 from __future__ import annotations
