@@ -13,5 +13,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--version" in args:
         print("hg-serve 0.1.0")
         return 0
+    if "--watch" in args:  # until the server lands: watch and import in the foreground
+        from hg_serve.watch import watch_main
+
+        return watch_main(args)
     print("hg-serve: not implemented yet", file=sys.stderr)
     return EXIT_USAGE
