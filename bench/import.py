@@ -106,7 +106,6 @@ def main() -> int:
             f"archive: {args.files} JPEGs, {size / 2**30:.2f} GiB in {time.monotonic() - t:.0f} s"
         )
         print(f"machine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()}")
-        subprocess.run(["sync"])
         runs = {}
         for name, cmd, shell in (
             ("chunked", [str(ROOT / "bin" / "hg-import"), "-q", str(src)], False),
