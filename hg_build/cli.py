@@ -4,6 +4,7 @@ hg-extract … | hg-build            upsert entries chunk by chunk
 hg-build --rebuild                 the whole database from index + storage + events
 hg-build query QUERY [--ids]       matching media as NDJSON
 hg-build events add --tag T ID…    append a tag edit to the event log
+hg-build purge [--yes]             delete storage files nothing references any more
 """
 
 from __future__ import annotations
@@ -158,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["query"]:
         return run_main("hg-build", _query, args[1:])
+    if args[:1] == ["purge"]:
+        from hg_build.purge import purge_main
+
+        return run_main("hg-build", purge_main, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
     return run_main("hg-build", _build, args)

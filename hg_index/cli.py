@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from hg_index.cli_support import (
 )
 from hg_index.config import load_config
 from hg_index.filesize import format_filesize, parse_filesize
+from hg_index.indexfile import commit_pending, discard_pending
 from hg_index.limits import DEFAULT_ADD_LIMITS, parse_add_limits
 from hg_index.lock import RunLock
 from hg_index.log import setup_logging
@@ -25,12 +27,16 @@ from hg_index.scan import Scanner, ScanOptions, SourceScan, Summary
 from hg_index.sources import index_path, select_sources, source_excludes
 from hg_index.stats import source_stats
 
+log = logging.getLogger("hg-index")
+
 EXIT_MORE = 3
 """The add limit was reached: more new files remain, run again (the import loop's signal)."""
 
 DESCRIPTION = """\
 Walk source folders, checksum every file (blake3) and print what changed since the last run
 as NDJSON on stdout: add, change, remove, move (and error) records.
+
+  hg-index [SOURCE_DIR…]     hg-index stats [--json]     hg-index commit
 
 exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error, or
 another run holds the lock; 3 the add limit was reached and more new files remain."""
@@ -107,6 +113,12 @@ def build_parser() -> ArgumentParser:
         "one 'pending' record: files, bytes, removed",
     )
     p.add_argument(
+        "--defer-commit",
+        action="store_true",
+        help="write the new index as <name>.ndjson.next; `hg-index commit` makes it the index "
+        "(the import loop commits only after hg-extract and hg-build succeeded)",
+    )
+    p.add_argument(
         "--allow-empty",
         action="store_true",
         help="accept a source that is now empty (default: keep its index)",
@@ -153,6 +165,25 @@ def _stats(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _commit(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-index commit",
+        description="Make the indexes left by `hg-index --defer-commit` (<name>.ndjson.next) "
+        "the committed indexes, atomically. Nothing pending: nothing to do.",
+    )
+    p.add_argument("--wait", action="store_true", help="wait for another run instead of failing")
+    add_common_arguments(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-index", args.verbose, args.quiet)
+    cfg = load_config(args.home, args.config, args.storage)
+    with RunLock(cfg.index_dir / ".lock", wait=args.wait):
+        committed = commit_pending(cfg.index_dir)
+    if args.verbose:
+        for path in committed:
+            print(f"hg-index: committed {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _index(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("hg-index", args.verbose, args.quiet)
@@ -187,11 +218,15 @@ def _index(argv: Sequence[str]) -> int:
         count_only=args.count,
         allow_empty=args.allow_empty,
         jobs=args.jobs or int(section.get("jobs", 4)),
+        defer_commit=args.defer_commit,
     )
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("index", mode)
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
     with RunLock(cfg.index_dir / ".lock", wait=args.wait):
+        if not (args.dry_run or args.count):
+            for stale in discard_pending(cfg.index_dir):  # its pipeline never committed it
+                log.info("discarded %s: its files are offered again", stale.name)
         scanner = Scanner(opts, progress)
         try:
             scanner.set_sources(scans)
@@ -237,6 +272,8 @@ def pending_record(summary: Summary) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["commit"]:
+        return run_main("hg-index", _commit, args[1:])
     if args[:1] == ["stats"]:
         return run_main("hg-index", _stats, args[1:])
     return run_main("hg-index", _index, args)

@@ -1,7 +1,8 @@
 """The one exception-to-exit-code funnel every hg tool's `main()` goes through.
 
-Exit codes: 0 ok, 1 some inputs failed (the run completed), 2 usage/config error,
-130 interrupted. A closed stdout (`hg-index | head`) ends quietly.
+Exit codes: 0 ok, 1 some inputs failed (the run completed), 2 usage/config error or an
+internal error (the run did not complete), 130 interrupted. A closed stdout
+(`hg-index | head`) ends quietly.
 """
 
 from __future__ import annotations
@@ -65,4 +66,5 @@ def run_main(tool: str, body: Callable[[Sequence[str]], int], argv: Sequence[str
             raise
         logging.getLogger(tool).debug("unexpected error", exc_info=True)
         print(f"{tool}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED_INPUTS
+        # not 1: the run did not complete, and the import loop must not commit its chunk
+        return EXIT_USAGE

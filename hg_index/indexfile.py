@@ -10,6 +10,12 @@ Layout (one JSON object per line)::
 The trailer makes a truncated file detectable and gives the entry count without reading the
 file. A new index is written to a temp file in the same folder, fsynced and renamed over the
 old one, so a killed run leaves the previous index intact.
+
+Deferred commit (`hg-index --defer-commit`): the new index is renamed to `<name>.next`
+instead, beside the committed one, and only `commit_pending` (`hg-index commit`, run by the
+import loop after hg-extract and hg-build succeeded) moves it over the index. Until then the
+next run still compares against the committed index, so a chunk whose downstream stages failed
+is offered again instead of being lost.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from hg_index.config import ConfigError
 INDEX_TYPE = "hg/file-index"
 END_TYPE = "hg/file-index-end"
 INDEX_VERSION = 1
+PENDING_SUFFIX = ".next"
 
 
 class IndexFormatError(ConfigError):
@@ -100,11 +107,57 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
             yield record
 
 
-class IndexWriter:
-    """Writes a new index beside the old one; `commit()` makes it the index atomically."""
+def pending_path(path: Path) -> Path:
+    """Where a deferred run leaves the new index of `path` until `hg-index commit`."""
+    return path.with_name(path.name + PENDING_SUFFIX)
 
-    def __init__(self, path: Path, source: str, root: str) -> None:
-        self.path = path
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def pending_indexes(index_dir: Path) -> list[Path]:
+    """The `.next` files waiting in an index folder."""
+    if not index_dir.is_dir():
+        return []
+    return sorted(index_dir.glob(f"*.ndjson{PENDING_SUFFIX}"))
+
+
+def discard_pending(index_dir: Path) -> list[Path]:
+    """Delete stale `.next` files (a pipeline that failed before `hg-index commit`): their
+    files stay unknown, so this run offers them again."""
+    stale = pending_indexes(index_dir)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def commit_pending(index_dir: Path) -> list[Path]:
+    """Rename every `<name>.ndjson.next` over `<name>.ndjson`; returns the committed indexes.
+    Each rename is atomic; a pending file that is not a complete index is refused."""
+    committed = []
+    for path in pending_indexes(index_dir):
+        target = path.with_name(path.name[: -len(PENDING_SUFFIX)])
+        with open(path, "rb") as fh:  # a torn file must never become the index
+            _header(path, fh.readline())
+            _trailer(path, fh)
+        os.replace(path, target)
+        committed.append(target)
+    if committed:
+        _fsync_dir(index_dir)
+    return committed
+
+
+class IndexWriter:
+    """Writes a new index beside the old one; `commit()` makes it the index atomically
+    (or, with `defer`, the pending `<name>.next` that `commit_pending` promotes later)."""
+
+    def __init__(self, path: Path, source: str, root: str, defer: bool = False) -> None:
+        self.path = pending_path(path) if defer else path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         self._tmp = Path(tmp)
@@ -129,11 +182,7 @@ class IndexWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self._tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(self.path.parent)
 
     def discard(self) -> None:
         if not self._fh.closed:

@@ -43,6 +43,8 @@ class ScanOptions:
     jobs: int = 4
     count_only: bool = False
     """Plan without hashing or writing: how much work is left (for progress and ETAs)."""
+    defer_commit: bool = False
+    """Write the new index as `<name>.ndjson.next`; `hg-index commit` promotes it."""
 
 
 @dataclass
@@ -135,7 +137,11 @@ class Scanner:
             return
         limit = self.opts.add_limits.limit(old_count) if self.opts.add_limits else None
         read_only = self.opts.dry_run or self.opts.count_only
-        writer = None if read_only else IndexWriter(scan.index_path, src.name, root)
+        writer = (
+            None
+            if read_only
+            else IndexWriter(scan.index_path, src.name, root, defer=self.opts.defer_commit)
+        )
         state = _SourceState(src.name, root, limit)
         try:
             yield from self._merge(scan, state, writer)

@@ -26,6 +26,7 @@ from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
+from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
 APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/view/{id}")
@@ -75,6 +76,7 @@ def create_app(
         Route("/login", login.submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/api/info", api.info),
+        Route("/api/import-status", ImportStatusApp(cfg.home)),
         Route("/api/entries", api.entries),
         Route("/api/entries/{id}", api.entry),
         Route("/api/entries/{id}/similar", api.similar),

@@ -8,16 +8,17 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
 from hg_index.cli_support import EXIT_OK, EXIT_USAGE, ArgumentParser, add_common_arguments, run_main
-from hg_index.config import load_config
+from hg_index.config import ConfigError, load_config
 from hg_index.log import setup_logging
 from hg_serve.passwords import hash_password
 from hg_serve.settings import is_loopback, server_settings
+from hg_serve.watch import add_watch_arguments, start_watching
 
 DESCRIPTION = """\
 Serve the gallery (web app, JSON API, previews) from the database hg-build writes.
 Read-only on sources and storage; writes only the event log (tag edits).
 
-  hg-serve [--host H] [--port P] [--base-path /gallery]
+  hg-serve [--host H] [--port P] [--base-path /gallery] [--watch]
   hg-serve hash-password      # reads a password from stdin or the terminal, prints its hash"""
 
 WARNING = """\
@@ -35,6 +36,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; [server] host)")
     p.add_argument("--port", type=int, help="port (default 3000; 0 = any free port)")
     p.add_argument("--base-path", help="serve under this path prefix, e.g. /gallery")
+    add_watch_arguments(p)
     add_common_arguments(p)
     return p
 
@@ -71,16 +73,23 @@ def _body(argv: Sequence[str]) -> int:
 
     from hg_serve.app import create_app
 
+    if args.watch and not cfg.sources:
+        raise ConfigError("--watch needs [[sources]] in the config file")
     app = create_app(cfg, settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # uvicorn logs through our stderr handler; stdout stays data-only
-        access_log=args.verbose > 0,
-        timeout_graceful_shutdown=2,
-        proxy_headers=False,
-    )
+    watcher = start_watching(cfg, args)  # imports source changes in the background
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # uvicorn logs through our stderr handler; stdout stays data-only
+            access_log=args.verbose > 0,
+            timeout_graceful_shutdown=2,
+            proxy_headers=False,
+        )
+    finally:
+        if watcher is not None:
+            watcher.stop(5)
     return EXIT_OK
 
 

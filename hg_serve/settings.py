@@ -106,6 +106,10 @@ def _users(raw: Any) -> tuple[User, ...]:
     return tuple(users)
 
 
+WATCH_KEYS = {"watch_debounce", "watch_max_delay", "watch_poll"}
+"""Read by hg_serve.watch (`hg-serve --watch`)."""
+
+
 def server_settings(
     cfg: Config,
     host: str | None = None,
@@ -114,7 +118,7 @@ def server_settings(
 ) -> ServerSettings:
     """Pure: defaults <- [server] table <- flags."""
     section = cfg.section("server")
-    known = {"host", "port", "base_path", "users", "session_hours"}
+    known = {"host", "port", "base_path", "users", "session_hours"} | WATCH_KEYS
     unknown = set(section) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in [server]: {', '.join(sorted(unknown))}")

@@ -24,6 +24,7 @@ const qs = (params) => {
 
 export const api = {
   info: () => request("/api/info"),
+  importStatus: () => request("/api/import-status"),
   entries: (q, offset, limit) => request("/api/entries" + qs({ q, offset, limit })),
   entry: (id) => request(`/api/entries/${encodeURIComponent(id)}`),
   years: (q) => request("/api/years" + qs({ q })),

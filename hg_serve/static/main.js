@@ -252,11 +252,27 @@ function live() {
       flushPending();
     } else if (msg.type === "server" && msg.action === "databaseChanged") {
       refresh();
+      pollImport();
     } else if (msg.type === "userAction") {
       detail.refresh(msg);
       if (state.view === "tags") renderPage();
     }
   };
+}
+
+// ---- import indicator ----------------------------------------------------------------------
+// "importing: 1,234 / 50,000 — ETA 3 h" while hg-import runs; polled, faster while running.
+let importTimer = 0;
+async function pollImport() {
+  clearTimeout(importTimer);
+  let running = false;
+  try {
+    const s = await api.importStatus();
+    running = s.state === "running";
+    $("importing").textContent = running ? s.text : "";
+    $("importing").hidden = !running;
+  } catch (e) { /* the indicator is best effort */ }
+  importTimer = setTimeout(pollImport, running ? 3000 : 15000);
 }
 
 function refresh() {
@@ -266,6 +282,7 @@ function refresh() {
 }
 
 // ---- start ---------------------------------------------------------------------------------
+pollImport();
 api.info().then((info) => {
   if (!info.user) return;
   const form = document.createElement("form");

@@ -238,3 +238,50 @@ def test_login_form_guards_the_app(own_home, page):
         page.wait_for_selector(".years a.year")
     finally:
         srv.stop()
+
+
+def test_import_indicator_shows_a_running_import(own_home, page):
+    """The header shows "importing: n / total — ETA" while hg-import's status says running."""
+    import io
+
+    from hg_import.progress import ImportProgress
+
+    progress = ImportProgress(own_home / "import-status.json", "off", stream=io.StringIO())
+    progress.set_total(50_000, 10**10)
+    progress.start_batch(1, 40_000, 10**9)
+    progress.start_chunk(1)
+    progress.advance(1234, 10**6)
+    progress.chunk_done(1234)  # writes the status file, as hg-import does after each chunk
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/")
+        indicator = page.locator("#importing")
+        indicator.wait_for(state="visible")
+        assert indicator.inner_text().startswith("importing: 1,234 / 50,000")
+        shot(page, "importing")
+    finally:
+        srv.stop()
+
+
+def test_watched_source_shows_a_new_photo_without_reload(tmp_path, page):
+    """`hg-serve --watch`: a photo copied into a source is imported in the background and the
+    open page shows it through live reload, without a manual refresh."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    shutil.copy2(MEDIA / "exif-samples/jpg/orientation/landscape_1.jpg", src / "first.jpg")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[[sources]]\ndir = "{src}"\n\n[server]\nwatch_debounce = 0.5\n'
+    )
+    srv = start_server(home, "--watch")
+    try:
+        page.set_default_timeout(90_000)
+        page.goto(srv.url + "/")
+        loaded(page, 1)  # the import at start
+        page.evaluate("window.__sameDocument = true")
+        shutil.copy2(MEDIA / "exif-samples/jpg/gps/DSCN0010.jpg", src / "new.jpg")
+        loaded(page, 2)
+        assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    finally:
+        srv.stop()

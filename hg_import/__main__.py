@@ -1,0 +1,3 @@
+from hg_import.cli import main
+
+raise SystemExit(main())

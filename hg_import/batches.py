@@ -1,0 +1,88 @@
+"""HomeGallery's three import batches and the stage command lines (pure).
+
+Photos first, short videos next, long videos last: each batch caps the file size and grows
+its chunks by hg-index's add limits, so the first photos are in the gallery within a minute.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Batch:
+    number: int
+    add_limits: str
+    max_filesize: str | None
+
+
+BATCHES = (
+    Batch(1, "10,20,1.2,200", "20m"),
+    Batch(2, "2,5,1.1,30", "200m"),
+    Batch(3, "1,2,1.05,10", None),
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one import runs: shared flags (--home/--config/-q/-v), hg-index extras, sources."""
+
+    common: tuple[str, ...] = ()
+    index_args: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    index_only: bool = False
+
+
+def tool(name: str) -> str:
+    """The console script beside this Python (its venv), else the one on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    return shutil.which(name) or name
+
+
+def _size_filter(batch: Batch | None) -> list[str]:
+    return ["--max-filesize", batch.max_filesize] if batch and batch.max_filesize else []
+
+
+def index_command(plan: Plan, batch: Batch) -> list[str]:
+    return [
+        tool("hg-index"),
+        *plan.common,
+        "--no-progress",
+        "--defer-commit",
+        "--add-limits",
+        batch.add_limits,
+        *_size_filter(batch),
+        *plan.index_args,
+        *plan.sources,
+    ]
+
+
+def count_command(plan: Plan, batch: Batch | None) -> list[str]:
+    """`hg-index --count`: what is left for a batch (all batches with None), no hashing."""
+    return [
+        tool("hg-index"),
+        *plan.common,
+        "-q",
+        "--no-progress",
+        "--count",
+        *_size_filter(batch),
+        *plan.index_args,
+        *plan.sources,
+    ]
+
+
+def commit_command(plan: Plan) -> list[str]:
+    return [tool("hg-index"), "commit", *plan.common]
+
+
+def extract_command(plan: Plan) -> list[str]:
+    return [tool("hg-extract"), *plan.common, "--no-progress"]
+
+
+def build_command(plan: Plan) -> list[str]:
+    return [tool("hg-build"), *plan.common]

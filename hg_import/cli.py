@@ -1,0 +1,111 @@
+"""hg-import command line: flags, the import lock and exit codes; the loop is in `loop`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from argparse import RawDescriptionHelpFormatter
+from collections.abc import Sequence
+
+from hg_import.batches import Plan
+from hg_import.loop import StageFailed, run_import
+from hg_import.progress import STATUS_NAME, ImportProgress
+from hg_index.cli_support import EXIT_USAGE, ArgumentParser, run_main
+from hg_index.config import ConfigError, load_config
+from hg_index.lock import LockedError, RunLock
+
+LOCK_NAME = "import.lock"
+
+DESCRIPTION = """\
+Import SOURCE_DIRs (default: the config's [[sources]]) into the gallery home in growing
+chunks: hg-index | hg-extract | hg-build, in HomeGallery's three batches (files <= 20 MB,
+<= 200 MB, the rest), repeated while hg-index reports more files. Each chunk's index is
+committed only when every stage finished, so an interrupted import loses nothing.
+
+Logs "hg-import: batch N chunk M: K added" and progress lines on stderr, and keeps
+<home>/import-status.json up to date.
+
+exit status: 0 ok; 1 some inputs failed (the import completed); 2 usage error, another import
+is running, or a stage failed (the message names it); 130 interrupted."""
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="hg-import", description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE_DIR")
+    p.add_argument("--home", help="gallery home (default: $HG_HOME or ~/.local/share/hg)")
+    p.add_argument("--config", help="config file (default: <home>/config.toml)")
+    p.add_argument("-q", "--quiet", action="store_true", help="quieter stages, no progress")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more verbose stages")
+    p.add_argument("--index-only", action="store_true", help="run only the hg-index loop")
+    p.add_argument(
+        "--index-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG to every hg-index run (repeatable), e.g. --index-arg=--matcher=size-mtime",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="wait for a running import instead of exiting"
+    )
+    p.add_argument(
+        "--json-progress", action="store_true", help="progress as NDJSON records on stderr"
+    )
+    return p
+
+
+def _plan(args) -> Plan:
+    common: list[str] = []
+    if args.home:
+        common += ["--home", args.home]
+    if args.config:
+        common += ["--config", args.config]
+    if args.quiet:
+        common.append("-q")
+    common += ["-v"] * args.verbose
+    return Plan(tuple(common), tuple(args.index_arg), tuple(args.sources), args.index_only)
+
+
+def _terminate(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _import(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.home, args.config)
+    mode = "json" if args.json_progress else "off" if args.quiet else "text"
+    progress = ImportProgress(cfg.home / STATUS_NAME, mode)
+    signal.signal(signal.SIGTERM, _terminate)
+    lock = cfg.home / LOCK_NAME
+    try:
+        with RunLock(lock, wait=False):
+            return _run(args, progress)
+    except LockedError:
+        if not args.wait:
+            raise ConfigError(
+                f"another import is running in {cfg.home} (lock {lock}); it imports the same "
+                "sources, so there is nothing to do. Pass --wait to run after it"
+            ) from None
+    print(f"hg-import: waiting for the import running in {cfg.home}", file=sys.stderr)
+    with RunLock(lock, wait=True):
+        return _run(args, progress)
+
+
+def _run(args, progress: ImportProgress) -> int:
+    status = EXIT_USAGE
+    try:
+        status = run_import(_plan(args), progress)
+        return status
+    except StageFailed as exc:
+        print(f"hg-import: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        status = 130
+        raise
+    finally:
+        progress.finish(status)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main("hg-import", _import, argv)
