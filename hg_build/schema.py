@@ -64,7 +64,7 @@ CREATE INDEX files_entry ON files (entry_id);
 CREATE TABLE tags (entry_id TEXT NOT NULL, tag TEXT NOT NULL,
                    tag_f TEXT NOT NULL,   -- casefolded
                    ts REAL NOT NULL,      -- entries.ts of entry_id (kept in step by upserts)
-                   PRIMARY KEY (entry_id, tag)) WITHOUT ROWID;
+                   PRIMARY KEY (entry_id, tag_f)) WITHOUT ROWID;  -- a spelling per entry
 CREATE TABLE events (             -- the imported event log, one row per event and target
   event_id TEXT NOT NULL, target_id TEXT NOT NULL, date TEXT NOT NULL,
   actions TEXT NOT NULL,          -- JSON list of {action, value}
@@ -78,6 +78,7 @@ CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
 CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated);
 CREATE INDEX IF NOT EXISTS entries_year ON entries (year, month, day);
 CREATE INDEX IF NOT EXISTS entries_geo ON entries (latitude, longitude);
+CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize);
 CREATE INDEX IF NOT EXISTS files_size ON files (size);
 -- tags_f holds entry_id too (the table's key): a covering index for tag terms
 CREATE INDEX IF NOT EXISTS tags_f ON tags (tag_f, ts);
@@ -87,18 +88,20 @@ build creates them at its end, one sort each, instead of updating them per row."
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """v2: `tags` without rowid (one B-tree, not two), with the entry's `ts` copied in."""
+    """v2: `tags` without rowid (one B-tree, not two), keyed by (entry_id, tag_f), with the
+    entry's `ts` copied in; entries ordered by filesize."""
     conn.execute(
         "CREATE TABLE tags_v2 (entry_id TEXT NOT NULL, tag TEXT NOT NULL, tag_f TEXT NOT NULL, "
-        "ts REAL NOT NULL, PRIMARY KEY (entry_id, tag)) WITHOUT ROWID"
+        "ts REAL NOT NULL, PRIMARY KEY (entry_id, tag_f)) WITHOUT ROWID"
     )
     conn.execute(
-        "INSERT INTO tags_v2 (entry_id, tag, tag_f, ts) "
+        "INSERT OR IGNORE INTO tags_v2 (entry_id, tag, tag_f, ts) "
         "SELECT t.entry_id, t.tag, t.tag_f, e.ts FROM tags t JOIN entries e ON e.id = t.entry_id"
     )
     conn.execute("DROP TABLE tags")
     conn.execute("ALTER TABLE tags_v2 RENAME TO tags")
     conn.execute("CREATE INDEX tags_f ON tags (tag_f, ts)")
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize)")
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}

@@ -47,10 +47,11 @@ class Compiled:
     params: list[Any]
     order: str
     order_params: list[Any] = field(default_factory=list)
+    source: str = "entries e"  # or tags t joined with entries e (see _tag_driven)
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
-        sql = f"SELECT {columns} FROM entries e WHERE {self.where} ORDER BY {self.order}"
+        sql = f"SELECT {columns} FROM {self.source} WHERE {self.where} ORDER BY {self.order}"
         params = [*self.params, *self.order_params]
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -160,8 +161,10 @@ class _Compiler:
 
     def k_tag(self, key: str, op: str, value: ast.Value, n: Any) -> str:
         folded = value.text.casefold()
-        if op in (":", "="):
-            return f"(e.id IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
+        if op in (":", "="):  # EXISTS: the planner walks entries in order, not all hits
+            return (
+                f"(EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f = {self.p(folded)}))"
+            )
         if op == "!=":
             return f"(e.id NOT IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
         if op == "~":
@@ -244,7 +247,9 @@ class _Compiler:
 
     # -- lists, ranges, counts, exists ----------------------------------------------------
     def in_(self, n: ast.In) -> str:
-        canonical(n.key, n.pos)
+        if canonical(n.key, n.pos) == "tag" and not n.all:  # one lookup for the whole list
+            marks = ", ".join(self.p(v.text.casefold()) for v in n.values)
+            return f"(EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f IN ({marks})))"
         parts = [self.cmp(ast.Cmp(n.key, "=", v, n.pos)) for v in n.values]
         return "(" + (" AND " if n.all else " OR ").join(parts) + ")"
 
@@ -318,13 +323,42 @@ def canonical(key: str, pos: int) -> str:
     return low
 
 
+def _tag_driven(parsed: ast.Query) -> tuple[ast.Cmp, ast.Node | None] | None:
+    """`tag:x [and …]` in date order: the tag term and the rest (None when none).
+
+    Such a query walks the `tags_f` index (tag_f, ts) from the newest (or oldest) entry with
+    the tag and stops at the limit, instead of collecting every entry with the tag first.
+    """
+    order = parsed.order
+    if order is not None and (order.count or order.key.lower() != "date"):
+        return None
+    items = parsed.expr.items if isinstance(parsed.expr, ast.And) else (parsed.expr,)
+    for i, item in enumerate(items):
+        if (
+            isinstance(item, ast.Cmp)
+            and item.op in (":", "=")
+            and not item.values
+            and LOWER_ALIASES.get(item.key.lower(), item.key.lower()) == "tag"
+            and item.key not in ALIASES
+        ):
+            rest = (*items[:i], *items[i + 1 :])
+            return item, (None if not rest else rest[0] if len(rest) == 1 else ast.And(rest, 0))
+    return None
+
+
 def compile_query(query: str | ast.Query) -> Compiled:
     """Compile query text (or a parsed Query) to SQL; QueryError names the position."""
     text = query if isinstance(query, str) else None
     parsed = parse(query) if isinstance(query, str) else query
     c = _Compiler()
     try:
-        where = c.node(parsed.expr) if parsed.expr is not None else "1"
+        driver = _tag_driven(parsed) if parsed.expr is not None else None
+        if driver is not None:
+            tag, rest = driver
+            where = f"(t.tag_f = {c.p(tag.value.text.casefold())})"
+            where += f" AND {c.node(rest)}" if rest is not None else ""
+        else:
+            where = c.node(parsed.expr) if parsed.expr is not None else "1"
         params = list(c.params)
         c.params = []
         order = c.order(parsed.order)
@@ -332,4 +366,9 @@ def compile_query(query: str | ast.Query) -> Compiled:
         if text is not None and exc.pos is not None:
             raise QueryError(exc.reason, exc.pos, text) from None
         raise
+    if driver is not None:  # tags has one row per entry and casefolded tag: no duplicates
+        return Compiled(
+            where, params, order.replace("e.ts", "t.ts"), c.params,
+            source="tags t JOIN entries e ON e.id = t.entry_id",
+        )  # fmt: skip
     return Compiled(where, params, order, c.params)
