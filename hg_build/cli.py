@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hg_build import db, events
-from hg_build.build import Builder, timed_chunks
+from hg_build.build import timed_chunks
 from hg_build.query import QueryError
 from hg_build.query.search import search, search_ids
 from hg_build.rebuild import rebuild
-from hg_build.store import open_for_build, open_readonly, writer_lock
+from hg_build.store import build, open_for_build, open_readonly, writer_lock
 from hg_index.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
@@ -83,14 +83,8 @@ def _build(argv: Sequence[str]) -> int:
         if args.rebuild:
             s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write)
         else:
-            conn = open_for_build(cfg, database, events_path, out.write)
-            db.import_events(conn, events_path)
-            builder = Builder(conn, out.write)
-            for records in timed_chunks(_stdin_records(sys.stdin.buffer), chunk, 2.0):
-                builder.apply_chunk(records)
-                out.flush()
-            conn.close()
-            s = builder.summary
+            chunks = timed_chunks(_stdin_records(sys.stdin.buffer), chunk, 2.0)
+            s = build(cfg, database, events_path, chunks, out.write, out.flush)
     out.flush()
     if not args.quiet:
         print(

@@ -20,6 +20,8 @@ from hg_build import events, schema
 from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
+WAL_CHECKPOINT_PAGES = 8192
+
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
@@ -64,6 +66,10 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoint (and fsync) every ~32 MiB of WAL, not every 4 MiB: a chunk of 500
+        # random-id entries dirties thousands of pages, and one fsync per chunk was most of
+        # a 100k build on a busy disk. Durability is unchanged (NORMAL: commits never fsync).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     # a bounded page cache (64 MiB): random-id B-tree inserts stay in memory at 100k+
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA temp_store = MEMORY")
@@ -96,11 +102,11 @@ def entry_tags(conn: sqlite3.Connection, entry_id: str, extracted: Iterable[str]
     return events.apply_actions(extracted, actions)
 
 
-def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str]) -> None:
+def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str], ts: float) -> None:
     conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
     conn.executemany(
-        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f) VALUES (?, ?, ?)",
-        [(entry_id, t, t.casefold()) for t in tags],
+        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?, ?, ?, ?)",
+        [(entry_id, t, t.casefold(), ts) for t in tags],
     )
 
 
@@ -178,14 +184,15 @@ def move_file(
 
 def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None) -> None:
     row = conn.execute(
-        "SELECT d.doc, e.extracted_tags FROM entries e JOIN docs d ON d.id = e.id WHERE e.id = ?",
+        "SELECT d.doc, e.extracted_tags, e.ts FROM entries e JOIN docs d ON d.id = e.id "
+        "WHERE e.id = ?",
         (entry_id,),
     ).fetchone()
     if row is None:
         return
     doc = orjson.loads(row[0])
     tags = entry_tags(conn, entry_id, orjson.loads(row[1]))
-    _write_tags(conn, entry_id, tags)
+    _write_tags(conn, entry_id, tags, row[2])
     sets = "tags = ?, tags_count = ?, text = ?" + (", updated = ?" if updated else "")
     params: list[Any] = [_json(tags), len(tags), search_text(doc, tags)]
     conn.execute(

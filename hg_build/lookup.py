@@ -9,21 +9,17 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from hg_build.query.compile import Compiled, compile_query
+from hg_build.query.compile import Compiled, entries_where
 from hg_build.query.search import media_record
 
 BATCH = 500  # ids per statement, well below SQLite's parameter limit
-
-
-def _compiled(query: str | Compiled) -> Compiled:
-    return compile_query(query) if isinstance(query, str) else query
 
 
 def media_by_id(
     conn: sqlite3.Connection, entry_id: str, query: str | Compiled = ""
 ) -> dict[str, Any] | None:
     """The media record of the entry with exactly this id, if the query selects it."""
-    c = _compiled(query)
+    c = entries_where(query)
     row = conn.execute(
         "SELECT d.doc, e.tags, e.updated FROM entries e JOIN docs d ON d.id = e.id "
         f"WHERE e.id = ? AND ({c.where})",
@@ -36,7 +32,7 @@ def existing_ids(
     conn: sqlite3.Connection, ids: Iterable[str], query: str | Compiled = ""
 ) -> set[str]:
     """Which of `ids` are entries that the query selects."""
-    c = _compiled(query)
+    c = entries_where(query)
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()
     for i in range(0, len(wanted), BATCH):

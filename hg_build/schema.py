@@ -3,17 +3,21 @@
 Queryable fields are columns (with casefolded `*_f` copies for case-insensitive matching of
 non-ASCII text, since SQLite's lower() folds only ASCII); `docs.doc` holds the whole media
 dict as JSON, so printing an entry needs no joins over files.
-Tags and files are tables of their own.
+Tags and files are tables of their own; `tags` carries a copy of its entry's `ts`, so
+`tag:x` in date order walks one index (`tags_f`) instead of joining.
 Documented in docs/architecture.md ("hg-build database"); change both together and bump
 SCHEMA_VERSION (add a step to MIGRATIONS when the old data can be kept).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -46,10 +50,6 @@ CREATE TABLE docs (               -- apart from entries, so scans of entries sta
   id TEXT PRIMARY KEY,
   doc TEXT NOT NULL               -- the media dict as JSON (without tags/updated)
 );
-CREATE INDEX entries_ts ON entries (ts);
-CREATE INDEX entries_updated ON entries (updated);
-CREATE INDEX entries_year ON entries (year, month, day);
-CREATE INDEX entries_geo ON entries (latitude, longitude);
 CREATE TABLE files (
   entry_id TEXT NOT NULL,
   source TEXT NOT NULL, root TEXT, path TEXT NOT NULL,
@@ -61,10 +61,10 @@ CREATE TABLE files (
   PRIMARY KEY (source, path)
 );
 CREATE INDEX files_entry ON files (entry_id);
-CREATE INDEX files_size ON files (size);
-CREATE TABLE tags (entry_id TEXT NOT NULL, tag TEXT NOT NULL, tag_f TEXT NOT NULL,
-                   PRIMARY KEY (entry_id, tag));
-CREATE INDEX tags_f ON tags (tag_f);
+CREATE TABLE tags (entry_id TEXT NOT NULL, tag TEXT NOT NULL,
+                   tag_f TEXT NOT NULL,   -- casefolded
+                   ts REAL NOT NULL,      -- entries.ts of entry_id (kept in step by upserts)
+                   PRIMARY KEY (entry_id, tag_f)) WITHOUT ROWID;  -- a spelling per entry
 CREATE TABLE events (             -- the imported event log, one row per event and target
   event_id TEXT NOT NULL, target_id TEXT NOT NULL, date TEXT NOT NULL,
   actions TEXT NOT NULL,          -- JSON list of {action, value}
@@ -73,7 +73,38 @@ CREATE TABLE events (             -- the imported event log, one row per event a
 CREATE INDEX events_target ON events (target_id, date);
 """
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
+CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated);
+CREATE INDEX IF NOT EXISTS entries_year ON entries (year, month, day);
+CREATE INDEX IF NOT EXISTS entries_geo ON entries (latitude, longitude);
+CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize);
+CREATE INDEX IF NOT EXISTS files_size ON files (size);
+-- tags_f holds entry_id too (the table's key): a covering index for tag terms
+CREATE INDEX IF NOT EXISTS tags_f ON tags (tag_f, ts);
+"""
+"""Indexes for queries only (the upserts' lookups use the keys and files_entry): a fresh
+build creates them at its end, one sort each, instead of updating them per row."""
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """v2: `tags` without rowid (one B-tree, not two), keyed by (entry_id, tag_f), with the
+    entry's `ts` copied in; entries ordered by filesize."""
+    conn.execute(
+        "CREATE TABLE tags_v2 (entry_id TEXT NOT NULL, tag TEXT NOT NULL, tag_f TEXT NOT NULL, "
+        "ts REAL NOT NULL, PRIMARY KEY (entry_id, tag_f)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO tags_v2 (entry_id, tag, tag_f, ts) "
+        "SELECT t.entry_id, t.tag, t.tag_f, e.ts FROM tags t JOIN entries e ON e.id = t.entry_id"
+    )
+    conn.execute("DROP TABLE tags")
+    conn.execute("ALTER TABLE tags_v2 RENAME TO tags")
+    conn.execute("CREATE INDEX tags_f ON tags (tag_f, ts)")
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize)")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
 """from_version -> step that brings a database to from_version + 1 in place."""
 
 
@@ -81,9 +112,15 @@ class SchemaError(RuntimeError):
     """The database was made by a newer hg-build, or is not an hg database."""
 
 
-def create(conn: sqlite3.Connection) -> None:
+def create(conn: sqlite3.Connection, indexes: bool = True) -> None:
     """Create the tables in one transaction (a killed run leaves an empty file)."""
-    conn.executescript(f"BEGIN;\n{DDL}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
+    ddl = DDL + (INDEXES if indexes else "")
+    conn.executescript(f"BEGIN;\n{ddl}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    """The query indexes (after a fresh build without them); a no-op when they exist."""
+    conn.executescript(f"BEGIN;\n{INDEXES}\nCOMMIT;")
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -112,7 +149,9 @@ def check(conn: sqlite3.Connection) -> str:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
+    """Run the steps from the database's version up, one transaction each."""
     for step in range(version(conn), SCHEMA_VERSION):
+        log.warning("migrating the database from schema v%d to v%d", step, step + 1)
         conn.execute("BEGIN IMMEDIATE")
         try:
             MIGRATIONS[step](conn)

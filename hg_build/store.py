@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, schema
-from hg_build.rebuild import rebuild
+from hg_build.build import Builder, Summary
+from hg_build.rebuild import fresh_database, rebuild
 from hg_index.config import Config, ConfigError
 from hg_index.lock import LockedError, RunLock
 
 log = logging.getLogger(__name__)
+
+FRESH_SECONDS = 30.0
+"""A first build writes a fresh file for at most this long, then goes on in the live one."""
 
 
 def lock_path(database: Path) -> Path:
@@ -63,9 +68,74 @@ def open_readonly(database: Path) -> sqlite3.Connection:
         state = schema.check(conn)
     except schema.SchemaError as exc:
         raise ConfigError(str(exc)) from None
+    if state == "migrate":
+        raise ConfigError(
+            f"{database} has schema v{schema.version(conn)}, not v{schema.SCHEMA_VERSION}: "
+            "run `hg-build < /dev/null` to migrate it in place"
+        )
     if state != "ok":
         raise ConfigError(
             f"{database} has schema v{schema.version(conn)}, not v{schema.SCHEMA_VERSION}: "
             "run `hg-build --rebuild`"
         )
     return conn
+
+
+def is_fresh(database: Path) -> bool:
+    """No database yet, or one without entries and edits: a first build."""
+    if not database.exists() or database.stat().st_size == 0:
+        return True
+    try:
+        conn = db.connect(database, readonly=True)
+    except sqlite3.Error:
+        return False
+    try:
+        if schema.check(conn) != "ok":
+            return False
+        return not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM events)"
+        ).fetchone()[0]
+    except (sqlite3.Error, schema.SchemaError):
+        return False
+    finally:
+        conn.close()
+
+
+def build(
+    cfg: Config,
+    database: Path,
+    events: Path,
+    chunks: Iterable[list[dict]],
+    on_error: Callable[[dict], None],
+    after_chunk: Callable[[], None] = lambda: None,
+    fresh_seconds: float = FRESH_SECONDS,
+) -> Summary:
+    """Apply chunks of records, one transaction each.
+
+    A first build (see `is_fresh`) goes into a fresh file (`rebuild.fresh_database`), which
+    is put in place when the input ends or after `fresh_seconds`, whichever is first; the
+    rest goes into the live database, where hg-serve sees each chunk as it is committed.
+    """
+    chunks = iter(chunks)
+    builder: Builder | None = None
+    if is_fresh(database):
+        with fresh_database(database, events) as conn:
+            builder = Builder(conn, on_error)
+            deadline = time.monotonic() + fresh_seconds
+            for records in chunks:
+                builder.apply_chunk(records)
+                after_chunk()
+                if time.monotonic() > deadline:
+                    break
+    conn = open_for_build(cfg, database, events, on_error)
+    try:
+        db.import_events(conn, events)
+        if builder is None:
+            builder = Builder(conn, on_error)
+        builder.conn = conn
+        for records in chunks:
+            builder.apply_chunk(records)
+            after_chunk()
+    finally:
+        conn.close()
+    return builder.summary

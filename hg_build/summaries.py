@@ -10,16 +10,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hg_build.query.compile import Compiled, compile_query
-
-
-def _compiled(query: str | Compiled) -> Compiled:
-    return compile_query(query) if isinstance(query, str) else query
+from hg_build.query.compile import Compiled, entries_where
 
 
 def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
     """[{year, count, months: [{month, count}]}], newest year and month first."""
-    c = _compiled(query)
+    c = entries_where(query)
     rows = conn.execute(
         f"SELECT e.year, e.month, count(*) FROM entries e WHERE {c.where} "
         "GROUP BY e.year, e.month ORDER BY e.year DESC, e.month DESC",
@@ -39,25 +35,21 @@ def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str
 def tags(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
     """[{tag, count}] of the selected entries, most used first, then by name.
 
-    Tags are counted case-insensitively (as `tag:` matches), shown as first spelled.
+    Tags are counted case-insensitively (as `tag:` matches), shown in one of their spellings.
     """
-    c = _compiled(query)
-    if c.where == "1":  # everything: one walk over the tag_f index, no sort, no join
-        sql, params = "SELECT min(t.rowid), count(*) FROM tags t GROUP BY t.tag_f", []
+    c = entries_where(query)
+    if c.where == "1":  # everything: one walk over the tags_f index, no sort, no join
+        sql, params = "SELECT t.tag_f, min(t.entry_id), count(*) FROM tags t GROUP BY t.tag_f", []
     else:
         sql = (
-            "SELECT min(t.rowid), count(*) FROM tags t JOIN entries e ON e.id = t.entry_id "
-            f"WHERE {c.where} GROUP BY t.tag_f"
+            "SELECT t.tag_f, min(t.entry_id), count(*) FROM tags t "
+            f"JOIN entries e ON e.id = t.entry_id WHERE {c.where} GROUP BY t.tag_f"
         )
         params = c.params
     counts = conn.execute(sql, params).fetchall()
-    names = dict(
-        conn.execute(
-            f"SELECT rowid, tag FROM tags WHERE rowid IN ({','.join('?' * len(counts))})",
-            [r for r, _ in counts],
-        )
-    )
-    out = [{"tag": names[r], "count": n} for r, n in counts]
+    spelling = "SELECT tag FROM tags WHERE entry_id = ? AND tag_f = ?"  # a primary-key lookup
+    names = {f: conn.execute(spelling, (eid, f)).fetchone()[0] for f, eid, _ in counts}
+    out = [{"tag": names[f], "count": n} for f, _, n in counts]
     return sorted(out, key=lambda t: (-t["count"], t["tag"]))
 
 
@@ -68,7 +60,7 @@ def geo_points(
 
     Coordinates are rounded to `digits` decimals (5: about a metre), in no particular order.
     """
-    c = _compiled(query)
+    c = entries_where(query)
     rows = conn.execute(
         f"SELECT e.id, round(e.latitude, {int(digits)}), round(e.longitude, {int(digits)}) "
         f"FROM entries e WHERE e.latitude IS NOT NULL AND e.longitude IS NOT NULL "

@@ -26,6 +26,16 @@ _PLAIN = (
     "description", "title", "rating", "filesize",
 )  # fmt: skip
 _DOC_SKIP = ("ts", "similarity", "extracted_tags")
+ENTRY_COLS = (
+    "id", "type", "date", "ts", "year", "month", "day", "hour", "minute", "updated", *_PLAIN,
+    *(f"{k}_f" for k in _FOLDED), "files_count", "tags_count", "faces_count", "objects_count",
+    "text", "tags", "extracted_tags", "objects", "faces", "similarity",
+)  # fmt: skip
+_INSERT_ENTRY = (
+    f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLS)}) "
+    f"VALUES ({', '.join('?' * len(ENTRY_COLS))})"
+)
+_NAN = float("nan")
 _FILE_COLS = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
 _MAX_VARS = 900
 
@@ -92,7 +102,8 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
         ):  # fmt: skip
             owner[(s, p)] = eid
 
-    entry_rows, tag_rows, file_rows, stale, owners = [], [], [], [], set()
+    existing = {r[0] for r in _in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
+    entry_rows, doc_rows, tag_rows, file_rows, stale, owners = [], [], [], [], [], set()
     for m in medias:
         eid = m["id"]
         files, rows, groups = _file_rows(eid, m["files"])
@@ -109,8 +120,10 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
                                "type": t, "checksum": c, "primary": bool(pr)})  # fmt: skip
         owners |= {owner[k] for k in mine if k in owner and owner[k] != eid}
         tags = apply_actions(m["extracted_tags"], actions.get(eid, []))
-        tag_rows += [(eid, t, t.casefold()) for t in tags]
-        entry_rows.append(_entry_row(m, [*files, *others], tags, updated))
+        tag_rows += [(eid, t, t.casefold(), m["ts"]) for t in tags]
+        row, doc = _entry_row(m, [*files, *others], tags, updated)
+        entry_rows.append(row)
+        doc_rows.append((eid, doc))
 
     conn.executemany("DELETE FROM files WHERE source = ? AND path = ?", stale)
     conn.executemany(
@@ -119,18 +132,12 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         file_rows,
     )
+    conn.executemany("INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)", doc_rows)
+    conn.executemany(_INSERT_ENTRY, entry_rows)
+    conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids if i in existing])
     conn.executemany(
-        "INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)",
-        [(r["id"], r.pop("doc")) for r in entry_rows],
+        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?,?,?,?)", tag_rows
     )
-    cols = list(entry_rows[0])
-    conn.executemany(
-        f"INSERT OR REPLACE INTO entries ({', '.join(cols)}) "
-        f"VALUES ({', '.join(':' + c for c in cols)})",
-        entry_rows,
-    )
-    conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids])
-    conn.executemany("INSERT OR IGNORE INTO tags (entry_id, tag, tag_f) VALUES (?,?,?)", tag_rows)
     drop_orphans(conn, owners - set(ids))
 
 
@@ -145,42 +152,36 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]):
         d, name = _split(f["path"])
         grp = keys[(f["source"], d)][name]
         groups.add((f["source"], d, grp))
-        rows.append(
+        rows.append(_nulls(
             (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
              f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
              f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
-        )  # fmt: skip
+        ))  # fmt: skip
     return files, rows, groups
 
 
 def _entry_row(
     media: Mapping[str, Any], files: list[Mapping[str, Any]], tags: list[str], updated: str
-) -> dict[str, Any]:
+) -> tuple[tuple[Any, ...], str]:
+    """The `entries` row (in ENTRY_COLS order) and the JSON doc for `docs`."""
     doc = {k: v for k, v in media.items() if k not in _DOC_SKIP}
     doc["files"] = files
     date = media["date"]
-    return {
-        "id": media["id"],
-        "type": media["media_type"],
-        "date": date,
-        "ts": media["ts"],
-        "year": int(date[0:4]),
-        "month": int(date[5:7]),
-        "day": int(date[8:10]),
-        "hour": int(date[11:13]),
-        "minute": int(date[14:16]),
-        "updated": updated,
-        **{k: media.get(k) for k in _PLAIN},
-        **{f"{k}_f": casefold(media.get(k)) for k in _FOLDED},
-        "files_count": len(files),
-        "tags_count": len(tags),
-        "faces_count": len(media.get("faces") or []),
-        "objects_count": len(media.get("objects") or []),
-        "text": search_text(doc, tags),
-        "tags": _json(tags),
-        "extracted_tags": _json(media["extracted_tags"]),
-        "objects": _json(media.get("objects") or []),
-        "faces": _json(media.get("faces") or []),
-        "similarity": media.get("similarity"),
-        "doc": _json(doc),  # goes to the docs table
-    }
+    get = media.get
+    row = (
+        media["id"], media["media_type"], date, media["ts"],
+        int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]), int(date[14:16]),
+        updated,
+        *[get(k) for k in _PLAIN],
+        *[casefold(get(k)) for k in _FOLDED],
+        len(files), len(tags), len(get("faces") or []), len(get("objects") or []),
+        search_text(doc, tags), _json(tags), _json(media["extracted_tags"]),
+        _json(get("objects") or []), _json(get("faces") or []), get("similarity"),
+    )  # fmt: skip
+    return _nulls(row), _json(doc)
+
+
+def _nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """None as NaN: SQLite stores a NaN as NULL, and Python's sqlite3 binds a float
+    several times faster than None (which goes through its adapter lookup)."""
+    return tuple(_NAN if v is None else v for v in row)

@@ -68,7 +68,7 @@ def run_chunk(
     on_extracted: Callable[[int, int], None],
 ) -> ChunkResult:
     """Run the stages (1 to 3 commands) as a pipe; `on_extracted(files, bytes)` is called as
-    hg-extract reports the files of this chunk done (entries and errors)."""
+    hg-extract reports the files of this chunk done (entries, errors and skips)."""
     counts = ChunkCounts()
 
     def from_index(line: bytes) -> None:
@@ -83,7 +83,7 @@ def run_chunk(
 
     def from_extract(line: bytes) -> None:
         kind = _kind(line)
-        if kind not in (b"entry", b"error"):
+        if kind not in (b"entry", b"error", b"skip"):
             return
         record = orjson.loads(line)
         keys = [(f.get("source"), f.get("path")) for f in record.get("files", ())]

@@ -123,7 +123,7 @@ class Gallery:
         return {"total": total, "offset": offset, "entries": items}
 
     def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
-        c = compile_filtered("", filters)
+        c = compile_filtered("", filters, drive_by_tag=False)
         with self._read() as conn:
             media = lookup.media_by_id(conn, entry_id, c)
             if media is None:
@@ -134,18 +134,18 @@ class Gallery:
         return grid.detail(media, has_similar=bool(row and row[0]))
 
     def years(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-        c = compile_filtered(q, filters)
+        c = compile_filtered(q, filters, drive_by_tag=False)
         with self._read() as conn:
             return summaries.years(conn, c)
 
     def tags(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-        c = compile_filtered(q, filters)
+        c = compile_filtered(q, filters, drive_by_tag=False)
         with self._read() as conn:
             return summaries.tags(conn, c)
 
     def geo(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, list]:
         """Compact parallel arrays (ids, lat, lon) of entries with a position."""
-        c = compile_filtered(q, filters)
+        c = compile_filtered(q, filters, drive_by_tag=False)
         with self._read() as conn:
             return summaries.geo_points(conn, c)
 
@@ -158,7 +158,7 @@ class Gallery:
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
-        c = compile_filtered("", filters)
+        c = compile_filtered("", filters, drive_by_tag=False)
         with self._read() as conn:
             return lookup.existing_ids(conn, ids, c)
 

@@ -41,16 +41,20 @@ _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 SIMILAR_MIN = 0.5
 
 
+ENTRIES = "entries e"
+
+
 @dataclass
 class Compiled:
     where: str
     params: list[Any]
     order: str
     order_params: list[Any] = field(default_factory=list)
+    source: str = ENTRIES  # or tags t joined with entries e (see _tag_driven)
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
-        sql = f"SELECT {columns} FROM entries e WHERE {self.where} ORDER BY {self.order}"
+        sql = f"SELECT {columns} FROM {self.source} WHERE {self.where} ORDER BY {self.order}"
         params = [*self.params, *self.order_params]
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -160,8 +164,10 @@ class _Compiler:
 
     def k_tag(self, key: str, op: str, value: ast.Value, n: Any) -> str:
         folded = value.text.casefold()
-        if op in (":", "="):
-            return f"(e.id IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
+        if op in (":", "="):  # EXISTS: the planner walks entries in order, not all hits
+            return (
+                f"(EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f = {self.p(folded)}))"
+            )
         if op == "!=":
             return f"(e.id NOT IN (SELECT entry_id FROM tags WHERE tag_f = {self.p(folded)}))"
         if op == "~":
@@ -244,7 +250,9 @@ class _Compiler:
 
     # -- lists, ranges, counts, exists ----------------------------------------------------
     def in_(self, n: ast.In) -> str:
-        canonical(n.key, n.pos)
+        if canonical(n.key, n.pos) == "tag" and not n.all:  # one lookup for the whole list
+            marks = ", ".join(self.p(v.text.casefold()) for v in n.values)
+            return f"(EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f IN ({marks})))"
         parts = [self.cmp(ast.Cmp(n.key, "=", v, n.pos)) for v in n.values]
         return "(" + (" AND " if n.all else " OR ").join(parts) + ")"
 
@@ -318,13 +326,55 @@ def canonical(key: str, pos: int) -> str:
     return low
 
 
-def compile_query(query: str | ast.Query) -> Compiled:
-    """Compile query text (or a parsed Query) to SQL; QueryError names the position."""
+def _tag_driven(parsed: ast.Query) -> tuple[ast.Cmp, ast.Node | None] | None:
+    """`tag:x [and …]` in date order: the tag term and the rest (None when none).
+
+    Such a query walks the `tags_f` index (tag_f, ts) from the newest (or oldest) entry with
+    the tag and stops at the limit, instead of collecting every entry with the tag first.
+    """
+    order = parsed.order
+    if order is not None and (order.count or order.key.lower() != "date"):
+        return None
+    items = parsed.expr.items if isinstance(parsed.expr, ast.And) else (parsed.expr,)
+    for i, item in enumerate(items):
+        if (
+            isinstance(item, ast.Cmp)
+            and item.op in (":", "=")
+            and not item.values
+            and LOWER_ALIASES.get(item.key.lower(), item.key.lower()) == "tag"
+            and item.key not in ALIASES
+        ):
+            rest = (*items[:i], *items[i + 1 :])
+            return item, (None if not rest else rest[0] if len(rest) == 1 else ast.And(rest, 0))
+    return None
+
+
+def entries_where(query: str | Compiled) -> Compiled:
+    """A compiled query whose WHERE clause reads `entries e` alone, to embed in another
+    statement (summaries, lookups). A tag-driven Compiled is refused: it reads `tags t`."""
+    c = compile_query(query, drive_by_tag=False) if isinstance(query, str) else query
+    if c.source != ENTRIES:
+        raise ValueError("compile with drive_by_tag=False to embed this query")
+    return c
+
+
+def compile_query(query: str | ast.Query, drive_by_tag: bool = True) -> Compiled:
+    """Compile query text (or a parsed Query) to SQL; QueryError names the position.
+
+    With `drive_by_tag` a `tag:x` query in date order reads `tags t JOIN entries e` (see
+    `_tag_driven`); pass False where the WHERE clause is embedded in another statement that
+    reads `entries e` only (summaries, lookups, filters)."""
     text = query if isinstance(query, str) else None
     parsed = parse(query) if isinstance(query, str) else query
     c = _Compiler()
     try:
-        where = c.node(parsed.expr) if parsed.expr is not None else "1"
+        driver = _tag_driven(parsed) if parsed.expr is not None and drive_by_tag else None
+        if driver is not None:
+            tag, rest = driver
+            where = f"(t.tag_f = {c.p(tag.value.text.casefold())})"
+            where += f" AND {c.node(rest)}" if rest is not None else ""
+        else:
+            where = c.node(parsed.expr) if parsed.expr is not None else "1"
         params = list(c.params)
         c.params = []
         order = c.order(parsed.order)
@@ -332,4 +382,9 @@ def compile_query(query: str | ast.Query) -> Compiled:
         if text is not None and exc.pos is not None:
             raise QueryError(exc.reason, exc.pos, text) from None
         raise
+    if driver is not None:  # tags has one row per entry and casefolded tag: no duplicates
+        return Compiled(
+            where, params, order.replace("e.ts", "t.ts"), c.params,
+            source="tags t JOIN entries e ON e.id = t.entry_id",
+        )  # fmt: skip
     return Compiled(where, params, order, c.params)

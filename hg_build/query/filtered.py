@@ -13,18 +13,23 @@ from hg_build.query.compile import Compiled, compile_query
 from hg_build.query.errors import QueryError
 
 
-def compile_filtered(query: str, filters: Sequence[str] = ()) -> Compiled:
-    """`(filter1) AND … AND (query)` with the query's order; QueryError names the part."""
-    main = compile_query(query)
+def compile_filtered(
+    query: str, filters: Sequence[str] = (), drive_by_tag: bool = True
+) -> Compiled:
+    """`(filter1) AND … AND (query)` with the query's order and source; QueryError names the
+    part. `drive_by_tag=False` for a WHERE clause over `entries e` alone (summaries)."""
+    main = compile_query(query, drive_by_tag)
     if not filters:
         return main
     wheres, params = [], []
     for text in filters:
         try:
-            part = compile_query(text)
+            part = compile_query(text, drive_by_tag=False)
         except QueryError as exc:
             raise QueryError(f"in the filter {text!r}: {exc.reason}", exc.pos) from None
         wheres.append(f"({part.where})")
         params += part.params
     wheres.append(f"({main.where})")
-    return Compiled(" AND ".join(wheres), params + main.params, main.order, main.order_params)
+    return Compiled(
+        " AND ".join(wheres), params + main.params, main.order, main.order_params, main.source
+    )

@@ -60,4 +60,5 @@ def search_ids(
 
 def count(conn: sqlite3.Connection, query: str | Compiled) -> int:
     c = _compiled(query)
-    return conn.execute(f"SELECT count(*) FROM entries e WHERE {c.where}", c.params).fetchone()[0]
+    sql = f"SELECT count(*) FROM {c.source} WHERE {c.where}"
+    return conn.execute(sql, c.params).fetchone()[0]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hg_build import schema
+from hg_build import schema, store
+from hg_index.config import load_config
 from tests.build.conftest import MEDIA, hg_build, index_and_extract, names, query
 
 
@@ -142,6 +143,64 @@ def test_older_schema_is_rebuilt_with_a_message(home_and_source):
     assert comparable(home) == before
     conn = sqlite3.connect(home / "gallery.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_schema_v1_is_migrated_in_place(home_and_source):
+    home, _src = home_and_source
+    before = comparable(home)
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.executescript(  # back to v1's tags: a rowid table without ts
+        "CREATE TABLE tags_v1 (entry_id TEXT NOT NULL, tag TEXT NOT NULL, tag_f TEXT NOT NULL,"
+        " PRIMARY KEY (entry_id, tag));"
+        "INSERT INTO tags_v1 SELECT entry_id, tag, tag_f FROM tags;"
+        "DROP TABLE tags; ALTER TABLE tags_v1 RENAME TO tags;"
+        "CREATE INDEX tags_f ON tags (tag_f); PRAGMA user_version = 1;"
+    )
+    tags_v1 = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
+    conn.close()
+    assert tags_v1 > 0
+    proc = hg_build(home, "query", "", check=False)
+    assert proc.returncode == 2 and b"to migrate it in place" in proc.stderr
+    proc = hg_build(home, stdin=b"")
+    assert proc.returncode == 0 and b"migrating the database from schema v1 to v2" in proc.stderr
+    assert b"rebuilding" not in proc.stderr
+    assert comparable(home) == before
+    conn = sqlite3.connect(home / "gallery.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    rows = conn.execute(
+        "SELECT count(*), sum(t.ts = e.ts) FROM tags t JOIN entries e ON e.id = t.entry_id"
+    ).fetchone()
+    assert rows == (tags_v1, tags_v1)
+    conn.close()
+
+
+def test_first_build_goes_live_after_its_fresh_phase(tmp_path):
+    """A first build writes a fresh file, then (after `fresh_seconds`) the live database."""
+    home = tmp_path / "home"
+    database, events_path = home / "gallery.db", home / "events.ndjson"
+    cfg = load_config(home=home, env={})
+    files = [{"source": "s", "root": "/r", "size": 5, "mtime": 1.0, "file_type": "image",
+              "primary": True, "meta": {"tags": ["t"]}}]  # fmt: skip
+    chunks = [
+        [{"type": "entry", "v": 1, "id": f"{i:064x}", "media_type": "image",
+          "files": [{**files[0], "path": f"{i}.jpg", "checksum": f"{i:064x}"}]}]
+        for i in range(1, 4)
+    ]  # fmt: skip
+    seen = []
+
+    def after_chunk():  # what a reader sees after each commit
+        seen.append(database.exists() and not store.is_fresh(database))
+
+    summary = store.build(cfg, database, events_path, chunks, print, after_chunk, 0.0)
+    assert summary.entries == 3
+    assert seen == [False, True, True]  # the fresh file goes in place after the first chunk
+    assert not list(home.glob(".gallery.db.rebuild-*"))
+    conn = sqlite3.connect(database)
+    assert conn.execute("SELECT count(*) FROM tags WHERE tag_f = 't'").fetchone()[0] == 3
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"entries_ts", "tags_f", "files_size"} <= names
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 

@@ -159,9 +159,11 @@ def test_real_media_with_broken_files_exit_1_and_every_good_file_is_in(tmp_path)
     assert {"tricky/zero-byte.jpg", "tricky/not-an-image.jpg"} <= failed
     on_disk = {str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()}
     sidecars = {p for p in on_disk if p.endswith(".xmp")}
-    good = on_disk - failed - sidecars
+    not_media = {p for p in on_disk if p.endswith("/README")}  # skipped, not failures
+    good = on_disk - failed - sidecars - not_media
     in_db = gallery_paths(home)
     assert good <= in_db, sorted(good - in_db)
+    assert not (not_media & in_db)
     assert len(good) > 30
     again = hg_import(src, home=home)  # nothing new; the zero-byte file is reported again
     assert again.returncode == 1 and "batch 1 chunk 1: 0 added" in again.stderr

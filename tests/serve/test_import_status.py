@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import subprocess
 
 import orjson
@@ -21,7 +22,9 @@ def get(home, method="GET"):
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": "/api/import-status"}
-    asyncio.run(ImportStatusApp(home)(scope, receive, send))
+    # a thread of its own: the session's Playwright keeps an event loop in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, ImportStatusApp(home)(scope, receive, send)).result()
     start, body = sent
     return start["status"], dict(start["headers"]), orjson.loads(body["body"])
 
