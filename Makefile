@@ -10,7 +10,7 @@ SOURCE ?=
 HG_HOME ?= $(DEMO_DIR)/home
 export HG_HOME
 
-.PHONY: all install system-deps test lint unit import serve demo sample bench clean
+.PHONY: all install system-deps test lint unit import serve run demo sample bench clean
 
 all: test
 
@@ -42,6 +42,10 @@ import: install
 
 serve: install
 	$(BIN)/hg-serve
+
+# Serve and keep importing: watch the config's [[sources]] and import changes in the background.
+run: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/hg-serve --watch
 
 demo: install
 	@if [ -z "$(SOURCE)" ]; then $(BIN)/python demo/make_sample_archive.py $(DEMO_DIR)/source; fi
