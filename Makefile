@@ -51,13 +51,15 @@ demo: install
 	@if [ -z "$(SOURCE)" ]; then $(BIN)/python demo/make_sample_archive.py $(DEMO_DIR)/source; fi
 	@# exit 1 = some files could not be read (reported above): the import completed, serve it
 	PATH="$(CURDIR)/$(BIN):$$PATH" bin/hg-import $(or $(SOURCE),$(DEMO_DIR)/source) || [ $$? -eq 1 ]
-	PATH="$(CURDIR)/$(BIN):$$PATH" bin/hg-demo-serve
+	@echo "make demo: the gallery is at http://127.0.0.1:3000/ (HG_HOME=$(HG_HOME)); Ctrl-C stops it"
+	$(BIN)/hg-serve
 
 bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/import.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info

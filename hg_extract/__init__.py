@@ -1,1 +1,1 @@
-"""hg-extract: not implemented yet (see the project's issues)."""
+"""hg-extract: metadata, previews and web videos per file, computed once into storage."""

@@ -1,1 +1,1 @@
-"""hg-serve: not implemented yet (see the project's issues)."""
+"""hg-serve: the web gallery (HTTP server, JSON API, web app) over hg-build's database."""
