@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from hg_index.lock import process_alive
+
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -91,19 +93,9 @@ def _remove_stale_temps(target: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(TMP_SUFFIX)):
             continue
         pid = name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and process_alive(int(pid)):
             continue  # another worker is writing the same content right now
         try:
             os.unlink(target.parent / name)
         except OSError:
             pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

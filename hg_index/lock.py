@@ -13,6 +13,19 @@ from pathlib import Path
 from hg_index.config import ConfigError
 
 
+def process_alive(pid: object) -> bool:
+    """Whether a process with this id exists (a stale temp file or status file's owner)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class LockedError(ConfigError):
     """Another run holds the lock."""
 

@@ -9,25 +9,13 @@ the file still says `running` was killed (`state: "interrupted"`), and no file m
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hg_import.progress import STATUS_NAME, format_duration
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from hg_index.lock import process_alive
 
 
 def read_import_status(home: Path) -> dict[str, Any]:
@@ -37,7 +25,7 @@ def read_import_status(home: Path) -> dict[str, Any]:
         return {"type": "import-status", "v": 1, "state": "idle", "text": ""}
     except (OSError, orjson.JSONDecodeError):
         return {"type": "import-status", "v": 1, "state": "unknown", "text": ""}
-    if status.get("state") == "running" and not _alive(status.get("pid")):
+    if status.get("state") == "running" and not process_alive(status.get("pid")):
         status["state"] = "interrupted"
     status["text"] = status_text(status)
     return status
