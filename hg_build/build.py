@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +86,11 @@ class Builder:
         self.summary = Summary()
         self._warned: set[str] = set()
 
-    def apply_chunk(self, records: list[dict[str, Any]]) -> None:
-        """One transaction; consecutive entries are written as one batch."""
-        with db.transaction(self.conn):
+    def apply_chunk(self, records: list[dict[str, Any]], own_transaction: bool = True) -> None:
+        """One transaction (unless the caller holds one: a fresh file is written in a single
+        transaction, as a commit per chunk is wasted work there); consecutive entries are
+        written as one batch."""
+        with db.transaction(self.conn) if own_transaction else nullcontext(self.conn):
             updated = now_iso()
             batch: list[dict[str, Any]] = []
             for record in records:

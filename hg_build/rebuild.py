@@ -188,16 +188,16 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
 
 def rebuild(database: Path, index_dir: Path, storage: Path, events_path: Path, on_error) -> Any:
     """Build a fresh database from index + storage + events and put it in place."""
-    with fresh_database(database, events_path) as conn:
+    with fresh_database(database, events_path) as conn, db.transaction(conn):
         builder = Builder(conn, on_error)
         chunk: list[dict[str, Any]] = []
         for record in index_records(index_dir, storage):
             chunk.append(record)
             if len(chunk) >= CHUNK:
-                builder.apply_chunk(chunk)
+                builder.apply_chunk(chunk, own_transaction=False)
                 chunk = []
         if chunk:
-            builder.apply_chunk(chunk)
+            builder.apply_chunk(chunk, own_transaction=False)
     return builder.summary
 
 

@@ -119,11 +119,13 @@ def build(
     chunks = iter(chunks)
     builder: Builder | None = None
     if is_fresh(database):
-        with fresh_database(database, events) as conn:
+        with fresh_database(database, events) as conn, db.transaction(conn):
+            # One transaction for the whole fresh phase: nobody reads this file before it
+            # is put in place, and an error deletes it anyway.
             builder = Builder(conn, on_error)
             deadline = time.monotonic() + fresh_seconds
             for records in chunks:
-                builder.apply_chunk(records)
+                builder.apply_chunk(records, own_transaction=False)
                 after_chunk()
                 if time.monotonic() > deadline:
                     break
