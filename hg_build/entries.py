@@ -42,6 +42,8 @@ def _kind(f: Mapping[str, Any]) -> str:
 
 def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
     """(XMP sidecars, [primary], other sidecars): XMP by shorter name first, others by size."""
+    if len(files) == 1:  # most entries: the one file is the primary, whatever its kind
+        return [], files[:], []
     primary = [f for f in files if f.get("primary")]
     if not primary:
         media = [f for f in files if is_media(_kind(f))] or files
