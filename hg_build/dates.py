@@ -89,11 +89,14 @@ def date_from_meta(dates: Mapping[str, Any] | None) -> datetime | None:
     """The first valid date of one file's `meta.dates`, in HomeGallery's key order."""
     if not dates:
         return None
-    offset = parse_offset(dates.get("offset"))
+    offset = dates.get("offset")
+    offset = None if offset is None else parse_offset(offset)
     for key in DATE_KEYS:
-        dt = parse_date(dates.get(key), offset)
-        if dt is not None:
-            return dt
+        value = dates.get(key)
+        if value is not None:
+            dt = parse_date(value, offset)
+            if dt is not None:
+                return dt
     return None
 
 
