@@ -13,6 +13,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,23 +87,45 @@ class Builder:
         self.summary = Summary()
         self._warned: set[str] = set()
 
-    def apply_chunk(self, records: list[dict[str, Any]]) -> None:
-        """One transaction; consecutive entries are written as one batch."""
-        with db.transaction(self.conn):
-            updated = now_iso()
-            batch: list[dict[str, Any]] = []
-            for record in records:
-                if record.get("type") == "entry":
-                    media = self._media(record)
-                    if media is not None:
-                        batch.append(media)
-                    continue
-                if batch:
-                    write_batch(self.conn, batch, updated)
-                    batch = []
-                self.apply(record)
+    def apply_chunk(self, records: list[dict[str, Any]], own_transaction: bool = True) -> None:
+        """One transaction (unless the caller holds one: a fresh file is written in a single
+        transaction, as a commit per chunk is wasted work there); consecutive entries are
+        written as one batch."""
+        plan = self.prepare(records)
+        with db.transaction(self.conn) if own_transaction else nullcontext(self.conn):
+            self.write(plan, now_iso())
+
+    def prepare(self, records: list[dict[str, Any]]) -> list[Any]:
+        """The part of a chunk that needs no database: the media dicts of its entries (a run
+        of consecutive entries as one list) and the other records in order; errors and
+        skipped records are counted and reported here."""
+        plan: list[Any] = []
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            kind = record.get("type")
+            if kind == "entry":
+                media = self._media(record)
+                if media is not None:
+                    batch.append(media)
+                continue
             if batch:
-                write_batch(self.conn, batch, updated)
+                plan.append(batch)
+                batch = []
+            if kind in ("remove", "move"):
+                plan.append(record)
+            else:
+                self.apply(record)
+        if batch:
+            plan.append(batch)
+        return plan
+
+    def write(self, plan: list[Any], updated: str) -> None:
+        """The database part of a chunk (see `prepare`), in the caller's transaction."""
+        for step in plan:
+            if isinstance(step, list):
+                write_batch(self.conn, step, updated)
+            else:
+                self.apply(step)
 
     def _media(self, record: dict[str, Any]) -> dict[str, Any] | None:
         if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
@@ -155,3 +179,29 @@ class Builder:
                 path=first.get("path"),
             )
         )  # fmt: skip
+
+
+def apply_overlapped(
+    builder: Builder,
+    chunks: Iterable[list[dict[str, Any]]],
+    after_chunk: Callable[[], None] = lambda: None,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Apply chunks inside the caller's transaction, writing one chunk in a writer thread
+    while the next one's media dicts are made: sqlite3 releases the GIL while SQLite works,
+    so the two overlap. `after_chunk` runs once a chunk is written; `stop` is asked after
+    each chunk. The connection must allow other threads (`db.connect(..., threads=True)`).
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="hg-build-writer") as pool:
+        pending: Future | None = None
+        for records in chunks:
+            plan = builder.prepare(records)
+            if pending is not None:
+                pending.result()
+                after_chunk()
+            pending = pool.submit(builder.write, plan, now_iso())
+            if stop():
+                break
+        if pending is not None:
+            pending.result()
+            after_chunk()

@@ -49,6 +49,22 @@ def parse_date(value: Any, offset: timezone | None = None) -> datetime | None:
     """An exiftool date (`2021:07:04 12:34:56.12+02:00`) to a datetime; None if invalid."""
     if not isinstance(value, str):
         return None
+    if (
+        len(value) == 19
+        and value[4] == value[7] == value[13] == value[16] == ":"
+        and value[10] == " "
+        and value.isascii()
+    ):  # fast path for exiftool's usual `YYYY:MM:DD HH:MM:SS` (no fraction, no zone)
+        digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:]
+        if digits.isdigit():
+            try:
+                dt = datetime(
+                    int(value[0:4]), int(value[5:7]), int(value[8:10]),
+                    int(value[11:13]), int(value[14:16]), int(value[17:19]),
+                )  # fmt: skip
+            except ValueError:  # 0000:00:00, month 13, ...
+                return None
+            return dt.replace(tzinfo=offset) if offset is not None else dt
     match = _DATE.match(value)
     if not match:
         return None
@@ -73,11 +89,14 @@ def date_from_meta(dates: Mapping[str, Any] | None) -> datetime | None:
     """The first valid date of one file's `meta.dates`, in HomeGallery's key order."""
     if not dates:
         return None
-    offset = parse_offset(dates.get("offset"))
+    offset = dates.get("offset")
+    offset = None if offset is None else parse_offset(offset)
     for key in DATE_KEYS:
-        dt = parse_date(dates.get(key), offset)
-        if dt is not None:
-            return dt
+        value = dates.get(key)
+        if value is not None:
+            dt = parse_date(value, offset)
+            if dt is not None:
+                return dt
     return None
 
 

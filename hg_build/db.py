@@ -58,12 +58,16 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | N
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
 
 
-def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
-    """A connection with WAL, a busy timeout and hg's SQL functions (casefold, ...)."""
+def connect(path: Path | str, readonly: bool = False, threads: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, a busy timeout and hg's SQL functions (casefold, ...).
+
+    `threads`: usable from another thread than the opening one (one at a time)."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     else:
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=30, isolation_level=None, check_same_thread=not threads
+        )
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint (and fsync) every ~32 MiB of WAL, not every 4 MiB: a chunk of 500

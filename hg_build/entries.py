@@ -42,6 +42,8 @@ def _kind(f: Mapping[str, Any]) -> str:
 
 def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
     """(XMP sidecars, [primary], other sidecars): XMP by shorter name first, others by size."""
+    if len(files) == 1:  # most entries: the one file is the primary, whatever its kind
+        return [], files[:], []
     primary = [f for f in files if f.get("primary")]
     if not primary:
         media = [f for f in files if is_media(_kind(f))] or files
@@ -60,6 +62,14 @@ def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], li
 def _neg(text: str) -> tuple[int, ...]:
     """Sort key that prefers the alphabetically first path among equal sizes under max()."""
     return tuple(-ord(c) for c in text)
+
+
+def _firsts(metas: list[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, Any]:
+    """`_first` of each key; one pass per key over a single file's meta, the usual case."""
+    if len(metas) == 1:
+        get = metas[0].get
+        return {k: None if (v := get(k)) in (None, "", []) else v for k in keys}
+    return {k: _first(metas, k) for k in keys}
 
 
 def _first(metas: Iterable[Mapping[str, Any]], key: str) -> Any:
@@ -118,18 +128,15 @@ def media_from_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "width": width,
         "height": height,
         "orientation": size_meta.get("orientation") or 1,
-        "duration": _first(camera_order, "duration"),
     }
-    for key in CAMERA_FIELDS:
-        media[key] = _first(camera_order, key)
+    media.update(_firsts(camera_order, ("duration", *CAMERA_FIELDS)))
     lat_meta = next(
         (m for m in date_order if m.get("latitude") is not None and m.get("longitude") is not None),
         {},
     )
     for key in PLACE_FIELDS:
         media[key] = lat_meta.get(key)
-    for key in TEXT_FIELDS:
-        media[key] = _first(date_order, key)
+    media.update(_firsts(date_order, TEXT_FIELDS))
     address = record.get("address") or {}
     for key in ADDRESS_FIELDS:
         media[key] = address.get(key) or None

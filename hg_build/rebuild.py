@@ -19,14 +19,14 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import groupby
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hg_build import db, schema
-from hg_build.build import Builder
+from hg_build.build import Builder, apply_overlapped
 from hg_build.filetypes import file_type, is_media
 from hg_index.indexfile import read_entries, read_header
 from hg_index.sidecars import group_keys
@@ -167,7 +167,7 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
     tmp = Path(tmp_name)
     conn = None
     try:
-        conn = db.connect(tmp)
+        conn = db.connect(tmp, threads=True)  # written by apply_overlapped's writer thread
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute(f"PRAGMA cache_size = -{FRESH_CACHE_KIB}")
@@ -188,16 +188,10 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
 
 def rebuild(database: Path, index_dir: Path, storage: Path, events_path: Path, on_error) -> Any:
     """Build a fresh database from index + storage + events and put it in place."""
-    with fresh_database(database, events_path) as conn:
+    with fresh_database(database, events_path) as conn, db.transaction(conn):
         builder = Builder(conn, on_error)
-        chunk: list[dict[str, Any]] = []
-        for record in index_records(index_dir, storage):
-            chunk.append(record)
-            if len(chunk) >= CHUNK:
-                builder.apply_chunk(chunk)
-                chunk = []
-        if chunk:
-            builder.apply_chunk(chunk)
+        records = index_records(index_dir, storage)
+        apply_overlapped(builder, iter(lambda: list(islice(records, CHUNK)), []))
     return builder.summary
 
 

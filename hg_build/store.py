@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, schema
-from hg_build.build import Builder, Summary
+from hg_build.build import Builder, Summary, apply_overlapped
 from hg_build.rebuild import fresh_database, rebuild
 from hg_index.config import Config, ConfigError
 from hg_index.lock import LockedError, RunLock
@@ -119,14 +119,12 @@ def build(
     chunks = iter(chunks)
     builder: Builder | None = None
     if is_fresh(database):
-        with fresh_database(database, events) as conn:
+        with fresh_database(database, events) as conn, db.transaction(conn):
+            # One transaction for the whole fresh phase: nobody reads this file before it
+            # is put in place, and an error deletes it anyway.
             builder = Builder(conn, on_error)
             deadline = time.monotonic() + fresh_seconds
-            for records in chunks:
-                builder.apply_chunk(records)
-                after_chunk()
-                if time.monotonic() > deadline:
-                    break
+            apply_overlapped(builder, chunks, after_chunk, lambda: time.monotonic() > deadline)
     conn = open_for_build(cfg, database, events, on_error)
     try:
         db.import_events(conn, events)

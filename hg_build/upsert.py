@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from hg_build.db import _ext, _json, _split, casefold, drop_orphans
+from hg_build.db import _ext, _json, _split, drop_orphans
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
-from hg_index.sidecars import group_keys
+from hg_index.sidecars import group_keys, strip_ext
 
 _FOLDED = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)
 _PLAIN = (
@@ -142,6 +142,14 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
 
 
 def _file_rows(eid: str, files: list[Mapping[str, Any]]):
+    if len(files) == 1:  # most entries: the group key is the name minus its extension
+        f = files[0]
+        d, name = _split(f["path"])
+        grp = strip_ext(name)
+        row = (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
+               f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
+               f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))  # fmt: skip
+        return files, [_nulls(row)], {(f["source"], d, grp)}
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in files:
         d, name = _split(f["path"])
@@ -164,7 +172,9 @@ def _entry_row(
     media: Mapping[str, Any], files: list[Mapping[str, Any]], tags: list[str], updated: str
 ) -> tuple[tuple[Any, ...], str]:
     """The `entries` row (in ENTRY_COLS order) and the JSON doc for `docs`."""
-    doc = {k: v for k, v in media.items() if k not in _DOC_SKIP}
+    doc = dict(media)  # a copy and three pops: cheaper than a filtering comprehension
+    for key in _DOC_SKIP:
+        doc.pop(key, None)
     doc["files"] = files
     date = media["date"]
     get = media.get
@@ -172,8 +182,8 @@ def _entry_row(
         media["id"], media["media_type"], date, media["ts"],
         int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]), int(date[14:16]),
         updated,
-        *[get(k) for k in _PLAIN],
-        *[casefold(get(k)) for k in _FOLDED],
+        *map(get, _PLAIN),
+        *[v if v is None else str(v).casefold() for v in map(get, _FOLDED)],
         len(files), len(tags), len(get("faces") or []), len(get("objects") or []),
         search_text(doc, tags), _json(tags), _json(media["extracted_tags"]),
         _json(get("objects") or []), _json(get("faces") or []), get("similarity"),
@@ -184,4 +194,4 @@ def _entry_row(
 def _nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """None as NaN: SQLite stores a NaN as NULL, and Python's sqlite3 binds a float
     several times faster than None (which goes through its adapter lookup)."""
-    return tuple(_NAN if v is None else v for v in row)
+    return tuple([_NAN if v is None else v for v in row])
