@@ -77,6 +77,8 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
 CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated);
 CREATE INDEX IF NOT EXISTS entries_year ON entries (year, month, day);
+-- year:Y in date order walks entries_year_ts and stops at the limit (no sort, no row reads)
+CREATE INDEX IF NOT EXISTS entries_year_ts ON entries (year, ts, id);
 -- entries_geo holds id: the map's points are one scan of the index, no row lookups
 CREATE INDEX IF NOT EXISTS entries_geo ON entries (latitude, longitude, id);
 CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize);
@@ -106,9 +108,11 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
 
 
 def _v2_to_v3(conn: sqlite3.Connection) -> None:
-    """v3: `entries_geo` covers `id` (the map's points without 40k row lookups)."""
+    """v3: `entries_geo` covers `id` (the map's points without 40k row lookups);
+    `entries_year_ts` serves `year:Y` pages in date order."""
     conn.execute("DROP INDEX IF EXISTS entries_geo")
     conn.execute("CREATE INDEX entries_geo ON entries (latitude, longitude, id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_year_ts ON entries (year, ts, id)")
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}

@@ -182,6 +182,7 @@ def test_schema_v2_is_migrated_in_place(home_and_source):
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript(  # back to v2's entries_geo, which did not hold the id
         "DROP INDEX entries_geo; CREATE INDEX entries_geo ON entries (latitude, longitude);"
+        "DROP INDEX entries_year_ts;"
         "PRAGMA user_version = 2;"
     )
     conn.close()
@@ -196,6 +197,10 @@ def test_schema_v2_is_migrated_in_place(home_and_source):
         "WHERE latitude IS NOT NULL AND longitude IS NOT NULL"
     ).fetchall()
     assert "COVERING INDEX entries_geo" in " ".join(row[-1] for row in plan)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM entries WHERE year = 2020 ORDER BY ts DESC LIMIT 5"
+    ).fetchall()
+    assert "COVERING INDEX entries_year_ts" in " ".join(row[-1] for row in plan)
     conn.close()
 
 
