@@ -11,15 +11,17 @@ prints and hg-serve sends):
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 
-from hg_build.query.compile import Compiled, compile_query
+from hg_build.query.compile import ENTRIES, Compiled, compile_query
 
 BATCH = 200
+_ENTRY_COLUMN = re.compile(r"\be\.")  # a term that reads entries e
 
 
 def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
@@ -59,8 +61,14 @@ def search_ids(
 
 
 def count(conn: sqlite3.Connection, query: str | Compiled) -> int:
+    """How many entries match. A tag-driven query whose terms read only `tags` counts along
+    the `tags_f` index alone (every tags row has its entry: they are written and deleted
+    together), not 20k joins for a common tag."""
     c = _compiled(query)
-    sql = f"SELECT count(*) FROM {c.source} WHERE {c.where}"
+    source = c.source
+    if source != ENTRIES and not _ENTRY_COLUMN.search(c.where):
+        source = "tags t"
+    sql = f"SELECT count(*) FROM {source} WHERE {c.where}"
     return conn.execute(sql, c.params).fetchone()[0]
 
 

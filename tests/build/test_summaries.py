@@ -116,3 +116,12 @@ def test_search_fields_picks_fields_of_the_same_hits_as_search(conn):
     assert list(search_fields(conn, "", ["width"], 1)) == [{"id": f"{3:064x}", "width": 400}]
     with pytest.raises(ValueError):
         list(search_fields(conn, "", ["width') --"]))
+
+
+def test_count_of_tag_queries_matches_the_hits(conn):
+    for q in ("tag:beach", "tag:BEACH", "tag:forest", "tag:beach and make:nikon", "tag:none",
+              "tag:beach and not tag:sea"):  # fmt: skip
+        assert count(conn, q) == len(list(search_ids(conn, q)))
+    assert count(conn, "tag:beach") == 2
+    assert count(conn, compile_filtered("tag:beach", ["year:2020"])) == 2
+    assert count(conn, compile_filtered("tag:forest", ["make:canon"])) == 0
