@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import numpy as np
+
 from hg_build.query.compile import Compiled, entries_where
 
 
@@ -61,11 +63,20 @@ def geo_points(
     Coordinates are rounded to `digits` decimals (5: about a metre), in no particular order.
     """
     c = entries_where(query)
-    rows = conn.execute(
-        f"SELECT e.id, round(e.latitude, {int(digits)}), round(e.longitude, {int(digits)}) "
-        f"FROM entries e WHERE e.latitude IS NOT NULL AND e.longitude IS NOT NULL "
-        f"AND ({c.where})",
+    rows = conn.execute(  # entries_geo covers id: one index scan, no row lookups
+        "SELECT e.id, e.latitude, e.longitude FROM entries e "
+        f"WHERE e.latitude IS NOT NULL AND e.longitude IS NOT NULL AND ({c.where})",
         c.params,
     ).fetchall()
-    ids, lat, lon = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
-    return {"ids": ids, "lat": lat, "lon": lon}
+    if not rows:
+        return {"ids": [], "lat": [], "lon": []}
+    ids, lat, lon = zip(*rows, strict=True)
+    return {"ids": list(ids), "lat": _rounded(lat, digits), "lon": _rounded(lon, digits)}
+
+
+def _rounded(values: tuple[float, ...], digits: int) -> list[float]:
+    """round(x, digits) for many values at once, halves away from zero as SQLite's round()
+    (which took longer than the index scan itself for 40k points)."""
+    scale = 10.0 ** int(digits)
+    a = np.asarray(values, dtype=np.float64)
+    return (np.copysign(np.floor(np.abs(a) * scale + 0.5), a) / scale).tolist()

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from hg_build import db, events, lookup, schema, summaries
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, search
+from hg_build.query.search import count, search_fields
 from hg_build.store import lock_path, open_readonly
 from hg_index.lock import LockedError, RunLock
 from hg_serve import grid
@@ -43,7 +43,8 @@ from hg_serve import grid
 __all__ = ["MAX_LIMIT", "Gallery", "QueryError"]
 
 MAX_LIMIT = 5000
-READERS = 4  # query threads: 2 cores, and SQLite runs without the GIL
+READERS = 3  # query threads: 2 cores, and SQLite runs without the GIL
+HEAVY_READERS = 1  # threads for answers of megabytes (the map's points), apart from pages
 READER_CACHE_KIB = 16 * 1024  # page cache per reader connection
 SIMILAR_LIMIT = 200
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Gallery:
         self._generation = 0  # bumped by reload(): reader threads reconnect
         self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
+        self.heavy_executor = ThreadPoolExecutor(HEAVY_READERS, thread_name_prefix="hg-serve-heavy")
 
     # -- connections -----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -107,8 +109,15 @@ class Gallery:
         """Run a method in a reader thread (the event loop never waits on SQLite)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
 
+    async def call_heavy(self, fn: Callable[..., T], *args: Any) -> T:
+        """`call` for answers that take a hundred ms or more (the map's points): they queue
+        for their own thread, so under load grid pages never wait behind a row of them."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.heavy_executor, partial(fn, *args))
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.heavy_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- queries ---------------------------------------------------------------------------
     def page(
@@ -119,7 +128,8 @@ class Gallery:
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
             total = count(conn, c)
-            items = [grid.grid_item(m) for m in search(conn, c, limit, offset)]
+            found = search_fields(conn, c, grid.GRID_FIELDS, limit, offset)
+            items = [grid.grid_item(m) for m in found]
         return {"total": total, "offset": offset, "entries": items}
 
     def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
@@ -153,7 +163,7 @@ class Gallery:
         """Entries similar to one, most similar first; empty until vectors are extracted."""
         c = compile_filtered(f"similar:{entry_id}", filters)
         with self._read() as conn:
-            found = search(conn, c, SIMILAR_LIMIT + 1)
+            found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:

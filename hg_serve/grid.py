@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+GRID_FIELDS = ("date", "media_type", "width", "height", "colors", "previews", "duration")
+"""The fields of a media record that `grid_item` reads (all that a grid page fetches)."""
 _PREVIEW = re.compile(r"^(?P<stem>.+)-image-preview-(?P<size>\d+)\.jpg$")
 
 

@@ -176,6 +176,34 @@ def test_schema_v1_is_migrated_in_place(home_and_source):
     conn.close()
 
 
+def test_schema_v2_is_migrated_in_place(home_and_source):
+    home, _src = home_and_source
+    before = comparable(home)
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.executescript(  # back to v2's entries_geo, which did not hold the id
+        "DROP INDEX entries_geo; CREATE INDEX entries_geo ON entries (latitude, longitude);"
+        "DROP INDEX entries_year_ts;"
+        "PRAGMA user_version = 2;"
+    )
+    conn.close()
+    proc = hg_build(home, stdin=b"")
+    assert proc.returncode == 0 and b"migrating the database from schema v2 to v3" in proc.stderr
+    assert b"rebuilding" not in proc.stderr
+    assert comparable(home) == before
+    conn = sqlite3.connect(home / "gallery.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id, latitude, longitude FROM entries "
+        "WHERE latitude IS NOT NULL AND longitude IS NOT NULL"
+    ).fetchall()
+    assert "COVERING INDEX entries_geo" in " ".join(row[-1] for row in plan)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM entries WHERE year = 2020 ORDER BY ts DESC LIMIT 5"
+    ).fetchall()
+    assert "COVERING INDEX entries_year_ts" in " ".join(row[-1] for row in plan)
+    conn.close()
+
+
 def test_first_build_goes_live_after_its_fresh_phase(tmp_path):
     """A first build writes a fresh file, then (after `fresh_seconds`) the live database."""
     home = tmp_path / "home"

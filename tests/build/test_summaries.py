@@ -8,7 +8,7 @@ from hg_build import db, events, lookup, summaries
 from hg_build.build import Builder
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, search_ids
+from hg_build.query.search import count, search, search_fields, search_ids
 
 
 def entry(n: int, date: str, tags=(), geo=None, make="Canon") -> dict:
@@ -102,3 +102,26 @@ def test_imported_edit_shows_in_summaries(conn, tmp_path):
     db.import_events(conn, log)
     assert {"tag": "snow", "count": 1} in summaries.tags(conn)
     assert count(conn, "tag:snow") == 1
+
+
+def test_search_fields_picks_fields_of_the_same_hits_as_search(conn):
+    fields = ("date", "media_type", "width", "colors", "previews", "duration")
+    for q in ("", "tag:beach", "year:2020 order by date asc", "make:nikon"):
+        full = list(search(conn, q, 3, 0))
+        picked = list(search_fields(conn, q, fields, 3, 0))
+        assert picked == [{"id": m["id"], **{f: m.get(f) for f in fields}} for m in full]
+        assert [p["id"] for p in search_fields(conn, q, ["width"], 2, 1)] == [
+            m["id"] for m in full[1:3]
+        ]
+    assert list(search_fields(conn, "", ["width"], 1)) == [{"id": f"{3:064x}", "width": 400}]
+    with pytest.raises(ValueError):
+        list(search_fields(conn, "", ["width') --"]))
+
+
+def test_count_of_tag_queries_matches_the_hits(conn):
+    for q in ("tag:beach", "tag:BEACH", "tag:forest", "tag:beach and make:nikon", "tag:none",
+              "tag:beach and not tag:sea"):  # fmt: skip
+        assert count(conn, q) == len(list(search_ids(conn, q)))
+    assert count(conn, "tag:beach") == 2
+    assert count(conn, compile_filtered("tag:beach", ["year:2020"])) == 2
+    assert count(conn, compile_filtered("tag:forest", ["make:canon"])) == 0
