@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from hg_index.config import ConfigError
+from hg_index.records import versioned_header
 
 EVENTS_TYPE = "hg/events"
 EVENTS_VERSION = 1
@@ -80,11 +81,8 @@ def _header() -> bytes:
 
 
 def check_header(path: Path, line: bytes) -> dict[str, Any]:
-    try:
-        header = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("type") != EVENTS_TYPE:
+    header = versioned_header(line, EVENTS_TYPE)
+    if header is None:
         raise EventLogError(f"{path} is not an hg event log (first line is not its header)")
     if header.get("version") != EVENTS_VERSION:
         raise EventLogError(

@@ -30,6 +30,7 @@ from typing import IO, Any
 import orjson
 
 from hg_index.config import ConfigError
+from hg_index.records import versioned_header
 
 INDEX_TYPE = "hg/file-index"
 END_TYPE = "hg/file-index-end"
@@ -42,11 +43,8 @@ class IndexFormatError(ConfigError):
 
 
 def _header(path: Path, line: bytes) -> dict[str, Any]:
-    try:
-        header = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("type") != INDEX_TYPE:
+    header = versioned_header(line, INDEX_TYPE)
+    if header is None:
         raise IndexFormatError(f"{path} is not an hg file index")
     if header.get("version") != INDEX_VERSION:
         raise IndexFormatError(

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 SCHEMA_VERSION = 1
 
 ADD = "add"
@@ -61,6 +63,16 @@ def skip_record(stage: str, reason: str, **fields: Any) -> dict[str, Any]:
     """An input left alone on purpose: reported so nothing is silently ignored, but the run's
     exit status stays 0 (a `.txt` beside the photos is not a failure)."""
     return {"type": SKIP, "v": SCHEMA_VERSION, "stage": stage, "reason": reason, **fields}
+
+
+def versioned_header(line: bytes | str, kind: str) -> dict[str, Any] | None:
+    """The first line of an hg file (index, event log) when it is a header of `kind`, else
+    None; the caller checks `version` and words its own error."""
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return header if isinstance(header, dict) and header.get("type") == kind else None
 
 
 def is_file_record(record: dict[str, Any]) -> bool:
