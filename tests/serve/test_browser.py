@@ -285,3 +285,48 @@ def test_watched_source_shows_a_new_photo_without_reload(tmp_path, page):
         assert page.evaluate("window.__sameDocument") is True  # no reload happened
     finally:
         srv.stop()
+
+
+def test_phone_layout_tap_swipe_and_pinch(server, browser):
+    """A phone-sized touch screen: the grid fits the width, a tap opens the detail view, a
+    horizontal swipe goes to the next photo and a two-finger pinch zooms."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+        has_touch=True,
+    )  # fmt: skip
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    try:
+        pg.goto(server.url + "/")
+        pg.wait_for_selector(".cell img.loaded")
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        # device pixel ratio 3: rows pick larger previews than on a desktop screen
+        srcs = pg.eval_on_selector_all(".cell img", "els => els.map(e => e.src)")
+        assert any("-image-preview-800.jpg" in s or "-image-preview-1280.jpg" in s for s in srcs)
+        ids = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+        box = pg.locator(".cell[data-index='5']").bounding_box()
+        pg.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        pg.wait_for_url(f"**/view/{ids[5]}")
+        pg.wait_for_selector(".detail img.media")
+        shot(pg, "phone-detail")
+        cdp = context.new_cdp_session(pg)
+
+        def touch(kind, points):
+            cdp.send("Input.dispatchTouchEvent", {
+                "type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in
+                                              enumerate(points)],
+            })  # fmt: skip
+
+        touch("touchStart", [(300, 420)])
+        for x in range(280, 60, -40):
+            touch("touchMove", [(x, 422)])
+        touch("touchEnd", [])
+        pg.wait_for_url(f"**/view/{ids[6]}")
+        pg.wait_for_selector(".detail img.media")
+        touch("touchStart", [(180, 420), (210, 420)])
+        for d in range(30, 200, 20):
+            touch("touchMove", [(195 - d, 420), (195 + d, 420)])
+        touch("touchEnd", [])
+        pg.wait_for_function("Number(document.querySelector('.detail img').dataset.scale) > 1.5")
+    finally:
+        context.close()
