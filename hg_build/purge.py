@@ -23,7 +23,7 @@ from hg_build.store import writer_lock
 from hg_index.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
 from hg_index.config import ConfigError, load_config
 from hg_index.filesize import format_filesize
-from hg_index.indexfile import read_entries
+from hg_index.indexfile import index_files, pending_indexes, read_entries
 from hg_index.lock import LockedError, RunLock
 from hg_index.log import setup_logging
 from hg_index.ndjson import NdjsonWriter
@@ -40,9 +40,8 @@ def _prefix(checksum: str) -> int:
 def referenced(index_dir: Path, database: Path) -> set[int]:
     """Checksums (prefixes) still referenced by an index file or the database."""
     refs: set[int] = set()
-    if index_dir.is_dir():
-        for path in sorted(index_dir.glob("*.ndjson")) + sorted(index_dir.glob("*.ndjson.next")):
-            refs.update(_prefix(e["checksum"]) for e in read_entries(path))
+    for path in index_files(index_dir) + pending_indexes(index_dir):
+        refs.update(_prefix(e["checksum"]) for e in read_entries(path))
     if database.exists():
         conn = db.connect(database, readonly=True)
         try:

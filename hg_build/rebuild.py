@@ -28,7 +28,7 @@ import orjson
 from hg_build import db, schema
 from hg_build.build import Builder, apply_overlapped
 from hg_build.filetypes import file_type, is_media
-from hg_index.indexfile import read_entries, read_header
+from hg_index.indexfile import index_files, read_entries, read_header
 from hg_index.sidecars import group_keys
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def group_records(
 
 def index_records(index_dir: Path, storage: Path) -> Iterator[dict[str, Any]]:
     """Entry records of every indexed source, folder by folder."""
-    for path in sorted(index_dir.glob("*.ndjson")) if index_dir.is_dir() else []:
+    for path in index_files(index_dir):
         header = read_header(path)
         if header is None:
             continue

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hg_index.indexfile import read_entries, read_header
+from hg_index.indexfile import index_files, read_entries, read_header
 from hg_index.records import FILE, file_record
 
 
 def index_records(index_dir: Path) -> Iterator[dict[str, Any]]:
     """Every indexed file of every source as a `file` record, in the index's walk order."""
-    for path in sorted(index_dir.glob("*.ndjson")) if index_dir.is_dir() else []:
+    for path in index_files(index_dir):
         header = read_header(path)
         if header is None:
             continue

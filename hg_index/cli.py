@@ -16,7 +16,7 @@ from hg_index.cli_support import (
 )
 from hg_index.config import load_config
 from hg_index.filesize import format_filesize, parse_filesize
-from hg_index.indexfile import commit_pending, discard_pending
+from hg_index.indexfile import commit_pending, discard_pending, index_files
 from hg_index.limits import DEFAULT_ADD_LIMITS, parse_add_limits
 from hg_index.lock import RunLock
 from hg_index.log import setup_logging
@@ -148,7 +148,7 @@ def _stats(argv: Sequence[str]) -> int:
     args = build_stats_parser().parse_args(argv)
     cfg = load_config(args.home, args.config, args.storage)
     out = NdjsonWriter(sys.stdout.buffer)
-    paths = sorted(cfg.index_dir.glob("*.ndjson")) if cfg.index_dir.is_dir() else []
+    paths = index_files(cfg.index_dir)
     for path in paths:
         stats = source_stats(path)
         if args.json:

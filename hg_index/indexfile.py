@@ -118,6 +118,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
+def index_files(index_dir: Path) -> list[Path]:
+    """The committed index files of an index folder, one per source, sorted."""
+    if not index_dir.is_dir():
+        return []
+    return sorted(index_dir.glob("*.ndjson"))
+
+
 def pending_indexes(index_dir: Path) -> list[Path]:
     """The `.next` files waiting in an index folder."""
     if not index_dir.is_dir():
