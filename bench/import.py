@@ -75,7 +75,12 @@ def timed(cmd: list[str] | str, home: Path, shell: bool = False) -> dict:
     start = time.monotonic()
     proc = subprocess.Popen(cmd, shell=shell, env=env, stdout=subprocess.DEVNULL, stderr=log)
     first = None
+    loads = []
+    next_load = start
     while proc.poll() is None:
+        if time.monotonic() >= next_load:
+            loads.append(os.getloadavg()[0])
+            next_load += 10
         if first is None and entries(home / "gallery.db") > 0:
             first = time.monotonic() - start
         time.sleep(0.1)
@@ -88,6 +93,7 @@ def timed(cmd: list[str] | str, home: Path, shell: bool = False) -> dict:
         "first": first,
         "total": total,
         "entries": entries(home / "gallery.db"),
+        "load": sum(loads) / len(loads) if loads else os.getloadavg()[0],
     }
 
 
@@ -117,7 +123,7 @@ def main() -> int:
             print(
                 f"{name:8s} exit {r['exit']}, first entry {r['first']:.1f} s, total "
                 f"{r['total']:.1f} s, {args.files / r['total']:.1f} files/s, "
-                f"{r['entries']} entries, load {os.getloadavg()[0]:.2f}",
+                f"{r['entries']} entries, mean load {r['load']:.2f}",
                 flush=True,
             )
         ratio = runs["chunked"]["total"] / runs["single"]["total"]

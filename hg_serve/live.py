@@ -152,6 +152,7 @@ class Watcher:
         if sig != self.db_sig:
             self.db_sig = sig
             self.gallery.reload()
+            self.gallery.prewarm()
             messages.insert(0, {"type": "server", "action": "databaseChanged"})
         return messages
 

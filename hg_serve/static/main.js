@@ -92,7 +92,7 @@ async function renderPage() {
     } else if (state.view === "map") {
       await mapPage(el, state.q, {
         onOpen: (id) => navigate(`/view/${id}`, state.q),
-        itemById: (id) => timeline.items[timeline.index.get(id)],
+        items: () => timeline.items,
       });
     } else {
       el.innerHTML = "<h2>Not found</h2>";

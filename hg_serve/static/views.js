@@ -27,7 +27,7 @@ export async function tagsPage(el, q, { onTag }) {
   }
 }
 
-export async function mapPage(el, q, { onOpen, itemById }) {
+export async function mapPage(el, q, { onOpen, items }) {
   el.innerHTML = '<div class="map" id="map"></div>';
   const [L, geo] = await Promise.all([loadLeaflet(), api.geo(q)]);
   const box = el.querySelector("#map");
@@ -35,12 +35,24 @@ export async function mapPage(el, q, { onOpen, itemById }) {
   const map = L.map(box, { preferCanvas: true });
   tileLayer(L).addTo(map);
   const cluster = L.markerClusterGroup({ chunkedLoading: true });
+  // The answer's ids are prefixes (geo.idLength hex digits, unique among positioned
+  // entries): a sixth of the bytes at 100k. Loaded grid items give the full id and a
+  // thumbnail; a marker of an item not loaded yet asks the server on click.
+  const n = geo.idLength;
+  const byPrefix = new Map();
+  for (const it of items()) byPrefix.set(it.id.slice(0, n), it);
+  const open = async (key) => {
+    const known = byPrefix.get(key);
+    if (known) return onOpen(known.id);
+    const found = await api.entries(`id:${key} exists(geo)`, 0, 1);
+    if (found.entries.length) onOpen(found.entries[0].id);
+  };
   const markers = [];
   for (let i = 0; i < geo.ids.length; i++) {
-    const id = geo.ids[i];
-    const m = L.marker([geo.lat[i], geo.lon[i]], { title: id });
-    m.on("click", () => onOpen(id));
-    const item = itemById(id);
+    const key = geo.ids[i];
+    const item = byPrefix.get(key);
+    const m = L.marker([geo.lat[i], geo.lon[i]], { title: item ? item.id : key });
+    m.on("click", () => open(key));
     const url = item && previewUrl(item, 256);
     if (url) m.bindTooltip(`<img src="${url}" alt="" class="map-thumb">`, { direction: "top" });
     markers.push(m);

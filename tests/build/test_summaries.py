@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hg_build import db, events, lookup, summaries
@@ -64,12 +65,47 @@ def test_tags_most_used_first(conn):
 
 def test_geo_points_are_parallel_rounded_arrays(conn):
     geo = summaries.geo_points(conn)
+    # these ids share 63 leading zeros, so only the full length is unique
+    assert geo["idLength"] == 64
     assert sorted(zip(geo["ids"], geo["lat"], geo["lon"], strict=True)) == [
         (f"{1:064x}", 43.12346, 11.5),
         (f"{3:064x}", 48.85, 2.29),
     ]
     assert summaries.geo_points(conn, "make:nikon")["ids"] == [f"{3:064x}"]
-    assert summaries.geo_points(conn, "tag:nothing") == {"ids": [], "lat": [], "lon": []}
+    assert summaries.geo_points(conn, "tag:nothing")["ids"] == []
+
+
+def test_geo_ids_are_the_shortest_unique_prefixes(tmp_path):
+    c = db.open_database(tmp_path / "gallery.db")
+    ids = ["ab" * 32, "abcdef0123" + "1" * 54, "abcdef0124" + "2" * 54, "c0ffee" + "3" * 58]
+    records = [entry(i, "2020:01:01 10:00:00", geo=(i, i)) for i in range(4)]
+    for rec, cid in zip(records, ids, strict=True):
+        rec["id"] = rec["files"][0]["checksum"] = cid
+    Builder(c, lambda r: None).apply_chunk(records)
+    geo = summaries.geo_points(c)
+    assert geo["idLength"] == 10
+    assert sorted(geo["ids"]) == sorted(i[:10] for i in ids)
+    more = entry(5, "2020:01:01 10:00:00", geo=(5, 5))
+    more["id"] = more["files"][0]["checksum"] = "abcdef0123" + "9" * 54
+    Builder(c, lambda r: None).apply_chunk([more])  # now two share 10 digits
+    geo = summaries.geo_points(c)
+    assert geo["idLength"] == 16
+    assert len(set(geo["ids"])) == 5
+    c.close()
+
+
+def test_geo_select_from_a_snapshot_by_rowid(conn):
+    snap = summaries.geo_snapshot(conn)
+    assert len(snap) == 2
+    nikon = summaries.geo_rowids(conn, "make:nikon")
+    assert summaries.geo_select(snap, nikon)["ids"] == [f"{3:064x}"]
+    assert summaries.geo_rowids(conn, "") is None  # everything: no query to run
+    assert summaries.geo_select(snap, None)["lat"] == [43.12346, 48.85]  # rowid order
+    # rows written after the snapshot (unknown rowids) are left out, not an error
+    unknown = np.array([10**6, *nikon, -1], dtype=np.int64)
+    assert summaries.geo_select(snap, unknown)["ids"] == [f"{3:064x}"]
+    assert summaries.geo_select(snap, np.zeros(0, np.int64)) == {
+        "idLength": 64, "ids": [], "lat": [], "lon": []}  # fmt: skip
 
 
 def test_filter_is_anded_and_keeps_the_query_order(conn):

@@ -59,8 +59,12 @@ def test_years_tags_geo(server):
     assert {t["tag"]: t["count"] for t in tags} == {"beach": 1, "holiday": 1, "forest": 1}
     geo = server.get("/api/geo").json()
     assert len(geo["ids"]) == len(geo["lat"]) == len(geo["lon"]) == 10  # 9 photos + video
+    # ids are the shortest unique prefixes (10 hex digits for a gallery this size)
+    assert geo["idLength"] == 10 and {len(i) for i in geo["ids"]} == {10}
     paris = geo["ids"][geo["lat"].index(48.8584)]
-    assert server.get(f"/api/entries/{paris}").json()["type"] == "video"
+    found = server.get("/api/entries", params={"q": f"id:{paris} exists(geo)"}).json()
+    assert found["total"] == 1 and found["entries"][0]["type"] == "video"
+    assert server.get(f"/api/entries/{found['entries'][0]['id']}").json()["type"] == "video"
     assert server.get("/api/geo", params={"q": "coolpix"}).json()["ids"].__len__() == 9
 
 

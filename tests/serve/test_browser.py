@@ -166,6 +166,14 @@ def test_map_shows_markers_for_gps_photos(server, page):
     )
     assert counted == 10
     shot(page, "map")
+    # a marker opens its photo: the map's short id resolves to the entry
+    lone = page.locator(".leaflet-marker-icon:not(.marker-cluster)").first
+    title = lone.get_attribute("title")
+    lone.click()
+    page.wait_for_url("**/view/*")
+    opened = page.url.split("/view/")[1].split("?")[0]
+    assert len(opened) == 64 and opened.startswith(title)  # title: full id once loaded
+    page.wait_for_function("!document.querySelector('#detail').hidden")
 
 
 def test_years_and_tags_views(server, page):

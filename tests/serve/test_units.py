@@ -78,3 +78,29 @@ def test_response_cache_is_versioned_and_bounded():
     assert cache.get("b", 1) is None and cache.get("a", 1) and cache.size == 100
     cache.put("big", 1, b"q" * 26)  # more than a quarter of the cache: not kept
     assert cache.get("big", 1) is None and cache.get("c", 1)
+
+
+def test_map_snapshot_is_kept_per_database_version(tmp_path):
+    from hg_build import db
+    from hg_build.build import Builder
+    from hg_serve.gallery import Gallery
+    from tests.build.test_summaries import entry
+
+    path = tmp_path / "gallery.db"
+    conn = db.open_database(path)
+    builder = Builder(conn, lambda r: None)
+    builder.apply_chunk([entry(1, "2020:01:01 10:00:00", geo=(1.5, 2.5)), entry(2, "2021:01:01")])
+    gallery = Gallery(path, tmp_path / "events.ndjson")
+    try:
+        assert gallery.geo()["lat"] == [1.5]
+        snapshot = gallery._geo[1]
+        assert gallery.geo("year:2021")["ids"] == [] and gallery._geo[1] is snapshot
+        builder.apply_chunk([entry(3, "2022:01:01 10:00:00", geo=(3.5, 4.5))])
+        gallery.reload()  # what the watcher does on a change; it also pre-warms
+        gallery.prewarm()
+        gallery.heavy_executor.submit(lambda: None).result()  # the warm-up ran
+        assert gallery._geo[1] is not snapshot and len(gallery._geo[1]) == 2
+        assert gallery.geo("year:2022")["lat"] == [3.5]
+    finally:
+        gallery.close()
+        conn.close()
