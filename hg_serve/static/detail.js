@@ -104,7 +104,7 @@ export class Detail {
     const rows = [];
     if (d.date) {
       const y = d.date.slice(0, 4);
-      const when = new Date(d.date).toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+      const when = photoTime(d.date);
       rows.push(["Date", `${esc(when)} ${link(y, `year:${y}`)}`]);
     }
     if (d.type === "video" && d.duration) rows.push(["Duration", formatDuration(d.duration)]);
@@ -187,3 +187,14 @@ export class Detail {
 }
 
 export { BASE, pickSize };
+
+// The time on the camera's clock where the photo was taken, with its zone when the file
+// has one ("UTC+03:00"): a photo taken at 14:12 in Helsinki reads 14:12 in any browser.
+export function photoTime(iso) {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(iso);
+  const wall = new Date(m ? m[1] : iso);  // no zone in the text: read as this clock's time
+  if (Number.isNaN(wall.getTime())) return iso;
+  const text = wall.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+  if (!m || !m[3]) return text;
+  return `${text} (UTC${m[3] === "Z" ? "" : m[3]})`;
+}

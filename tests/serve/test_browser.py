@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MEDIA, REPO
-from tests.serve.conftest import start_server
+from tests.serve.conftest import copy_media, start_server
 from tests.serve.pipeline import import_media
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -338,3 +338,22 @@ def test_phone_layout_tap_swipe_and_pinch(server, browser):
         pg.wait_for_function("Number(document.querySelector('.detail img').dataset.scale) > 1.5")
     finally:
         context.close()
+
+
+def test_detail_shows_the_time_where_the_photo_was_taken(browser, tmp_path):
+    # Taken 2022-08-14 14:12:31 at +03:00; the browser is in New York (UTC-4 in August).
+    home = tmp_path / "home"
+    import_media(copy_media(["exif-samples/jpg/mobile/HMD_Nokia_8.3_5G.jpg"], tmp_path / "s"), home)
+    srv = start_server(home)
+    context = browser.new_context(timezone_id="America/New_York", locale="en-GB")
+    try:
+        pg = context.new_page()
+        pg.goto(srv.url + "/")
+        loaded(pg, 1)
+        pg.locator(".cell").first.click()
+        pg.wait_for_selector(".detail .info dl")
+        when = pg.locator(".detail .info dd").first.inner_text()
+        assert "14:12" in when and "UTC+03:00" in when and "2022" in when, when
+    finally:
+        context.close()
+        srv.stop()
