@@ -14,7 +14,7 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
-from hg_build import db, events
+from hg_build import db, events, lookup
 from hg_build.build import timed_chunks
 from hg_build.query import QueryError
 from hg_build.query.search import search, search_ids
@@ -136,6 +136,15 @@ def _events_add(argv: Sequence[str]) -> int:
         return EXIT_OK
     cfg = load_config(args.home, args.config, args.storage)
     database, events_path = _paths(args, cfg)
+    short = any(len(i) < lookup.FULL_ID for i in ids)
+    conn = open_readonly(database) if short and database.exists() else None
+    try:
+        ids, problems = lookup.resolve_ids(conn, ids)
+    finally:
+        if conn is not None:
+            conn.close()
+    if problems:  # nothing is appended: a script must not tag half of what it meant
+        raise UsageError("; ".join(problems))
     event = events.tag_event(ids, args.tag, args.remove_tag)
     events.append_events(events_path, [event])
     if database.exists():  # apply now, so queries see the edit at once

@@ -44,3 +44,37 @@ def existing_ids(
         )
         found.update(r[0] for r in rows)
     return found
+
+
+FULL_ID = 64  # hex digits of a blake3 checksum
+MIN_PREFIX = 5  # as the query language's `id:` (HomeGallery's shortest id prefix)
+
+
+def resolve_ids(conn: sqlite3.Connection | None, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Full ids for ids and unique id prefixes (as `hg-build query` shows them shortened).
+
+    A full-length id is kept as given (an edit may precede its entry's import); a prefix
+    must name exactly one entry. Returns (full ids, problems), a problem per id that is
+    unknown, ambiguous or too short.
+    """
+    found: list[str] = []
+    problems: list[str] = []
+    for raw in dict.fromkeys(ids):
+        text = raw.strip().lower()
+        if len(text) >= FULL_ID:
+            found.append(raw.strip())
+            continue
+        if len(text) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
+            problems.append(f"{raw!r} is not an id or an id prefix of {MIN_PREFIX}+ hex digits")
+            continue
+        rows = [] if conn is None else conn.execute(
+            "SELECT id FROM entries WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+            (text, text + "g"),
+        ).fetchall()  # fmt: skip
+        if len(rows) == 1:
+            found.append(rows[0][0])
+        else:
+            problems.append(
+                f"id prefix {raw!r} matches {'no entry' if not rows else 'several entries'}"
+            )
+    return list(dict.fromkeys(found)), problems

@@ -161,3 +161,21 @@ def test_count_of_tag_queries_matches_the_hits(conn):
     assert count(conn, "tag:beach") == 2
     assert count(conn, compile_filtered("tag:beach", ["year:2020"])) == 2
     assert count(conn, compile_filtered("tag:forest", ["make:canon"])) == 0
+
+
+def test_resolve_ids_takes_unique_prefixes(tmp_path):
+    c = db.open_database(tmp_path / "gallery.db")
+    ids = ["abcde1" + "0" * 58, "abcde2" + "0" * 58, "f" * 64]
+    records = [entry(i, "2020:01:01 10:00:00") for i in range(3)]
+    for rec, cid in zip(records, ids, strict=True):
+        rec["id"] = rec["files"][0]["checksum"] = cid
+    Builder(c, lambda r: None).apply_chunk(records)
+    full = "0123" * 16  # a full id is kept even before its entry exists
+    assert lookup.resolve_ids(c, ["ABCDE1", "fffff", full, "abcde1"]) == (
+        [ids[0], ids[2], full], [])  # fmt: skip
+    found, problems = lookup.resolve_ids(c, ["abcde", "12345", "abc", "xyzxyz"])
+    assert found == [] and len(problems) == 4
+    assert "several entries" in problems[0] and "no entry" in problems[1]
+    assert "not an id" in problems[2] and "not an id" in problems[3]
+    assert lookup.resolve_ids(None, ["abcde1"])[1] == ["id prefix 'abcde1' matches no entry"]
+    c.close()
