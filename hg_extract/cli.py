@@ -74,7 +74,7 @@ def _extract(argv: Sequence[str]) -> int:
         if args.no_geo
         else NominatimGeocoder(geo_server, Storage(cfg.storage), args.geo_language)
         if geo_server
-        else OfflineGeocoder()
+        else OfflineGeocoder(cfg.home / "cache")
     )
     jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"

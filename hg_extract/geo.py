@@ -5,7 +5,7 @@ no network): the nearest place gives city, region (admin1) and country (name via
 With `--geo-server URL` hg asks a Nominatim server instead: only the coordinates are sent, at
 most one request per second, with hg's User-Agent; answers are cached in storage per
 coordinate rounded to 4 decimals (~10 m), and an HTTP 429 stops all further lookups of the run.
-Both run in the main process: the offline tree loads once, the rate limit is global.
+Both run in the main process: the offline tree loads once per run, the rate limit is global.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pycountry
 import requests
 
+from hg_extract.places import Places
 from hg_extract.storage import Storage
 from hg_index.checksum import checksum_bytes
 
@@ -33,19 +35,19 @@ def country_name(code: str) -> str:
 
 
 class OfflineGeocoder:
-    """reverse_geocoder's k-d tree, loaded on first use (about 1.5 s)."""
+    """The nearest GeoNames place (`places.Places`: reverse_geocoder's table, loaded on first
+    use from the home's cache in ~0.1 s; parsing the table the first time takes ~0.4 s)."""
 
     source = "offline"
 
-    def __init__(self) -> None:
-        self._rg: Any = None
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self._places: Places | None = None
 
     def address(self, lat: float, lon: float) -> dict[str, Any] | None:
-        if self._rg is None:
-            import reverse_geocoder
-
-            self._rg = reverse_geocoder.RGeocoder(mode=1, verbose=False)
-        place = self._rg.query([(lat, lon)])[0]
+        if self._places is None:
+            self._places = Places.load(self.cache_dir)
+        place = self._places.nearest(lat, lon)
         return {
             "source": self.source,
             "country": country_name(place.get("cc", "")),
