@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hg_build.dates import from_mtime, iso, pick_date, sort_key
+from hg_build.dates import date_from_meta, from_mtime, iso, pick_date, sort_key
 from hg_build.filetypes import file_type, is_media
 
 CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_length")
@@ -105,9 +105,16 @@ def display_size(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
 def media_from_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     """The media dict of one entry record (without `tags` edits and `updated`)."""
     entry_id = record.get("id")
-    files = [dict(f) for f in record.get("files") or [] if isinstance(f, Mapping) and "path" in f]
+    files = [f for f in record.get("files") or [] if isinstance(f, Mapping) and "path" in f]
     if not isinstance(entry_id, str) or not entry_id or not files:
         raise EntryError("entry record without id or files")
+    if len(files) == 1:
+        return _single(record, entry_id, files[0])
+    return _merged(record, entry_id, [dict(f) for f in files])
+
+
+def _merged(record: Mapping[str, Any], entry_id: str, files: list[dict[str, Any]]) -> dict:
+    """`media_from_entry` of a group: each field from the file that wins it."""
     xmps, primary, others = order_files(files)
     metas = {id(f): f.get("meta") or {} for f in files}
     date_order = [metas[id(f)] for f in xmps + primary + others]
@@ -164,12 +171,78 @@ def media_from_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     return media
 
 
+def _single(record: Mapping[str, Any], entry_id: str, f: Mapping[str, Any]) -> dict[str, Any]:
+    """`media_from_entry` of a group of one file (most entries), without the ordering and
+    merging of several: the same result, in a third less time (a 100k build makes 100k)."""
+    meta = f.get("meta") or {}
+    get = meta.get
+    dt = date_from_meta(get("dates"))
+    if dt is None:
+        dt = from_mtime(float(f.get("mtime") or 0))
+    width, height = display_size(meta)
+    kind = _kind(f)
+    media: dict[str, Any] = {
+        "id": entry_id,
+        "media_type": record.get("media_type") or kind,
+        "date": iso(dt),
+        "ts": sort_key(dt),
+        "width": width,
+        "height": height,
+        "orientation": get("orientation") or 1,
+    }
+    for key in _SINGLE_FIRSTS:
+        value = get(key)
+        media[key] = None if value in (None, "", []) else value
+    if get("latitude") is not None and get("longitude") is not None:
+        media["latitude"], media["longitude"] = meta["latitude"], meta["longitude"]
+        media["altitude"] = get("altitude")
+    else:
+        media["latitude"] = media["longitude"] = media["altitude"] = None
+    for key in TEXT_FIELDS:
+        value = get(key)
+        media[key] = None if value in (None, "", []) else value
+    address = record.get("address") or {}
+    for key in ADDRESS_FIELDS:
+        media[key] = address.get(key) or None
+    media["previews"] = list(record.get("previews") or [])
+    media["video"] = record.get("video")
+    media["colors"] = list(record.get("colors") or [])
+    media["objects"] = list(record.get("objects") or [])
+    media["faces"] = list(record.get("faces") or [])
+    media["similarity"] = record.get("similarity")
+    size = int(f.get("size") or 0)
+    media["files"] = [
+        {
+            "source": f.get("source"),
+            "root": f.get("root"),
+            "path": f["path"],
+            "size": size,
+            "mtime": f.get("mtime"),
+            "type": kind,
+            "checksum": f.get("checksum"),
+            "primary": True,
+        }
+    ]
+    media["filesize"] = size
+    media["extracted_tags"] = _tags((meta,))
+    return media
+
+
+_SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
+
+
 def search_text(media: Mapping[str, Any], tags: Iterable[str]) -> str:
     """The casefolded text free-text terms search: HomeGallery's "stringified entry"."""
-    parts: list[Any] = [media["id"][:10], media.get("media_type"), media.get("date", "")[:10]]
-    parts += [media.get(k) for k in ("make", "model", "lens", "description", "title")]
-    parts += [media.get(k) for k in ADDRESS_FIELDS]
-    parts += [f["path"].rsplit("/", 1)[-1] for f in media.get("files", [])]
-    parts += list(tags)
-    parts += [o.get("class") for o in media.get("objects") or [] if isinstance(o, Mapping)]
-    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
+    get = media.get
+    parts: list[Any] = [media["id"][:10], get("media_type"), get("date", "")[:10]]
+    parts += map(get, _TEXT_KEYS)
+    parts += [f["path"].rpartition("/")[2] for f in get("files") or ()]
+    parts += tags
+    if objects := get("objects"):
+        parts += [o.get("class") for o in objects if isinstance(o, Mapping)]
+    return "\n".join(
+        [p if p.__class__ is str else str(p) for p in parts if p is not None and p != ""]
+    ).casefold()
+
+
+_TEXT_KEYS = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 log = logging.getLogger("hg-extract")
 
@@ -58,6 +57,8 @@ class Places:
     """Nearest GeoNames place to a coordinate."""
 
     def __init__(self, table: Path, coords: np.ndarray, offsets: np.ndarray) -> None:
+        from scipy.spatial import cKDTree  # 0.4 s to import: only when a photo has GPS
+
         self.table = table
         self.offsets = offsets
         self.tree = cKDTree(coords)
