@@ -21,7 +21,7 @@ from typing import Any
 from hg_build import db
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
-from hg_build.upsert import Prepared, prepare, write_batch
+from hg_build.upsert import write_batch
 from hg_index.records import SCHEMA_VERSION, error_record
 
 log = logging.getLogger(__name__)
@@ -93,21 +93,20 @@ class Builder:
         written as one batch."""
         plan = self.prepare(records)
         with db.transaction(self.conn) if own_transaction else nullcontext(self.conn):
-            self.write(plan)
+            self.write(plan, now_iso())
 
     def prepare(self, records: list[dict[str, Any]]) -> list[Any]:
-        """The part of a chunk that needs no database: the media dicts of its entries and
-        their rows (`upsert.prepare`; a run of consecutive entries as one list) and the
-        other records in order; errors and skipped records are counted and reported here."""
+        """The part of a chunk that needs no database: the media dicts of its entries (a run
+        of consecutive entries as one list) and the other records in order; errors and
+        skipped records are counted and reported here."""
         plan: list[Any] = []
-        batch: list[Prepared] = []
-        updated = now_iso()
+        batch: list[dict[str, Any]] = []
         for record in records:
             kind = record.get("type")
             if kind == "entry":
                 media = self._media(record)
                 if media is not None:
-                    batch.append(prepare(media, updated))
+                    batch.append(media)
                 continue
             if batch:
                 plan.append(batch)
@@ -120,11 +119,11 @@ class Builder:
             plan.append(batch)
         return plan
 
-    def write(self, plan: list[Any]) -> None:
+    def write(self, plan: list[Any], updated: str) -> None:
         """The database part of a chunk (see `prepare`), in the caller's transaction."""
         for step in plan:
             if isinstance(step, list):
-                write_batch(self.conn, step)
+                write_batch(self.conn, step, updated)
             else:
                 self.apply(step)
 
@@ -189,10 +188,9 @@ def apply_overlapped(
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Apply chunks inside the caller's transaction, writing one chunk in a writer thread
-    while the next one's media dicts and rows are made: sqlite3 releases the GIL while
-    SQLite works (`upsert.insert_rows` keeps the hand-overs few), so the two overlap.
-    `after_chunk` runs once a chunk is written; `stop` is asked after each chunk. The
-    connection must allow other threads (`db.connect(..., threads=True)`).
+    while the next one's media dicts are made: sqlite3 releases the GIL while SQLite works,
+    so the two overlap. `after_chunk` runs once a chunk is written; `stop` is asked after
+    each chunk. The connection must allow other threads (`db.connect(..., threads=True)`).
     """
     with ThreadPoolExecutor(1, thread_name_prefix="hg-build-writer") as pool:
         pending: Future | None = None
@@ -201,7 +199,7 @@ def apply_overlapped(
             if pending is not None:
                 pending.result()
                 after_chunk()
-            pending = pool.submit(builder.write, plan)
+            pending = pool.submit(builder.write, plan, now_iso())
             if stop():
                 break
         if pending is not None:

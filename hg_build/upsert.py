@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import orjson
@@ -33,10 +31,9 @@ ENTRY_COLS = (
     *(f"{k}_f" for k in _FOLDED), "files_count", "tags_count", "faces_count", "objects_count",
     "text", "tags", "extracted_tags", "objects", "faces", "similarity",
 )  # fmt: skip
-_INSERT_ENTRY = f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLS)})"
-_INSERT_FILES = (
-    "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
-    "dir_f, name_f, grp, size, mtime, type, checksum, is_primary)"
+_INSERT_ENTRY = (
+    f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLS)}) "
+    f"VALUES ({', '.join('?' * len(ENTRY_COLS))})"
 )
 _NAN = float("nan")
 _FILE_COLS = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
@@ -57,58 +54,31 @@ def _in(conn: sqlite3.Connection, sql: str, values: list[Any], *before: Any) -> 
     return rows
 
 
-def _unique_runs(items: list[Prepared]) -> Iterable[list[Prepared]]:
+def _unique_runs(medias: list[Mapping[str, Any]]) -> Iterable[list[Mapping[str, Any]]]:
     """Split so that an id occurs once per run (the same photo twice in one chunk)."""
-    run: list[Prepared] = []
+    run: list[Mapping[str, Any]] = []
     seen: set[str] = set()
-    for p in items:
-        eid = p.media["id"]
-        if eid in seen:
+    for m in medias:
+        if m["id"] in seen:
             yield run
             run, seen = [], set()
-        run.append(p)
-        seen.add(eid)
+        run.append(m)
+        seen.add(m["id"])
     if run:
         yield run
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """One media dict with its rows made as if the entry had no edits and no other copies:
-    made off the writer's path (`prepare`), used as is by `write_batch` unless the database
-    says otherwise (then the row and doc are made again there)."""
-
-    media: Mapping[str, Any]
-    updated: str
-    file_rows: list[tuple[Any, ...]]
-    groups: set[tuple[str, str, str]]
-    row: tuple[Any, ...]
-    doc: str
-    tag_rows: list[tuple[str, str, str, float]]
-
-
-def prepare(media: Mapping[str, Any], updated: str) -> Prepared:
-    """The rows of one media dict that need no database (pure)."""
-    eid = media["id"]
-    files, file_rows, groups = _file_rows(eid, media["files"])
-    tags = media["extracted_tags"]
-    row, doc = _entry_row(media, files, tags, updated)
-    ts = media["ts"]
-    return Prepared(media, updated, file_rows, groups, row, doc,
-                    [(eid, t, t.casefold(), ts) for t in tags])  # fmt: skip
-
-
 def write_media(conn: sqlite3.Connection, media: Mapping[str, Any], updated: str) -> None:
-    write_batch(conn, [prepare(media, updated)])
+    write_batch(conn, [media], updated)
 
 
-def write_batch(conn: sqlite3.Connection, items: list[Prepared]) -> None:
-    for run in _unique_runs(items):
-        _write_run(conn, run)
+def write_batch(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], updated: str) -> None:
+    for run in _unique_runs(medias):
+        _write_run(conn, run, updated)
 
 
-def _write_run(conn: sqlite3.Connection, items: list[Prepared]) -> None:
-    ids = [p.media["id"] for p in items]
+def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], updated: str) -> None:
+    ids = [m["id"] for m in medias]
     actions: dict[str, list] = defaultdict(list)
     if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone():
         for target, raw in _in(
@@ -121,80 +91,54 @@ def _write_run(conn: sqlite3.Connection, items: list[Prepared]) -> None:
     for row in _in(conn, f"SELECT {_FILE_COLS} FROM files WHERE entry_id IN ({{}})", ids):
         current[row[0]].append(row)
     by_source: dict[str, list[str]] = defaultdict(list)
-    for p in items:
-        for f in p.media["files"]:
+    for m in medias:
+        for f in m["files"]:
             by_source[f["source"]].append(f["path"])
     owner: dict[tuple[str, str], str] = {}
     for source, paths in by_source.items():
-        for eid, s, path in _in(
+        for eid, s, p in _in(
             conn, "SELECT entry_id, source, path FROM files WHERE source = ? AND path IN ({})",
             paths, source,
         ):  # fmt: skip
-            owner[(s, path)] = eid
+            owner[(s, p)] = eid
 
     existing = {r[0] for r in _in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
     entry_rows, doc_rows, tag_rows, file_rows, stale, owners = [], [], [], [], [], set()
-    for p in items:
-        m = p.media
+    for m in medias:
         eid = m["id"]
-        files = m["files"]
-        file_rows += p.file_rows
+        files, rows, groups = _file_rows(eid, m["files"])
+        file_rows += rows
         mine = {(f["source"], f["path"]) for f in files}
         others = []
-        for _e, s, r, path, d, g, z, mt, t, c, pr in current.get(eid, ()):
-            if (s, path) in mine:
+        for _e, s, r, p, d, g, z, mt, t, c, pr in current.get(eid, []):
+            if (s, p) in mine:
                 continue
-            if (s, d, g) in p.groups:  # a file that left this group (a removed sidecar)
-                stale.append((s, path))
+            if (s, d, g) in groups:  # a file that left this group (a removed sidecar)
+                stale.append((s, p))
             else:  # the same content elsewhere: one entry lists every copy
-                others.append({"source": s, "root": r, "path": path, "size": z, "mtime": mt,
+                others.append({"source": s, "root": r, "path": p, "size": z, "mtime": mt,
                                "type": t, "checksum": c, "primary": bool(pr)})  # fmt: skip
         owners |= {owner[k] for k in mine if k in owner and owner[k] != eid}
-        edits = actions.get(eid)
-        if edits or others:  # the prepared rows do not hold: make them again
-            tags = apply_actions(m["extracted_tags"], edits or [])
-            tag_rows += [(eid, t, t.casefold(), m["ts"]) for t in tags]
-            row, doc = _entry_row(m, [*files, *others], tags, p.updated)
-        else:
-            tag_rows += p.tag_rows
-            row, doc = p.row, p.doc
+        tags = apply_actions(m["extracted_tags"], actions.get(eid, []))
+        tag_rows += [(eid, t, t.casefold(), m["ts"]) for t in tags]
+        row, doc = _entry_row(m, [*files, *others], tags, updated)
         entry_rows.append(row)
         doc_rows.append((eid, doc))
 
     conn.executemany("DELETE FROM files WHERE source = ? AND path = ?", stale)
-    insert_rows(conn, _INSERT_FILES, file_rows)
-    insert_rows(conn, "INSERT OR REPLACE INTO docs (id, doc)", doc_rows)
-    insert_rows(conn, _INSERT_ENTRY, entry_rows)
+    conn.executemany(
+        "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
+        "dir_f, name_f, grp, size, mtime, type, checksum, is_primary) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        file_rows,
+    )
+    conn.executemany("INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)", doc_rows)
+    conn.executemany(_INSERT_ENTRY, entry_rows)
     conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids if i in existing])
-    insert_rows(conn, "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts)", tag_rows)
+    conn.executemany(
+        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?,?,?,?)", tag_rows
+    )
     drop_orphans(conn, owners - set(ids))
-
-
-_PARAMS_PER_STATEMENT = 8000
-_statements: dict[tuple[str, int, int], str] = {}
-
-
-def insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
-    """`insert … VALUES (…), (…), …` with many rows per statement, not executemany.
-
-    executemany releases the GIL around each row's step and takes it back to bind the next
-    row; while another thread runs Python (a build prepares the next chunk meanwhile), each
-    take-back waits for that thread's switch interval, which made the writer 5-7x slower.
-    One statement per few hundred rows hands the GIL over a few times per chunk instead.
-    """
-    if not rows:
-        return
-    width = len(rows[0])
-    limit = min(_PARAMS_PER_STATEMENT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    per = max(1, limit // width)
-    for i in range(0, len(rows), per):
-        part = rows[i : i + per]
-        key = (insert, width, len(part))
-        sql = _statements.get(key)
-        if sql is None:
-            one = "(" + ",".join("?" * width) + ")"
-            sql = _statements[key] = f"{insert} VALUES {','.join([one] * len(part))}"
-        conn.execute(sql, list(chain.from_iterable(part)))
 
 
 def _file_rows(eid: str, files: list[Mapping[str, Any]]):
