@@ -51,13 +51,12 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
-def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any], heavy=False):
+def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
     """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
 
     `run` is called in a reader thread, and the JSON is made (and gzip'd by ISA-L, level 1: a
-    100k map's points are megabytes) there too, so the event loop stays free for other
-    clients. Answers are cached while the database version holds. `heavy` answers (the
-    map's points: megabytes) run in their own thread (`Gallery.call_heavy`).
+    100k map's points are a megabyte) there too, so the event loop stays free for other
+    clients. Answers are cached while the database version holds.
     """
 
     def work(gallery: Gallery, request: Request, q: str, filters, key, gz: bool):
@@ -81,8 +80,7 @@ def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any],
         body = cache.get(key, gallery.version())
         if body is None:
             try:
-                call = gallery.call_heavy if heavy else gallery.call
-                body = await call(work, gallery, request, q, filters, key, gz)
+                body = await gallery.call(work, gallery, request, q, filters, key, gz)
             except QueryError as exc:
                 return error(400, str(exc))
         if body is None:
@@ -101,7 +99,7 @@ entries = query_endpoint(
 entry = query_endpoint(lambda g, r, q, f: g.detail(r.path_params["id"], f))
 years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
-geo = query_endpoint(lambda g, r, q, f: g.geo(q, f), heavy=True)
+geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
 
 

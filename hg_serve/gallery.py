@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -45,7 +45,6 @@ __all__ = ["MAX_LIMIT", "Gallery", "QueryError"]
 
 MAX_LIMIT = 5000
 READERS = 3  # query threads: 2 cores, and SQLite runs without the GIL
-HEAVY_READERS = 1  # threads for answers of megabytes (the map's points), apart from pages
 READER_CACHE_KIB = 16 * 1024  # page cache per reader connection
 SIMILAR_LIMIT = 200
 GEO_WARM = 900.0  # seconds after a map request that database changes re-take its snapshot
@@ -65,7 +64,6 @@ class Gallery:
         self._generation = 0  # bumped by reload(): reader threads reconnect
         self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
-        self.heavy_executor = ThreadPoolExecutor(HEAVY_READERS, thread_name_prefix="hg-serve-heavy")
         self._geo: tuple[tuple, summaries.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
 
@@ -113,15 +111,8 @@ class Gallery:
         """Run a method in a reader thread (the event loop never waits on SQLite)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
 
-    async def call_heavy(self, fn: Callable[..., T], *args: Any) -> T:
-        """`call` for answers that take a hundred ms or more (the map's points): they queue
-        for their own thread, so under load grid pages never wait behind a row of them."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.heavy_executor, partial(fn, *args))
-
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.heavy_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- queries ---------------------------------------------------------------------------
     def page(
@@ -178,12 +169,13 @@ class Gallery:
         self._geo = (version, snapshot)
         return snapshot
 
-    def prewarm(self) -> None:
-        """The database changed: take the map's new snapshot now, in the heavy thread, if
+    def prewarm(self) -> Future | None:
+        """The database changed: take the map's new snapshot now, in a reader thread, if
         the map was used in the last GEO_WARM seconds (the next map request is then cheap)."""
         if time.monotonic() - self._geo_used < GEO_WARM:
             with contextlib.suppress(RuntimeError):  # shut down meanwhile
-                self.heavy_executor.submit(self._warm_geo)
+                return self.executor.submit(self._warm_geo)
+        return None
 
     def _warm_geo(self) -> None:
         try:
