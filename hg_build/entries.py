@@ -144,15 +144,7 @@ def _merged(record: Mapping[str, Any], entry_id: str, files: list[dict[str, Any]
     for key in PLACE_FIELDS:
         media[key] = lat_meta.get(key)
     media.update(_firsts(date_order, TEXT_FIELDS))
-    address = record.get("address") or {}
-    for key in ADDRESS_FIELDS:
-        media[key] = address.get(key) or None
-    media["previews"] = list(record.get("previews") or [])
-    media["video"] = record.get("video")
-    media["colors"] = list(record.get("colors") or [])
-    media["objects"] = list(record.get("objects") or [])
-    media["faces"] = list(record.get("faces") or [])
-    media["similarity"] = record.get("similarity")
+    _add_extracted(media, record)
     media["files"] = [
         {
             "source": f.get("source"),
@@ -201,15 +193,7 @@ def _single(record: Mapping[str, Any], entry_id: str, f: Mapping[str, Any]) -> d
     for key in TEXT_FIELDS:
         value = get(key)
         media[key] = None if value in (None, "", []) else value
-    address = record.get("address") or {}
-    for key in ADDRESS_FIELDS:
-        media[key] = address.get(key) or None
-    media["previews"] = list(record.get("previews") or [])
-    media["video"] = record.get("video")
-    media["colors"] = list(record.get("colors") or [])
-    media["objects"] = list(record.get("objects") or [])
-    media["faces"] = list(record.get("faces") or [])
-    media["similarity"] = record.get("similarity")
+    _add_extracted(media, record)
     size = int(f.get("size") or 0)
     media["files"] = [
         {
@@ -226,6 +210,19 @@ def _single(record: Mapping[str, Any], entry_id: str, f: Mapping[str, Any]) -> d
     media["filesize"] = size
     media["extracted_tags"] = _tags((meta,))
     return media
+
+
+def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
+    """The entry's own extracted fields (address, previews, video, colours, ML data)."""
+    address = record.get("address") or {}
+    for key in ADDRESS_FIELDS:
+        media[key] = address.get(key) or None
+    media["previews"] = list(record.get("previews") or [])
+    media["video"] = record.get("video")
+    media["colors"] = list(record.get("colors") or [])
+    media["objects"] = list(record.get("objects") or [])
+    media["faces"] = list(record.get("faces") or [])
+    media["similarity"] = record.get("similarity")
 
 
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
