@@ -26,7 +26,11 @@ from hg_index.records import skip_record
 
 log = logging.getLogger("hg-extract")
 
-CHUNK_FILES = 48
+CHUNK_FILES = 8
+"""Files per work unit. Small, so that the last units of a run keep every worker busy: with
+48, a 60-file run (an import chunk) gave one worker 48 files and the other 12 and took
+19.2 s instead of 13.2 s; at 200 files 8 and 48 take the same (38.9 / 38.7 s), while 4 costs
+~3 % more CPU in exiftool calls and pickling."""
 ADDRESS = "geo-address.json"
 
 
