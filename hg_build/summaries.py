@@ -98,9 +98,10 @@ def geo_snapshot(
         if len(set(ids)) == len(ids) or id_length >= 64:
             break
         id_length = min(64, id_length + 6)
-    order = np.argsort(np.fromiter(rowids, np.int64, len(rowids)), kind="stable")
+    keys = np.fromiter(rowids, np.int64, len(rowids))
+    order = np.argsort(keys, kind="stable")
     return GeoSnapshot(
-        rowids=np.fromiter(rowids, np.int64, len(rowids))[order],
+        rowids=keys[order],
         ids=np.array(ids, dtype=object)[order],
         lat=np.asarray(_rounded(lat, digits))[order],
         lon=np.asarray(_rounded(lon, digits))[order],

@@ -20,7 +20,6 @@ the edit is applied by the next `apply_events()` (the watcher retries every poll
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sqlite3
@@ -28,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -173,7 +172,7 @@ class Gallery:
         """The database changed: take the map's new snapshot now, in a reader thread, if
         the map was used in the last GEO_WARM seconds (the next map request is then cheap)."""
         if time.monotonic() - self._geo_used < GEO_WARM:
-            with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            with suppress(RuntimeError):  # shut down meanwhile
                 return self.executor.submit(self._warm_geo)
         return None
 
