@@ -51,7 +51,7 @@ MIN_PREFIX = 5  # as the query language's `id:` (HomeGallery's shortest id prefi
 
 
 def resolve_ids(conn: sqlite3.Connection | None, ids: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Full ids for ids and unique id prefixes (as `hg-build query` shows them shortened).
+    """Full ids for ids and unique id prefixes (what a user types: `1e2feb89`).
 
     A full-length id is kept as given (an edit may precede its entry's import); a prefix
     must name exactly one entry. Returns (full ids, problems), a problem per id that is

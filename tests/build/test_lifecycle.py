@@ -78,7 +78,7 @@ def test_edits_apply_at_once_are_idempotent_and_survive_a_rebuild(home_and_sourc
     assert event["type"] == "userAction" and len(event["targetIds"]) == 3
     assert len(query(home, "tag:plöck")) == 3  # casefolded match, non-ASCII
     first = ids.split()[0].decode()
-    # a prefix works as `hg-build query` shows ids; a wrong one appends nothing (exit 2)
+    # a unique prefix names its entry; an unknown one appends nothing (exit 2)
     bad = hg_build(home, "events", "add", "--tag", "x", first[:8], "0000000000", check=False)
     assert bad.returncode == 2 and b"matches no entry" in bad.stderr
     hg_build(home, "events", "add", "--remove-tag", "Plöck", "--tag", "best", first[:8])
