@@ -51,6 +51,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def file_signature(*paths: Path) -> tuple:
+    """(mtime_ns, size, inode) of each path, None if missing: changes with every write."""
+    out: list[Any] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
 class Gallery:
     """The gallery database as the server sees it (thread-safe; queries run in `call`)."""
 
@@ -97,14 +109,8 @@ class Gallery:
 
     def version(self) -> tuple:
         """Changes whenever the database may have changed (a commit touches the WAL)."""
-        sig: list[Any] = [self._generation, self._edits]
-        for path in (self.database, Path(f"{self.database}-wal")):
-            try:
-                st = os.stat(path)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except FileNotFoundError:
-                sig.append(None)
-        return tuple(sig)
+        paths = (self.database, Path(f"{self.database}-wal"))
+        return (self._generation, self._edits, *file_signature(*paths))
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a method in a reader thread (the event loop never waits on SQLite)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from hg_build import events
-from hg_serve.gallery import Gallery
+from hg_serve.gallery import Gallery, file_signature
 
 log = logging.getLogger(__name__)
 KEEPALIVE = 15.0
@@ -81,17 +80,6 @@ def stream_response(request: Request, broker: Broker) -> StreamingResponse:
     )
 
 
-def _signature(*paths: Path) -> tuple:
-    out = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except FileNotFoundError:
-            out.append(None)
-    return tuple(out)
-
-
 class Watcher:
     """Polls the database and the event log; applies new edits and publishes changes."""
 
@@ -100,7 +88,7 @@ class Watcher:
         self.broker = broker
         self.interval = interval
         self.db_paths = (gallery.database, Path(f"{gallery.database}-wal"))
-        self.db_sig = _signature(*self.db_paths)
+        self.db_sig = file_signature(*self.db_paths)
         self.events_offset = self._size(gallery.events)
         self.seen: set[str] = set()  # ids of events this server appended and published
         self.pending = True  # the log may hold edits the database has not applied yet
@@ -117,10 +105,10 @@ class Watcher:
     def _own_write(self) -> Iterator[None]:
         """Our own write (an applied edit) is not an import: do not announce it, unless an
         import changed the database since the last poll (then the next poll still does)."""
-        before = _signature(*self.db_paths)
+        before = file_signature(*self.db_paths)
         yield
         if before == self.db_sig:
-            self.db_sig = _signature(*self.db_paths)
+            self.db_sig = file_signature(*self.db_paths)
 
     def apply_edits(self, wait: float = 0.0) -> bool:
         """Apply the log's new edits to the database (blocking; run in a thread)."""
@@ -148,7 +136,7 @@ class Watcher:
                 self.events_offset = size
         if self.pending:
             self.apply_edits()
-        sig = _signature(*self.db_paths)
+        sig = file_signature(*self.db_paths)
         if sig != self.db_sig:
             self.db_sig = sig
             self.gallery.reload()

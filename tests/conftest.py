@@ -74,15 +74,18 @@ def copy_media(tmp_path, media):
     """Copy parts of ../shared/media into a temp source folder (read-only originals stay)."""
 
     def copy(*parts: str, dest: str = "src") -> Path:
-        root = tmp_path / dest
-        for part in parts:
-            src = media / part
-            target = root / part
-            if src.is_dir():
-                shutil.copytree(src, target, dirs_exist_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, target)
-        return root
+        return copy_media_parts(list(parts), tmp_path / dest, media)
 
     return copy
+
+
+def copy_media_parts(parts: list[str], root: Path, media: Path = MEDIA) -> Path:
+    """Copy files or folders of ../shared/media (relative paths) into root; returns root."""
+    for part in parts:
+        src, target = media / part, root / part
+        if src.is_dir():
+            shutil.copytree(src, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return root

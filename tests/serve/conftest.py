@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import MEDIA, tool
+from tests.conftest import MEDIA, copy_media_parts, tool
 from tests.serve.pipeline import import_media
 
 GPS = [f"exif-samples/jpg/gps/DSCN00{n}.jpg" for n in (10, 12, 21, 25, 27, 29, 38, 40, 42)]
@@ -29,14 +29,7 @@ GALLERY_FILES = [
 
 
 def copy_media(parts: list[str], root: Path) -> Path:
-    for part in parts:
-        src, target = MEDIA / part, root / part
-        if src.is_dir():
-            shutil.copytree(src, target, dirs_exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    return root
+    return copy_media_parts(parts, root)
 
 
 def free_port() -> int:
