@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +103,7 @@ class Builder:
         for record in records:
             kind = record.get("type")
             if kind == "entry":
-                media = self._media(record)
+                media = self.media(record)
                 if media is not None:
                     batch.append(media)
                 continue
@@ -127,7 +126,8 @@ class Builder:
             else:
                 self.apply(step)
 
-    def _media(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def media(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The media dict of an entry record, or None (reported as an error record)."""
         if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
             self._error(record, f"entry record version {record.get('v')!r} is not 1")
             return None
@@ -179,29 +179,3 @@ class Builder:
                 path=first.get("path"),
             )
         )  # fmt: skip
-
-
-def apply_overlapped(
-    builder: Builder,
-    chunks: Iterable[list[dict[str, Any]]],
-    after_chunk: Callable[[], None] = lambda: None,
-    stop: Callable[[], bool] = lambda: False,
-) -> None:
-    """Apply chunks inside the caller's transaction, writing one chunk in a writer thread
-    while the next one's media dicts are made: sqlite3 releases the GIL while SQLite works,
-    so the two overlap. `after_chunk` runs once a chunk is written; `stop` is asked after
-    each chunk. The connection must allow other threads (`db.connect(..., threads=True)`).
-    """
-    with ThreadPoolExecutor(1, thread_name_prefix="hg-build-writer") as pool:
-        pending: Future | None = None
-        for records in chunks:
-            plan = builder.prepare(records)
-            if pending is not None:
-                pending.result()
-                after_chunk()
-            pending = pool.submit(builder.write, plan, now_iso())
-            if stop():
-                break
-        if pending is not None:
-            pending.result()
-            after_chunk()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hg_build import db, events, lookup
 from hg_build.build import timed_chunks
+from hg_build.parallel import default_workers, numbered_lines
 from hg_build.query import QueryError
 from hg_build.query.search import search, search_ids
 from hg_build.rebuild import rebuild
@@ -30,8 +31,7 @@ from hg_index.cli_support import (
 )
 from hg_index.config import Config, load_config
 from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonError, NdjsonWriter, parse_line
-from hg_index.records import error_record
+from hg_index.ndjson import NdjsonWriter
 
 DESCRIPTION = """\
 Build the gallery database from hg-extract's NDJSON on stdin (entry, remove, move, error
@@ -55,21 +55,13 @@ def _paths(args, cfg: Config) -> tuple[Path, Path]:
     return database.absolute(), (Path(args.events) if args.events else cfg.events).absolute()
 
 
-def _stdin_records(stream):
-    for lineno, line in enumerate(stream, 1):
-        if line.strip():
-            try:
-                yield parse_line(line, lineno)
-            except NdjsonError as exc:
-                yield error_record("build", f"stdin {exc}")
-
-
 def _build(argv: Sequence[str]) -> int:
     p = ArgumentParser(
         prog="hg-build", description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     p.add_argument("--rebuild", action="store_true", help="rebuild from index and storage")
     p.add_argument("--chunk-size", type=int, help="records per transaction (default 500)")
+    p.add_argument("--workers", type=int, help="processes preparing chunks (default: one per core)")
     _common(p)
     args = p.parse_args(argv)
     setup_logging("hg-build", args.verbose, args.quiet)
@@ -79,12 +71,15 @@ def _build(argv: Sequence[str]) -> int:
     chunk = args.chunk_size or int(cfg.section("build").get("chunk_size", 500))
     if chunk < 1:
         raise UsageError("--chunk-size must be at least 1")
+    workers = args.workers or int(cfg.section("build").get("workers", 0)) or default_workers()
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
     with writer_lock(database):
         if args.rebuild:
-            s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write)
+            s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write, workers)
         else:
-            chunks = timed_chunks(_stdin_records(sys.stdin.buffer), chunk, 2.0)
-            s = build(cfg, database, events_path, chunks, out.write, out.flush)
+            chunks = timed_chunks(numbered_lines(sys.stdin.buffer), chunk, 2.0)
+            s = build(cfg, database, events_path, chunks, out.write, out.flush, workers=workers)
     out.flush()
     if not args.quiet:
         print(

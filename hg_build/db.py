@@ -20,7 +20,8 @@ from hg_build import events, schema
 from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
-WAL_CHECKPOINT_PAGES = 8192
+PAGE_SIZE = 8192
+WAL_CHECKPOINT_PAGES = 4096  # ~32 MiB of WAL at 8 KiB pages (4 KiB in older files: 16)
 
 
 @contextmanager
@@ -68,6 +69,9 @@ def connect(path: Path | str, readonly: bool = False, threads: bool = False) -> 
         conn = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=not threads
         )
+        # 8 KiB pages for a new file (an existing one keeps its own): a 100k build writes
+        # 13 % faster and the file is 7 % smaller than with 4 KiB (bench/build.py).
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint (and fsync) every ~32 MiB of WAL, not every 4 MiB: a chunk of 500

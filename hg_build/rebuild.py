@@ -26,8 +26,9 @@ from typing import Any
 import orjson
 
 from hg_build import db, schema
-from hg_build.build import Builder, apply_overlapped
+from hg_build.build import Builder
 from hg_build.filetypes import file_type, is_media
+from hg_build.parallel import apply_chunks, default_workers
 from hg_index.indexfile import index_files, read_entries, read_header
 from hg_index.sidecars import group_keys
 
@@ -167,13 +168,15 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
     tmp = Path(tmp_name)
     conn = None
     try:
-        conn = db.connect(tmp, threads=True)  # written by apply_overlapped's writer thread
+        conn = db.connect(tmp)
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute(f"PRAGMA cache_size = -{FRESH_CACHE_KIB}")
         schema.create(conn, indexes=False)
         db.import_events(conn, events_path)
         yield conn
+        # The workers are done by now: let SQLite sort each index on every core.
+        conn.execute(f"PRAGMA threads = {default_workers()}")
         schema.create_indexes(conn)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA analysis_limit = 1000")  # approximate statistics, in a blink
@@ -186,12 +189,16 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
 
 
-def rebuild(database: Path, index_dir: Path, storage: Path, events_path: Path, on_error) -> Any:
+def rebuild(
+    database: Path, index_dir: Path, storage: Path, events_path: Path, on_error,
+    workers: int | None = None,
+) -> Any:  # fmt: skip
     """Build a fresh database from index + storage + events and put it in place."""
     with fresh_database(database, events_path) as conn, db.transaction(conn):
         builder = Builder(conn, on_error)
         records = index_records(index_dir, storage)
-        apply_overlapped(builder, iter(lambda: list(islice(records, CHUNK)), []))
+        chunks = iter(lambda: list(islice(records, CHUNK)), [])
+        apply_chunks(builder, chunks, workers or default_workers())
     return builder.summary
 
 

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, schema
-from hg_build.build import Builder, Summary, apply_overlapped
+from hg_build.build import Builder, Summary
+from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
 from hg_index.config import Config, ConfigError
 from hg_index.lock import LockedError, RunLock
@@ -105,35 +106,40 @@ def build(
     cfg: Config,
     database: Path,
     events: Path,
-    chunks: Iterable[list[dict]],
+    chunks: Iterable[list[Item]],
     on_error: Callable[[dict], None],
     after_chunk: Callable[[], None] = lambda: None,
     fresh_seconds: float = FRESH_SECONDS,
+    workers: int | None = None,
 ) -> Summary:
-    """Apply chunks of records, one transaction each.
+    """Apply chunks of records (or input lines), one transaction each.
 
     A first build (see `is_fresh`) goes into a fresh file (`rebuild.fresh_database`), which
     is put in place when the input ends or after `fresh_seconds`, whichever is first; the
     rest goes into the live database, where hg-serve sees each chunk as it is committed.
+    Chunks are prepared by `workers` processes (see `parallel`; default one per core).
     """
-    chunks = iter(chunks)
-    builder: Builder | None = None
-    if is_fresh(database):
-        with fresh_database(database, events) as conn, db.transaction(conn):
-            # One transaction for the whole fresh phase: nobody reads this file before it
-            # is put in place, and an error deletes it anyway.
-            builder = Builder(conn, on_error)
-            deadline = time.monotonic() + fresh_seconds
-            apply_overlapped(builder, chunks, after_chunk, lambda: time.monotonic() > deadline)
-    conn = open_for_build(cfg, database, events, on_error)
-    try:
-        db.import_events(conn, events)
-        if builder is None:
-            builder = Builder(conn, on_error)
-        builder.conn = conn
-        for records in chunks:
-            builder.apply_chunk(records)
-            after_chunk()
-    finally:
-        conn.close()
+    builder = Builder(None, on_error)  # type: ignore[arg-type]  # each phase sets its conn
+    with ChunkWriter(builder, workers or default_workers()) as writer:
+        stream = writer.prepared(chunks)
+        if is_fresh(database):
+            with fresh_database(database, events) as conn, db.transaction(conn):
+                # One transaction for the whole fresh phase: nobody reads this file before
+                # it is put in place, and an error deletes it anyway.
+                writer.use(conn, fresh=True, own_transaction=False)
+                deadline = time.monotonic() + fresh_seconds
+                for items, future in stream:
+                    writer.write(items, future)
+                    after_chunk()
+                    if time.monotonic() > deadline:
+                        break
+        conn = open_for_build(cfg, database, events, on_error)
+        try:
+            db.import_events(conn, events)
+            writer.use(conn, fresh=False, own_transaction=True)
+            for items, future in stream:
+                writer.write(items, future)
+                after_chunk()
+        finally:
+            conn.close()
     return builder.summary

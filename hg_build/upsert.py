@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -103,12 +104,12 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
             owner[(s, p)] = eid
 
     existing = {r[0] for r in _in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
-    entry_rows, doc_rows, tag_rows, file_rows, stale, owners = [], [], [], [], [], set()
+    rows, stale, owners = Rows(), [], set()
     for m in medias:
         eid = m["id"]
-        files, rows, groups = _file_rows(eid, m["files"])
-        file_rows += rows
-        mine = {(f["source"], f["path"]) for f in files}
+        mine = {(f["source"], f["path"]) for f in m["files"]}
+        frows = _file_rows(eid, m["files"])
+        groups = {(r[1], r[4], r[10]) for r in frows}  # (source, dir, group key)
         others = []
         for _e, s, r, p, d, g, z, mt, t, c, pr in current.get(eid, []):
             if (s, p) in mine:
@@ -120,28 +121,65 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
                                "type": t, "checksum": c, "primary": bool(pr)})  # fmt: skip
         owners |= {owner[k] for k in mine if k in owner and owner[k] != eid}
         tags = apply_actions(m["extracted_tags"], actions.get(eid, []))
-        tag_rows += [(eid, t, t.casefold(), m["ts"]) for t in tags]
-        row, doc = _entry_row(m, [*files, *others], tags, updated)
-        entry_rows.append(row)
-        doc_rows.append((eid, doc))
+        add_media(rows, m, others, tags, updated, frows)
 
     conn.executemany("DELETE FROM files WHERE source = ? AND path = ?", stale)
+    conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids if i in existing])
+    insert_rows(conn, rows)
+    drop_orphans(conn, owners - set(ids))
+
+
+@dataclass
+class Rows:
+    """A batch's rows for the four tables, as executemany takes them."""
+
+    entries: list[tuple] = field(default_factory=list)
+    docs: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple] = field(default_factory=list)
+    tags: list[tuple] = field(default_factory=list)
+
+
+def add_media(
+    rows: Rows,
+    media: Mapping[str, Any],
+    others: list[dict],
+    tags: list[str],
+    updated: str,
+    file_rows: list[tuple] | None = None,
+) -> None:
+    """Add one media dict's rows; `others` are stored copies of its content elsewhere."""
+    eid = media["id"]
+    rows.files += _file_rows(eid, media["files"]) if file_rows is None else file_rows
+    rows.tags += [(eid, t, t.casefold(), media["ts"]) for t in tags]
+    row, doc = _entry_row(media, [*media["files"], *others], tags, updated)
+    rows.entries.append(row)
+    rows.docs.append((eid, doc))
+
+
+def new_rows(medias: Iterable[Mapping[str, Any]], updated: str) -> Rows:
+    """The rows of entries the database does not know yet (no stored files, no edits): no
+    lookups, so worker processes can make them (see `parallel`)."""
+    rows = Rows()
+    for m in medias:
+        add_media(rows, m, [], apply_actions(m["extracted_tags"], ()), updated)
+    return rows
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Rows) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
         "dir_f, name_f, grp, size, mtime, type, checksum, is_primary) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        file_rows,
+        rows.files,
     )
-    conn.executemany("INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)", doc_rows)
-    conn.executemany(_INSERT_ENTRY, entry_rows)
-    conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids if i in existing])
+    conn.executemany("INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)", rows.docs)
+    conn.executemany(_INSERT_ENTRY, rows.entries)
     conn.executemany(
-        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?,?,?,?)", tag_rows
+        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?,?,?,?)", rows.tags
     )
-    drop_orphans(conn, owners - set(ids))
 
 
-def _file_rows(eid: str, files: list[Mapping[str, Any]]):
+def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
     if len(files) == 1:  # most entries: the group key is the name minus its extension
         f = files[0]
         d, name = _split(f["path"])
@@ -149,23 +187,22 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]):
         row = (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
                f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
                f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))  # fmt: skip
-        return files, [_nulls(row)], {(f["source"], d, grp)}
+        return [_nulls(row)]
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in files:
         d, name = _split(f["path"])
         by_dir[(f["source"], d)].append(name)
     keys = {k: group_keys(names) for k, names in by_dir.items()}
-    rows, groups = [], set()
+    rows = []
     for f in files:
         d, name = _split(f["path"])
         grp = keys[(f["source"], d)][name]
-        groups.add((f["source"], d, grp))
         rows.append(_nulls(
             (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
              f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
              f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
         ))  # fmt: skip
-    return files, rows, groups
+    return rows
 
 
 def _entry_row(

@@ -1,0 +1,309 @@
+"""Chunks prepared in worker processes, written by one: a build on every core.
+
+Most of a first build is Python work per entry (parse the line, make the media dict, make
+the rows: ~80 µs), and threads cannot share it (the GIL). Worker processes each take a
+chunk of input lines and return its rows ready for executemany; the parent only writes.
+
+A worker makes the rows as if every entry of its chunk were new, since it cannot see the
+database. The parent checks that before writing (`Prepared.collides`: an id, a path or an
+edit the database already has, or one twice in the chunk) and otherwise writes the chunk
+the serial way (`Builder`), so the result is the same either way; a first build of an
+archive never meets that case, an incremental one rarely.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from hg_build import db
+from hg_build.build import Builder, Summary
+from hg_build.events import now_iso
+from hg_build.upsert import Rows, _in, insert_rows, new_rows
+from hg_index.ndjson import NdjsonError, parse_line
+from hg_index.records import error_record
+
+log = logging.getLogger(__name__)
+
+Line = tuple[int, bytes]
+"""An input line and its number (for error messages), parsed in a worker."""
+
+Item = Line | dict[str, Any]
+"""What a chunk holds: input lines, or records already parsed (a rebuild, tests)."""
+
+
+def parse_items(items: Iterable[Item]) -> Iterator[dict[str, Any]]:
+    """Records of a chunk; a line that is not a JSON object becomes an error record."""
+    for item in items:
+        if isinstance(item, dict):
+            yield item
+            continue
+        lineno, line = item
+        try:
+            yield parse_line(line, lineno)
+        except NdjsonError as exc:
+            yield error_record("build", f"stdin {exc}")
+
+
+def numbered_lines(stream: Iterable[bytes]) -> Iterator[Line]:
+    """The non-blank lines of a byte stream with their numbers, unparsed."""
+    for lineno, line in enumerate(stream, 1):
+        if line.strip():
+            yield lineno, line
+
+
+@dataclass
+class Prepared:
+    """A chunk made ready by a worker; `rows` is None when only the serial way can write
+    it (a remove or move record, or a record kind hg-build does not write)."""
+
+    rows: Rows | None = None
+    ids: list[str] = field(default_factory=list)
+    paths: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
+
+    def collides(self, conn: sqlite3.Connection, written: Written | None, edits: bool) -> bool:
+        """True if an entry of the chunk may not be new to the database (its rows would
+        differ): a stored id or path, an imported edit for it. `written`: what this build
+        put into a fresh file so far (that file held nothing else), checked in memory."""
+        if self.rows is None:
+            return True
+        if edits and _in(conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids):
+            return True
+        if written is not None:
+            return written.meets(self.ids, self.paths)
+        if self.ids and _in(conn, "SELECT 1 FROM entries WHERE id IN ({}) LIMIT 1", self.ids):
+            return True
+        sql = "SELECT 1 FROM files WHERE source = ? AND path IN ({}) LIMIT 1"
+        return any(_in(conn, sql, paths, source) for source, paths in self.paths.items())
+
+
+class Written:
+    """Hashes of the ids and paths a build wrote into a fresh file: a superset of what the
+    file holds, so "not in here" means new. Bounded: the fresh phase lasts seconds."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.paths: set[int] = set()
+
+    def meets(self, ids: list[str], paths: dict[str, list[str]]) -> bool:
+        if not self.ids.isdisjoint(map(hash, ids)):
+            return True
+        return any(
+            not self.paths.isdisjoint(hash((source, p)) for p in ps) for source, ps in paths.items()
+        )
+
+    def add(self, ids: Iterable[str], paths: Iterable[tuple[str, str]]) -> None:
+        self.ids.update(map(hash, ids))
+        self.paths.update(map(hash, paths))
+
+    def add_records(self, records: list[dict[str, Any]]) -> None:
+        """What a chunk written the serial way may have put in: entries' ids and paths,
+        moves' new paths."""
+        for r in records:
+            if r.get("type") == "entry":
+                self.ids.add(hash(r.get("id")))
+                files = [f for f in r.get("files") or () if isinstance(f, dict)]
+                self.paths.update(hash((f.get("source"), f.get("path"))) for f in files)
+            elif r.get("type") == "move":
+                self.paths.add(hash((r.get("source"), r.get("path"))))
+
+
+def prepare(items: list[Item]) -> Prepared:
+    """Runs in a worker: a chunk's records to rows, errors and counts (see `Prepared`)."""
+    out = Prepared()
+    builder = Builder(None, out.errors.append)  # type: ignore[arg-type]  # never touches it
+    medias = []
+    for record in parse_items(items):
+        kind = record.get("type")
+        if kind == "entry":
+            media = builder.media(record)
+            if media is not None:
+                medias.append(media)
+        elif kind in ("error", "skip"):
+            builder.apply(record)
+        else:
+            return Prepared()  # remove, move, unknown kinds: the serial way, in order
+    paths: dict[str, list[str]] = defaultdict(list)
+    for m in medias:
+        for f in m["files"]:
+            paths[f["source"]].append(f["path"])
+    out.ids = [m["id"] for m in medias]
+    if len(set(out.ids)) < len(out.ids) or any(len(set(p)) < len(p) for p in paths.values()):
+        return Prepared()  # the same photo or path twice in the chunk
+    out.paths = dict(paths)
+    out.rows = new_rows(medias, now_iso())
+    out.summary = builder.summary
+    return out
+
+
+def _worker_start(parent: int) -> None:
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The parent's objects are inherited (fork) and never freed here: keep the collector
+    # from walking them. And no automatic collections: a chunk makes ~100k containers
+    # that all live until it is done, so the collector would walk them again and again
+    # for nothing (a quarter of the time); `_prepare` collects once per chunk instead.
+    gc.freeze()
+    gc.disable()
+
+
+def _prepare(items: list[Item]) -> Prepared:
+    gc.collect(1)  # the last chunk's cycles, if any (freed by refcount, it leaves few)
+    return prepare(items)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the parent ends, even by SIGKILL: a worker left behind would
+    hold the parent's writer lock (an inherited descriptor) and block every later build."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
+        pass
+    if os.getppid() != parent:  # the parent ended before prctl
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def default_workers() -> int:
+    """One process per core (at most 8: the single writer is the limit beyond that)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cores or 1))
+
+
+class ChunkWriter:
+    """Writes chunks in input order, each prepared by a worker (or, with one worker or
+    for a chunk the workers cannot prepare, the serial way)."""
+
+    def __init__(self, builder: Builder, workers: int) -> None:
+        self.builder = builder
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            # fork: workers start at once with hg_build already imported; started before
+            # any reader thread of the caller's, so no thread's lock is copied held.
+            self._pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_start, initargs=(os.getpid(),),
+            )  # fmt: skip
+            # With fork the pool starts every worker at its first task: do that now, from
+            # this thread, before the caller's reader threads exist.
+            self._pool.submit(os.getpid).result()
+
+    def __enter__(self) -> ChunkWriter:
+        # As in the workers: no automatic collections while chunks' rows come and go (the
+        # collector would walk them for nothing); `write` collects once per chunk.
+        self._gc = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._gc:
+            gc.enable()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def prepared(self, chunks: Iterable[list[Item]]) -> Iterator[tuple[list[Item], Any]]:
+        """(chunk, Future of its `Prepared` or None) in input order. A thread pulls the
+        chunks and hands them to the workers, at most two per worker ahead of the
+        writer, so memory stays bounded and no chunk waits for the next one's input."""
+        if self._pool is None:
+            for items in chunks:
+                yield items, None
+            return
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=2 * self.workers)
+        done = object()
+        stop = threading.Event()
+
+        def pull() -> None:
+            try:
+                for items in chunks:
+                    if stop.is_set():
+                        return
+                    ahead.put((items, self._pool.submit(_prepare, items)))  # type: ignore[union-attr]
+            except BaseException as exc:  # re-raised by the writer
+                ahead.put(exc)
+            ahead.put(done)
+
+        threading.Thread(target=pull, daemon=True, name="hg-build-chunks").start()
+        try:
+            while (got := ahead.get()) is not done:
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()
+            while True:  # let a puller blocked on a full queue see `stop`
+                try:
+                    ahead.get_nowait()
+                except queue.Empty:
+                    break
+
+    def use(self, conn: sqlite3.Connection, fresh: bool, own_transaction: bool) -> None:
+        """Write the next chunks into `conn`: `fresh` (a new file only this build writes,
+        see `Written`), `own_transaction` (one per chunk, else the caller's)."""
+        self.builder.conn = self.conn = conn
+        self.edits = has_events(conn)
+        self.written = Written() if fresh else None
+        self.own_transaction = own_transaction
+
+    def write(self, items: list[Item], future: Future | None) -> None:
+        """One chunk: the worker's rows when they hold, else the serial way."""
+        prepared: Prepared | None = future.result() if future is not None else None
+        builder, conn, written = self.builder, self.conn, self.written
+        with db.transaction(conn) if self.own_transaction else nullcontext(conn):
+            if prepared is None or prepared.collides(conn, written, self.edits):
+                records = list(parse_items(items))
+                builder.write(builder.prepare(records), now_iso())
+                if written is not None:
+                    written.add_records(records)
+                prepared = None
+            else:
+                insert_rows(conn, prepared.rows)  # type: ignore[arg-type]
+        gc.collect(1)  # see __enter__
+        if prepared is None:
+            return
+        if written is not None:
+            written.add(prepared.ids, ((s, p) for s, ps in prepared.paths.items() for p in ps))
+        s, p = builder.summary, prepared.summary
+        s.entries += p.entries
+        s.errors += p.errors
+        s.skipped += p.skipped
+        for record in prepared.errors:
+            builder.on_error(record)
+
+
+def has_events(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
+
+
+def apply_chunks(
+    builder: Builder,
+    chunks: Iterable[list[Item]],
+    workers: int,
+    after_chunk: Callable[[], None] = lambda: None,
+) -> None:
+    """All chunks into a fresh file (the builder's connection), in the caller's
+    transaction."""
+    with ChunkWriter(builder, workers) as writer:
+        writer.use(builder.conn, fresh=True, own_transaction=False)
+        for items, future in writer.prepared(chunks):
+            writer.write(items, future)
+            after_chunk()
