@@ -14,11 +14,9 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
-from hg_build import db, events, lookup
+from hg_build import db, events
 from hg_build.build import timed_chunks
 from hg_build.parallel import default_workers, numbered_lines
-from hg_build.query import QueryError
-from hg_build.query.search import search, search_ids
 from hg_build.rebuild import rebuild
 from hg_build.store import build, open_for_build, open_readonly, writer_lock
 from hg_index.cli_support import (
@@ -98,6 +96,11 @@ def _query(argv: Sequence[str]) -> int:
     p.add_argument("--offset", type=int, default=0, help="skip the first N results")
     _common(p)
     args = p.parse_args(argv)
+    # the query language (lark) is imported by the commands that use it: `hg-build` itself
+    # starts once per import chunk
+    from hg_build.query import QueryError
+    from hg_build.query.search import search, search_ids
+
     cfg = load_config(args.home, args.config, args.storage)
     conn = open_readonly(_paths(args, cfg)[0])
     try:
@@ -129,6 +132,8 @@ def _events_add(argv: Sequence[str]) -> int:
     ids = [i for a in args.ids for i in (sys.stdin.read().split() if a == "-" else [a])]
     if not ids:
         return EXIT_OK
+    from hg_build import lookup  # uses the query language: see _query
+
     cfg = load_config(args.home, args.config, args.storage)
     database, events_path = _paths(args, cfg)
     short = any(len(i) < lookup.FULL_ID for i in ids)

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from hg_build import events, schema
@@ -44,6 +43,8 @@ def cosine(a: bytes | None, b: bytes | None) -> float | None:
     """Cosine similarity of two float32 vectors stored as blobs (None when one is missing)."""
     if not a or not b or len(a) != len(b):
         return None
+    import numpy as np  # here: only similarity queries need it, and hg-build starts per chunk
+
     va, vb = np.frombuffer(a, dtype=np.float32), np.frombuffer(b, dtype=np.float32)
     den = float(np.linalg.norm(va) * np.linalg.norm(vb))
     return float(np.dot(va, vb)) / den if den else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from argparse import RawDescriptionHelpFormatter
@@ -25,6 +26,8 @@ from hg_index.config import load_config
 from hg_index.log import setup_logging
 from hg_index.ndjson import NdjsonWriter, read_ndjson
 from hg_index.progress import Progress
+
+log = logging.getLogger("hg-extract")
 
 DESCRIPTION = """\
 Read hg-index records on stdin (or every indexed file with --all), extract metadata
@@ -89,7 +92,9 @@ def _extract(argv: Sequence[str]) -> int:
         progress.close()
     out.flush()
     s = runner.summary
-    if not args.quiet:
+    if not (s.entries or s.skipped or s.passed or s.failed):
+        log.debug("no input records")  # quiet: hg-import keeps one started ahead, unused at the end
+    elif not args.quiet:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
             f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed",

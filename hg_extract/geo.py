@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pycountry
-import requests
 
 from hg_extract.places import Places
 from hg_extract.storage import Storage
@@ -94,6 +93,9 @@ class NominatimGeocoder:
         self.requests = 0
         self._last = 0.0
         self._lock = threading.Lock()
+        import requests  # here: Nominatim is opt-in, and every import chunk starts hg-extract
+
+        self._error = requests.RequestException
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         if language:
@@ -121,7 +123,7 @@ class NominatimGeocoder:
                     params={"format": "jsonv2", "lat": f"{lat:.6f}", "lon": f"{lon:.6f}"},
                     timeout=10,
                 )
-            except requests.RequestException as exc:
+            except self._error as exc:
                 log.warning("geo server %s: %s", self.url, exc)
                 return None
         if resp.status_code == 429:

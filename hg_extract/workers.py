@@ -1,8 +1,9 @@
 """The run: groups from stdin -> worker processes -> entry records, in input order per chunk.
 
-Groups are sent to `jobs` worker processes in chunks of about `CHUNK_FILES` files (one
-exiftool call per chunk); at most two chunks per worker are in flight, so memory does not
-grow with the archive. Results come back in submission order. Geo lookups run here, in the
+Groups are sent to `jobs` worker processes in units of about `CHUNK_FILES` files (one
+exiftool call per unit; smaller once the input has ended, so all workers finish together);
+at most two units per worker are in flight and LOOKAHEAD items are read ahead, so memory
+does not grow with the archive. Results come back in submission order. Geo lookups run here, in the
 parent (one offline tree, one global Nominatim rate limit). Video transcodes are queued and
 run after every chunk, so a run's images appear first; only those few small records wait.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,10 +29,12 @@ from hg_index.records import skip_record
 log = logging.getLogger("hg-extract")
 
 CHUNK_FILES = 8
-"""Files per work unit. Small, so that the last units of a run keep every worker busy: with
-48, a 60-file run (an import chunk) gave one worker 48 files and the other 12 and took
-19.2 s instead of 13.2 s; at 200 files 8 and 48 take the same (38.9 / 38.7 s), while 4 costs
-~3 % more CPU in exiftool calls and pickling."""
+"""Files per work unit (one exiftool call) while the input goes on; smaller at its end (see
+`unit_size`). With 48, a 60-file run (an import chunk) gave one worker 48 files and the other
+12 and took 19.2 s instead of 13.2 s; at 200 files 8 and 48 take the same (38.9 / 38.7 s),
+while 4 costs ~3 % more CPU in exiftool calls and pickling."""
+LOOKAHEAD = 256
+"""Input items (groups or records) read ahead of the workers: bounds memory."""
 ADDRESS = "geo-address.json"
 
 
@@ -65,18 +69,10 @@ class _InProcess:
             extractor._extractor.close()
 
 
-def _chunks(items: Iterable[Any]) -> Iterator[list[Group] | dict[str, Any]]:
-    """Chunks of groups; pass-through and unsupported-file records as they come."""
-    chunk: list[Group] = []
-    files = 0
+def _classify(items: Iterable[Any]) -> Iterator[Group | dict[str, Any]]:
+    """Groups as they are; unsupported files as skip records; other records as they come."""
     for item in items:
-        if isinstance(item, Group):
-            chunk.append(item)
-            files += len(item.files)
-            if files >= CHUNK_FILES:
-                yield chunk
-                chunk, files = [], 0
-        elif isinstance(item, Unsupported):
+        if isinstance(item, Unsupported):
             for rec in item.files:
                 name = rec["path"].rsplit("/", 1)[-1]
                 yield skip_record(
@@ -89,8 +85,71 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Group] | dict[str, Any]]:
                 )
         else:
             yield item
-    if chunk:
-        yield chunk
+
+
+def unit_size(remaining: int | None, jobs: int) -> int:
+    """Files for the next work unit: CHUNK_FILES while the input goes on; once it has
+    ended (`remaining` files left), a share that lets every worker finish at about the
+    same time, down to one file: a 60-file import chunk then ends within a file or two
+    on both workers instead of one worker running the last 8-file unit alone."""
+    if remaining is None:
+        return CHUNK_FILES
+    return max(1, min(CHUNK_FILES, -(-remaining // jobs)))
+
+
+class _Lookahead:
+    """The input read in a thread, up to LOOKAHEAD items ahead, so the dispatcher knows when
+    it has ended and how much is left (`unit_size`), and never waits for a full unit while
+    a worker is idle."""
+
+    def __init__(self, items: Iterable[Group | dict[str, Any]]) -> None:
+        self._items: deque[Any] = deque()
+        self._files = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, args=(items,), daemon=True, name="input").start()
+
+    def _read(self, items: Iterable[Any]) -> None:
+        try:
+            for item in items:
+                with self._cond:
+                    while len(self._items) >= LOOKAHEAD:
+                        self._cond.wait()
+                    self._items.append(item)
+                    self._files += len(item.files) if isinstance(item, Group) else 0
+                    self._cond.notify_all()
+        except BaseException as exc:  # re-raised by the dispatcher
+            self._error = exc
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def units(self, jobs: int) -> Iterator[list[Group] | dict[str, Any]]:
+        """Work units (lists of groups) and other records, in input order."""
+        while True:
+            with self._cond:
+                while not self._items and not self._ended:
+                    self._cond.wait()
+                if not self._items:
+                    if self._error is not None:
+                        raise self._error
+                    return
+                if not isinstance(self._items[0], Group):
+                    record = self._items.popleft()
+                    self._cond.notify_all()
+                else:
+                    record = None
+                    size = unit_size(self._files if self._ended else None, jobs)
+                    unit: list[Group] = []
+                    files = 0
+                    while self._items and isinstance(self._items[0], Group) and files < size:
+                        group = self._items.popleft()
+                        unit.append(group)
+                        files += len(group.files)
+                    self._files -= files
+                    self._cond.notify_all()
+            yield record if record is not None else unit
 
 
 class Runner:
@@ -125,7 +184,7 @@ class Runner:
         pending: deque[Any] = deque()
         videos: list[GroupResult] = []
         self.progress.update(phase="metadata+previews")
-        for chunk in _chunks(group_records(stream)):
+        for chunk in _Lookahead(_classify(group_records(stream))).units(self.jobs):
             if isinstance(chunk, dict):
                 yield self._passed(chunk)
                 continue

@@ -24,7 +24,7 @@ from hg_import.batches import (
     extract_command,
     index_command,
 )
-from hg_import.pipeline import run_chunk
+from hg_import.pipeline import run_chunk, start_extract, stop_spare
 from hg_import.progress import ImportProgress
 
 log = logging.getLogger("hg-import")
@@ -49,7 +49,20 @@ def count_pending(plan: Plan, batch: Batch | None) -> tuple[int | None, int | No
 
 
 def run_import(plan: Plan, progress: ImportProgress) -> int:
-    """Run all batches; returns 0, 1 (some inputs failed) or raises StageFailed."""
+    """Run all batches; returns 0, 1 (some inputs failed) or raises StageFailed.
+
+    Each chunk's hg-extract is started while the chunk before runs (a spare): its start is
+    then off the path between chunks. The last spare gets no input and exits quietly."""
+    spare: list[subprocess.Popen[bytes] | None] = [None]
+    try:
+        return _run_batches(plan, progress, spare)
+    finally:
+        stop_spare(spare[0])
+
+
+def _run_batches(
+    plan: Plan, progress: ImportProgress, spare: list[subprocess.Popen[bytes] | None]
+) -> int:
     failed_inputs = False
     total = 0
     progress.set_total(*count_pending(plan, None))
@@ -64,7 +77,12 @@ def run_import(plan: Plan, progress: ImportProgress) -> int:
             if not plan.index_only:
                 commands += [extract_command(plan), build_command(plan)]
                 names += ["hg-extract", "hg-build"]
-            result = run_chunk(commands, names, progress.advance)
+            extract = spare[0]
+            spare[0] = None
+            if not plan.index_only:
+                extract = extract or start_extract(commands[1], True)
+                spare[0] = start_extract(commands[1], True)
+            result = run_chunk(commands, names, progress.advance, extract)
             for name, status in zip(result.names, result.statuses, strict=True):
                 if name == "hg-index" and status == EXIT_MORE:
                     continue

@@ -69,6 +69,11 @@ def test_a_clean_tree_ends_in_the_database_with_exit_0(clean_tree, reference):
     assert status["state"] == "finished" and status["exit"] == 0
     assert status["files"] == status["total_files"] == N
     assert not list((home / "index").glob("*.next"))
+    # each chunk's hg-extract was started ahead (a spare); the last spare, unused, is gone
+    # and said nothing
+    assert run.stderr.count("hg-extract: ") == 3
+    left = subprocess.run(["pgrep", "-f", f"hg-extract.*{home}"], capture_output=True)
+    assert left.stdout == b""
 
 
 def test_kill_9_mid_chunk_then_rerun_gives_the_same_database(clean_tree, reference, tmp_path):
