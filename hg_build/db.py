@@ -20,7 +20,7 @@ from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
 PAGE_SIZE = 8192
-WAL_CHECKPOINT_PAGES = 4096  # ~32 MiB of WAL at 8 KiB pages (4 KiB in older files: 16)
+WAL_CHECKPOINT_BYTES = 32 << 20
 
 
 @contextmanager
@@ -78,7 +78,8 @@ def connect(path: Path | str, readonly: bool = False, threads: bool = False) -> 
         # Checkpoint (and fsync) every ~32 MiB of WAL, not every 4 MiB: a chunk of 500
         # random-id entries dirties thousands of pages, and one fsync per chunk was most of
         # a 100k build on a busy disk. Durability is unchanged (NORMAL: commits never fsync).
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page}")
     # a bounded page cache (64 MiB): random-id B-tree inserts stay in memory at 100k+
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA temp_store = MEMORY")
