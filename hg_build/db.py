@@ -70,8 +70,9 @@ def connect(path: Path | str, readonly: bool = False, threads: bool = False) -> 
         conn = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=not threads
         )
-        # 8 KiB pages for a new file (an existing one keeps its own): a 100k build writes
-        # 13 % faster and the file is 7 % smaller than with 4 KiB (bench/build.py).
+        # 8 KiB pages for a new file (an existing one keeps its own): a 100k first build is
+        # 7-13 % faster and the file 7 % smaller than with 4 KiB; random re-upserts are ~20 %
+        # slower (twice the bytes per touched page in the WAL). See docs/benchmarks.md.
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
