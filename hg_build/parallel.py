@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 Line = tuple[int, bytes]
 """An input line and its number (for error messages), parsed in a worker."""
 
+WRITTEN_MAX = 300_000
+
 Item = Line | dict[str, Any]
 """What a chunk holds: input lines, or records already parsed (a rebuild, tests)."""
 
@@ -94,11 +96,16 @@ class Prepared:
 
 class Written:
     """Hashes of the ids and paths a build wrote into a fresh file: a superset of what the
-    file holds, so "not in here" means new. Bounded: the fresh phase lasts seconds."""
+    file holds, so "not in here" means new. `full` past WRITTEN_MAX hashes (~20 MB), after
+    which the writer asks SQL instead: memory stays flat however large a rebuild is."""
 
     def __init__(self) -> None:
         self.ids: set[int] = set()
         self.paths: set[int] = set()
+
+    @property
+    def full(self) -> bool:
+        return len(self.ids) + len(self.paths) > WRITTEN_MAX
 
     def meets(self, ids: list[str], paths: dict[str, list[str]]) -> bool:
         if not self.ids.isdisjoint(map(hash, ids)):
@@ -277,11 +284,14 @@ class ChunkWriter:
                 prepared = None
             else:
                 insert_rows(conn, prepared.rows)  # type: ignore[arg-type]
+                if written is not None:
+                    paths = prepared.paths.items()
+                    written.add(prepared.ids, ((s, p) for s, ps in paths for p in ps))
         gc.collect(1)  # see __enter__
+        if written is not None and written.full:
+            self.written = None  # SQL from here on (see Written)
         if prepared is None:
             return
-        if written is not None:
-            written.add(prepared.ids, ((s, p) for s, ps in prepared.paths.items() for p in ps))
         s, p = builder.summary, prepared.summary
         s.entries += p.entries
         s.errors += p.errors

@@ -46,6 +46,20 @@ def test_workers_store_what_the_serial_build_stores(tmp_path, monkeypatch, lines
     assert len(parallel[0]["entries"]) == 199  # see test_fresh_build: removes, moves, repeats
 
 
+def test_a_large_fresh_build_goes_on_with_sql_checks(tmp_path, monkeypatch):
+    """The in-memory record of a fresh file's ids and paths is bounded (WRITTEN_MAX); past
+    it the writer asks SQL, and stores the same."""
+    serial = build(tmp_path, "serial", chunks(), 1)
+    checked = []
+    meets = parallel_mod.Written.meets
+    monkeypatch.setattr(parallel_mod, "WRITTEN_MAX", 50)
+    monkeypatch.setattr(
+        parallel_mod.Written, "meets", lambda self, *a: checked.append(1) or meets(self, *a)
+    )
+    assert build(tmp_path, "parallel", chunks(), 2) == serial
+    assert len(checked) == 1  # the first chunk (40 ids, 40 paths) filled it: SQL after
+
+
 def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
     good = [entry(n, "2020:01:02 03:04:05", ["a"]) for n in range(3)]
     lines = as_lines(good) + [(9, b"{not json\n")]
