@@ -60,16 +60,12 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | N
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
 
 
-def connect(path: Path | str, readonly: bool = False, threads: bool = False) -> sqlite3.Connection:
-    """A connection with WAL, a busy timeout and hg's SQL functions (casefold, ...).
-
-    `threads`: usable from another thread than the opening one (one at a time)."""
+def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, a busy timeout and hg's SQL functions (casefold, ...)."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     else:
-        conn = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=not threads
-        )
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         # 8 KiB pages for a new file (an existing one keeps its own): a 100k first build is
         # 7-13 % faster and the file 7 % smaller than with 4 KiB; random re-upserts are ~20 %
         # slower (twice the bytes per touched page in the WAL). See docs/benchmarks.md.
