@@ -278,7 +278,7 @@ class ChunkWriter:
         with db.transaction(conn) if self.own_transaction else nullcontext(conn):
             if prepared is None or prepared.collides(conn, written, self.edits):
                 records = list(parse_items(items))
-                builder.write(builder.prepare(records), now_iso())
+                builder.apply_chunk(records, own_transaction=False)
                 if written is not None:
                     written.add_records(records)
                 prepared = None

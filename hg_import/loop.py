@@ -77,10 +77,8 @@ def _run_batches(
             if not plan.index_only:
                 commands += [extract_command(plan), build_command(plan)]
                 names += ["hg-extract", "hg-build"]
-            extract = spare[0]
-            spare[0] = None
+            extract, spare[0] = spare[0], None  # None: run_chunk starts one
             if not plan.index_only:
-                extract = extract or start_extract(commands[1], True)
                 spare[0] = start_extract(commands[1], True)
             result = run_chunk(commands, names, progress.advance, extract)
             for name, status in zip(result.names, result.statuses, strict=True):
