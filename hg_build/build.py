@@ -38,16 +38,19 @@ class Summary:
     skipped: int = 0
 
 
-def timed_chunks(records: Iterable[Any], size: int, max_delay: float) -> Iterator[list[Any]]:
-    """Chunks of at most `size`, cut early `max_delay` s after a chunk's first record."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=size * 4)
+def timed_chunks(blocks: Iterable[list[Any]], size: int, max_delay: float) -> Iterator[list[Any]]:
+    """Chunks of at most `size` records, cut early `max_delay` s after a chunk's first
+    record. The input comes in blocks (lists of records, e.g. `parallel.line_blocks`): a
+    reader thread hands over a block at a time, not a record (a queue operation per line
+    was ~10 % of a 100k build's writer)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=8)
 
     def reader() -> None:
         try:
-            for record in records:
-                q.put(record)
+            for block in blocks:
+                q.put(block)
         except BaseException as exc:  # re-raised in the consumer
-            q.put(("__error__", exc))
+            q.put(_Failed(exc))
         q.put(_END)
 
     threading.Thread(target=reader, daemon=True, name="hg-build-reader").start()
@@ -56,25 +59,31 @@ def timed_chunks(records: Iterable[Any], size: int, max_delay: float) -> Iterato
     while True:
         timeout = None if not chunk else max(0.0, deadline - time.monotonic())
         try:
-            item = q.get(timeout=timeout)
+            block = q.get(timeout=timeout)
         except queue.Empty:
             yield chunk
             chunk = []
             continue
-        if item is _END:
+        if block is _END:
             break
-        if isinstance(item, tuple) and item[:1] == ("__error__",):
+        if isinstance(block, _Failed):
             if chunk:
                 yield chunk
-            raise item[1]
-        if not chunk:
+            raise block.exc
+        if not chunk and block:
             deadline = time.monotonic() + max_delay
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
+        chunk += block
+        while len(chunk) >= size:
+            yield chunk[:size]
+            chunk = chunk[size:]
+            deadline = time.monotonic() + max_delay
     if chunk:
         yield chunk
+
+
+@dataclass
+class _Failed:
+    exc: BaseException
 
 
 class Builder:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hg_build import db, events
 from hg_build.build import timed_chunks
-from hg_build.parallel import default_workers, numbered_lines
+from hg_build.parallel import default_workers, line_blocks
 from hg_build.rebuild import rebuild
 from hg_build.store import build, open_for_build, open_readonly, writer_lock
 from hg_index.cli_support import (
@@ -76,7 +76,7 @@ def _build(argv: Sequence[str]) -> int:
         if args.rebuild:
             s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write, workers)
         else:
-            chunks = timed_chunks(numbered_lines(sys.stdin.buffer), chunk, 2.0)
+            chunks = timed_chunks(line_blocks(sys.stdin.buffer), chunk, 2.0)
             s = build(cfg, database, events_path, chunks, out.write, out.flush, workers=workers)
     out.flush()
     if not args.quiet:

@@ -15,12 +15,16 @@ from typing import Any
 
 import orjson
 
-from hg_build import events, schema
+from hg_build import events, media_doc, schema
 from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
 PAGE_SIZE = 8192
 WAL_CHECKPOINT_BYTES = 32 << 20
+CHUNK_SCHEMA = "hg_chunk"
+"""An empty in-memory database attached to every writing connection: `chunkdb` swaps a
+worker's packed chunk in there (ATTACH is not allowed inside a transaction, so it is done
+here, once)."""
 
 
 @contextmanager
@@ -77,6 +81,7 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
         # a 100k build on a busy disk. Durability is unchanged (NORMAL: commits never fsync).
         page = conn.execute("PRAGMA page_size").fetchone()[0]
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page}")
+        conn.execute(f"ATTACH DATABASE ':memory:' AS {CHUNK_SCHEMA}")
     # a bounded page cache (64 MiB): random-id B-tree inserts stay in memory at 100k+
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA temp_store = MEMORY")
@@ -139,7 +144,7 @@ def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
     row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
     if not row:
         return
-    doc = orjson.loads(row[0])
+    doc = media_doc.unpack(row[0])
     present = {
         (s, p): (path, d)
         for s, p, path, d in conn.execute(
@@ -147,7 +152,8 @@ def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
         )
     }
     doc["files"] = [f for f in doc["files"] if (f["source"], f["path"]) in present]
-    conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+    packed = media_doc.pack(doc, doc["files"])
+    conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (packed, entry_id))
     conn.execute("UPDATE entries SET files_count = ? WHERE id = ?", (len(doc["files"]), entry_id))
 
 
@@ -180,11 +186,13 @@ def move_file(
     )  # fmt: skip
     doc_row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
     if doc_row:
-        doc = orjson.loads(doc_row[0])
+        doc = media_doc.unpack(doc_row[0])
         for f in doc["files"]:
             if f["source"] == from_source and f["path"] == from_path:
                 f["source"], f["path"] = source, path
-        conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (_json(doc), entry_id))
+        conn.execute(
+            "UPDATE docs SET doc = ? WHERE id = ?", (media_doc.pack(doc, doc["files"]), entry_id)
+        )
         _retext(conn, entry_id)
     return True
 
@@ -197,7 +205,7 @@ def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None)
     ).fetchone()
     if row is None:
         return
-    doc = orjson.loads(row[0])
+    doc = media_doc.unpack(row[0])
     tags = entry_tags(conn, entry_id, orjson.loads(row[1]))
     _write_tags(conn, entry_id, tags, row[2])
     sets = "tags = ?, tags_count = ?, text = ?" + (", updated = ?" if updated else "")

@@ -228,12 +228,17 @@ def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
 
 
-def search_text(media: Mapping[str, Any], tags: Iterable[str]) -> str:
-    """The casefolded text free-text terms search: HomeGallery's "stringified entry"."""
+def search_text(
+    media: Mapping[str, Any], tags: Iterable[str], files: Iterable[Mapping[str, Any]] | None = None
+) -> str:
+    """The casefolded text free-text terms search: HomeGallery's "stringified entry".
+    `files`: all of the entry's files (its own and stored copies), else media's."""
     get = media.get
     parts: list[Any] = [media["id"][:10], get("media_type"), get("date", "")[:10]]
     parts += map(get, _TEXT_KEYS)
-    parts += [f["path"].rpartition("/")[2] for f in get("files") or ()]
+    if files is None:
+        files = get("files") or ()
+    parts += [f["path"].rpartition("/")[2] for f in files]
     parts += tags
     if objects := get("objects"):
         parts += [o.get("class") for o in objects if isinstance(o, Mapping)]

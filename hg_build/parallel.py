@@ -2,7 +2,8 @@
 
 Most of a first build is Python work per entry (parse the line, make the media dict, make
 the rows: ~80 µs), and threads cannot share it (the GIL). Worker processes each take a
-chunk of input lines and return its rows ready for executemany; the parent only writes.
+chunk of input lines and return its rows as a small serialized database (`chunkdb`), which
+the parent copies in with one statement per table.
 
 A worker makes the rows as if every entry of its chunk were new, since it cannot see the
 database. The parent checks that before writing (`Prepared.collides`: an id, a path or an
@@ -27,12 +28,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
-from hg_build import db
+from hg_build import chunkdb, db
 from hg_build.build import Builder, Summary
 from hg_build.events import now_iso
-from hg_build.upsert import Rows, _in, insert_rows, new_rows
+from hg_build.upsert import _in, new_rows
 from hg_index.ndjson import NdjsonError, parse_line
 from hg_index.records import error_record
 
@@ -67,12 +68,38 @@ def numbered_lines(stream: Iterable[bytes]) -> Iterator[Line]:
             yield lineno, line
 
 
+def line_blocks(stream: BinaryIO, size: int = 1 << 16) -> Iterator[list[Line]]:
+    """`numbered_lines` in blocks: the whole lines of each read (`read1`: what the pipe
+    has, up to `size` bytes, waiting only when it has nothing), so a line is passed on as
+    soon as it arrives and a fast producer's lines go in blocks."""
+    lineno = 0
+    pending: list[bytes] = []  # the start of a line that has not ended yet
+    while data := stream.read1(size):
+        end = data.rfind(b"\n")
+        if end < 0:
+            pending.append(data)
+            continue
+        head = b"".join([*pending, data[:end]]) if pending else data[:end]
+        pending = [data[end + 1 :]] if end + 1 < len(data) else []
+        block = []
+        for line in head.split(b"\n"):
+            lineno += 1
+            if line.strip():
+                block.append((lineno, line))
+        if block:
+            yield block
+    last = b"".join(pending)
+    if last.strip():
+        yield [(lineno + 1, last)]
+
+
 @dataclass
 class Prepared:
-    """A chunk made ready by a worker; `rows` is None when only the serial way can write
-    it (a remove or move record, or a record kind hg-build does not write)."""
+    """A chunk made ready by a worker: its rows `chunkdb.pack`ed, or None when only the
+    serial way can write it (a remove or move record, a record kind hg-build does not
+    write)."""
 
-    rows: Rows | None = None
+    packed: bytes | None = None
     ids: list[str] = field(default_factory=list)
     paths: dict[str, list[str]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -82,7 +109,7 @@ class Prepared:
         """True if an entry of the chunk may not be new to the database (its rows would
         differ): a stored id or path, an imported edit for it. `written`: what this build
         put into a fresh file so far (that file held nothing else), checked in memory."""
-        if self.rows is None:
+        if self.packed is None:
             return True
         if edits and _in(conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids):
             return True
@@ -153,7 +180,7 @@ def prepare(items: list[Item]) -> Prepared:
     if len(set(out.ids)) < len(out.ids) or any(len(set(p)) < len(p) for p in paths.values()):
         return Prepared()  # the same photo or path twice in the chunk
     out.paths = dict(paths)
-    out.rows = new_rows(medias, now_iso())
+    out.packed = chunkdb.pack(new_rows(medias, now_iso()))
     out.summary = builder.summary
     return out
 
@@ -283,7 +310,7 @@ class ChunkWriter:
                     written.add_records(records)
                 prepared = None
             else:
-                insert_rows(conn, prepared.rows)  # type: ignore[arg-type]
+                chunkdb.insert_packed(conn, prepared.packed)  # type: ignore[arg-type]
                 if written is not None:
                     paths = prepared.paths.items()
                     written.add(prepared.ids, ((s, p) for s, ps in paths for p in ps))

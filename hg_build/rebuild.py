@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import groupby, islice
@@ -175,9 +176,14 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
         schema.create(conn, indexes=False)
         db.import_events(conn, events_path)
         yield conn
+        # The rows are in the file (journal off: written at the commit); flush them to disk
+        # while the indexes are made, so the fsync before the swap has only those to write.
+        flushing = threading.Thread(target=_flush_early, args=(tmp,), name="hg-build-fsync")
+        flushing.start()
         # The workers are done by now: let SQLite sort each index on every core.
         conn.execute(f"PRAGMA threads = {default_workers()}")
         schema.create_indexes(conn)
+        flushing.join()
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA analysis_limit = 1000")  # approximate statistics, in a blink
         conn.execute("ANALYZE")
@@ -187,6 +193,18 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
             conn.close()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _flush_early(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError as exc:  # the fsync before the swap tries again, and reports
+        log.debug("early fsync of %s: %s", path, exc)
 
 
 def rebuild(
@@ -206,8 +224,7 @@ def _swap(src: sqlite3.Connection, tmp: Path, database: Path) -> None:
     """Copy the new database over the old in one transaction; a new file is renamed."""
     if not database.exists() or database.stat().st_size == 0:
         src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync(tmp)
         os.replace(tmp, database)
         return
     dest = db.connect(database)
@@ -218,8 +235,7 @@ def _swap(src: sqlite3.Connection, tmp: Path, database: Path) -> None:
         dest.close()
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync(tmp)
         os.replace(tmp, database)
         return
     dest.close()

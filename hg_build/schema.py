@@ -2,7 +2,7 @@
 
 Queryable fields are columns (with casefolded `*_f` copies for case-insensitive matching of
 non-ASCII text, since SQLite's lower() folds only ASCII); `docs.doc` holds the whole media
-dict as JSON, so printing an entry needs no joins over files.
+dict as compact JSON (`media_doc`), so printing an entry needs no joins over files.
 Tags and files are tables of their own; `tags` carries a copy of its entry's `ts`, so
 `tag:x` in date order walks one index (`tags_f`) instead of joining.
 Documented in docs/architecture.md ("hg-build database"); change both together and bump
@@ -15,9 +15,11 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
+from hg_build import media_doc
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -48,7 +50,7 @@ CREATE TABLE entries (
 );
 CREATE TABLE docs (               -- apart from entries, so scans of entries stay small
   id TEXT PRIMARY KEY,
-  doc TEXT NOT NULL               -- the media dict as JSON (without tags/updated)
+  doc TEXT NOT NULL               -- the media dict as compact JSON (media_doc.pack)
 );
 CREATE TABLE files (
   entry_id TEXT NOT NULL,
@@ -115,7 +117,26 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS entries_year_ts ON entries (year, ts, id)")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """v4: docs are compact (`media_doc`: no nulls, the entry's own storage paths short),
+    half the bytes. Each doc is rewritten; a full one would still read the same."""
+    last = 0
+    while rows := conn.execute(  # a thousand at a time: flat memory for any archive
+        "SELECT rowid, doc FROM docs WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)
+    ).fetchall():
+        last = rows[-1][0]
+        part = [media_doc.unpack(doc) for _rowid, doc in rows]
+        conn.executemany(
+            "UPDATE docs SET doc = ? WHERE id = ?",
+            [(media_doc.pack(m, m["files"]), m["id"]) for m in part],
+        )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 """from_version -> step that brings a database to from_version + 1 in place."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from hg_build import media_doc
 from hg_build.db import _ext, _json, _split, drop_orphans
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
@@ -26,18 +27,19 @@ _PLAIN = (
     "exposure", "focal_length", "latitude", "longitude", "altitude", *ADDRESS_FIELDS,
     "description", "title", "rating", "filesize",
 )  # fmt: skip
-_DOC_SKIP = ("ts", "similarity", "extracted_tags")
 ENTRY_COLS = (
     "id", "type", "date", "ts", "year", "month", "day", "hour", "minute", "updated", *_PLAIN,
     *(f"{k}_f" for k in _FOLDED), "files_count", "tags_count", "faces_count", "objects_count",
     "text", "tags", "extracted_tags", "objects", "faces", "similarity",
 )  # fmt: skip
-_INSERT_ENTRY = (
-    f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLS)}) "
-    f"VALUES ({', '.join('?' * len(ENTRY_COLS))})"
-)
+FILE_COLS = (
+    "entry_id", "source", "root", "path", "dir", "name", "ext", "path_f", "dir_f", "name_f",
+    "grp", "size", "mtime", "type", "checksum", "is_primary",
+)  # fmt: skip
+DOC_COLS = ("id", "doc")
+TAG_COLS = ("entry_id", "tag", "tag_f", "ts")
 _NAN = float("nan")
-_FILE_COLS = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
+_STORED_FILE = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
 _MAX_VARS = 900
 
 
@@ -89,7 +91,7 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
         ):
             actions[target] += orjson.loads(raw)
     current: dict[str, list[tuple]] = defaultdict(list)
-    for row in _in(conn, f"SELECT {_FILE_COLS} FROM files WHERE entry_id IN ({{}})", ids):
+    for row in _in(conn, f"SELECT {_STORED_FILE} FROM files WHERE entry_id IN ({{}})", ids):
         current[row[0]].append(row)
     by_source: dict[str, list[str]] = defaultdict(list)
     for m in medias:
@@ -166,17 +168,15 @@ def new_rows(medias: Iterable[Mapping[str, Any]], updated: str) -> Rows:
 
 
 def insert_rows(conn: sqlite3.Connection, rows: Rows) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO files (entry_id, source, root, path, dir, name, ext, path_f, "
-        "dir_f, name_f, grp, size, mtime, type, checksum, is_primary) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows.files,
-    )
-    conn.executemany("INSERT OR REPLACE INTO docs (id, doc) VALUES (?, ?)", rows.docs)
-    conn.executemany(_INSERT_ENTRY, rows.entries)
-    conn.executemany(
-        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?,?,?,?)", rows.tags
-    )
+    """Write a batch's rows (the serial way; worker-made rows go by `chunkdb`)."""
+    conn.executemany(_insert("INSERT OR REPLACE", "files", FILE_COLS), rows.files)
+    conn.executemany(_insert("INSERT OR REPLACE", "docs", DOC_COLS), rows.docs)
+    conn.executemany(_insert("INSERT OR REPLACE", "entries", ENTRY_COLS), rows.entries)
+    conn.executemany(_insert("INSERT OR IGNORE", "tags", TAG_COLS), rows.tags)
+
+
+def _insert(verb: str, table: str, cols: tuple[str, ...]) -> str:
+    return f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
 def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
@@ -209,23 +209,23 @@ def _entry_row(
     media: Mapping[str, Any], files: list[Mapping[str, Any]], tags: list[str], updated: str
 ) -> tuple[tuple[Any, ...], str]:
     """The `entries` row (in ENTRY_COLS order) and the JSON doc for `docs`."""
-    doc = dict(media)  # a copy and three pops: cheaper than a filtering comprehension
-    for key in _DOC_SKIP:
-        doc.pop(key, None)
-    doc["files"] = files
     date = media["date"]
     get = media.get
+    faces, objects, extracted = get("faces") or (), get("objects") or (), media["extracted_tags"]
+    tags_json = _json(tags)
     row = (
         media["id"], media["media_type"], date, media["ts"],
         int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]), int(date[14:16]),
         updated,
         *map(get, _PLAIN),
         *[v if v is None else str(v).casefold() for v in map(get, _FOLDED)],
-        len(files), len(tags), len(get("faces") or []), len(get("objects") or []),
-        search_text(doc, tags), _json(tags), _json(media["extracted_tags"]),
-        _json(get("objects") or []), _json(get("faces") or []), get("similarity"),
+        len(files), len(tags), len(faces), len(objects),
+        search_text(media, tags, files), tags_json,
+        tags_json if extracted == tags else _json(extracted),  # no edits: most entries
+        _json(objects) if objects else "[]", _json(faces) if faces else "[]",
+        get("similarity"),
     )  # fmt: skip
-    return _nulls(row), _json(doc)
+    return _nulls(row), media_doc.pack(media, files)
 
 
 def _nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:

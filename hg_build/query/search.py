@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from hg_build import media_doc
+from hg_build.media_doc import unpack_field
 from hg_build.query.compile import ENTRIES, Compiled, compile_query
 
 BATCH = 200
@@ -25,7 +27,7 @@ _ENTRY_COLUMN = re.compile(r"\be\.")  # a term that reads entries e
 
 
 def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
-    media = orjson.loads(doc)
+    media = media_doc.unpack(doc)
     return {"type": "media", "v": 1, **media, "tags": orjson.loads(tags), "updated": updated}
 
 
@@ -79,8 +81,8 @@ def search_fields(
     limit: int | None = None,
     offset: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """Only some top-level fields of the matching media (`{"id", field: value…}`; a field
-    the doc lacks is None), in the query's order.
+    """Only some top-level fields of the matching media (`{"id", field: value…}`, as
+    `media_record` has them), in the query's order.
 
     What a grid page needs is a few small fields of each doc: SQLite's `json_extract` picks
     them out in C, so the page does not decode 500 whole docs in Python.
@@ -98,7 +100,8 @@ def search_fields(
         marks = ",".join("?" * len(ids))
         picked = dict(conn.execute(f"SELECT id, {extract} FROM docs WHERE id IN ({marks})", ids))
         for entry_id in ids:
-            yield {"id": entry_id, **dict(zip(fields, orjson.loads(picked[entry_id]), strict=True))}
+            values = zip(fields, orjson.loads(picked[entry_id]), strict=True)
+            yield {"id": entry_id, **{k: unpack_field(entry_id, k, v) for k, v in values}}
 
 
 def _field(name: str) -> str:

@@ -12,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
-from hg_build import schema, store
+from hg_build import media_doc, schema, store
 from hg_index.config import load_config
 from tests.build.conftest import MEDIA, hg_build, index_and_extract, names, query
 
@@ -204,6 +205,29 @@ def test_schema_v2_is_migrated_in_place(home_and_source):
         "EXPLAIN QUERY PLAN SELECT id FROM entries WHERE year = 2020 ORDER BY ts DESC LIMIT 5"
     ).fetchall()
     assert "COVERING INDEX entries_year_ts" in " ".join(row[-1] for row in plan)
+    conn.close()
+
+
+def test_schema_v3_is_migrated_in_place(home_and_source):
+    home, _src = home_and_source
+    before = comparable(home)
+    conn = sqlite3.connect(home / "gallery.db")
+    full = [(orjson.dumps(media_doc.unpack(doc)).decode(), i) for i, doc in conn.execute(
+        "SELECT id, doc FROM docs")]  # fmt: skip
+    conn.executemany("UPDATE docs SET doc = ? WHERE id = ?", full)  # as v3 stored them
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    proc = hg_build(home, stdin=b"")
+    assert proc.returncode == 0 and b"migrating the database from schema v3 to v4" in proc.stderr
+    assert b"rebuilding" not in proc.stderr
+    assert comparable(home) == before
+    conn = sqlite3.connect(home / "gallery.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    sizes = conn.execute("SELECT sum(length(doc)), count(*) FROM docs").fetchone()
+    assert sizes[1] == len(full) > 0
+    assert sizes[0] < 0.8 * sum(len(doc) for doc, _ in full)
+    assert conn.execute("SELECT count(*) FROM docs WHERE doc LIKE '%null%'").fetchone()[0] == 0
     conn.close()
 
 

@@ -4,14 +4,15 @@ remove/move records) is written the serial way."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import orjson
 import pytest
 
+from hg_build import chunkdb, store
 from hg_build import parallel as parallel_mod
-from hg_build import store
 from hg_build.events import append_events, tag_event
 from hg_build.parallel import numbered_lines, prepare
-from hg_build.upsert import insert_rows
 from hg_index.config import load_config
 
 from .test_fresh_build import chunks, dump, entry
@@ -38,7 +39,8 @@ def test_workers_store_what_the_serial_build_stores(tmp_path, monkeypatch, lines
     serial = build(tmp_path, "serial", chunks(), 1)
     items = [as_lines(c) for c in chunks()] if lines else chunks()
     fast = []
-    monkeypatch.setattr(parallel_mod, "insert_rows", lambda c, r: fast.append(insert_rows(c, r)))
+    insert = chunkdb.insert_packed
+    monkeypatch.setattr(chunkdb, "insert_packed", lambda c, p: fast.append(insert(c, p)))
     parallel = build(tmp_path, "parallel", items, 2)
     assert len(fast) == 2  # chunks 0 and 1 as the workers made them, the rest the serial way
     assert parallel == serial  # tables, summary and error records
@@ -64,17 +66,24 @@ def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
     good = [entry(n, "2020:01:02 03:04:05", ["a"]) for n in range(3)]
     lines = as_lines(good) + [(9, b"{not json\n")]
     prepared = prepare(lines)
-    assert prepared.rows is not None and prepared.ids == [e["id"] for e in good]
-    assert len(prepared.rows.entries) == 3 and len(prepared.rows.tags) == 3
+    assert prepared.packed is not None and prepared.ids == [e["id"] for e in good]
+    assert packed_counts(prepared.packed) == {"entries": 3, "docs": 3, "files": 3, "tags": 3}
     assert prepared.summary.entries == 3 and prepared.summary.errors == 1
     assert "line 9: invalid JSON" in prepared.errors[0]["error"]
-    assert prepare([*good, good[0]]).rows is None  # the same photo twice
+    assert prepare([*good, good[0]]).packed is None  # the same photo twice
     assert (
-        prepare([*good, entry(7, "2020:01:01 00:00:00", path=good[0]["files"][0]["path"])]).rows
+        prepare([*good, entry(7, "2020:01:01 00:00:00", path=good[0]["files"][0]["path"])]).packed
         is None
     )
     remove = {"type": "remove", "v": 1, "source": "s", "path": "x.jpg"}
-    assert prepare([*good, remove]).rows is None
+    assert prepare([*good, remove]).packed is None
+
+
+def packed_counts(packed: bytes) -> dict[str, int]:
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(packed)
+    tables = ("entries", "docs", "files", "tags")
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
 def test_edits_in_the_log_reach_entries_prepared_by_workers(tmp_path):
