@@ -179,10 +179,14 @@ def main() -> None:
         # what `hg-build` does with its input: NDJSON lines, parsed by its workers, in a
         # first build (a fresh file for up to 30 s)
         lines = [(n, orjson.dumps(r) + b"\n") for n, r in enumerate(records, 1)]
-        chunks = (lines[i : i + 500] for i in range(0, len(lines), 500))
+        n = store.READ_CHUNK  # as the CLI reads, then cuts to 500 per live transaction
+        chunks = (lines[i : i + n] for i in range(0, len(lines), n))
         workers = args.workers or default_workers()
         t0, c0 = time.perf_counter(), cpu()
-        store.build(cfg, path, Path(tmp) / "events.ndjson", chunks, lambda r: None, workers=workers)
+        store.build(
+            cfg, path, Path(tmp) / "events.ndjson", chunks, lambda r: None,
+            workers=workers, chunk_size=500,
+        )  # fmt: skip
         build_s, build_cpu = time.perf_counter() - t0, cpu() - c0
         del lines
         conn = db.open_database(path)
@@ -205,7 +209,7 @@ def main() -> None:
         print(f"machine: {sys.platform}, Python {sys.version.split()[0]}, load {os.getloadavg()}")
         print(f"entries: {args.entries}, build workers: {workers}")
         print(
-            f"build (chunks of 500): {build_s:.2f} s  ({args.entries / build_s:,.0f} entries/s)"
+            f"first build: {build_s:.2f} s  ({args.entries / build_s:,.0f} entries/s)"
             f", CPU {build_cpu:.2f} s; reference gzip JSON write {ref_build_s:.2f} s"
             f" (CPU {ref_cpu:.2f} s); ratio {build_s / ref_build_s:.2f}"
         )

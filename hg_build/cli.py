@@ -18,7 +18,7 @@ from hg_build import db, events
 from hg_build.build import timed_chunks
 from hg_build.parallel import default_workers, line_blocks
 from hg_build.rebuild import rebuild
-from hg_build.store import build, open_for_build, open_readonly, writer_lock
+from hg_build.store import READ_CHUNK, build, open_for_build, open_readonly, writer_lock
 from hg_index.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
@@ -76,8 +76,12 @@ def _build(argv: Sequence[str]) -> int:
         if args.rebuild:
             s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write, workers)
         else:
-            chunks = timed_chunks(line_blocks(sys.stdin.buffer), chunk, 2.0)
-            s = build(cfg, database, events_path, chunks, out.write, out.flush, workers=workers)
+            read = max(chunk, READ_CHUNK)  # cut to `chunk` per transaction in the live file
+            chunks = timed_chunks(line_blocks(sys.stdin.buffer), read, 2.0)
+            s = build(
+                cfg, database, events_path, chunks, out.write, out.flush,
+                workers=workers, chunk_size=chunk,
+            )  # fmt: skip
     out.flush()
     if not args.quiet:
         print(

@@ -234,17 +234,19 @@ def search_text(
     """The casefolded text free-text terms search: HomeGallery's "stringified entry".
     `files`: all of the entry's files (its own and stored copies), else media's."""
     get = media.get
-    parts: list[Any] = [media["id"][:10], get("media_type"), get("date", "")[:10]]
-    parts += map(get, _TEXT_KEYS)
+    parts: list[str] = [media["id"][:10], get("media_type") or "", get("date", "")[:10]]
+    for key in _TEXT_KEYS:
+        value = get(key)
+        if value is not None and value != "":
+            parts.append(value if value.__class__ is str else str(value))
     if files is None:
         files = get("files") or ()
     parts += [f["path"].rpartition("/")[2] for f in files]
-    parts += tags
+    parts += [t for t in tags if t]
     if objects := get("objects"):
-        parts += [o.get("class") for o in objects if isinstance(o, Mapping)]
-    return "\n".join(
-        [p if p.__class__ is str else str(p) for p in parts if p is not None and p != ""]
-    ).casefold()
+        classes = [o.get("class") for o in objects if isinstance(o, Mapping)]
+        parts += [str(c) for c in classes if c is not None and c != ""]
+    return "\n".join([p for p in parts if p]).casefold()
 
 
 _TEXT_KEYS = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)

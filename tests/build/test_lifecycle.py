@@ -260,6 +260,32 @@ def test_first_build_goes_live_after_its_fresh_phase(tmp_path):
     conn.close()
 
 
+def test_the_fresh_file_takes_chunks_whole_and_the_live_one_in_chunk_size(tmp_path):
+    home = tmp_path / "home"
+    database, events_path = home / "gallery.db", home / "events.ndjson"
+    cfg = load_config(home=home, env={})
+
+    def record(i: int) -> dict:
+        return {"type": "entry", "v": 1, "id": f"{i:064x}", "media_type": "image",
+                "files": [{"source": "s", "root": "/r", "path": f"{i}.jpg", "size": 5,
+                           "mtime": 1.0, "checksum": f"{i:064x}", "file_type": "image",
+                           "primary": True, "meta": {}}]}  # fmt: skip
+
+    counts = []
+
+    def after_chunk():  # entries a reader of the live file sees after each commit
+        if database.exists() and not store.is_fresh(database):
+            conn = sqlite3.connect(database)
+            counts.append(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+            conn.close()
+
+    chunks = [[record(i) for i in range(5)], [record(i) for i in range(5, 10)]]
+    # one worker: no chunk is pulled ahead of the writer (workers pull a few ahead, which
+    # then go whole into the live file)
+    store.build(cfg, database, events_path, chunks, print, after_chunk, 0.0, 1, chunk_size=2)
+    assert counts == [7, 9, 10]  # the first chunk whole (fresh, unseen), then 2 + 2 + 1
+
+
 def test_bad_input_lines_are_error_records_and_the_run_goes_on(tmp_path):
     home = tmp_path / "home"
     good = {"type": "entry", "v": 1, "id": "ab" * 32, "media_type": "image",
