@@ -19,6 +19,16 @@ from hg_build import events, media_doc, schema
 from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
+
+def _null(_value: None) -> None:
+    return None
+
+
+# Python's sqlite3 binds None through its adapter registry, and a miss there costs two failed
+# attribute lookups per value (a 100k build binds ~2M Nones): registered, None binds as fast
+# as a float. Still NULL; the registry is the sqlite3 module's, so this holds process-wide.
+sqlite3.register_adapter(type(None), _null)
+
 PAGE_SIZE = 8192
 WAL_CHECKPOINT_BYTES = 32 << 20
 CHUNK_SCHEMA = "hg_chunk"

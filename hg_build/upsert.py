@@ -38,7 +38,6 @@ FILE_COLS = (
 )  # fmt: skip
 DOC_COLS = ("id", "doc")
 TAG_COLS = ("entry_id", "tag", "tag_f", "ts")
-_NAN = float("nan")
 _STORED_FILE = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
 _MAX_VARS = 900
 
@@ -187,7 +186,7 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
         row = (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
                f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
                f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))  # fmt: skip
-        return [_nulls(row)]
+        return [row]
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in files:
         d, name = _split(f["path"])
@@ -197,11 +196,11 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
     for f in files:
         d, name = _split(f["path"])
         grp = keys[(f["source"], d)][name]
-        rows.append(_nulls(
+        rows.append(
             (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
              f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
              f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
-        ))  # fmt: skip
+        )  # fmt: skip
     return rows
 
 
@@ -225,10 +224,4 @@ def _entry_row(
         _json(objects) if objects else "[]", _json(faces) if faces else "[]",
         get("similarity"),
     )  # fmt: skip
-    return _nulls(row), media_doc.pack(media, files)
-
-
-def _nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """None as NaN: SQLite stores a NaN as NULL, and Python's sqlite3 binds a float
-    several times faster than None (which goes through its adapter lookup)."""
-    return tuple([_NAN if v is None else v for v in row])
+    return row, media_doc.pack(media, files)
