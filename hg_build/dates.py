@@ -57,11 +57,10 @@ def parse_date(value: Any, offset: timezone | None = None) -> datetime | None:
     ):  # fast path for exiftool's usual `YYYY:MM:DD HH:MM:SS` (no fraction, no zone)
         digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:]
         if digits.isdigit():
-            try:
-                dt = datetime(
-                    int(value[0:4]), int(value[5:7]), int(value[8:10]),
-                    int(value[11:13]), int(value[14:16]), int(value[17:19]),
-                )  # fmt: skip
+            try:  # all digits, so this reads exactly those six numbers (and checks ranges)
+                dt = datetime.fromisoformat(
+                    f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}"
+                )
             except ValueError:  # 0000:00:00, month 13, ...
                 return None
             return dt.replace(tzinfo=offset) if offset is not None else dt
@@ -116,10 +115,17 @@ def from_mtime(mtime: float) -> datetime:
 
 def iso(dt: datetime) -> str:
     """ISO 8601 with seconds (and milliseconds when present); `Z` for UTC."""
-    text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    text = dt.isoformat(timespec="milliseconds") if dt.microsecond else dt.isoformat()
+    if dt.tzinfo is not None and text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return text
 
 
 def sort_key(dt: datetime) -> float:
-    """Epoch seconds for ordering; a naive date counts as UTC (its wall clock)."""
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    """Epoch seconds for ordering; a naive date counts as UTC (its wall clock). The same
+    float as `.timestamp()` (which subtracts the epoch too), a few times faster."""
+    return (dt - (_EPOCH if dt.tzinfo is not None else _EPOCH_NAIVE)).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)

@@ -1,6 +1,9 @@
 """Date priority (HomeGallery's order) on entry records, pure."""
 
-from hg_build.dates import parse_date
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+from hg_build.dates import iso, parse_date, sort_key
 from hg_build.entries import media_from_entry
 
 
@@ -42,3 +45,17 @@ def test_mtime_fallback_and_timezones():
     )
     assert parse_date("2021:13:04 12:34:56") is None
     assert parse_date(None) is None
+
+
+def test_iso_and_sort_key_agree_with_the_standard_library():
+    """`iso` and `sort_key` take shortcuts; they give what isoformat()/timestamp() give."""
+    rng = random.Random(5)
+    zones = [None, UTC, timezone(timedelta(hours=5, minutes=45)), timezone(-timedelta(hours=8))]
+    for _ in range(20000):
+        dt = datetime(1, 1, 1) + timedelta(
+            seconds=rng.randrange(315537897599), microseconds=rng.choice([0, rng.randrange(10**6)])
+        )
+        dt = dt.replace(tzinfo=rng.choice(zones))
+        assert sort_key(dt) == (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
+        assert iso(dt) == (text[:-6] + "Z" if text.endswith("+00:00") else text)
