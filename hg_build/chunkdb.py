@@ -13,14 +13,18 @@ from __future__ import annotations
 import sqlite3
 
 from hg_build.db import CHUNK_SCHEMA as SCHEMA
-from hg_build.upsert import DOC_COLS, ENTRY_COLS, FILE_COLS, TAG_COLS, Rows
+from hg_build.db import tag_rows
+from hg_build.upsert import DOC_COLS, ENTRY_COLS, FILE_COLS, Rows
 
-_TABLES = {"files": FILE_COLS, "docs": DOC_COLS, "entries": ENTRY_COLS, "tags": TAG_COLS}
-_COPY = {
-    name: f"{'INSERT OR IGNORE' if name == 'tags' else 'INSERT OR REPLACE'} INTO main.{name} "
-    f"({', '.join(cols)}) SELECT {', '.join(cols)} FROM {SCHEMA}.{name}"
-    for name, cols in _TABLES.items()
-}
+_TABLES = {"files": FILE_COLS, "docs": DOC_COLS, "entries": ENTRY_COLS}
+_COPY = [
+    *(
+        f"INSERT OR REPLACE INTO main.{name} ({', '.join(cols)}) "
+        f"SELECT {', '.join(cols)} FROM {SCHEMA}.{name}"
+        for name, cols in _TABLES.items()
+    ),
+    tag_rows(f"{SCHEMA}.entries e"),  # from the entries' tags, as `upsert.insert_rows`
+]
 
 
 def pack(rows: Rows) -> bytes:
@@ -46,5 +50,5 @@ def insert_packed(conn: sqlite3.Connection, packed: bytes) -> None:
     """Write a packed chunk's rows as `upsert.insert_rows` writes `Rows`; `conn` is a
     writing connection of `db.connect` (which attaches the schema this reads from)."""
     conn.deserialize(packed, name=SCHEMA)
-    for sql in _COPY.values():
+    for sql in _COPY:
         conn.execute(sql)

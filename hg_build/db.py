@@ -124,12 +124,28 @@ def entry_tags(conn: sqlite3.Connection, entry_id: str, extracted: Iterable[str]
     return events.apply_actions(extracted, actions)
 
 
+def folded(expr: str) -> str:
+    """SQL for `casefold(expr)` that calls Python only for text beyond printable ASCII,
+    where SQLite's lower() (ASCII only) and str.casefold() part ways."""
+    return f"CASE WHEN {expr} GLOB '*[^ -~]*' THEN casefold({expr}) ELSE lower({expr}) END"
+
+
+def tag_rows(entries: str) -> str:
+    """INSERT of the `tags` rows of `entries` (a FROM item named e: id, ts, tags as a JSON
+    list): each spelling once per entry (the first of those that fold alike). Written by
+    SQLite from the entries' `tags`, so every way of writing an entry makes the same rows."""
+    return (
+        "INSERT OR IGNORE INTO main.tags (entry_id, tag, tag_f, ts) "
+        f"SELECT e.id, j.value, {folded('j.value')}, e.ts FROM {entries}, json_each(e.tags) j"
+    )
+
+
+_ONE_ENTRY_TAGS = tag_rows("(SELECT ? AS id, ? AS ts, ? AS tags) e")
+
+
 def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str], ts: float) -> None:
     conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO tags (entry_id, tag, tag_f, ts) VALUES (?, ?, ?, ?)",
-        [(entry_id, t, t.casefold(), ts) for t in tags],
-    )
+    conn.execute(_ONE_ENTRY_TAGS, (entry_id, ts, _json(tags)))
 
 
 def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:

@@ -81,8 +81,10 @@ CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated);
 CREATE INDEX IF NOT EXISTS entries_year ON entries (year, month, day);
 -- year:Y in date order walks entries_year_ts and stops at the limit (no sort, no row reads)
 CREATE INDEX IF NOT EXISTS entries_year_ts ON entries (year, ts, id);
--- entries_geo holds id: the map's points are one scan of the index, no row lookups
-CREATE INDEX IF NOT EXISTS entries_geo ON entries (latitude, longitude, id);
+-- entries_geo holds id: the map's points are one scan of the index, no row lookups; only
+-- positioned entries (every geo term reads latitude, which implies it)
+CREATE INDEX IF NOT EXISTS entries_geo ON entries (latitude, longitude, id)
+  WHERE latitude IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize);
 CREATE INDEX IF NOT EXISTS files_size ON files (size);
 -- tags_f holds entry_id too (the table's key): a covering index for tag terms
@@ -119,7 +121,12 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
 
 def _v3_to_v4(conn: sqlite3.Connection) -> None:
     """v4: docs are compact (`media_doc`: no nulls, the entry's own storage paths short),
-    half the bytes. Each doc is rewritten; a full one would still read the same."""
+    half the bytes. Each doc is rewritten; a full one would still read the same. And
+    `entries_geo` holds positioned entries only (a partial index)."""
+    conn.execute("DROP INDEX IF EXISTS entries_geo")
+    conn.execute(
+        "CREATE INDEX entries_geo ON entries (latitude, longitude, id) WHERE latitude IS NOT NULL"
+    )
     last = 0
     while rows := conn.execute(  # a thousand at a time: flat memory for any archive
         "SELECT rowid, doc FROM docs WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from hg_build import media_doc
-from hg_build.db import _ext, _json, _split, drop_orphans
+from hg_build.db import _ext, _json, _split, drop_orphans, tag_rows
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
 from hg_index.sidecars import group_keys, strip_ext
@@ -37,7 +37,6 @@ FILE_COLS = (
     "grp", "size", "mtime", "type", "checksum", "is_primary",
 )  # fmt: skip
 DOC_COLS = ("id", "doc")
-TAG_COLS = ("entry_id", "tag", "tag_f", "ts")
 _STORED_FILE = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
 _MAX_VARS = 900
 
@@ -137,7 +136,6 @@ class Rows:
     entries: list[tuple] = field(default_factory=list)
     docs: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple] = field(default_factory=list)
-    tags: list[tuple] = field(default_factory=list)
 
 
 def add_media(
@@ -151,7 +149,6 @@ def add_media(
     """Add one media dict's rows; `others` are stored copies of its content elsewhere."""
     eid = media["id"]
     rows.files += _file_rows(eid, media["files"]) if file_rows is None else file_rows
-    rows.tags += [(eid, t, t.casefold(), media["ts"]) for t in tags]
     row, doc = _entry_row(media, [*media["files"], *others], tags, updated)
     rows.entries.append(row)
     rows.docs.append((eid, doc))
@@ -171,7 +168,10 @@ def insert_rows(conn: sqlite3.Connection, rows: Rows) -> None:
     conn.executemany(_insert("INSERT OR REPLACE", "files", FILE_COLS), rows.files)
     conn.executemany(_insert("INSERT OR REPLACE", "docs", DOC_COLS), rows.docs)
     conn.executemany(_insert("INSERT OR REPLACE", "entries", ENTRY_COLS), rows.entries)
-    conn.executemany(_insert("INSERT OR IGNORE", "tags", TAG_COLS), rows.tags)
+    ids = [row[0] for row in rows.entries]
+    for part in _chunks(ids):
+        marks = ",".join("?" * len(part))
+        conn.execute(tag_rows("main.entries e") + f" WHERE e.id IN ({marks})", part)
 
 
 def _insert(verb: str, table: str, cols: tuple[str, ...]) -> str:

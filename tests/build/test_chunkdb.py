@@ -71,3 +71,14 @@ def test_an_empty_chunk_writes_nothing(tmp_path):
     with db.transaction(conn):
         chunkdb.insert_packed(conn, chunkdb.pack(rows(())))
     assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
+
+
+def test_tags_fold_in_sql_as_python_casefolds(tmp_path):
+    """Tag rows are made by SQLite (`db.folded`: lower() for printable ASCII, Python's
+    casefold beyond it), for every way of writing an entry; queries fold with Python."""
+    conn = db.connect(tmp_path / "g.db")
+    samples = ["Beach", "SEA sun-2021!", "~[x]{y}", "Straße", "ÉTÉ", "İstanbul", "ǅ", "tab\there",
+               "ΣΊΣΥΦΟΣ", "日本", "😀 Smile", "", " A "]  # fmt: skip
+    for text in samples:
+        got = conn.execute(f"SELECT {db.folded('v')} FROM (SELECT ? AS v)", (text,)).fetchone()
+        assert got[0] == text.casefold(), text
