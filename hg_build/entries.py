@@ -15,6 +15,7 @@ from several files. Which file wins, per field:
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -109,8 +110,61 @@ def media_from_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(entry_id, str) or not entry_id or not files:
         raise EntryError("entry record without id or files")
     if len(files) == 1:
-        return _single(record, entry_id, files[0])
-    return _merged(record, entry_id, [dict(f) for f in files])
+        media = _single(record, entry_id, files[0])
+    else:
+        media = _merged(record, entry_id, [dict(f) for f in files])
+    _make_storable(media)
+    return media
+
+
+_NUMBER_FIELDS = (
+    "width", "height", "orientation", "duration", "iso", "aperture", "exposure", "focal_length",
+    "latitude", "longitude", "altitude", "rating", "filesize",
+)  # fmt: skip
+_TEXT_FIELDS = ("media_type", "make", "model", "lens", "description", "title", *ADDRESS_FIELDS)
+_FILE_TEXTS = ("source", "root", "checksum")
+_SCALARS = (str, int, float)
+
+
+def _make_storable(media: dict[str, Any]) -> None:
+    """Fields stored as columns must be scalars. A record from anywhere but hg-extract may
+    hold a list or an object (`"make": ["Canon", "x"]`): a list becomes text in a text
+    field, anything else that is no number or text becomes null, so one odd record costs
+    its odd fields, not the build. A `similarity` list of numbers becomes float32 bytes."""
+    for key in _TEXT_FIELDS:
+        value = media[key]
+        if value is not None and value.__class__ not in _SCALARS:
+            media[key] = _joined(value)
+    for key in _NUMBER_FIELDS:
+        value = media[key]
+        if value is not None and value.__class__ not in _SCALARS:
+            media[key] = None
+    for f in media["files"]:
+        for key in _FILE_TEXTS:
+            value = f[key]
+            if value is not None and value.__class__ is not str:
+                f[key] = _joined(value)
+        if f["mtime"] is not None and f["mtime"].__class__ not in (int, float):
+            f["mtime"] = None
+    vector = media["similarity"]
+    if vector is not None and vector.__class__ is not bytes:
+        media["similarity"] = _float32(vector)
+
+
+def _joined(value: Any) -> str | None:
+    if isinstance(value, list | tuple):
+        parts = [str(v) for v in value if v.__class__ in _SCALARS]
+        return ", ".join(parts) or None
+    return str(value) if value.__class__ in _SCALARS else None
+
+
+def _float32(vector: Any) -> bytes | None:
+    if not isinstance(vector, list) or not vector:
+        return None
+    try:
+        return array("f", vector).tobytes()
+    except (TypeError, OverflowError):
+        return None
 
 
 def _merged(record: Mapping[str, Any], entry_id: str, files: list[dict[str, Any]]) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import struct
 
 import pytest
 
@@ -35,3 +36,21 @@ def test_single_file_fast_path_matches_the_merge(record):
     f = record["files"][0]
     assert _single(record, record["id"], f) == _merged(record, record["id"], [dict(f)])
     assert media_from_entry(record) == _merged(record, record["id"], [dict(f)])
+
+
+def test_fields_that_are_not_scalars_become_storable():
+    """A record from a script may hold lists or objects where hg-extract writes numbers and
+    text: the entry keeps its other fields and the build goes on (tested through the CLI
+    in test_lifecycle's bad-input test too)."""
+    record = copy.deepcopy(synthetic(1, seed=3)[0])
+    f = record["files"][0]
+    f["meta"].update(make=["Canon", 5, {"x": 1}], model={"a": 1}, iso=[100], aperture=True)
+    f.update(mtime=[1], root=["/a"], checksum=7)
+    record.update(media_type=["image"], address={"city": ["Köln", "Bonn"]}, similarity=[1, 2.5])
+    media = media_from_entry(record)
+    assert media["make"] == "Canon, 5" and media["model"] is None and media["city"] == "Köln, Bonn"
+    assert media["iso"] is None and media["aperture"] is None and media["media_type"] == "image"
+    assert media["files"][0]["mtime"] is None and media["files"][0]["root"] == "/a"
+    assert media["files"][0]["checksum"] == "7"
+    assert media["similarity"] == struct.pack("2f", 1, 2.5)
+    assert media["width"] == f["meta"].get("width")  # the rest as it was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -295,9 +296,15 @@ def test_bad_input_lines_are_error_records_and_the_run_goes_on(tmp_path):
                                           "CreateDate": "2020:01:02 03:04:05"}}}]}  # fmt: skip
     stdin = b"not json\n" + json.dumps({"type": "entry", "v": 1}).encode() + b"\n"
     stdin += json.dumps(good).encode() + b"\n" + json.dumps({**good, "v": 9}).encode() + b"\n"
+    odd = copy.deepcopy(good)  # lists and objects where numbers and text belong
+    odd.update(id="cd" * 32, similarity=["x"])
+    odd["files"][0].update(path="b.jpg", checksum="cd" * 32, mtime={"s": 1})
+    odd["files"][0]["meta"].update(make=["Canon", "EOS"], iso={"v": 100})
+    stdin += json.dumps(odd).encode() + b"\n"
     proc = hg_build(home, stdin=stdin)
     assert proc.returncode == 1
     errors = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [e["type"] for e in errors] == ["error"] * 3
-    (entry,) = query(home, "")
+    entry, other = sorted(query(home, ""), key=lambda r: r["id"])  # ab…, cd…
     assert entry["date"] == "2020-01-02T03:04:05"  # 0000:00:00 is invalid, CreateDate next
+    assert other["make"] == "Canon, EOS" and other["iso"] is None
