@@ -42,6 +42,19 @@ def comparable(home: Path) -> list[dict]:
     )
 
 
+def migrated(home: Path, before: list[dict], version: int) -> sqlite3.Connection:
+    """hg-build on a database set back to schema `version`: migrated in place (no rebuild),
+    the same records, the current version. A connection to look further."""
+    proc = hg_build(home, stdin=b"")
+    step = f"migrating the database from schema v{version} to v{version + 1}"
+    assert proc.returncode == 0 and step.encode() in proc.stderr
+    assert b"rebuilding" not in proc.stderr
+    assert comparable(home) == before
+    conn = sqlite3.connect(home / "gallery.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    return conn
+
+
 def test_remove_drops_and_move_keeps_the_entry(home_and_source):
     home, src = home_and_source
     (moved,) = query(home, "filename:DSCN0012.jpg")
@@ -168,12 +181,7 @@ def test_schema_v1_is_migrated_in_place(home_and_source):
     assert tags_v1 > 0
     proc = hg_build(home, "query", "", check=False)
     assert proc.returncode == 2 and b"to migrate it in place" in proc.stderr
-    proc = hg_build(home, stdin=b"")
-    assert proc.returncode == 0 and b"migrating the database from schema v1 to v2" in proc.stderr
-    assert b"rebuilding" not in proc.stderr
-    assert comparable(home) == before
-    conn = sqlite3.connect(home / "gallery.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    conn = migrated(home, before, 1)
     rows = conn.execute(
         "SELECT count(*), sum(t.ts = e.ts) FROM tags t JOIN entries e ON e.id = t.entry_id"
     ).fetchone()
@@ -191,12 +199,7 @@ def test_schema_v2_is_migrated_in_place(home_and_source):
         "PRAGMA user_version = 2;"
     )
     conn.close()
-    proc = hg_build(home, stdin=b"")
-    assert proc.returncode == 0 and b"migrating the database from schema v2 to v3" in proc.stderr
-    assert b"rebuilding" not in proc.stderr
-    assert comparable(home) == before
-    conn = sqlite3.connect(home / "gallery.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    conn = migrated(home, before, 2)
     plan = conn.execute(
         "EXPLAIN QUERY PLAN SELECT id, latitude, longitude FROM entries "
         "WHERE latitude IS NOT NULL AND longitude IS NOT NULL"
@@ -219,12 +222,7 @@ def test_schema_v3_is_migrated_in_place(home_and_source):
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
-    proc = hg_build(home, stdin=b"")
-    assert proc.returncode == 0 and b"migrating the database from schema v3 to v4" in proc.stderr
-    assert b"rebuilding" not in proc.stderr
-    assert comparable(home) == before
-    conn = sqlite3.connect(home / "gallery.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    conn = migrated(home, before, 3)
     sizes = conn.execute("SELECT sum(length(doc)), count(*) FROM docs").fetchone()
     assert sizes[1] == len(full) > 0
     assert sizes[0] < 0.8 * sum(len(doc) for doc, _ in full)
