@@ -32,7 +32,8 @@ _MEDIA_LISTS = ("previews", "colors", "objects", "faces")
 
 
 def own_prefix(entry_id: str) -> str:
-    """The start of the entry's storage paths (hg_extract.storage.relpath), less its '-'."""
+    """The start of the storage paths of a checksum (`hg_extract.storage.relpath`: the
+    layout `ab/cd/<rest>-<what>`), less the '-'."""
     return f"{entry_id[0:2]}/{entry_id[2:4]}/{entry_id[4:]}"
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import db, schema
+from hg_build import db, media_doc, schema
 from hg_build.build import Builder
 from hg_build.filetypes import file_type, is_media
 from hg_build.parallel import apply_chunks, default_workers
@@ -40,7 +40,7 @@ FRESH_CACHE_KIB = 256 * 1024  # page cache of a fresh build (the default is 64 M
 
 
 def storage_prefix(storage: Path, checksum: str) -> Path:
-    return storage / checksum[0:2] / checksum[2:4] / checksum[4:]
+    return storage / media_doc.own_prefix(checksum)
 
 
 def read_json(path: Path) -> Any:
