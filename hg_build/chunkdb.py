@@ -14,9 +14,9 @@ import sqlite3
 
 from hg_build.db import CHUNK_SCHEMA as SCHEMA
 from hg_build.db import tag_rows
-from hg_build.upsert import DOC_COLS, ENTRY_COLS, FILE_COLS, Rows
+from hg_build.upsert import ENTRY_COLS, FILE_COLS, Rows
 
-_TABLES = {"files": FILE_COLS, "docs": DOC_COLS, "entries": ENTRY_COLS}
+_TABLES = {"files": FILE_COLS, "entries": ENTRY_COLS}
 _COPY = [
     *(
         f"INSERT OR REPLACE INTO main.{name} ({', '.join(cols)}) "

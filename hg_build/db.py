@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import events, media_doc, schema
+from hg_build import events, record, schema
 from hg_build.entries import search_text
 from hg_index.sidecars import group_keys
 
@@ -160,27 +160,17 @@ def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
             continue
         conn.execute("DELETE FROM files WHERE entry_id = ?", (entry_id,))
         conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
-        conn.execute("DELETE FROM docs WHERE id = ?", (entry_id,))
         dropped += conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
     return dropped
 
 
 def _refresh_files(conn: sqlite3.Connection, entry_id: str) -> None:
-    """Rewrite the entry's `files` in doc after a file moved or went away."""
-    row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
-    if not row:
-        return
-    doc = media_doc.unpack(row[0])
-    present = {
-        (s, p): (path, d)
-        for s, p, path, d in conn.execute(
-            "SELECT source, path, path, dir FROM files WHERE entry_id = ?", (entry_id,)
-        )
-    }
-    doc["files"] = [f for f in doc["files"] if (f["source"], f["path"]) in present]
-    packed = media_doc.pack(doc, doc["files"])
-    conn.execute("UPDATE docs SET doc = ? WHERE id = ?", (packed, entry_id))
-    conn.execute("UPDATE entries SET files_count = ? WHERE id = ?", (len(doc["files"]), entry_id))
+    """The entry's file count after a file moved or went away (its files are its rows)."""
+    conn.execute(
+        "UPDATE entries SET files_count = (SELECT count(*) FROM files WHERE entry_id = ?) "
+        "WHERE id = ?",
+        (entry_id, entry_id),
+    )
 
 
 def remove_file(conn: sqlite3.Connection, source: str, path: str) -> int:
@@ -210,36 +200,53 @@ def move_file(
         (source, path, d, name, _ext(name), path.casefold(), d.casefold(), name.casefold(),
          group_keys([name])[name], from_source, from_path),
     )  # fmt: skip
-    doc_row = conn.execute("SELECT doc FROM docs WHERE id = ?", (entry_id,)).fetchone()
-    if doc_row:
-        doc = media_doc.unpack(doc_row[0])
-        for f in doc["files"]:
-            if f["source"] == from_source and f["path"] == from_path:
-                f["source"], f["path"] = source, path
-        conn.execute(
-            "UPDATE docs SET doc = ? WHERE id = ?", (media_doc.pack(doc, doc["files"]), entry_id)
-        )
-        _retext(conn, entry_id)
+    _retext(conn, entry_id)
     return True
 
 
 def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None) -> None:
-    row = conn.execute(
-        "SELECT d.doc, e.extracted_tags, e.ts FROM entries e JOIN docs d ON d.id = e.id "
-        "WHERE e.id = ?",
-        (entry_id,),
-    ).fetchone()
-    if row is None:
+    rec = records(conn, [entry_id]).get(entry_id)
+    if rec is None:
         return
-    doc = media_doc.unpack(row[0])
-    tags = entry_tags(conn, entry_id, orjson.loads(row[1]))
-    _write_tags(conn, entry_id, tags, row[2])
+    extracted, ts = conn.execute(
+        "SELECT extracted_tags, ts FROM entries WHERE id = ?", (entry_id,)
+    ).fetchone()
+    tags = entry_tags(conn, entry_id, orjson.loads(extracted))
+    _write_tags(conn, entry_id, tags, ts)
     sets = "tags = ?, tags_count = ?, text = ?" + (", updated = ?" if updated else "")
-    params: list[Any] = [_json(tags), len(tags), search_text(doc, tags)]
+    params: list[Any] = [_json(tags), len(tags), search_text(rec, tags)]
     conn.execute(
         f"UPDATE entries SET {sets} WHERE id = ?",
         [*params, *([updated] if updated else []), entry_id],
     )
+
+
+_RECORD_SQL = (
+    f"SELECT {', '.join(record.COLUMNS.values())}, tags, updated FROM entries WHERE id IN ({{}})"
+)
+_FILES_SQL = (
+    f"SELECT entry_id, {', '.join(record.FILE_COLUMNS)} FROM files WHERE entry_id IN ({{}}) "
+    "ORDER BY entry_id, ord, path"
+)
+_RECORDS_BATCH = 500  # ids per statement, well below SQLite's parameter limit
+
+
+def records(conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The media records (what `hg-build query` prints) of those of `ids` that exist."""
+    rows: list[tuple] = []
+    files: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), _RECORDS_BATCH):
+        part = ids[start : start + _RECORDS_BATCH]
+        marks = ",".join("?" * len(part))
+        rows += conn.execute(_RECORD_SQL.format(marks), part).fetchall()
+        for row in conn.execute(_FILES_SQL.format(marks), part):
+            files.setdefault(row[0], []).append(record.file_item(row[1:]))
+    out = {}
+    for row in rows:
+        media = record.media_from_row(row[:-2], files.get(row[0], []))
+        out[row[0]] = {"type": "media", "v": 1, **media, "tags": orjson.loads(row[-2]),
+                       "updated": row[-1]}  # fmt: skip
+    return out
 
 
 def get_info(conn: sqlite3.Connection, key: str) -> str | None:

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from hg_build import db
 from hg_build.query.compile import Compiled, entries_where
-from hg_build.query.search import media_record
 
 BATCH = 500  # ids per statement, well below SQLite's parameter limit
 
@@ -21,11 +21,9 @@ def media_by_id(
     """The media record of the entry with exactly this id, if the query selects it."""
     c = entries_where(query)
     row = conn.execute(
-        "SELECT d.doc, e.tags, e.updated FROM entries e JOIN docs d ON d.id = e.id "
-        f"WHERE e.id = ? AND ({c.where})",
-        [entry_id, *c.params],
+        f"SELECT e.id FROM entries e WHERE e.id = ? AND ({c.where})", [entry_id, *c.params]
     ).fetchone()
-    return media_record(*row) if row else None
+    return db.records(conn, [entry_id]).get(entry_id) if row else None
 
 
 def existing_ids(

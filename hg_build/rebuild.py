@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import db, media_doc, schema
+from hg_build import db, record, schema
 from hg_build.build import Builder
 from hg_build.filetypes import file_type, is_media
 from hg_build.parallel import apply_chunks, default_workers
@@ -40,7 +40,7 @@ FRESH_CACHE_KIB = 256 * 1024  # page cache of a fresh build (the default is 64 M
 
 
 def storage_prefix(storage: Path, checksum: str) -> Path:
-    return storage / media_doc.own_prefix(checksum)
+    return storage / record.own_prefix(checksum)
 
 
 def read_json(path: Path) -> Any:

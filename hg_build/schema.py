@@ -1,8 +1,8 @@
 """The database schema: DDL, its version (`PRAGMA user_version`) and what to do with others.
 
 Queryable fields are columns (with casefolded `*_f` copies for case-insensitive matching of
-non-ASCII text, since SQLite's lower() folds only ASCII); `docs.doc` holds the whole media
-dict as compact JSON (`media_doc`), so printing an entry needs no joins over files.
+non-ASCII text, since SQLite's lower() folds only ASCII); the media record is read back
+from them and the entry's `files` rows (`record`, `db.records`).
 Tags and files are tables of their own; `tags` carries a copy of its entry's `ts`, so
 `tag:x` in date order walks one index (`tags_f`) instead of joining.
 Documented in docs/architecture.md ("hg-build database"); change both together and bump
@@ -15,7 +15,9 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
-from hg_build import media_doc
+import orjson
+
+from hg_build import record
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,10 @@ CREATE TABLE entries (
   tags TEXT NOT NULL,             -- JSON list: extracted tags with edits applied
   extracted_tags TEXT NOT NULL,   -- JSON list: tags from the files only
   objects TEXT NOT NULL DEFAULT '[]', faces TEXT NOT NULL DEFAULT '[]',
+  previews TEXT,                  -- JSON list; the entry's own storage paths as -<what>
+  video TEXT,                     -- storage path (own: -<what>)
+  colors TEXT,                    -- JSON list of #rrggbb
   similarity BLOB                 -- float32 vector, NULL until similarity is extracted
-);
-CREATE TABLE docs (               -- apart from entries, so scans of entries stay small
-  id TEXT PRIMARY KEY,
-  doc TEXT NOT NULL               -- the media dict as compact JSON (media_doc.pack)
 );
 CREATE TABLE files (
   entry_id TEXT NOT NULL,
@@ -60,6 +61,7 @@ CREATE TABLE files (
   grp TEXT NOT NULL,              -- sidecar group key within (source, dir)
   size INTEGER NOT NULL, mtime REAL, type TEXT NOT NULL, checksum TEXT,
   is_primary INTEGER NOT NULL,
+  ord INTEGER NOT NULL DEFAULT 0, -- place in the entry's list of files
   PRIMARY KEY (source, path)
 );
 CREATE INDEX files_entry ON files (entry_id);
@@ -120,23 +122,31 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
 
 
 def _v3_to_v4(conn: sqlite3.Connection) -> None:
-    """v4: docs are compact (`media_doc`: no nulls, the entry's own storage paths short),
-    half the bytes. Each doc is rewritten; a full one would still read the same. And
-    `entries_geo` holds positioned entries only (a partial index)."""
-    conn.execute("DROP INDEX IF EXISTS entries_geo")
-    conn.execute(
-        "CREATE INDEX entries_geo ON entries (latitude, longitude, id) WHERE latitude IS NOT NULL"
-    )
+    """v4: no `docs` table (the stored copy of each record: ~40 % of the file). What only
+    it held becomes `entries.previews/video/colors` and `files.ord`; `entries_geo` holds
+    positioned entries only (a partial index)."""
+    for column in ("previews", "video", "colors"):
+        conn.execute(f"ALTER TABLE entries ADD COLUMN {column} TEXT")
+    conn.execute("ALTER TABLE files ADD COLUMN ord INTEGER NOT NULL DEFAULT 0")
     last = 0
     while rows := conn.execute(  # a thousand at a time: flat memory for any archive
         "SELECT rowid, doc FROM docs WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)
     ).fetchall():
         last = rows[-1][0]
-        part = [media_doc.unpack(doc) for _rowid, doc in rows]
+        docs = [orjson.loads(doc) for _rowid, doc in rows]
         conn.executemany(
-            "UPDATE docs SET doc = ? WHERE id = ?",
-            [(media_doc.pack(m, m["files"]), m["id"]) for m in part],
+            "UPDATE entries SET previews = ?, video = ?, colors = ? WHERE id = ?",
+            [(*record.stored_extras(d), d["id"]) for d in docs],
         )
+        conn.executemany(
+            "UPDATE files SET ord = ? WHERE source = ? AND path = ? AND entry_id = ?",
+            [(i, f["source"], f["path"], d["id"]) for d in docs for i, f in enumerate(d["files"])],
+        )
+    conn.execute("DROP TABLE docs")
+    conn.execute("DROP INDEX IF EXISTS entries_geo")
+    conn.execute(
+        "CREATE INDEX entries_geo ON entries (latitude, longitude, id) WHERE latitude IS NOT NULL"
+    )
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {

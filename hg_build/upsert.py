@@ -2,7 +2,7 @@
 
 Per batch: one lookup of the entries' imported edits, one of their current files, one per
 source of the paths they bring (to find files that change entry), then executemany for
-entries, docs and files, and one statement that makes the tags rows from the entries
+entries and files, and one statement that makes the tags rows from the entries
 (`db.tag_rows`). This is what keeps a 100k build in seconds.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import media_doc
+from hg_build import record
 from hg_build.db import _ext, _json, _split, drop_orphans, tag_rows
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
@@ -31,13 +31,13 @@ _PLAIN = (
 ENTRY_COLS = (
     "id", "type", "date", "ts", "year", "month", "day", "hour", "minute", "updated", *_PLAIN,
     *(f"{k}_f" for k in _FOLDED), "files_count", "tags_count", "faces_count", "objects_count",
-    "text", "tags", "extracted_tags", "objects", "faces", "similarity",
+    "text", "tags", "extracted_tags", "objects", "faces", "previews", "video", "colors",
+    "similarity",
 )  # fmt: skip
 FILE_COLS = (
     "entry_id", "source", "root", "path", "dir", "name", "ext", "path_f", "dir_f", "name_f",
-    "grp", "size", "mtime", "type", "checksum", "is_primary",
+    "grp", "size", "mtime", "type", "checksum", "is_primary", "ord",
 )  # fmt: skip
-DOC_COLS = ("id", "doc")
 _STORED_FILE = "entry_id, source, root, path, dir, grp, size, mtime, type, checksum, is_primary"
 _MAX_VARS = 900
 
@@ -105,7 +105,7 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
             owner[(s, p)] = eid
 
     existing = {r[0] for r in _in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
-    rows, stale, owners = Rows(), [], set()
+    rows, stale, owners, reorder = Rows(), [], set(), []
     for m in medias:
         eid = m["id"]
         mine = {(f["source"], f["path"]) for f in m["files"]}
@@ -117,9 +117,10 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
                 continue
             if (s, d, g) in groups:  # a file that left this group (a removed sidecar)
                 stale.append((s, p))
-            else:  # the same content elsewhere: one entry lists every copy
+            else:  # the same content elsewhere: one entry lists every copy, after these
                 others.append({"source": s, "root": r, "path": p, "size": z, "mtime": mt,
                                "type": t, "checksum": c, "primary": bool(pr)})  # fmt: skip
+                reorder.append((len(frows) + len(others) - 1, s, p))
         owners |= {owner[k] for k in mine if k in owner and owner[k] != eid}
         tags = apply_actions(m["extracted_tags"], actions.get(eid, []))
         add_media(rows, m, others, tags, updated, frows)
@@ -127,16 +128,16 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
     conn.executemany("DELETE FROM files WHERE source = ? AND path = ?", stale)
     conn.executemany("DELETE FROM tags WHERE entry_id = ?", [(i,) for i in ids if i in existing])
     insert_rows(conn, rows)
+    conn.executemany("UPDATE files SET ord = ? WHERE source = ? AND path = ?", reorder)
     drop_orphans(conn, owners - set(ids))
 
 
 @dataclass
 class Rows:
-    """A batch's rows for entries, docs and files, as executemany takes them (`tags`
-    rows are made by SQLite from the entries, see `insert_rows`)."""
+    """A batch's rows for entries and files, as executemany takes them (`tags` rows are
+    made by SQLite from the entries, see `insert_rows`)."""
 
     entries: list[tuple] = field(default_factory=list)
-    docs: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple] = field(default_factory=list)
 
 
@@ -151,9 +152,7 @@ def add_media(
     """Add one media dict's rows; `others` are stored copies of its content elsewhere."""
     eid = media["id"]
     rows.files += _file_rows(eid, media["files"]) if file_rows is None else file_rows
-    row, doc = _entry_row(media, [*media["files"], *others], tags, updated)
-    rows.entries.append(row)
-    rows.docs.append((eid, doc))
+    rows.entries.append(_entry_row(media, [*media["files"], *others], tags, updated))
 
 
 def new_rows(medias: Iterable[Mapping[str, Any]], updated: str) -> Rows:
@@ -168,7 +167,6 @@ def new_rows(medias: Iterable[Mapping[str, Any]], updated: str) -> Rows:
 def insert_rows(conn: sqlite3.Connection, rows: Rows) -> None:
     """Write a batch's rows (the serial way; worker-made rows go by `chunkdb`)."""
     conn.executemany(_insert("INSERT OR REPLACE", "files", FILE_COLS), rows.files)
-    conn.executemany(_insert("INSERT OR REPLACE", "docs", DOC_COLS), rows.docs)
     conn.executemany(_insert("INSERT OR REPLACE", "entries", ENTRY_COLS), rows.entries)
     ids = [row[0] for row in rows.entries]
     for part in _chunks(ids):
@@ -187,7 +185,8 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
         grp = strip_ext(name)
         row = (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
                f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
-               f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))  # fmt: skip
+               f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])),
+               0)  # fmt: skip
         return [row]
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in files:
@@ -195,21 +194,21 @@ def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
         by_dir[(f["source"], d)].append(name)
     keys = {k: group_keys(names) for k, names in by_dir.items()}
     rows = []
-    for f in files:
+    for order, f in enumerate(files):
         d, name = _split(f["path"])
         grp = keys[(f["source"], d)][name]
         rows.append(
             (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
              f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
-             f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])))
+             f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])), order)
         )  # fmt: skip
     return rows
 
 
 def _entry_row(
     media: Mapping[str, Any], files: list[Mapping[str, Any]], tags: list[str], updated: str
-) -> tuple[tuple[Any, ...], str]:
-    """The `entries` row (in ENTRY_COLS order) and the JSON doc for `docs`."""
+) -> tuple[Any, ...]:
+    """The `entries` row (in ENTRY_COLS order); `files`: the entry's own and its copies."""
     date = media["date"]
     get = media.get
     faces, objects, extracted = get("faces") or (), get("objects") or (), media["extracted_tags"]
@@ -224,6 +223,6 @@ def _entry_row(
         search_text(media, tags, files), tags_json,
         tags_json if extracted == tags else _json(extracted),  # no edits: most entries
         _json(objects) if objects else "[]", _json(faces) if faces else "[]",
-        get("similarity"),
+        *record.stored_extras(media), get("similarity"),
     )  # fmt: skip
-    return row, media_doc.pack(media, files)
+    return row

@@ -16,19 +16,11 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
-
-from hg_build import media_doc
-from hg_build.media_doc import unpack_field
+from hg_build import db, record
 from hg_build.query.compile import ENTRIES, Compiled, compile_query
 
 BATCH = 200
 _ENTRY_COLUMN = re.compile(r"\be\.")  # a term that reads entries e
-
-
-def media_record(doc: str, tags: str, updated: str) -> dict[str, Any]:
-    media = media_doc.unpack(doc)
-    return {"type": "media", "v": 1, **media, "tags": orjson.loads(tags), "updated": updated}
 
 
 def _compiled(query: str | Compiled) -> Compiled:
@@ -40,18 +32,16 @@ def search(
 ) -> Iterator[dict[str, Any]]:
     """Matching media, in the query's order (newest first by default).
 
-    The ids are found first; the (large) docs are read only for the hits, in batches.
-    `query` is text or already compiled (e.g. `filtered.compile_filtered`).
+    The ids are found first; the records (columns and files) are read only for the hits,
+    in batches. `query` is text or already compiled (e.g. `filtered.compile_filtered`).
     """
-    sql, params = _compiled(query).select("e.id, e.tags, e.updated", limit, offset)
+    sql, params = _compiled(query).select("e.id", limit, offset)
     cursor = conn.execute(sql, params)
     while rows := cursor.fetchmany(BATCH):
-        marks = ",".join("?" * len(rows))
-        docs = dict(
-            conn.execute(f"SELECT id, doc FROM docs WHERE id IN ({marks})", [r[0] for r in rows])
-        )
-        for entry_id, tags, updated in rows:
-            yield media_record(docs[entry_id], tags, updated)
+        ids = [r[0] for r in rows]
+        found = db.records(conn, ids)
+        for entry_id in ids:
+            yield found[entry_id]
 
 
 def search_ids(
@@ -81,27 +71,28 @@ def search_fields(
     limit: int | None = None,
     offset: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """Only some top-level fields of the matching media (`{"id", field: value…}`, as
-    `media_record` has them), in the query's order.
+    """Only some fields of the matching media (`{"id", field: value…}`, as the records
+    have them; an unknown field is None), in the query's order.
 
-    What a grid page needs is a few small fields of each doc: SQLite's `json_extract` picks
-    them out in C, so the page does not decode 500 whole docs in Python.
+    What a grid page needs is a few columns of each entry, read with the query itself;
+    a field that is not a column (`files`) costs the whole records.
     """
-    paths = ", ".join(f"'$.{_field(f)}'" for f in fields)
-    extract = (
-        f"json_extract(doc, {paths})"
-        if len(fields) > 1
-        else f"json_array(json_extract(doc, {paths}))"
-    )
-    sql, params = _compiled(query).select("e.id", limit, offset)
-    cursor = conn.execute(sql, params)
-    while rows := cursor.fetchmany(BATCH):
-        ids = [r[0] for r in rows]
-        marks = ",".join("?" * len(ids))
-        picked = dict(conn.execute(f"SELECT id, {extract} FROM docs WHERE id IN ({marks})", ids))
-        for entry_id in ids:
-            values = zip(fields, orjson.loads(picked[entry_id]), strict=True)
-            yield {"id": entry_id, **{k: unpack_field(entry_id, k, v) for k, v in values}}
+    columns = [record.COLUMNS.get(_field(f)) for f in fields]
+    if None in columns:
+        sql, params = _compiled(query).select("e.id", limit, offset)
+        cursor = conn.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH):
+            found = db.records(conn, [r[0] for r in rows])
+            for (entry_id,) in rows:
+                yield {"id": entry_id, **{f: found[entry_id].get(f) for f in fields}}
+        return
+    picked = ", ".join(f"e.{c}" for c in columns)
+    sql, params = _compiled(query).select(f"e.id, {picked}", limit, offset)
+    for entry_id, *values in conn.execute(sql, params):
+        yield {
+            "id": entry_id,
+            **{f: record.field_value(entry_id, f, v) for f, v in zip(fields, values, strict=True)},
+        }
 
 
 def _field(name: str) -> str:

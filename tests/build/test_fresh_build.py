@@ -62,7 +62,6 @@ def dump(path: Path) -> dict[str, list[tuple]]:
             "entries": conn.execute(
                 f"SELECT {', '.join(cols)} FROM entries ORDER BY id"
             ).fetchall(),
-            "docs": conn.execute("SELECT * FROM docs ORDER BY id").fetchall(),
             "files": conn.execute("SELECT * FROM files ORDER BY source, path").fetchall(),
             "tags": conn.execute("SELECT * FROM tags ORDER BY entry_id, tag_f").fetchall(),
         }

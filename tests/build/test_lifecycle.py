@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hg_build import media_doc, schema, store
+from hg_build import db, schema, store
 from hg_index.config import load_config
 from tests.build.conftest import MEDIA, hg_build, index_and_extract, names, query
 
@@ -40,6 +40,27 @@ def comparable(home: Path) -> list[dict]:
         ({k: v for k, v in r.items() if k != "updated"} for r in query(home, "")),
         key=lambda r: r["id"],
     )
+
+
+def back_to_v3(home: Path) -> None:
+    """The database as schema v3 had it: a `docs` table with every record in full, no
+    `entries.previews/video/colors`, no `files.ord`, `entries_geo` over every entry."""
+    conn = db.connect(home / "gallery.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM entries")]
+    docs = []
+    for rec in db.records(conn, ids).values():
+        doc = {k: v for k, v in rec.items() if k not in ("type", "v", "tags", "updated")}
+        docs.append((rec["id"], orjson.dumps(doc).decode()))
+    conn.executescript(
+        "CREATE TABLE docs (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+        "ALTER TABLE entries DROP COLUMN previews; ALTER TABLE entries DROP COLUMN video;"
+        "ALTER TABLE entries DROP COLUMN colors; ALTER TABLE files DROP COLUMN ord;"
+        "DROP INDEX entries_geo;"
+        "CREATE INDEX entries_geo ON entries (latitude, longitude, id);"
+        "PRAGMA user_version = 3;"
+    )
+    conn.executemany("INSERT INTO docs (id, doc) VALUES (?, ?)", docs)
+    conn.close()
 
 
 def migrated(home: Path, before: list[dict], version: int) -> sqlite3.Connection:
@@ -168,6 +189,7 @@ def test_older_schema_is_rebuilt_with_a_message(home_and_source):
 def test_schema_v1_is_migrated_in_place(home_and_source):
     home, _src = home_and_source
     before = comparable(home)
+    back_to_v3(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript(  # back to v1's tags: a rowid table without ts
         "CREATE TABLE tags_v1 (entry_id TEXT NOT NULL, tag TEXT NOT NULL, tag_f TEXT NOT NULL,"
@@ -192,6 +214,7 @@ def test_schema_v1_is_migrated_in_place(home_and_source):
 def test_schema_v2_is_migrated_in_place(home_and_source):
     home, _src = home_and_source
     before = comparable(home)
+    back_to_v3(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript(  # back to v2's entries_geo, which did not hold the id
         "DROP INDEX entries_geo; CREATE INDEX entries_geo ON entries (latitude, longitude);"
@@ -214,20 +237,28 @@ def test_schema_v2_is_migrated_in_place(home_and_source):
 
 def test_schema_v3_is_migrated_in_place(home_and_source):
     home, _src = home_and_source
-    before = comparable(home)
-    conn = sqlite3.connect(home / "gallery.db")
-    full = [(orjson.dumps(media_doc.unpack(doc)).decode(), i) for i, doc in conn.execute(
-        "SELECT id, doc FROM docs")]  # fmt: skip
-    conn.executemany("UPDATE docs SET doc = ? WHERE id = ?", full)  # as v3 stored them
-    conn.execute("PRAGMA user_version = 3")
+    conn = sqlite3.connect(home / "gallery.db")  # previews and colors (the stand-in has none)
+    conn.execute(
+        'UPDATE entries SET previews = \'["-image-preview-320.jpg", "x/y.jpg"]\', '
+        "colors = '[\"#a1b2c3\"]', video = '-video.mp4' WHERE rowid % 2 = 0"
+    )
     conn.commit()
     conn.close()
-    conn = migrated(home, before, 3)
-    sizes = conn.execute("SELECT sum(length(doc)), count(*) FROM docs").fetchone()
-    assert sizes[1] == len(full) > 0
-    assert sizes[0] < 0.8 * sum(len(doc) for doc, _ in full)
-    assert conn.execute("SELECT count(*) FROM docs WHERE doc LIKE '%null%'").fetchone()[0] == 0
+    before = comparable(home)
+    own = [r for r in before if r["previews"] and r["previews"][0].endswith("-preview-320.jpg")]
+    assert own and own[0]["previews"][0].startswith(own[0]["id"][:2] + "/")
+    back_to_v3(home)
+    size_v3 = (home / "gallery.db").stat().st_size
+    conn = migrated(home, before, 3)  # the same records: previews, colors and files' order too
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "docs" not in tables
+    stored = conn.execute("SELECT previews FROM entries WHERE previews IS NOT NULL").fetchone()
+    assert stored[0] == '["-image-preview-320.jpg","x/y.jpg"]'
+    orders = conn.execute("SELECT count(*), sum(ord > 0) FROM files").fetchone()
+    assert orders[1] > 0  # sidecars come after their primary
+    conn.execute("VACUUM")
     conn.close()
+    assert (home / "gallery.db").stat().st_size < size_v3
 
 
 def test_first_build_goes_live_after_its_fresh_phase(tmp_path):

@@ -67,7 +67,7 @@ def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
     lines = as_lines(good) + [(9, b"{not json\n")]
     prepared = prepare(lines)
     assert prepared.packed is not None and prepared.ids == [e["id"] for e in good]
-    assert packed_counts(prepared.packed) == {"entries": 3, "docs": 3, "files": 3}
+    assert packed_counts(prepared.packed) == {"entries": 3, "files": 3}
     assert prepared.summary.entries == 3 and prepared.summary.errors == 1
     assert "line 9: invalid JSON" in prepared.errors[0]["error"]
     assert prepare([*good, good[0]]).packed is None  # the same photo twice
@@ -82,7 +82,7 @@ def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
 def packed_counts(packed: bytes) -> dict[str, int]:
     conn = sqlite3.connect(":memory:")
     conn.deserialize(packed)
-    tables = ("entries", "docs", "files")
+    tables = ("entries", "files")
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 

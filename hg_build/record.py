@@ -1,0 +1,94 @@
+"""The media record from what the database stores: `entries` columns and `files` rows.
+
+Since schema v4 there is no stored copy of the record (the `docs` table was ~40 % of the
+file and of a first build's work): every field is an `entries` column, the files are the
+`files` rows of the entry in their `ord`er. Previews and video in the entry's own storage
+folder (`ab/cd/<rest of id>-<what>`, hg_extract's layout) are stored as `-<what>`.
+Pure functions here; `db.records` reads the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+KEYS = (
+    "id", "media_type", "date", "width", "height", "orientation", "duration", "make", "model",
+    "lens", "iso", "aperture", "exposure", "focal_length", "latitude", "longitude", "altitude",
+    "description", "title", "rating", "country", "state", "city", "road", "previews", "video",
+    "colors", "objects", "faces", "files", "filesize",
+)  # fmt: skip
+"""The media record's fields, in `entries.media_from_entry`'s order."""
+
+COLUMNS = {key: key for key in KEYS if key != "files"} | {"media_type": "type"}
+"""Field -> `entries` column."""
+
+_JSON_LISTS = ("previews", "colors", "objects", "faces")
+_INTEGRAL = ("iso", "rating")  # REAL columns whose values are whole numbers in practice
+
+FILE_COLUMNS = ("source", "root", "path", "size", "mtime", "type", "checksum", "is_primary")
+"""The `files` columns of a record's file, in the file item's order (`is_primary` as
+`primary`)."""
+
+
+def own_prefix(checksum: str) -> str:
+    """The start of the storage paths of a checksum (`hg_extract.storage.relpath`: the
+    layout `ab/cd/<rest>-<what>`), less the '-'."""
+    return f"{checksum[0:2]}/{checksum[2:4]}/{checksum[4:]}"
+
+
+def short_paths(entry_id: str, paths: Iterable[Any]) -> list[Any]:
+    """Storage paths as stored: the entry's own as `-<what>`, others as they are."""
+    prefix = own_prefix(entry_id)
+    cut = len(prefix)
+    return [p[cut:] if p.__class__ is str and p.startswith(prefix) else p for p in paths]
+
+
+def stored_extras(media: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The `previews`, `video` and `colors` columns of a media dict (null when empty)."""
+    eid = media["id"]
+    previews, video, colors = media.get("previews"), media.get("video"), media.get("colors")
+    if video is not None:
+        video = short_paths(eid, (video,))[0]
+        if video.__class__ is not str:
+            video = orjson.dumps(video).decode()  # not a path: kept as JSON text
+    return (
+        orjson.dumps(short_paths(eid, previews)).decode() if previews else None,
+        video,
+        orjson.dumps(colors).decode() if colors else None,
+    )
+
+
+def field_value(entry_id: str, key: str, value: Any) -> Any:
+    """One record field from its `entries` column value."""
+    if key in _JSON_LISTS:
+        items = orjson.loads(value) if value else []
+        return [_expand(p, own_prefix(entry_id)) for p in items] if key == "previews" else items
+    if key == "video":
+        return _expand(value, own_prefix(entry_id))
+    if key in _INTEGRAL and value.__class__ is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def media_from_row(row: Sequence[Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The media dict (KEYS order) of an `entries` row selected as `COLUMNS` values."""
+    entry_id = row[0]
+    media = {key: field_value(entry_id, key, v) for key, v in zip(_ROW_KEYS, row, strict=True)}
+    return {key: files if key == "files" else media[key] for key in KEYS}
+
+
+_ROW_KEYS = tuple(COLUMNS)
+
+
+def file_item(row: Sequence[Any]) -> dict[str, Any]:
+    """A record's file from a `files` row selected as FILE_COLUMNS."""
+    source, root, path, size, mtime, kind, checksum, primary = row
+    return {"source": source, "root": root, "path": path, "size": size, "mtime": mtime,
+            "type": kind, "checksum": checksum, "primary": bool(primary)}  # fmt: skip
+
+
+def _expand(path: Any, prefix: str) -> Any:
+    return prefix + path if path.__class__ is str and path.startswith("-") else path
