@@ -1,11 +1,12 @@
 """A prepared chunk's rows as a small in-memory SQLite database, serialized for the writer.
 
 A worker's rows reach the writer as bytes: an in-memory database with plain `entries` and
-`files` tables (the `tags` rows are made from the entries), made by `pack` in the worker. The writer swaps it in as the attached schema
-`hg_chunk` (`db.CHUNK_SCHEMA`) (`sqlite3.Connection.deserialize`) and copies each table with one
-`INSERT … SELECT`, which SQLite runs in C. Pickled rows cost the writer the making of every
-value as a Python object and then binding it again (~5 M values per 100k entries); this
-way it handles none, and a first build's writer does half the work (docs/benchmarks.md).
+`files` tables (the `tags` rows are made from the entries), made by `pack` in the worker.
+The writer swaps it in as the attached schema `hg_chunk` (`db.CHUNK_SCHEMA`) with
+`sqlite3.Connection.deserialize` and copies each table with one `INSERT … SELECT`, which
+SQLite runs in C. Pickled rows cost the writer the making of every value as a Python
+object and then binding it again (~5 M values per 100k entries); this way it handles none,
+and a first build's writer does half the work (docs/benchmarks.md).
 """
 
 from __future__ import annotations
