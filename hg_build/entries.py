@@ -146,6 +146,8 @@ def _make_storable(media: dict[str, Any]) -> None:
                 f[key] = _joined(value)
         if f["mtime"] is not None and f["mtime"].__class__ not in (int, float):
             f["mtime"] = None
+    if media["video"] is not None and media["video"].__class__ is not str:
+        media["video"] = None  # a storage path or nothing
     vector = media["similarity"]
     if vector is not None and vector.__class__ is not bytes:
         media["similarity"] = _float32(vector)

@@ -52,8 +52,6 @@ def stored_extras(media: Mapping[str, Any]) -> tuple[str | None, str | None, str
     previews, video, colors = media.get("previews"), media.get("video"), media.get("colors")
     if video is not None:
         video = short_paths(eid, (video,))[0]
-        if video.__class__ is not str:
-            video = orjson.dumps(video).decode()  # not a path: kept as JSON text
     return (
         orjson.dumps(short_paths(eid, previews)).decode() if previews else None,
         video,

@@ -46,11 +46,12 @@ def test_fields_that_are_not_scalars_become_storable():
     f = record["files"][0]
     f["meta"].update(make=["Canon", 5, {"x": 1}], model={"a": 1}, iso=[100], aperture=True)
     f.update(mtime=[1], root=["/a"], checksum=7)
-    record.update(media_type=["image"], address={"city": ["Köln", "Bonn"]}, similarity=[1, 2.5])
+    record.update(media_type=["image"], address={"city": ["Köln", "Bonn"]}, similarity=[1, 2.5],
+                  video={"path": "x.mp4"})  # fmt: skip
     media = media_from_entry(record)
     assert media["make"] == "Canon, 5" and media["model"] is None and media["city"] == "Köln, Bonn"
     assert media["iso"] is None and media["aperture"] is None and media["media_type"] == "image"
     assert media["files"][0]["mtime"] is None and media["files"][0]["root"] == "/a"
     assert media["files"][0]["checksum"] == "7"
-    assert media["similarity"] == struct.pack("2f", 1, 2.5)
+    assert media["similarity"] == struct.pack("2f", 1, 2.5) and media["video"] is None
     assert media["width"] == f["meta"].get("width")  # the rest as it was
