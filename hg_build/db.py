@@ -241,12 +241,7 @@ def records(conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any
         rows += conn.execute(_RECORD_SQL.format(marks), part).fetchall()
         for row in conn.execute(_FILES_SQL.format(marks), part):
             files.setdefault(row[0], []).append(record.file_item(row[1:]))
-    out = {}
-    for row in rows:
-        media = record.media_from_row(row[:-2], files.get(row[0], []))
-        out[row[0]] = {"type": "media", "v": 1, **media, "tags": orjson.loads(row[-2]),
-                       "updated": row[-1]}  # fmt: skip
-    return out
+    return {row[0]: record.media_record(row, files.get(row[0], [])) for row in rows}
 
 
 def get_info(conn: sqlite3.Connection, key: str) -> str | None:

@@ -71,14 +71,33 @@ def field_value(entry_id: str, key: str, value: Any) -> Any:
     return value
 
 
-def media_from_row(row: Sequence[Any], files: list[dict[str, Any]]) -> dict[str, Any]:
-    """The media dict (KEYS order) of an `entries` row selected as `COLUMNS` values."""
-    entry_id = row[0]
-    media = {key: field_value(entry_id, key, v) for key, v in zip(_ROW_KEYS, row, strict=True)}
-    return {key: files if key == "files" else media[key] for key in KEYS}
+def media_record(row: Sequence[Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The media record (what `hg-build query` prints) of an `entries` row selected as
+    `COLUMNS` values, then `tags` and `updated`; `files` from `file_item`."""
+    rec: dict[str, Any] = {"type": "media", "v": 1}
+    rec.update(zip(_BEFORE_FILES, row, strict=False))
+    rec["files"] = files
+    rec["filesize"] = row[_FILESIZE]
+    for key in _JSON_LISTS:
+        value = rec[key]
+        rec[key] = orjson.loads(value) if value else []
+    if rec["previews"]:
+        prefix = own_prefix(row[0])
+        rec["previews"] = [_expand(p, prefix) for p in rec["previews"]]
+    if rec["video"] is not None:
+        rec["video"] = _expand(rec["video"], own_prefix(row[0]))
+    for key in _INTEGRAL:
+        value = rec[key]
+        if value.__class__ is float and value.is_integer():
+            rec[key] = int(value)
+    rec["tags"] = orjson.loads(row[_FILESIZE + 1])
+    rec["updated"] = row[_FILESIZE + 2]
+    return rec
 
 
-_ROW_KEYS = tuple(COLUMNS)
+_BEFORE_FILES = KEYS[: KEYS.index("files")]
+_FILESIZE = len(_BEFORE_FILES)
+assert KEYS[-2:] == ("files", "filesize") and tuple(COLUMNS) == (*_BEFORE_FILES, "filesize")
 
 
 def file_item(row: Sequence[Any]) -> dict[str, Any]:
