@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from hg_build.query import ast
@@ -349,6 +350,34 @@ def _tag_driven(parsed: ast.Query) -> tuple[ast.Cmp, ast.Node | None] | None:
     return None
 
 
+def _years(rest: ast.Node | None) -> list[int]:
+    """The years of `year:Y` / `year = Y` terms ANDed at the top of a tag query."""
+    items = rest.items if isinstance(rest, ast.And) else (rest,) if rest is not None else ()
+    years = []
+    for item in items:
+        if (
+            isinstance(item, ast.Cmp)
+            and item.op in (":", "=")
+            and not item.values
+            and canonical(item.key, item.pos) == "year"
+        ):
+            number = qv.number(item.value)
+            if number == int(number) and 1 <= number <= 9998:
+                years.append(int(number))
+    return years
+
+
+def _year_span(year: int) -> tuple[float, float]:
+    """`ts` bounds of every entry whose local date is in `year`: `ts` is the instant
+    (a naive date counts as UTC), so a zone moves it by up to 14 hours either way."""
+    start = datetime(year, 1, 1, tzinfo=UTC).timestamp()
+    end = datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()
+    return start - _ZONE_SLACK, end + _ZONE_SLACK
+
+
+_ZONE_SLACK = 14 * 3600.0
+
+
 def entries_where(query: str | Compiled) -> Compiled:
     """A compiled query whose WHERE clause reads `entries e` alone, to embed in another
     statement (summaries, lookups). A tag-driven Compiled is refused: it reads `tags t`."""
@@ -373,6 +402,9 @@ def compile_query(query: str | ast.Query, drive_by_tag: bool = True) -> Compiled
             tag, rest = driver
             where = f"(t.tag_f = {c.p(tag.value.text.casefold())})"
             where += f" AND {c.node(rest)}" if rest is not None else ""
+            for year in _years(rest):  # the tag's index is (tag_f, ts): walk that year only
+                lo, hi = _year_span(year)
+                where += f" AND (t.ts BETWEEN {c.p(lo)} AND {c.p(hi)})"
         else:
             where = c.node(parsed.expr) if parsed.expr is not None else "1"
         params = list(c.params)
