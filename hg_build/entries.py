@@ -293,16 +293,16 @@ def search_text(
     parts: list[str] = [media["id"][:10], get("media_type") or "", get("date", "")[:10]]
     for key in _TEXT_KEYS:
         value = get(key)
-        if value is not None and value != "":
+        if value is not None:
             parts.append(value if value.__class__ is str else str(value))
     if files is None:
         files = get("files") or ()
     parts += [f["path"].rpartition("/")[2] for f in files]
-    parts += [t for t in tags if t]
+    parts += tags
     if objects := get("objects"):
         classes = [o.get("class") for o in objects if isinstance(o, Mapping)]
-        parts += [str(c) for c in classes if c is not None and c != ""]
-    return "\n".join([p for p in parts if p]).casefold()
+        parts += [str(c) for c in classes if c is not None]
+    return "\n".join([p for p in parts if p]).casefold()  # empty parts left out
 
 
 _TEXT_KEYS = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)

@@ -59,16 +59,23 @@ def stored_extras(media: Mapping[str, Any]) -> tuple[str | None, str | None, str
     )
 
 
-def field_value(entry_id: str, key: str, value: Any) -> Any:
-    """One record field from its `entries` column value."""
-    if key in _JSON_LISTS:
-        items = orjson.loads(value) if value else []
-        return [_expand(p, own_prefix(entry_id)) for p in items] if key == "previews" else items
-    if key == "video":
-        return _expand(value, own_prefix(entry_id))
-    if key in _INTEGRAL and value.__class__ is float and value.is_integer():
-        return int(value)
-    return value
+def decode(fields: dict[str, Any], entry_id: str) -> dict[str, Any]:
+    """Column values (of the fields present) turned into the record's, in place: JSON
+    lists parsed, the entry's own storage paths expanded, whole `iso`/`rating` as ints."""
+    for key in _JSON_LISTS:
+        if key in fields:
+            value = fields[key]
+            fields[key] = orjson.loads(value) if value else []
+    if fields.get("previews"):
+        prefix = own_prefix(entry_id)
+        fields["previews"] = [_expand(p, prefix) for p in fields["previews"]]
+    if fields.get("video") is not None:
+        fields["video"] = _expand(fields["video"], own_prefix(entry_id))
+    for key in _INTEGRAL:
+        value = fields.get(key)
+        if value.__class__ is float and value.is_integer():
+            fields[key] = int(value)
+    return fields
 
 
 def media_record(row: Sequence[Any], files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,18 +85,7 @@ def media_record(row: Sequence[Any], files: list[dict[str, Any]]) -> dict[str, A
     rec.update(zip(_BEFORE_FILES, row, strict=False))
     rec["files"] = files
     rec["filesize"] = row[_FILESIZE]
-    for key in _JSON_LISTS:
-        value = rec[key]
-        rec[key] = orjson.loads(value) if value else []
-    if rec["previews"]:
-        prefix = own_prefix(row[0])
-        rec["previews"] = [_expand(p, prefix) for p in rec["previews"]]
-    if rec["video"] is not None:
-        rec["video"] = _expand(rec["video"], own_prefix(row[0]))
-    for key in _INTEGRAL:
-        value = rec[key]
-        if value.__class__ is float and value.is_integer():
-            rec[key] = int(value)
+    decode(rec, row[0])
     rec["tags"] = orjson.loads(row[_FILESIZE + 1])
     rec["updated"] = row[_FILESIZE + 2]
     return rec

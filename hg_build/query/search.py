@@ -89,10 +89,7 @@ def search_fields(
     picked = ", ".join(f"e.{c}" for c in columns)
     sql, params = _compiled(query).select(f"e.id, {picked}", limit, offset)
     for entry_id, *values in conn.execute(sql, params):
-        yield {
-            "id": entry_id,
-            **{f: record.field_value(entry_id, f, v) for f, v in zip(fields, values, strict=True)},
-        }
+        yield record.decode({"id": entry_id, **dict(zip(fields, values, strict=True))}, entry_id)
 
 
 def _field(name: str) -> str:
