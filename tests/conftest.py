@@ -14,6 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = (REPO.parent / "shared" / "media").resolve()
+"""The larger corpus beside the checkout (an extra: tests that need it skip without it)."""
+FIXTURES = REPO / "tests" / "fixtures" / "media"
+"""The small set of real files committed with the repository, at their paths under MEDIA."""
 BIN = Path(sys.executable).parent
 
 
@@ -60,6 +63,17 @@ def run_tool(
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     records = [orjson.loads(line) for line in lines if line.startswith(b"{")]
     return Run(proc.returncode, records, proc.stderr.decode(errors="replace"), proc.stdout)
+
+
+def media_file(rel: str) -> Path:
+    """A sample file by its path under ../shared/media: the committed copy in
+    tests/fixtures/media when there is one, else the shared corpus; the test is skipped
+    (saying which file) when neither has it."""
+    for base in (FIXTURES, MEDIA):
+        path = base / rel
+        if path.exists():
+            return path
+    pytest.skip(f"needs ../shared/media/{rel} (not in tests/fixtures/media)")
 
 
 @pytest.fixture
