@@ -18,16 +18,17 @@ import pytest
 
 from hg_build import db, schema, store
 from hg_index.config import load_config
-from tests.build.conftest import MEDIA, hg_build, index_and_extract, names, query
+from tests.build.conftest import hg_build, index_and_extract, names, query
+from tests.conftest import media_file
 
 
 @pytest.fixture
 def home_and_source(tmp_path):
     src = tmp_path / "photos"
-    shutil.copytree(MEDIA / "tricky" / "sidecar", src / "sidecar")
+    shutil.copytree(media_file("tricky/sidecar"), src / "sidecar")
     (src / "gps").mkdir()
     for name in ("DSCN0010.jpg", "DSCN0012.jpg", "DSCN0021.jpg"):
-        shutil.copy(MEDIA / "exif-samples" / "jpg" / "gps" / name, src / "gps" / name)
+        shutil.copy(media_file(f"exif-samples/jpg/gps/{name}"), src / "gps" / name)
     for path in src.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     home = tmp_path / "home"

@@ -10,7 +10,9 @@ import time
 import orjson
 from PIL import Image
 
-from .conftest import BIN, MEDIA, copy_media, hg_env, run_extract, run_index
+from tests.conftest import media_file
+
+from .conftest import BIN, copy_media, hg_env, run_extract, run_index
 
 JPEG_DIRS = ["exif-samples/jpg/exif-org", "exif-samples/jpg/gps", "exif-samples/jpg/hdr"]
 
@@ -45,7 +47,7 @@ def test_kill_9_then_rerun_completes(tmp_path):
     picks = [
         str(p.relative_to(p.parents[3]))
         for d in JPEG_DIRS
-        for p in sorted((MEDIA / d).glob("*.jpg"))
+        for p in sorted((media_file(d)).glob("*.jpg"))
     ]
     src = copy_media(tmp_path / "src", picks)
     home = tmp_path / "home"
