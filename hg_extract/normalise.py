@@ -15,6 +15,8 @@ META_VERSION = 1
 DATE_KEYS = ("GPSDateTime", "SubSecDateTimeOriginal", "DateTimeOriginal", "CreateDate")
 OFFSET_KEYS = ("OffsetTimeOriginal", "OffsetTime", "OffsetTimeDigitized", "TimeZone")
 TAG_KEYS = ("TagsList", "HierarchicalSubject", "Keywords", "Subject")
+# MIAF: a HEIF's EXIF Orientation is not applied (libheif turns by irot/imir: `rotation`)
+HEIF_MIMES = ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")
 
 
 def _first(raw: dict[str, Any], *keys: str) -> Any:
@@ -102,7 +104,7 @@ def gps(raw: dict[str, Any]) -> dict[str, float | None]:
 
 def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     """The contract's per-file meta; absent values are None (lists are empty)."""
-    orientation = _number(raw.get("Orientation"))
+    orientation = None if _first(raw, "MIMEType") in HEIF_MIMES else _number(raw.get("Orientation"))
     rotation = _number(raw.get("Rotation"))
     meta: dict[str, Any] = {
         "v": META_VERSION,
