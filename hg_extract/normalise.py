@@ -17,6 +17,8 @@ OFFSET_KEYS = ("OffsetTimeOriginal", "OffsetTime", "OffsetTimeDigitized", "TimeZ
 TAG_KEYS = ("TagsList", "HierarchicalSubject", "Keywords", "Subject")
 # MIAF: a HEIF's EXIF Orientation is not applied (libheif turns by irot/imir: `rotation`)
 HEIF_MIMES = ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")
+# exiftool -n prints an AVCHD clip's make (H.264 MDPM) as its code: Image::ExifTool::H264's names
+H264_MAKES = {0x0103: "Panasonic", 0x0108: "Sony", 0x1011: "Canon", 0x1104: "JVC"}
 
 
 def _first(raw: dict[str, Any], *keys: str) -> Any:
@@ -47,6 +49,13 @@ def _text(value: Any) -> str | None:
         value = " ".join(str(v) for v in value)
     text = str(value).strip()
     return text or None
+
+
+def _make(value: Any) -> str | None:
+    """A camera make is a name: a number is an H.264 make code (unknown ones: no make)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return H264_MAKES.get(int(value))
+    return _text(value)
 
 
 def _valid_date(value: Any) -> bool:
@@ -115,7 +124,7 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
         "rotation": int(rotation) if rotation is not None else None,
         "duration": _number(_first(raw, "Duration", "MediaDuration", "TrackDuration")),
         "dates": dates(raw),
-        "make": _text(_first(raw, "Make")),
+        "make": _make(_first(raw, "Make")),
         "model": _text(_first(raw, "Model")),
         "lens": _text(_first(raw, "LensModel", "Lens", "LensInfo")),
         "iso": _number(_first(raw, "ISO", "ISOSpeed")),
