@@ -111,6 +111,7 @@ def info(request: Request) -> Response:
             "user": user.name if user else None,
             "auth": settings.auth_required,
             "filter": user.filter if user else None,
+            "map_tiles": settings.map_tiles,
         }
     )
 

@@ -29,7 +29,7 @@ from hg_serve.gallery import Gallery
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
-APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/view/{id}")
+APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/failures", "/view/{id}")
 
 
 def page(request: Request) -> Response:

@@ -23,7 +23,14 @@ from hg_serve.passwords import verify_password
 from hg_serve.settings import ServerSettings, User
 
 COOKIE = "hg_session"
-PUBLIC = ("/login", "/logout", "/manifest.webmanifest", "/static/login.css", "/static/icon.svg")
+PUBLIC = (
+    "/login",
+    "/logout",
+    "/manifest.webmanifest",
+    "/static/login.css",
+    "/static/login.js",
+    "/static/icon.svg",
+)
 
 
 class Sessions:

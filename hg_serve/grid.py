@@ -12,7 +12,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-GRID_FIELDS = ("date", "media_type", "width", "height", "colors", "previews", "duration")
+GRID_FIELDS = (
+    *("date", "media_type", "width", "height", "colors", "previews", "duration"),
+    *("city", "country"),  # the place, for the tile's accessible name
+)
 """The fields of a media record that `grid_item` reads (all that a grid page fetches)."""
 _PREVIEW = re.compile(r"^(?P<stem>.+)-image-preview-(?P<size>\d+)\.jpg$")
 
@@ -43,6 +46,9 @@ def grid_item(media: Mapping[str, Any]) -> dict[str, Any]:
     }
     if media.get("duration"):
         item["duration"] = round(float(media["duration"]), 1)
+    place = ", ".join(p for p in (media.get("city"), media.get("country")) if p)
+    if place:
+        item["place"] = place
     return item
 
 

@@ -7,6 +7,7 @@ Example::
     port = 3000
     base_path = "/gallery"          # serve everything under this prefix ("" = root)
     session_hours = 720             # login-form session lifetime
+    map_tiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"   # "" = no tiles (offline)
 
     [[server.users]]
     name = "anna"
@@ -28,6 +29,7 @@ from hg_serve.passwords import is_hash
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
+DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 MAX_EVENT_BODY = 1 << 20
 """POST /api/events bodies above 1 MiB are refused (413), like HomeGallery."""
 
@@ -46,6 +48,7 @@ class ServerSettings:
     base_path: str = ""
     users: tuple[User, ...] = ()
     session_hours: float = 720.0
+    map_tiles: str = DEFAULT_MAP_TILES
 
     @property
     def auth_required(self) -> bool:
@@ -118,7 +121,7 @@ def server_settings(
 ) -> ServerSettings:
     """Pure: defaults <- [server] table <- flags."""
     section = cfg.section("server")
-    known = {"host", "port", "base_path", "users", "session_hours"} | WATCH_KEYS
+    known = {"host", "port", "base_path", "users", "session_hours", "map_tiles"} | WATCH_KEYS
     unknown = set(section) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in [server]: {', '.join(sorted(unknown))}")
@@ -128,6 +131,9 @@ def server_settings(
     hours = section.get("session_hours", 720)
     if not isinstance(hours, int | float) or hours <= 0:
         raise ConfigError("session_hours must be a positive number")
+    tiles = section.get("map_tiles", DEFAULT_MAP_TILES)
+    if not isinstance(tiles, str):
+        raise ConfigError("map_tiles must be a URL template string ('' for no tiles)")
     return ServerSettings(
         host=str(host or section.get("host") or DEFAULT_HOST),
         port=port_value,
@@ -136,4 +142,5 @@ def server_settings(
         ),
         users=_users(section.get("users")),
         session_hours=float(hours),
+        map_tiles=tiles,
     )

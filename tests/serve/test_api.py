@@ -13,7 +13,8 @@ def test_entries_page_has_what_the_grid_needs(server):
     dates = [e["date"] for e in data["entries"]]
     assert dates == sorted(dates, reverse=True)  # newest first
     item = next(e for e in data["entries"] if e["date"].startswith("2008-10-23T14:27:07"))
-    assert set(item) == {"id", "date", "type", "w", "h", "color", "preview", "sizes"}
+    assert set(item) == {"id", "date", "type", "w", "h", "color", "preview", "sizes", "place"}
+    assert item["place"] == "Arezzo, Italy"  # for the tile's accessible name
     assert (item["w"], item["h"]) == (640, 480) and item["type"] == "image"
     assert item["sizes"] == [800, 320, 128] and item["color"].startswith("#")
     video = next(e for e in data["entries"] if e["type"] == "video")
