@@ -1,5 +1,6 @@
 // Talking to hg-serve: JSON fetches (errors carry the server's message) and file URLs.
-export const BASE = window.HG_BASE || "";
+// The base path comes in a <meta> tag: an inline script would break the page's CSP.
+export const BASE = document.querySelector('meta[name="hg-base"]')?.content || "";
 
 export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -22,8 +23,16 @@ const qs = (params) => {
   return s ? `?${s}` : "";
 };
 
+let info = null;
+
 export const api = {
-  info: () => request("/api/info"),
+  // The server's settings for the app (user, failures count, map tiles): one fetch,
+  // again when `fresh` (after a database change).
+  info: (fresh = false) => {
+    if (!info || fresh) info = request("/api/info").catch((err) => { info = null; throw err; });
+    return info;
+  },
+  failures: (offset, limit) => request("/api/failures" + qs({ offset, limit })),
   importStatus: () => request("/api/import-status"),
   entries: (q, offset, limit) => request("/api/entries" + qs({ q, offset, limit })),
   entry: (id) => request(`/api/entries/${encodeURIComponent(id)}`),

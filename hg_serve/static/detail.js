@@ -1,7 +1,7 @@
 // The detail view: one entry full-size, next/prev (keys, swipe), zoom and pan (wheel,
 // pinch, double-click), video playback, and the info panel whose values search on click.
 import { api, BASE, fileUrl, pickSize, previewUrl } from "./api.js";
-import { formatDuration } from "./timeline.js";
+import { describe, formatDuration, photoTime, photoTimeParts } from "./labels.js";
 import { zoomable } from "./zoom.js";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -42,13 +42,17 @@ export class Detail {
     const item = list[index];
     this.root.hidden = false;
     document.body.classList.add("detail-open");
+    // The buttons live in the viewer (the photo's area), not over the whole view: beside the
+    // info panel on a desktop, above it on a phone, ‹ › stay at the photo's middle.
     this.root.innerHTML = `
-      <div class="stage"></div>
-      <button class="close" type="button" title="Close (Esc)" aria-label="Close">✕</button>
-      <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
-      <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
-      <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
-      <aside class="info" ${this.showInfo ? "" : "hidden"}></aside>`;
+      <div class="viewer">
+        <div class="stage"></div>
+        <button class="close" type="button" title="Close (Esc)" aria-label="Close">✕</button>
+        <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
+        <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
+        <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
+      </div>
+      <aside class="info" aria-label="Info" ${this.showInfo ? "" : "hidden"}></aside>`;
     this.root.querySelector(".close").onclick = () => this.onClose();
     this.root.querySelector(".prev").onclick = () => this.step(-1);
     this.root.querySelector(".next").onclick = () => this.step(1);
@@ -69,7 +73,7 @@ export class Detail {
       this.video = stage.querySelector("video");
       this.zoom = null;
     } else {
-      stage.innerHTML = `<img class="media" alt="" src="${poster || ""}" draggable="false">`;
+      stage.innerHTML = `<img class="media" alt="${esc(describe(item))}" src="${poster || ""}" draggable="false">`;
       this.video = null;
       this.zoom = zoomable(stage, stage.querySelector("img"), {
         onSwipe: (dir) => this.step(dir),
@@ -103,9 +107,11 @@ export class Detail {
     const link = (label, q) => `<a href="#" class="search-link" data-q="${esc(q)}">${esc(label)}</a>`;
     const rows = [];
     if (d.date) {
-      const y = d.date.slice(0, 4);
-      const when = photoTime(d.date);
-      rows.push(["Date", `${esc(when)} ${link(y, `year:${y}`)}`]);
+      // The year once, as a link inside the date (not the date and the year again).
+      const t = photoTimeParts(d.date);
+      const text = t ? t.parts.map((p) => (p.type === "year" ? link(p.value, `year:${d.date.slice(0, 4)}`) : esc(p.value))).join("")
+        + (t.zone ? ` (${esc(t.zone)})` : "") : esc(d.date);
+      rows.push(["Date", text]);
     }
     if (d.type === "video" && d.duration) rows.push(["Duration", formatDuration(d.duration)]);
     if (d.make || d.model) {
@@ -136,12 +142,16 @@ export class Detail {
   }
 
   async minimap(el, lat, lon) {
-    const { loadLeaflet, tileLayer } = await import("./leaflet-loader.js");
+    const { loadLeaflet, tileLayer, worldOutline } = await import("./leaflet-loader.js");
     const L = await loadLeaflet();
     if (!el.isConnected) return;
     const map = L.map(el, { zoomControl: false, attributionControl: false }).setView([lat, lon], 11);
-    tileLayer(L).addTo(map);
+    const [tiles] = await Promise.all([tileLayer(L), worldOutline(L, map)]);
+    if (tiles) tiles.once("tileerror", () => map.setZoom(4)).addTo(map); // no tiles: show the region
+    else map.setZoom(4);
     L.circleMarker([lat, lon], { radius: 6, color: "#3b82f6" }).addTo(map);
+    // Made while the panel may be hidden (a phone): sized again when it is shown.
+    this.mini = { map, center: [lat, lon] };
   }
 
   preload(index) {
@@ -165,6 +175,10 @@ export class Detail {
     this.showInfo = !this.showInfo;
     const info = this.root.querySelector(".info");
     if (info) info.hidden = !this.showInfo;
+    if (this.showInfo && this.mini?.map.getContainer().isConnected) {
+      this.mini.map.invalidateSize();
+      this.mini.map.setView(this.mini.center, this.mini.map.getZoom());
+    }
   }
 
   close() {
@@ -186,15 +200,4 @@ export class Detail {
   }
 }
 
-export { BASE, pickSize };
-
-// The time on the camera's clock where the photo was taken, with its zone when the file
-// has one ("UTC+03:00"): a photo taken at 14:12 in Helsinki reads 14:12 in any browser.
-export function photoTime(iso) {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(iso);
-  const wall = new Date(m ? m[1] : iso);  // no zone in the text: read as this clock's time
-  if (Number.isNaN(wall.getTime())) return iso;
-  const text = wall.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
-  if (!m || !m[3]) return text;
-  return `${text} (UTC${m[3] === "Z" ? "" : m[3]})`;
-}
+export { BASE, photoTime, pickSize };

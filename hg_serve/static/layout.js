@@ -65,3 +65,24 @@ export function rowAt(rows, y) {
   }
   return found;
 }
+
+// The year scrubber: each year's label at its share of the timeline's height, in px of a
+// track `trackHeight` tall. A label that would overlap the one above it (labels are `size`
+// px) becomes a tick without text; the labels never run past the track's end.
+export function scrubberMarks(years, gridHeight, trackHeight, size = 30) {
+  const marks = [];
+  let free = 0; // the first y where a label fits
+  const last = Math.max(0, trackHeight - size);
+  for (const { year, top } of years) {
+    const y = Math.min(last, Math.round((top / Math.max(1, gridHeight)) * trackHeight));
+    const label = y >= free;
+    if (label) free = y + size;
+    marks.push({ year, y, label });
+  }
+  return marks;
+}
+
+// The first header row of `year` (rows are newest first, so its latest month).
+export function yearRow(rows, year) {
+  return rows.find((r) => r.kind === "header" && r.key.startsWith(String(year)));
+}

@@ -2,7 +2,7 @@
 import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
 import { Timeline } from "./timeline.js";
-import { mapPage, tagsPage, yearsPage } from "./views.js";
+import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null };
@@ -16,17 +16,42 @@ function showError(err) {
   box.hidden = false;
 }
 
-function status(text) { $("status").textContent = text; }
+// A short message (an edit done, kept offline) at the bottom for a few seconds; the entry
+// count has its own place in the header, so nothing sits on the photos for good.
+let toastTimer = 0;
+function status(text) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = !text;
+  clearTimeout(toastTimer);
+  if (text) toastTimer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+function showCount(total) {
+  $("count").textContent = total === null ? "" : `${total.toLocaleString()} ${total === 1 ? "entry" : "entries"}`;
+}
+
+// No results: say so (the grid is already empty), with the query and a way back.
+function showEmpty(total) {
+  const isTimeline = state.view === "all" || state.view === "videos";
+  const empty = isTimeline && total === 0;
+  $("empty").hidden = !empty;
+  if (!empty) return;
+  const what = state.view === "videos" ? "videos" : "photos";
+  $("empty-text").textContent = state.q ? `No ${what} match “${state.q}”.` : `No ${what} yet.`;
+  $("empty-all").hidden = !state.q && state.view === "all";
+}
 
 const timeline = new Timeline($("timeline"), $("grid"), $("scrubber"), {
   onClick: (i, e) => (state.selecting || e.shiftKey ? selectClick(i, e) : openIndex(i)),
   onLoaded: (t) => {
-    status(`${t.total.toLocaleString()} ${t.total === 1 ? "entry" : "entries"}`);
+    showCount(t.total);
+    showEmpty(t.total);
     document.body.dataset.loaded = state.q + "|" + state.view;
     if (state.pendingYear) { timeline.scrollToYear(state.pendingYear); state.pendingYear = null; }
     if (state.pendingId) openId(state.pendingId, false);
   },
-  onError: (err) => { showError(err); status(""); document.body.dataset.loaded = "error"; },
+  onError: (err) => { showError(err); showCount(null); document.body.dataset.loaded = "error"; },
 });
 
 const detail = new Detail($("detail"), {
@@ -68,6 +93,8 @@ async function route() {
   pageEl.hidden = isTimeline;
   $("timeline").hidden = !isTimeline;
   $("scrubber").hidden = !isTimeline;
+  if (!isTimeline) $("empty").hidden = true;
+  else if (shownQuery === effectiveQuery()) showEmpty(timeline.total);
   state.pendingId = viewMatch ? viewMatch[1] : null;
   if (!viewMatch && detail.open) detail.close();
   const q = effectiveQuery();
@@ -86,9 +113,25 @@ async function renderPage() {
   el.dataset.view = state.view;
   try {
     if (state.view === "years") {
-      await yearsPage(el, state.q, { onYear: (y) => { state.pendingYear = y; navigate("/", state.q); timeline.scrollToYear(y); } });
+      await yearsPage(el, state.q, {
+        onYear: (y) => {
+          navigate("/", state.q);
+          // Loaded: jump now; else (another query, or still loading) once loaded.
+          const ready = timeline.q === effectiveQuery() && timeline.items.length === timeline.total;
+          if (ready) timeline.scrollToYear(y);
+          state.pendingYear = ready ? null : y;
+        },
+      });
     } else if (state.view === "tags") {
       await tagsPage(el, state.q, { onTag: (t) => navigate("/", `tag:${quote(t)}`) });
+    } else if (state.view === "failures") {
+      await failuresPage(el, {
+        offset: Number(new URLSearchParams(location.search).get("offset")) || 0,
+        onPage: (offset) => {
+          history.pushState({}, "", `${BASE}/failures${offset ? `?offset=${offset}` : ""}`);
+          renderPage();
+        },
+      });
     } else if (state.view === "map") {
       await mapPage(el, state.q, {
         onOpen: (id) => navigate(`/view/${id}`, state.q),
@@ -139,7 +182,7 @@ document.addEventListener("click", (e) => {
   if (!a || e.ctrlKey || e.metaKey) return;
   e.preventDefault();
   const path = new URL(a.href).pathname.slice(BASE.length) || "/";
-  navigate(path, a.classList.contains("brand") ? "" : state.q);
+  navigate(path, a.hasAttribute("data-clear") ? "" : state.q);
 });
 window.addEventListener("popstate", route);
 
@@ -253,6 +296,7 @@ function live() {
     } else if (msg.type === "server" && msg.action === "databaseChanged") {
       refresh();
       pollImport();
+      loadInfo(true);
     } else if (msg.type === "userAction") {
       detail.refresh(msg);
       if (state.view === "tags") renderPage();
@@ -281,17 +325,32 @@ function refresh() {
   if (!$("page").hidden && state.view !== "map") renderPage();
 }
 
+// ---- server info: the signed-in user and the failures count ----------------------------
+async function loadInfo(fresh = false) {
+  let info;
+  try { info = await api.info(fresh); } catch { return; }
+  const failures = info.failures || 0;
+  const link = $("failures");
+  link.hidden = failures === 0;
+  link.textContent = `${failures.toLocaleString()} failed`;
+  link.title = `${failures.toLocaleString()} ${failures === 1 ? "file" : "files"} could not be imported`;
+  if (info.user && !document.querySelector(".bar .user")) {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = `${BASE}/logout`;
+    form.className = "user";
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.title = "Sign out";
+    button.textContent = `${info.user} ⎋`;
+    form.append(button);
+    document.querySelector(".bar").append(form);
+  }
+}
+
 // ---- start ---------------------------------------------------------------------------------
 pollImport();
-api.info().then((info) => {
-  if (!info.user) return;
-  const form = document.createElement("form");
-  form.method = "post";
-  form.action = `${BASE}/logout`;
-  form.className = "user";
-  form.innerHTML = `<button type="submit" title="Sign out">${info.user} ⎋</button>`;
-  document.querySelector(".bar").append(form);
-}).catch(() => {});
+loadInfo();
 route();
 live();
 flushPending();

@@ -1,7 +1,10 @@
 // The timeline: loads a query's grid items in chunks, lays them out in justified rows and
 // keeps only the rows near the viewport in the DOM (virtual scrolling for 100k entries).
-import { api, previewUrl } from "./api.js";
-import { justify, rowAt } from "./layout.js";
+import { api, BASE, previewUrl } from "./api.js";
+import { describe, formatDuration } from "./labels.js";
+import { justify, rowAt, scrubberMarks, yearRow } from "./layout.js";
+
+export { formatDuration };
 
 const CHUNKS = [500, 2000, 5000];
 const BUFFER = 800; // px rendered above and below the viewport
@@ -19,7 +22,10 @@ export class Timeline {
     this.selection = new Set();
     this.width = 0;
     scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
-    new ResizeObserver(() => this.relayout()).observe(scroller);
+    new ResizeObserver(() => {
+      this.relayout();
+      if (this.scrubber.clientHeight !== this.track) this.renderScrubber(); // taller or shorter
+    }).observe(scroller);
     grid.addEventListener("click", (e) => this.click(e));
   }
 
@@ -28,23 +34,26 @@ export class Timeline {
   }
 
   // Load every item of query q; keepAnchor keeps the first visible entry where it is.
+  // Every load ends in setItems, also one without results (the grid empties, the count
+  // says 0): nothing of the previous query stays on screen.
   async load(q, keepAnchor = false) {
     const generation = ++this.generation;
     const anchor = keepAnchor ? this.anchor() : null;
     const items = [];
     let offset = 0;
-    let total = Infinity;
+    let total = 0;
     let chunk = 0;
     try {
-      while (offset < total) {
+      for (;;) {
         const page = await api.entries(q, offset, CHUNKS[Math.min(chunk++, CHUNKS.length - 1)]);
         if (generation !== this.generation) return;
-        total = page.total;
         items.push(...page.entries);
         offset += page.entries.length;
-        if (!page.entries.length) break;
+        total = page.entries.length ? page.total : offset; // fewer than announced: shrank meanwhile
+        const done = offset >= total;
         // First chunk of a new query paints at once; a refresh swaps when complete.
-        if (!keepAnchor) this.setItems(q, items, total, null, offset >= total);
+        if (!keepAnchor) this.setItems(q, items, total, null, done);
+        if (done) break;
       }
     } catch (err) {
       if (generation === this.generation) this.onError(err);
@@ -62,36 +71,51 @@ export class Timeline {
     this.relayout(true);
     if (fresh && !anchor) this.scroller.scrollTop = 0;
     if (anchor) this.restore(anchor);
-    this.renderScrubber();
     if (done) this.onLoaded(this);
   }
 
+  // What is at the top of the view: the top itself, or the first visible row (a month
+  // header or a row of photos) by its first entry, and how far it is scrolled past.
   anchor() {
     const top = this.scroller.scrollTop;
+    if (top <= 0) return { top: true };
     const r = this.rows[rowAt(this.rows, top)];
     if (!r || !this.items.length) return null;
     const i = Math.min(r.start, this.items.length - 1);
-    return { id: this.items[i].id, offset: r.top - top };
+    return { id: this.items[i].id, header: r.kind === "header", offset: r.top - top };
   }
 
   restore(anchor) {
+    if (anchor.top) { this.scroller.scrollTop = 0; return; }
     const i = this.index.get(anchor.id);
     if (i === undefined) return;
-    const row = this.rows.find((r) => r.kind === "row" && r.start <= i && i < r.end);
+    const row = (anchor.header && this.rows.find((r) => r.kind === "header" && r.start === i))
+      || this.rowOf(i);
     if (row) this.scroller.scrollTop = row.top - anchor.offset;
+  }
+
+  rowOf(i) {
+    return this.rows.find((r) => r.kind === "row" && r.start <= i && i < r.end);
   }
 
   relayout(force = false) {
     const width = this.scroller.clientWidth - 8;
+    if (width <= 0) { // hidden (another view is open): lay out again when shown
+      this.width = 0;
+      if (force) { this.rows = []; this.clear(); }
+      return;
+    }
     if (!force && width === this.width) return;
     const anchor = force ? null : this.anchor();
     this.width = width;
     const { rows, height } = justify(this.items, width, this.targetHeight());
     this.rows = rows;
+    this.height = height;
     this.grid.style.height = `${height}px`;
     this.clear();
     if (anchor) this.restore(anchor);
     this.render();
+    this.renderScrubber();
   }
 
   clear() {
@@ -132,7 +156,8 @@ export class Timeline {
         const cell = document.createElement("a");
         const w = row.widths[i - row.start];
         cell.className = "cell" + (this.selection.has(item.id) ? " selected" : "");
-        cell.href = `${window.HG_BASE}/view/${item.id}`;
+        cell.href = `${BASE}/view/${item.id}`;
+        cell.setAttribute("aria-label", describe(item));
         cell.dataset.index = i;
         cell.dataset.id = item.id;
         cell.style.left = `${row.lefts[i - row.start]}px`;
@@ -143,7 +168,7 @@ export class Timeline {
         if (url) {
           const img = document.createElement("img");
           img.decoding = "async";
-          img.alt = "";
+          img.alt = describe(item);
           img.draggable = false;
           img.onload = () => img.classList.add("loaded");
           img.src = url;
@@ -176,7 +201,7 @@ export class Timeline {
   }
 
   scrollToIndex(i) {
-    const row = this.rows.find((r) => r.kind === "row" && r.start <= i && i < r.end);
+    const row = this.rowOf(i);
     if (!row) return;
     const view = this.scroller;
     if (row.top < view.scrollTop || row.top + row.height > view.scrollTop + view.clientHeight) {
@@ -184,9 +209,12 @@ export class Timeline {
     }
   }
 
+  // The year's first month header at the top of the view. Lays out first: the timeline
+  // may have just been shown again (from the years page) with rows of another width.
   scrollToYear(year) {
-    const row = this.rows.find((r) => r.kind === "header" && r.key.startsWith(String(year)));
-    if (row) this.scroller.scrollTop = row.top;
+    this.relayout();
+    const row = yearRow(this.rows, year);
+    if (row) { this.scroller.scrollTop = row.top; this.render(); }
     return Boolean(row);
   }
 
@@ -200,20 +228,23 @@ export class Timeline {
     return seen;
   }
 
+  // Years as labels where they fit, as ticks where they would overlap (scrubberMarks).
   renderScrubber() {
-    this.scrubber.replaceChildren();
-    const years = this.years();
-    const height = Math.max(1, this.grid.offsetHeight);
-    for (const { year, top } of years) {
+    this.track = this.scrubber.clientHeight;
+    const marks = scrubberMarks(this.years(), this.height || 1, this.track);
+    this.scrubber.replaceChildren(...marks.map(({ year, y, label }) => {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = year;
+      b.className = label ? "label" : "tick";
+      b.textContent = label ? year : "";
+      b.title = year;
       b.dataset.year = year;
-      b.style.top = `${(top / height) * 100}%`;
+      if (!label) b.setAttribute("aria-label", year);
+      b.style.top = `${y}px`;
       b.addEventListener("click", () => this.scrollToYear(year));
-      this.scrubber.append(b);
-    }
-    this.scrubber.classList.toggle("dense", years.length > 12);
+      return b;
+    }));
+    this.markScrubber();
   }
 
   markScrubber() {
@@ -223,10 +254,4 @@ export class Timeline {
     const year = item?.date?.slice(0, 4);
     for (const b of this.scrubber.children) b.classList.toggle("current", b.dataset.year === year);
   }
-}
-
-export function formatDuration(seconds) {
-  if (!seconds && seconds !== 0) return "";
-  const s = Math.round(seconds);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }

@@ -1,6 +1,9 @@
-// The overview pages: years, tags and the map. Each renders into the page section.
-import { api, previewUrl } from "./api.js";
-import { loadLeaflet, tileLayer } from "./leaflet-loader.js";
+// The overview pages: years, tags, the map and the failures. Each renders into the page
+// section. No inline style attributes in the HTML (the CSP's style-src 'self' refuses them):
+// sizes are set through element.style.
+import { api, BASE, previewUrl } from "./api.js";
+import { describe } from "./labels.js";
+import { loadLeaflet, tileLayer, worldOutline } from "./leaflet-loader.js";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -21,8 +24,9 @@ export async function tagsPage(el, q, { onTag }) {
   const max = Math.max(1, ...tags.map((t) => t.count));
   el.innerHTML = `<h2>Tags</h2>${tags.length ? "" : '<p class="muted">No tags yet. Select photos and add some.</p>'}
     <div class="tagcloud">${tags.map((t) => `<a href="#" class="tag" data-tag="${esc(t.tag)}"
-      style="font-size:${(0.9 + (t.count / max) * 0.9).toFixed(2)}em">${esc(t.tag)} <small>${t.count}</small></a>`).join("")}</div>`;
+      data-count="${t.count}">${esc(t.tag)} <small>${t.count}</small></a>`).join("")}</div>`;
   for (const a of el.querySelectorAll("a.tag")) {
+    a.style.fontSize = `${(0.9 + (Number(a.dataset.count) / max) * 0.9).toFixed(2)}em`;
     a.addEventListener("click", (e) => { e.preventDefault(); onTag(a.dataset.tag); });
   }
 }
@@ -32,8 +36,12 @@ export async function mapPage(el, q, { onOpen, items }) {
   const [L, geo] = await Promise.all([loadLeaflet(), api.geo(q)]);
   const box = el.querySelector("#map");
   if (!box) return null;
-  const map = L.map(box, { preferCanvas: true });
-  tileLayer(L).addTo(map);
+  const map = L.map(box, { preferCanvas: true, maxZoom: 19 }); // clusters need a max, tiles or not
+  // The outline under the tiles: without internet (or with `map_tiles = ""`) the markers
+  // still sit on a recognisable world instead of a grey plane.
+  const [tiles] = await Promise.all([tileLayer(L), worldOutline(L, map)]);
+  if (tiles) tiles.addTo(map);
+  el.dataset.outline = "1";
   const cluster = L.markerClusterGroup({ chunkedLoading: true });
   // The answer's ids are prefixes (geo.idLength hex digits, unique among positioned
   // entries): a sixth of the bytes at 100k. Loaded grid items give the full id and a
@@ -51,10 +59,10 @@ export async function mapPage(el, q, { onOpen, items }) {
   for (let i = 0; i < geo.ids.length; i++) {
     const key = geo.ids[i];
     const item = byPrefix.get(key);
-    const m = L.marker([geo.lat[i], geo.lon[i]], { title: item ? item.id : key });
+    const m = L.marker([geo.lat[i], geo.lon[i]], { title: item ? item.id : key, alt: item ? describe(item) : "Photo" });
     m.on("click", () => open(key));
     const url = item && previewUrl(item, 256);
-    if (url) m.bindTooltip(`<img src="${url}" alt="" class="map-thumb">`, { direction: "top" });
+    if (url) m.bindTooltip(`<img src="${url}" alt="${esc(describe(item))}" class="map-thumb">`, { direction: "top" });
     markers.push(m);
   }
   cluster.addLayers(markers);
@@ -63,4 +71,31 @@ export async function mapPage(el, q, { onOpen, items }) {
   else map.setView([20, 0], 2);
   el.dataset.markers = String(markers.length);
   return map;
+}
+
+// Files that could not be imported (hg-build's failures table): path, stage, reason, paged.
+const PAGE = 100;
+
+export async function failuresPage(el, { offset = 0, onPage }) {
+  const { total, failures } = await api.failures(offset, PAGE);
+  const end = offset + failures.length;
+  const link = (to, text, rel) => `<a href="${BASE}/failures?offset=${to}" data-offset="${to}" rel="${rel}">${text}</a>`;
+  const pager = total > PAGE ? `<nav class="pager" aria-label="Pages">
+      ${offset > 0 ? link(Math.max(0, offset - PAGE), "‹ Newer", "prev") : ""}
+      <span>${(offset + 1).toLocaleString()}–${end.toLocaleString()} of ${total.toLocaleString()}</span>
+      ${end < total ? link(end, "Older ›", "next") : ""}</nav>` : "";
+  el.innerHTML = `<h2>Not imported</h2>
+    <p class="muted">${total ? `${total.toLocaleString()} ${total === 1 ? "file" : "files"} could not be imported. They are tried again when the
+      extractor changes, or when imported with <code>--retry-failed</code>.` : "Every file was imported."}</p>
+    ${failures.length ? `<table class="failures-list"><thead><tr><th>File</th><th>Stage</th><th>Reason</th><th>Last seen</th></tr></thead><tbody>
+      ${failures.map((f) => `<tr>
+        <td class="path">${esc(f.source)}: ${esc(f.path)}</td>
+        <td>${esc(f.stage)}</td>
+        <td class="reason">${esc(f.error)}${f.details?.length ? `<details><summary>details</summary><pre>${esc(f.details.map((d) => typeof d === "string" ? d : JSON.stringify(d)).join("\n"))}</pre></details>` : ""}</td>
+        <td class="when">${esc((f.last_seen || "").slice(0, 16).replace("T", " "))}</td></tr>`).join("")}
+      </tbody></table>` : ""}
+    ${pager}`;
+  for (const a of el.querySelectorAll(".pager a")) {
+    a.addEventListener("click", (e) => { e.preventDefault(); onPage(Number(a.dataset.offset)); });
+  }
 }
