@@ -101,17 +101,23 @@ years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+failures = query_endpoint(
+    lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
+)
 
 
-def info(request: Request) -> Response:
+async def info(request: Request) -> Response:
     user = request.scope.get("state", {}).get("user")
     settings = request.app.state.settings
+    gallery: Gallery = request.app.state.gallery
     return ORJSONResponse(
         {
             "user": user.name if user else None,
             "auth": settings.auth_required,
             "filter": user.filter if user else None,
-        }
+            "failures": await gallery.call(gallery.failure_count, user_filters(request)),
+        },
+        headers=NO_STORE,
     )
 
 

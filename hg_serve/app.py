@@ -83,6 +83,7 @@ def create_app(
         Route("/api/years", api.years),
         Route("/api/tags", api.tags),
         Route("/api/geo", api.geo),
+        Route("/api/failures", api.failures),
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hg_build import db, events, lookup, schema, summaries
+from hg_build import db, events, failures, lookup, schema, summaries
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, search_fields
@@ -196,6 +196,24 @@ class Gallery:
         with self._read() as conn:
             found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
+
+    def failures(
+        self, filters: Sequence[str] = (), offset: int = 0, limit: int = 500
+    ) -> dict[str, Any]:
+        """The files that failed, newest first, and how many. Only for users without a
+        filter: a failure has no entry a filter could be applied to (contract 5)."""
+        if filters:
+            return {"total": 0, "failures": []}
+        with self._read() as conn:
+            total = failures.count_failures(conn)
+            rows = failures.list_failures(conn, max(0, min(limit, MAX_LIMIT)), offset)
+        return {"total": total, "failures": rows}
+
+    def failure_count(self, filters: Sequence[str] = ()) -> int:
+        if filters:
+            return 0
+        with self._read() as conn:
+            return failures.count_failures(conn)
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
