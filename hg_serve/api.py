@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from hg_serve import eventlog
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
-from hg_serve.live import Broker, Watcher
+from hg_serve.live import Broker, Watcher, user_filters
 from hg_serve.settings import MAX_EVENT_BODY
 
 APPLY_WAIT = 2.0  # seconds an edit waits for hg-build's writer lock before it is left pending
@@ -35,11 +35,6 @@ class ORJSONResponse(JSONResponse):
 
 def error(status: int, message: str) -> Response:
     return ORJSONResponse({"error": message}, status_code=status)
-
-
-def user_filters(request: Request) -> tuple[str, ...]:
-    user = request.scope.get("state", {}).get("user")
-    return (user.filter,) if user is not None and user.filter else ()
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -162,5 +157,5 @@ async def post_events(request: Request) -> Response:
     await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
     await asyncio.to_thread(watcher.apply_edits, APPLY_WAIT)
     broker: Broker = request.app.state.broker
-    broker.publish(event)
+    await broker.publish(event)
     return ORJSONResponse(event, status_code=201)

@@ -13,10 +13,11 @@ from typing import Any
 import xstatic.pkg.leaflet
 import xstatic.pkg.leaflet_markercluster
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -52,7 +53,7 @@ def create_app(
     session_key: bytes | None = None,
 ) -> Starlette:
     gallery = Gallery(cfg.database, cfg.events)
-    broker = live.Broker()
+    broker = live.Broker(lambda ids, filters: gallery.call(gallery.existing, ids, filters))
     watcher = live.Watcher(gallery, broker, poll_interval)
     sessions = Sessions(settings, session_key)
 
@@ -66,8 +67,19 @@ def create_app(
             broker.close()
             gallery.close()
 
-    def storage_file(request: Request) -> Response:
-        return files.serve_file(request, cfg.storage)
+    async def storage_file(request: Request) -> Response:
+        filters = live.user_filters(request)
+        if filters:  # only what the user's filter lets them see (see files.py)
+            key = files.storage_key(request.path_params["path"])
+            if key is None:
+                return PlainTextResponse("not found", 404)
+            keys = gallery.visible_keys_cached(filters)
+            if keys is None:
+                keys = await gallery.call(gallery.visible_keys, filters)
+            if not files.has_key(keys, key):
+                return PlainTextResponse("not found", 404)
+        # stat and realpath are blocking I/O (a NAS disk may be slow): off the event loop
+        return await run_in_threadpool(files.serve_file, request, cfg.storage)
 
     routes = [
         *(Route(p, page) for p in APP_PAGES),

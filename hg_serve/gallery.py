@@ -77,6 +77,9 @@ class Gallery:
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
         self._geo: tuple[tuple, summaries.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
+        # filters -> (version, sorted keys of what they let a user fetch from storage)
+        self._visible: dict[tuple[str, ...], tuple[tuple, Any]] = {}
+        self._visible_lock = threading.Lock()
 
     # -- connections -----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -196,6 +199,27 @@ class Gallery:
         with self._read() as conn:
             found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
+
+    def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
+        """The storage keys these filters let a user see, if known for this version (no
+        I/O but two stats: answered on the event loop, so a grid's hundreds of previews
+        do not queue for the reader threads)."""
+        held = self._visible.get(filters)
+        return held[1] if held is not None and held[0] == self.version() else None
+
+    def visible_keys(self, filters: tuple[str, ...]) -> Any:
+        """`lookup.visible_keys` of the filters, kept per database version (one query
+        after each change, however many previews are asked for meanwhile)."""
+        with self._visible_lock:  # one reader computes, the others wait for its answer
+            version = self.version()  # before the query: a commit meanwhile is a miss later
+            held = self._visible.get(filters)
+            if held is not None and held[0] == version:
+                return held[1]
+            c = compile_filtered("", filters, drive_by_tag=False)
+            with self._read() as conn:
+                keys = lookup.visible_keys(conn, c)
+            self._visible[filters] = (version, keys)
+            return keys
 
     def failures(
         self, filters: Sequence[str] = (), offset: int = 0, limit: int = 500
