@@ -66,6 +66,7 @@ def create_app(
             task.cancel()
             broker.close()
             gallery.close()
+            sessions.close()
 
     async def storage_file(request: Request) -> Response:
         filters = live.user_filters(request)
