@@ -6,10 +6,11 @@ import html
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import COOKIE, RateLimited, Sessions, client_address
+from hg_serve.headers import DEFAULT_MAP_TILES, html_response
 
 MAX_FORM = 4096
 
@@ -33,9 +34,9 @@ def _render(
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
-    return HTMLResponse(
-        text, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
-    )
+    settings = request.app.state.settings
+    tiles = getattr(settings, "map_tiles", DEFAULT_MAP_TILES)
+    return html_response(text, tiles, status, {"Cache-Control": "no-store", **(headers or {})})
 
 
 async def form(request: Request) -> Response:
