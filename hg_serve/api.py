@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from hg_serve import eventlog
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
-from hg_serve.live import Broker, Watcher
+from hg_serve.live import Broker, Watcher, user_filters
 from hg_serve.settings import MAX_EVENT_BODY
 
 APPLY_WAIT = 2.0  # seconds an edit waits for hg-build's writer lock before it is left pending
@@ -35,11 +35,6 @@ class ORJSONResponse(JSONResponse):
 
 def error(status: int, message: str) -> Response:
     return ORJSONResponse({"error": message}, status_code=status)
-
-
-def user_filters(request: Request) -> tuple[str, ...]:
-    user = request.scope.get("state", {}).get("user")
-    return (user.filter,) if user is not None and user.filter else ()
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -101,18 +96,24 @@ years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+failures = query_endpoint(
+    lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
+)
 
 
-def info(request: Request) -> Response:
+async def info(request: Request) -> Response:
     user = request.scope.get("state", {}).get("user")
     settings = request.app.state.settings
+    gallery: Gallery = request.app.state.gallery
     return ORJSONResponse(
         {
             "user": user.name if user else None,
             "auth": settings.auth_required,
             "filter": user.filter if user else None,
             "map_tiles": settings.map_tiles,
-        }
+            "failures": await gallery.call(gallery.failure_count, user_filters(request)),
+        },
+        headers=NO_STORE,
     )
 
 
@@ -157,5 +158,5 @@ async def post_events(request: Request) -> Response:
     await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
     await asyncio.to_thread(watcher.apply_edits, APPLY_WAIT)
     broker: Broker = request.app.state.broker
-    broker.publish(event)
+    await broker.publish(event)
     return ORJSONResponse(event, status_code=201)

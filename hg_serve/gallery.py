@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hg_build import db, events, lookup, schema, summaries
+from hg_build import db, events, failures, lookup, schema, summaries
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, search_fields
@@ -77,6 +77,9 @@ class Gallery:
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
         self._geo: tuple[tuple, summaries.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
+        # filters -> (version, sorted keys of what they let a user fetch from storage)
+        self._visible: dict[tuple[str, ...], tuple[tuple, Any]] = {}
+        self._visible_lock = threading.Lock()
 
     # -- connections -----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -196,6 +199,45 @@ class Gallery:
         with self._read() as conn:
             found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
+
+    def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
+        """The storage keys these filters let a user see, if known for this version (no
+        I/O but two stats: answered on the event loop, so a grid's hundreds of previews
+        do not queue for the reader threads)."""
+        held = self._visible.get(filters)
+        return held[1] if held is not None and held[0] == self.version() else None
+
+    def visible_keys(self, filters: tuple[str, ...]) -> Any:
+        """`lookup.visible_keys` of the filters, kept per database version (one query
+        after each change, however many previews are asked for meanwhile)."""
+        with self._visible_lock:  # one reader computes, the others wait for its answer
+            version = self.version()  # before the query: a commit meanwhile is a miss later
+            held = self._visible.get(filters)
+            if held is not None and held[0] == version:
+                return held[1]
+            c = compile_filtered("", filters, drive_by_tag=False)
+            with self._read() as conn:
+                keys = lookup.visible_keys(conn, c)
+            self._visible[filters] = (version, keys)
+            return keys
+
+    def failures(
+        self, filters: Sequence[str] = (), offset: int = 0, limit: int = 500
+    ) -> dict[str, Any]:
+        """The files that failed, newest first, and how many. Only for users without a
+        filter: a failure has no entry a filter could be applied to (contract 5)."""
+        if filters:
+            return {"total": 0, "failures": []}
+        with self._read() as conn:
+            total = failures.count_failures(conn)
+            rows = failures.list_failures(conn, max(0, min(limit, MAX_LIMIT)), offset)
+        return {"total": total, "failures": rows}
+
+    def failure_count(self, filters: Sequence[str] = ()) -> int:
+        if filters:
+            return 0
+        with self._read() as conn:
+            return failures.count_failures(conn)
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
