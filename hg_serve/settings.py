@@ -25,11 +25,11 @@ from typing import Any
 
 from hg_build.query import QueryError, compile_query
 from hg_index.config import Config, ConfigError
+from hg_serve.headers import DEFAULT_MAP_TILES
 from hg_serve.passwords import is_hash
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 MAX_EVENT_BODY = 1 << 20
 """POST /api/events bodies above 1 MiB are refused (413), like HomeGallery."""
 

@@ -48,10 +48,22 @@ def shot(pg, name: str) -> None:
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+# Playwright turns a wait_for_function expression into code with eval, which the app's
+# Content-Security-Policy refuses: the tests pass functions ("() => …") instead.
 def loaded(pg, count: int) -> None:
     pg.wait_for_function(
         "n => document.querySelectorAll('.cell img.loaded').length === n", arg=count
     )
+
+
+def zoomed_past(pg, scale: float) -> None:
+    pg.wait_for_function(
+        "s => Number(document.querySelector('.detail img').dataset.scale) > s", arg=scale
+    )
+
+
+def toast_starts(pg, text: str) -> None:
+    pg.wait_for_function("t => document.querySelector('#toast').innerText.startsWith(t)", arg=text)
 
 
 BOX = (
@@ -133,7 +145,7 @@ def test_scroll_and_jump_to_year(server, browser):
     loaded_count = pg.locator(".cell").count()
     assert loaded_count < 15  # virtual: rows far below are not in the DOM yet
     pg.locator("#scrubber button[data-year='2008']").click()
-    pg.wait_for_function("document.querySelector('#timeline').scrollTop > 300")
+    pg.wait_for_function("() => document.querySelector('#timeline').scrollTop > 300")
     pg.wait_for_selector(".cell[data-index='14'] img.loaded")
     assert pg.locator("#scrubber button.current").inner_text() == "2008"
     context.close()
@@ -163,9 +175,9 @@ def test_detail_keys_info_and_zoom(server, page):
     img = page.locator(".detail img.media")
     page.mouse.move(400, 400)
     page.mouse.wheel(0, -400)
-    page.wait_for_function("Number(document.querySelector('.detail img').dataset.scale) > 1.5")
+    zoomed_past(page, 1.5)
     img.dblclick()
-    page.wait_for_function("document.querySelector('.detail img').dataset.scale === '1.000'")
+    page.wait_for_function("() => document.querySelector('.detail img').dataset.scale === '1.000'")
     img.dblclick(position={"x": 200, "y": 200})
     assert float(img.get_attribute("data-scale")) == 2.5
     page.keyboard.press("Escape")
@@ -204,9 +216,9 @@ def test_video_plays(server, page):
     loaded(page, 1)
     page.locator(".cell").first.click()
     video = page.locator(".detail video")
-    page.wait_for_function("document.querySelector('.detail video')?.src.endsWith('.mp4')")
+    page.wait_for_function("() => document.querySelector('.detail video')?.src.endsWith('.mp4')")
     video.evaluate("v => { v.muted = true; return v.play(); }")
-    page.wait_for_function("document.querySelector('.detail video').currentTime > 0.3")
+    page.wait_for_function("() => document.querySelector('.detail video').currentTime > 0.3")
 
 
 def test_map_shows_markers_for_gps_photos(server, page):
@@ -227,7 +239,7 @@ def test_map_shows_markers_for_gps_photos(server, page):
     page.wait_for_url("**/view/*")
     opened = page.url.split("/view/")[1].split("?")[0]
     assert len(opened) == 64 and opened.startswith(title)  # title: full id once loaded
-    page.wait_for_function("!document.querySelector('#detail').hidden")
+    page.wait_for_function("() => !document.querySelector('#detail').hidden")
 
 
 def test_years_and_tags_views(server, page):
@@ -254,7 +266,7 @@ def test_tag_edit_on_selection_survives_reload(own_home, page):
         page.fill("#tag-input", "toscana")
         shot(page, "select")
         page.click("#tag-add")
-        page.wait_for_function("document.querySelector('#toast').innerText.startsWith('Added')")
+        toast_starts(page, "Added")
         page.goto(srv.url + "/?q=tag:toscana")
         loaded(page, 3)
     finally:
@@ -297,7 +309,7 @@ def test_login_form_guards_the_app(own_home, page):
         assert "Wrong name or password" in page.inner_text(".message")
         # the name stays, the password is to be typed again
         assert page.input_value("input[name=name]") == "anna"
-        page.wait_for_function("document.activeElement?.name === 'password'")
+        page.wait_for_function("() => document.activeElement?.name === 'password'")
         page.fill("input[name=password]", "pw")
         page.click("button[type=submit]")
         page.wait_for_url("**/years")
@@ -399,7 +411,7 @@ def test_phone_layout_tap_swipe_and_pinch(server, browser):
         for d in range(30, 200, 20):
             touch("touchMove", [(195 - d, 420), (195 + d, 420)])
         touch("touchEnd", [])
-        pg.wait_for_function("Number(document.querySelector('.detail img').dataset.scale) > 1.5")
+        zoomed_past(pg, 1.5)
         # with the info panel under the photo, ‹ › stay at the photo's middle, off the panel
         pg.locator(".detail .info-toggle").tap()
         pg.wait_for_selector(".detail .info dl")
@@ -633,7 +645,7 @@ def test_tagging_on_a_phone(own_home, browser):
         assert rect(pg, "#timeline")["y"] >= bar["y"] + bar["h"]  # the bar covers no photo
         shot(pg, "phone-select")
         pg.locator("#tag-add").tap()
-        pg.wait_for_function("document.querySelector('#toast').innerText.startsWith('Added')")
+        toast_starts(pg, "Added")
         assert srv.get("/api/entries?q=tag:phone").json()["total"] == 2
     finally:
         context.close()
@@ -691,7 +703,7 @@ def test_tiles_and_images_have_names_and_a_visible_focus_ring(server, page):
     # keyboard focus on a tile: a solid ring at least 3 px wide, in a colour that stands out
     page.focus("#select-toggle")
     page.keyboard.press("Tab")
-    page.wait_for_function("document.activeElement?.matches('.cell:focus-visible')")
+    page.wait_for_function("() => document.activeElement?.matches('.cell:focus-visible')")
     ring = page.evaluate(
         "(() => { const s = getComputedStyle(document.activeElement);"
         " return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor]; })()"
@@ -713,22 +725,26 @@ def test_tiles_and_images_have_names_and_a_visible_focus_ring(server, page):
     assert page.get_attribute(".detail img.media", "alt") == names[0]
 
 
-POLICY = (
-    "default-src 'self'; img-src 'self' data: blob: https://tile.openstreetmap.org; "
-    "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-)
+def strict(policy: str) -> str:
+    """The server's policy without inline scripts or styles of any kind."""
+    directives = [d.strip() for d in policy.split(";") if d.strip()]
+    keep = [d for d in directives if not d.startswith(("script-src", "style-src"))]
+    return "; ".join([*keep, "script-src 'self'", "style-src 'self'"])
 
 
 def test_the_app_runs_under_a_strict_content_security_policy(server, page):
-    """No inline script, inline handler or style attribute that the CSP would refuse. The
-    server sends the policy; until it does, the test adds it to the app's pages."""
+    """The server's policy, and a stricter one (no inline script, handler or style
+    attribute at all), refuse nothing the app does on any of its pages."""
     from urllib.parse import urlparse
 
     violations: list[str] = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text
-            else None)  # fmt: skip
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     base = urlparse(server.url).path
     sent = server.get("/").headers.get("content-security-policy")
+    assert sent and "frame-ancestors 'none'" in sent, sent
 
     def is_page(url: str) -> bool:
         path = urlparse(url).path
@@ -736,25 +752,74 @@ def test_the_app_runs_under_a_strict_content_security_policy(server, page):
             path.startswith(base + p) for p in ("/api/", "/files/", "/static/", "/vendor/")
         )
 
-    def add_policy(route):
+    def stricter(route):
         response = route.fetch()
+        policy = strict(response.headers["content-security-policy"])
         route.fulfill(response=response, headers={**response.headers,
-                                                  "content-security-policy": POLICY})  # fmt: skip
+                                                  "content-security-policy": policy})  # fmt: skip
 
-    if not sent:
-        page.route(is_page, add_policy)
-    page.goto(server.url + "/")
-    loaded(page, 15)
-    page.locator(".cell[data-index='5']").click()
-    page.wait_for_selector(".detail .info dl")
-    page.keyboard.press("Escape")
-    for view, ready in (("tags", ".tagcloud a.tag"), ("years", ".years a.year"),
-                        ("map", ".page[data-outline='1'] .leaflet-marker-icon"),
-                        ("videos", ".cell img.loaded")):  # fmt: skip
-        page.locator(f".views a[data-view='{view}']").click()
-        page.wait_for_selector(ready)
-    page.goto(server.url + "/?q=coolpix")  # a photo with a position: the detail's minimap
-    loaded(page, 9)
-    page.locator(".cell[data-index='0']").click()
-    page.wait_for_selector(".detail .minimap.leaflet-container")
-    assert not violations, violations
+    for tighten in (False, True):
+        if tighten:
+            page.route(is_page, stricter)
+        page.goto(server.url + "/")
+        loaded(page, 15)
+        page.locator(".cell[data-index='5']").click()
+        page.wait_for_selector(".detail .info dl")
+        page.keyboard.press("Escape")
+        for view, ready in (("tags", ".tagcloud a.tag"), ("years", ".years a.year"),
+                            ("map", ".page[data-outline='1'] .leaflet-marker-icon"),
+                            ("videos", ".cell img.loaded")):  # fmt: skip
+            page.locator(f".views a[data-view='{view}']").click()
+            page.wait_for_selector(ready)
+        page.goto(server.url + "/?q=coolpix")  # a photo with a position: the detail's minimap
+        loaded(page, 9)
+        page.locator(".cell[data-index='0']").click()
+        page.wait_for_selector(".detail .minimap.leaflet-container")
+        page.goto(server.url + "/failures")
+        page.wait_for_selector(".page[data-ready='1']")
+        assert not violations, (tighten, violations)
+
+
+def rows_shown(pg, n: int) -> None:
+    pg.wait_for_function(
+        "n => document.querySelectorAll('.failures-list tbody tr').length === n", arg=n
+    )
+
+
+def test_failures_show_in_the_header_and_in_the_failures_view(own_home, page, tmp_path):
+    """Contract 5: "N failed" in the header when /api/info counts failures; /failures lists
+    path, stage and reason, 100 a page, and follows new failures live."""
+    from tests.serve.test_failures import add_failures
+
+    src = tmp_path / "bad"
+    src.mkdir()
+    (src / "garbage.heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(range(256)) * 8)
+    with pytest.raises(AssertionError):  # hg-build exits 1: an error record came in
+        import_media(src, own_home)
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/")
+        loaded(page, 15)
+        link = page.locator("#failures")
+        link.wait_for(state="visible")
+        assert link.inner_text() == "1 failed"
+        covers_nothing(page, "#failures")
+        link.click()
+        page.wait_for_url("**/failures")
+        row = page.locator(".failures-list tbody tr")
+        row.wait_for()
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == "bad: garbage.heic" and cells[1] == "extract" and cells[2], cells
+        page.wait_for_selector("body[data-live='1']")
+        add_failures(own_home, 110)  # a later import: the open page follows
+        link.filter(has_text="111 failed").wait_for()
+        rows_shown(page, 100)
+        assert "1–100 of 111" in page.inner_text(".pager")
+        shot(page, "failures")
+        page.locator(".pager a[rel='next']").click()
+        page.wait_for_url("**/failures?offset=100")
+        rows_shown(page, 11)
+        page.go_back()
+        rows_shown(page, 100)
+    finally:
+        srv.stop()
