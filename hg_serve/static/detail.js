@@ -175,6 +175,7 @@ export class Detail {
     this.showInfo = !this.showInfo;
     const info = this.root.querySelector(".info");
     if (info) info.hidden = !this.showInfo;
+    this.zoom?.reset(); // the photo's area changed size: show it whole again
     if (this.showInfo && this.mini?.map.getContainer().isConnected) {
       this.mini.map.invalidateSize();
       this.mini.map.setView(this.mini.center, this.mini.map.getZoom());

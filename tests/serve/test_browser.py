@@ -127,13 +127,13 @@ def test_timeline_renders_real_thumbnails(server, page):
     assert headers[-1] == "October 2008" and "July 2021" in headers
     assert page.locator("#count").inner_text() == "15 entries"
     covers_nothing(page, "#count")  # the count sits in the header, not over the photos
-    page.eval_on_selector("#timeline", "t => { t.scrollTop = t.scrollHeight; }")
-    page.wait_for_selector(".cell[data-index='14'] img.loaded")
-    covers_nothing(page, "#count")
     # Justified: cells of a full row have the same height and keep aspect ratios.
     box = page.locator(".cell[data-index='14']").bounding_box()
     assert abs(box["width"] / box["height"] - 640 / 480) < 0.02
     shot(page, "timeline")
+    page.eval_on_selector("#timeline", "t => { t.scrollTop = t.scrollHeight; }")
+    page.wait_for_selector(".cell[data-index='14'] img.loaded")
+    covers_nothing(page, "#count")
 
 
 def test_scroll_and_jump_to_year(server, browser):
