@@ -84,7 +84,7 @@ async function route() {
   const viewMatch = path.match(/^\/view\/([0-9a-f]+)$/);
   const page = path.replace(/^\//, "") || "all";
   state.view = viewMatch ? (state.view === "videos" ? "videos" : "all") : page;
-  for (const a of document.querySelectorAll(".views a")) {
+  for (const a of document.querySelectorAll(".views a, a.failures")) {
     a.classList.toggle("active", a.dataset.view === state.view);
   }
   showError(null);
@@ -349,6 +349,7 @@ async function loadInfo(fresh = false) {
 }
 
 // ---- start ---------------------------------------------------------------------------------
+if (matchMedia("(max-width: 480px)").matches) $("q").placeholder = "Search…"; // a phone: no room for examples
 pollImport();
 loadInfo();
 route();
