@@ -85,11 +85,14 @@ def _extract(argv: Sequence[str]) -> int:
     records = index_records(cfg.index_dir) if args.all else read_ndjson(sys.stdin.buffer)
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
     runner = Runner(opts, jobs, geocoder, progress)
+    storage = Storage(cfg.storage)
+    storage.begin_run()  # sweeps the temp files a killed run left
     try:
         for record in runner.run(records):
             out.write(record)
     finally:
         progress.close()
+        storage.end_run()
     out.flush()
     s = runner.summary
     if not (s.entries or s.skipped or s.passed or s.failed):
