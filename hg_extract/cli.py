@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from hg_extract.extractor import Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.previews import DEFAULT_MAX_PIXELS
-from hg_extract.sources import index_records
+from hg_extract.sources import index_records, stdin_records
 from hg_extract.storage import Storage
 from hg_extract.workers import Runner
 from hg_index.cli_support import (
@@ -24,7 +24,7 @@ from hg_index.cli_support import (
 )
 from hg_index.config import load_config
 from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter, read_ndjson
+from hg_index.ndjson import NdjsonWriter
 from hg_index.progress import Progress
 
 log = logging.getLogger("hg-extract")
@@ -32,9 +32,12 @@ log = logging.getLogger("hg-extract")
 DESCRIPTION = """\
 Read hg-index records on stdin (or every indexed file with --all), extract metadata
 (exiftool), previews, video posters and web videos into the storage, and print one NDJSON
-`entry` record per sidecar group; remove/move/error records pass through.
+`entry` record per sidecar group; remove/move/error records pass through. Every file that
+cannot be imported gets an `error` record; a file that failed before is not tried again
+(`known: true`) until the extractor changes or --retry-failed.
 
-exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error."""
+exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error, or an
+internal error (the run did not complete)."""
 
 
 def build_parser() -> ArgumentParser:
@@ -43,6 +46,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="every file of the index, not stdin")
     p.add_argument("--force", action="store_true", help="redo outputs that exist in storage")
+    p.add_argument("--retry-failed", action="store_true", help="try files again that failed before")
     p.add_argument("--no-video", action="store_true", help="no video transcoding this run")
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
     p.add_argument("--geo-server", metavar="URL", help="Nominatim server for addresses")
@@ -82,9 +86,9 @@ def _extract(argv: Sequence[str]) -> int:
     jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("extract", mode)
-    records = index_records(cfg.index_dir) if args.all else read_ndjson(sys.stdin.buffer)
+    records = index_records(cfg.index_dir) if args.all else stdin_records(sys.stdin.fileno())
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
-    runner = Runner(opts, jobs, geocoder, progress)
+    runner = Runner(opts, jobs, geocoder, progress, retry_failed=args.retry_failed)
     storage = Storage(cfg.storage)
     storage.begin_run()  # sweeps the temp files a killed run left
     try:
@@ -100,7 +104,8 @@ def _extract(argv: Sequence[str]) -> int:
     elif not args.quiet:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
-            f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed",
+            f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed"
+            + (f" ({s.known} known from an earlier run)" if s.known else ""),
             file=sys.stderr,
         )
     return EXIT_FAILED_INPUTS if s.failed else EXIT_OK
