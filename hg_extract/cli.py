@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
@@ -61,7 +62,14 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does: workers stopped, the storage's run mark removed
+    (else the next run sweeps the whole storage for temp files)."""
+    raise KeyboardInterrupt
+
+
 def _extract(argv: Sequence[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     args = build_parser().parse_args(argv)
     setup_logging("hg-extract", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)

@@ -335,6 +335,7 @@ def init_worker(opts: Options, parent: int) -> None:
     global _extractor
     die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
     _extractor = Extractor(opts)
     Finalize(None, _extractor.close, exitpriority=10)
 
