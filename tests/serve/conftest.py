@@ -61,12 +61,21 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(home: Path, *args: str, base_path: str = "", env: dict | None = None) -> Server:
+def start_server(
+    home: Path,
+    *args: str,
+    base_path: str = "",
+    env: dict | None = None,
+    prefix: tuple[str, ...] = (),
+    log_dir: Path | None = None,
+) -> Server:
+    """hg-serve on a free port (`prefix`: e.g. setpriv to run as another user; `log_dir`:
+    where its stderr goes, default the home)."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
     full_env.update(env or {})
-    log = home / f"serve-{port}.log"
-    cmd = [tool("hg-serve"), "--home", str(home), "--port", str(port), *args]
+    log = (log_dir or home) / f"serve-{port}.log"
+    cmd = [*prefix, tool("hg-serve"), "--home", str(home), "--port", str(port), *args]
     if base_path:
         cmd += ["--base-path", base_path]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=full_env)
