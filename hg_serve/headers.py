@@ -3,7 +3,8 @@
 The policy allows what the web app uses and nothing else: scripts, styles, fetches (API,
 SSE), video and the manifest from this server; images from it, `data:`/`blob:` (Leaflet's
 empty tile) and the map's tile host (`[server] map_tiles`, a URL template: `{s}` in the
-host becomes `*`); style attributes (the app and Leaflet set them); forms post here only;
+host becomes `*`); styles from files only (the app and Leaflet set styles through the CSSOM,
+which a policy does not restrict; no style attribute in markup); forms post here only;
 nobody may frame it (`frame-ancestors 'none'` and, for older browsers, `X-Frame-Options`).
 An inline `<script>` of a served page is allowed by its hash (`html_response`), so a page
 works whatever inline code it carries, and injected code does not run.
@@ -45,7 +46,7 @@ def content_security_policy(map_tiles: str, script_hashes: Iterable[str] = ()) -
     directives = [
         "default-src 'none'",
         f"script-src {scripts}",
-        "style-src 'self' 'unsafe-inline'",
+        "style-src 'self'",
         "img-src 'self' data: blob:" + (f" {tiles}" if tiles else ""),
         "media-src 'self'",
         "connect-src 'self'",

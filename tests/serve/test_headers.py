@@ -6,9 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from pathlib import Path
-
-import pytest
 
 from hg_serve.headers import content_security_policy, tile_source
 from tests.serve.conftest import start_server
@@ -76,41 +73,5 @@ def test_tile_hosts_in_the_policy():
     assert "img-src 'self' data: blob:;" in content_security_policy("")
 
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-
-
-def test_the_web_app_runs_under_its_policy(server):
-    """Every view in Chromium with the policy on: no violation reported."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(20_000)
-            violations: list[str] = []
-            page.on(
-                "console",
-                lambda m: violations.append(m.text) if "Content Security Policy" in m.text else 0,
-            )
-            # hooked before any script of the page runs: what the policy blocked
-            page.add_init_script(
-                "document.addEventListener('securitypolicyviolation', e => "
-                "console.error('Content Security Policy: ' + e.violatedDirective + ' ' + "
-                "e.blockedURI))"
-            )
-            page.route("https://tile.openstreetmap.org/**", lambda r: r.abort())  # offline
-            page.goto(server.url + "/")
-            page.wait_for_selector(".cell img")
-            for view in ("years", "tags", "map", "videos"):
-                page.goto(f"{server.url}/{view}")
-                page.wait_for_load_state("networkidle")
-            page.goto(server.url + "/")
-            page.locator(".cell").first.click()
-            page.wait_for_selector(".detail:not([hidden])")
-            page.wait_for_load_state("networkidle")
-            assert violations == []
-        finally:
-            browser.close()
+# The web app under this policy in Chromium: tests/serve/test_browser.py (one browser per
+# test process: Playwright's sync API cannot start a second beside its fixture).
