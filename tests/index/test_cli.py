@@ -252,6 +252,7 @@ def test_bad_names_links_and_loops(tmp_path, home):
     assert errors == {
         "bad-\\xff-name.jpg": "name is not valid UTF-8",
         "dangling.jpg": "broken symlink (vanished during the scan)",
+        "pipe.jpg": "not a regular file: FIFO",  # reported, not silently skipped (issue 13)
     }
     assert run.paths("add") == ["ok.jpg"]
 
@@ -367,3 +368,28 @@ def test_count_is_a_cheap_plan(tmp_path, home):
     assert run.records[0]["files"] == 2
     # nothing was written: a real run still sees everything
     assert len(index(str(src), home=home).records) == 3
+
+
+def test_special_files_are_error_records_and_never_opened(tmp_path, home):
+    """A FIFO (opening it would block), a socket: reported like unreadable files."""
+    import socket
+
+    src = tmp_path / "src"
+    write(src / "a.jpg", b"a")
+    os.mkfifo(src / "pipe.jpg")
+    os.mkfifo(src / "skipped.fifo")
+    (src / "sub").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sub" / "sock"))
+    try:
+        run = run_tool("hg-index", str(src), "-e", "*.fifo", home=home, timeout=30)
+    finally:
+        sock.close()
+    assert run.returncode == 1, run.stderr
+    errors = {r["path"]: r["error"] for r in run.of_type("error")}
+    assert errors == {
+        "pipe.jpg": "not a regular file: FIFO",
+        "sub/sock": "not a regular file: socket",
+    }  # an excluded one is not reported
+    assert run.paths("add") == ["a.jpg"]
+    assert "pipe.jpg: not a regular file: FIFO" in run.stderr
