@@ -219,6 +219,7 @@ def _index(argv: Sequence[str]) -> int:
         allow_empty=args.allow_empty,
         jobs=args.jobs or int(section.get("jobs", 4)),
         defer_commit=args.defer_commit,
+        size_filter_for_run=args.max_filesize is not None,
     )
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("index", mode)
