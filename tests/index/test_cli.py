@@ -395,3 +395,46 @@ def test_special_files_are_error_records_and_never_opened(tmp_path, home):
     }  # an excluded one is not reported
     assert run.paths("add") == ["a.jpg"]
     assert "pipe.jpg: not a regular file: FIFO" in run.stderr
+
+
+def test_a_closed_stdout_is_quiet_but_not_success(tmp_path, home):
+    """`hg-index | head -1`: no traceback, no message, but exit 141 (128 + SIGPIPE, as a
+    shell reports `yes | head`): an import must never take a stage that could not hand on
+    its output for one that finished."""
+    import subprocess
+
+    from tests.conftest import tool
+
+    src = tmp_path / "src"
+    for i in range(400):
+        write(src / f"d{i % 7}" / f"f{i:04d}.jpg", f"{i}".encode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
+    script = f"'{tool('hg-index')}' --home '{home}' --no-progress '{src}' | head -1"
+    proc = subprocess.run(
+        ["bash", "-c", f"{script}; echo ${{PIPESTATUS[0]}} >&2"], capture_output=True, env=env
+    )
+    assert proc.stdout.count(b"\n") == 1
+    assert proc.stderr.decode().splitlines() == ["141"]  # nothing else said
+
+
+def test_a_full_disk_is_named_with_the_space_left(tmp_path):
+    """ENOSPC is not an internal error: one line with the file and the free space."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)])
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        src = tmp_path / "src"
+        for i in range(2000):  # an index bigger than the disk
+            write(src / f"d{i % 9}" / f"a-long-file-name-{i:05d}.jpg", f"{i}".encode())
+        run = run_tool("hg-index", str(src), "--no-progress", home=disk / "home")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+    assert run.returncode == 2
+    (line,) = [x for x in run.stderr.splitlines() if "error" in x]
+    assert line.startswith("hg-index: error: no space left on device writing ")
+    assert str(disk / "home" / "index" / "src.ndjson") in line
+    assert f"free of 64.0 KiB (disk mounted on {disk})" in line
