@@ -438,3 +438,22 @@ def test_a_full_disk_is_named_with_the_space_left(tmp_path):
     assert line.startswith("hg-index: error: no space left on device writing ")
     assert str(disk / "home" / "index" / "src.ndjson") in line
     assert f"free of 64.0 KiB (disk mounted on {disk})" in line
+
+
+@pytest.mark.parametrize(
+    ("tool_name", "text", "said"),
+    [
+        ("hg-extract", '[extract]\njobs = "many"\n', "line 2: [extract] jobs must be a whole"),
+        ("hg-index", "[index]\njobs = 2\n[build]\nwokers = 2\n", "line 4: unknown key 'wokers'"),
+        ("hg-build", "[server]\nport = 'http'\n", "line 2: [server] port must be a whole"),
+        ("hg-index", b"\x00\x01\xfe\xff binary", "line 1: not UTF-8 text (byte 0xfe"),
+    ],
+)
+def test_a_bad_config_is_a_clear_error_in_every_tool(tmp_path, tool_name, text, said):
+    config = tmp_path / "config.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    args = {"hg-extract": ["--all"], "hg-index": [str(tmp_path)], "hg-build": []}[tool_name]
+    run = run_tool(tool_name, *args, home=tmp_path, stdin=b"")
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"{tool_name}: error: config file {config}, "), run.stderr
+    assert said in run.stderr and "internal error" not in run.stderr
