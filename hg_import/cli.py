@@ -6,13 +6,14 @@ import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from pathlib import Path
 
 from hg_import.batches import Plan
 from hg_import.loop import DiskFull, StageFailed, run_import
 from hg_import.progress import STATUS_NAME, ImportProgress
 from hg_index.cli_support import EXIT_USAGE, ArgumentParser, run_main
 from hg_index.config import Config, ConfigError, load_config
-from hg_index.diskfull import describe_disks, is_disk_full
+from hg_index.diskfull import LOW_SPACE, describe_disks, is_disk_full
 from hg_index.lock import LockedError, RunLock
 from hg_index.log import setup_logging
 
@@ -117,7 +118,11 @@ def _run(args, cfg: Config, progress: ImportProgress) -> int:
         print(disk_full_message(exc.problem, exc.where, cfg), file=sys.stderr)
         return EXIT_USAGE
     except StageFailed as exc:
-        print(f"hg-import: {exc}", file=sys.stderr)
+        full = describe_disks(_gallery_paths(cfg), below=LOW_SPACE)
+        if full:  # a stage that failed on a full disk without saying so (SQLite's I/O error)
+            print(disk_full_message(str(exc), "", cfg), file=sys.stderr)
+        else:
+            print(f"hg-import: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # this process's own writes (the status file) on a full disk
         if not is_disk_full(exc):
@@ -133,11 +138,16 @@ def _run(args, cfg: Config, progress: ImportProgress) -> int:
         progress.finish(status)
 
 
+def _gallery_paths(cfg: Config) -> list[Path]:
+    return [cfg.home, cfg.storage, cfg.database.parent, cfg.index_dir]
+
+
 def disk_full_message(problem: str, where: str, cfg: Config) -> str:
     """What stopped the import, the space left on each disk hg writes to, what to do."""
-    disks = describe_disks([cfg.home, cfg.storage, cfg.database.parent, cfg.index_dir])
+    disks = describe_disks(_gallery_paths(cfg))
     return (
-        f"hg-import: stopped, the disk is full: {problem} (in {where}). "
+        f"hg-import: stopped, the disk is full: {problem}"
+        + (f" (in {where}). " if where else ". ")
         + "".join(f"{d}. " for d in disks)
         + "Nothing of this chunk is committed: free some space and import again, "
         "it carries on where it stopped."

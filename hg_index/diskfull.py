@@ -69,16 +69,23 @@ def describe_space(path: Path) -> str:
     return space_sentence(Path(os.path.abspath(path)), mount, usage.free, usage.total)
 
 
-def describe_disks(paths: list[Path]) -> list[str]:
-    """The space left on each disk that holds one of `paths` (one sentence per disk)."""
+LOW_SPACE = 1 << 20
+"""Less free space than this where hg writes: a failure there is most likely the full disk
+(SQLite may say "disk I/O error" when it cannot grow its shared-memory file)."""
+
+
+def describe_disks(paths: list[Path], below: int | None = None) -> list[str]:
+    """The space left on each disk that holds one of `paths` (one sentence per disk; with
+    `below`, only the disks with less free space than that)."""
     seen: set[int] = set()
     out: list[str] = []
     for path in paths:
         try:
             dev = existing_ancestor(path).stat().st_dev
+            free = shutil.disk_usage(existing_ancestor(path)).free
         except OSError:
             continue
-        if dev not in seen:
+        if dev not in seen and (below is None or free < below):
             seen.add(dev)
             sentence = describe_space(path)
             if sentence:
