@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from hg_build import db
+from hg_build import db, failures
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
 from hg_build.upsert import write_batch
@@ -35,6 +35,7 @@ class Summary:
     moved: int = 0
     dropped: int = 0
     errors: int = 0
+    known: int = 0  # of `errors`: failures the table knew (same error and checksum), unprinted
     skipped: int = 0
 
 
@@ -87,13 +88,15 @@ class _Failed:
 
 
 class Builder:
-    """Applies records to an open database; errors become records via `on_error`."""
+    """Applies records to an open database. Error records are kept in the `failures` table
+    and passed to `on_error` (printed) when they are news (`failures.is_news`)."""
 
     def __init__(self, conn: sqlite3.Connection, on_error: Callable[[dict], None]) -> None:
         self.conn = conn
         self.on_error = on_error
         self.summary = Summary()
         self._warned: set[str] = set()
+        self._index_errors: dict[str, set[str]] = {}  # source -> paths reported this run
 
     def apply_chunk(self, records: list[dict[str, Any]], own_transaction: bool = True) -> None:
         """One transaction (unless the caller holds one: a fresh file is written in a single
@@ -105,22 +108,24 @@ class Builder:
 
     def prepare(self, records: list[dict[str, Any]]) -> list[Any]:
         """The part of a chunk that needs no database: the media dicts of its entries (a run
-        of consecutive entries as one list) and the other records in order; errors and
-        skipped records are counted and reported here."""
+        of consecutive entries as one list) and the other records in order; skipped records
+        are counted here."""
         plan: list[Any] = []
         batch: list[dict[str, Any]] = []
-        for record in records:
-            kind = record.get("type")
+        for original in records:
+            record, kind = original, original.get("type")
             if kind == "entry":
-                media = self.media(record)
+                bad: list[dict] = []
+                media = self.media(record, bad)
                 if media is not None:
                     batch.append(media)
-                continue
+                    continue
+                record, kind = bad[0], "error"  # an entry hg-build cannot use, in order
             if batch:
                 plan.append(batch)
                 batch = []
-            if kind in ("remove", "move"):
-                plan.append(record)
+            if kind in ("remove", "move", "error", "scanned"):
+                plan.append(record)  # they read or write the database: in order
             else:
                 self.apply(record)
         if batch:
@@ -132,18 +137,20 @@ class Builder:
         for step in plan:
             if isinstance(step, list):
                 write_batch(self.conn, step, updated)
+                failures.forget_media(self.conn, step)
             else:
                 self.apply(step)
 
-    def media(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        """The media dict of an entry record, or None (reported as an error record)."""
+    def media(self, record: dict[str, Any], errors: list[dict]) -> dict[str, Any] | None:
+        """The media dict of an entry record, or None and an error record in `errors` (to
+        be applied where the database is: see `fail`)."""
         if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
-            self._error(record, f"entry record version {record.get('v')!r} is not 1")
+            errors.append(_bad_entry(record, f"entry record version {record.get('v')!r} is not 1"))
             return None
         try:
             media = media_from_entry(record)
         except (EntryError, KeyError, TypeError, ValueError) as exc:
-            self._error(record, f"cannot use entry record: {exc}")
+            errors.append(_bad_entry(record, f"cannot use entry record: {exc}"))
             return None
         for err in record.get("errors") or []:
             log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
@@ -151,24 +158,25 @@ class Builder:
         return media
 
     def apply(self, record: dict[str, Any]) -> None:
-        """A record other than `entry`: remove, move, error (others are skipped)."""
+        """A record other than `entry`: remove, move, error, scanned (others are skipped)."""
         kind = record.get("type")
         s = self.summary
         if kind == "remove":
             s.removed += 1
-            s.dropped += db.remove_file(self.conn, str(record["source"]), str(record["path"]))
+            key = (str(record["source"]), str(record["path"]))
+            s.dropped += db.remove_file(self.conn, *key)
+            if failures.has_failures(self.conn):
+                failures.forget(self.conn, [key])
         elif kind == "move":
             s.moved += 1
-            db.move_file(
-                self.conn,
-                str(record.get("from_source") or record["source"]),
-                str(record["from_path"]),
-                str(record["source"]),
-                str(record["path"]),
-            )
+            old = (str(record.get("from_source") or record["source"]), str(record["from_path"]))
+            new = (str(record["source"]), str(record["path"]))
+            db.move_file(self.conn, *old, *new)
+            failures.move(self.conn, old, new)
         elif kind == "error":
-            s.errors += 1
-            self.on_error(record)
+            self.fail(record)
+        elif kind == "scanned":
+            self.scanned(record)
         elif kind == "skip":
             s.skipped += 1  # a file that is not media: nothing to build, not a failure
         else:
@@ -178,13 +186,31 @@ class Builder:
                 hint = " (pipe hg-index through hg-extract)" if kind in ("add", "change") else ""
                 log.warning("ignoring %r records: hg-build reads hg-extract's output%s", kind, hint)
 
-    def _error(self, record: dict[str, Any], message: str) -> None:
-        self.summary.errors += 1
-        files = record.get("files") or [{}]
-        first = files[0] if isinstance(files[0], dict) else {}
-        self.on_error(
-            error_record(
-                "build", message, id=record.get("id"), source=first.get("source"),
-                path=first.get("path"),
-            )
-        )  # fmt: skip
+    def fail(self, record: dict[str, Any]) -> None:
+        """An error record: kept as the file's failure, printed when it is news."""
+        s = self.summary
+        s.errors += 1
+        if record.get("stage") == "index" and (key := failures.failure_key(record)):
+            self._index_errors.setdefault(key[0], set()).add(key[1])
+        if failures.record_failure(self.conn, record, now_iso()):
+            self.on_error(record)
+        else:
+            s.known += 1
+
+    def scanned(self, record: dict[str, Any]) -> None:
+        """hg-index walked a source completely: its index failures this run did not report
+        again are gone (the file was deleted, or can be read now)."""
+        source = record.get("source")
+        if isinstance(source, str):
+            seen = self._index_errors.get(source, set())
+            failures.forget_unseen_index(self.conn, source, seen)
+
+
+def _bad_entry(record: dict[str, Any], message: str) -> dict[str, Any]:
+    """The error record of an entry record hg-build cannot use (named by its first file)."""
+    files = record.get("files") or [{}]
+    first = files[0] if isinstance(files[0], dict) else {}
+    return error_record(
+        "build", message, id=record.get("id"), source=first.get("source"),
+        root=first.get("root"), path=first.get("path"), checksum=first.get("checksum"),
+    )  # fmt: skip

@@ -5,6 +5,7 @@ hg-build --rebuild                 the whole database from index + storage + eve
 hg-build query QUERY [--ids]       matching media as NDJSON
 hg-build events add --tag T ID…    append a tag edit to the event log
 hg-build purge [--yes]             delete storage files nothing references any more
+hg-build failures [--json]         the files that failed, and why
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
-from hg_build import db, events
+from hg_build import db, events, failures
 from hg_build.build import timed_chunks
 from hg_build.parallel import default_workers, line_blocks
 from hg_build.rebuild import rebuild
@@ -38,8 +39,11 @@ records), one transaction per chunk; or rebuild it from the index and storage.
   hg-extract … | hg-build         hg-build --rebuild
   hg-build query QUERY [--ids]    hg-build events add --tag TAG ID…
 
-exit status: 0 ok; 1 some inputs failed (error records, printed on stdout); 2 usage or
-config error."""
+Error records are kept as the files' failures (`hg-build failures`) and printed on stdout
+when they are new or changed; known ones are only counted.
+
+exit status: 0 ok; 1 some inputs failed (error records, new ones printed on stdout); 2
+usage or config error."""
 
 
 def _common(p: ArgumentParser) -> None:
@@ -86,7 +90,9 @@ def _build(argv: Sequence[str]) -> int:
     if not args.quiet:
         print(
             f"hg-build: {s.entries} entries, {s.removed} removed ({s.dropped} entries dropped), "
-            f"{s.moved} moved, {s.errors} errors" + (" (rebuild)" if args.rebuild else ""),
+            f"{s.moved} moved, {s.errors} errors"
+            + (f" ({s.known} known, not printed: `hg-build failures`)" if s.known else "")
+            + (" (rebuild)" if args.rebuild else ""),
             file=sys.stderr,
         )
     return EXIT_FAILED_INPUTS if s.errors else EXIT_OK
@@ -117,6 +123,30 @@ def _query(argv: Sequence[str]) -> int:
             out.flush()
     except QueryError as exc:
         raise UsageError(f"query: {exc}") from None
+    return EXIT_OK
+
+
+def _failures(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build failures",
+        description="List the files that failed (in no entry) and why, newest first: "
+        "'path: reason' lines, or NDJSON `failure` records with --json.",
+    )
+    p.add_argument("--json", action="store_true", help="NDJSON records of type 'failure'")
+    _common(p)
+    args = p.parse_args(argv)
+    cfg = load_config(args.home, args.config, args.storage)
+    conn = open_readonly(_paths(args, cfg)[0])
+    try:
+        rows = failures.list_failures(conn)
+    finally:
+        conn.close()
+    if args.json:
+        out = NdjsonWriter(sys.stdout.buffer)
+        out.write_all({"type": "failure", "v": 1, **row} for row in rows)
+        out.flush()
+    else:
+        sys.stdout.writelines(failures.failure_line(row) + "\n" for row in rows)
     return EXIT_OK
 
 
@@ -170,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hg_build.purge import purge_main
 
         return run_main("hg-build", purge_main, args[1:])
+    if args[:1] == ["failures"]:
+        return run_main("hg-build", _failures, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
     return run_main("hg-build", _build, args)

@@ -15,6 +15,7 @@ and recomputes an entry's tags from its extracted tags plus its events in date o
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -107,8 +108,16 @@ def append_events(path: Path, events: Iterable[Mapping[str, Any]]) -> int:
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     lines.insert(0, b"\n")
-        os.write(fd, b"".join(lines))
-        os.fsync(fd)
+        data = b"".join(lines)
+        try:
+            done = 0
+            while done < len(data):  # a full disk writes part, then raises ENOSPC
+                done += os.write(fd, data[done:])
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # leave no torn line of ours behind
+                os.ftruncate(fd, size)
+            raise
     finally:
         os.close(fd)
     return len(lines)

@@ -44,6 +44,45 @@ def existing_ids(
     return found
 
 
+def checksum_key(checksum: str) -> int:
+    """A checksum's first 64 bits: enough to tell files apart (blake3), 8 bytes to keep."""
+    return int(checksum[:16], 16)
+
+
+def visible_keys(conn: sqlite3.Connection, query: str | Compiled = "") -> Any:
+    """`checksum_key`s of the entries a query selects and of their files' checksums, as a
+    sorted, unique numpy uint64 array (1.6 MB for 100k entries with a sidecar each, where
+    a set of strings takes ~40 MB), for `np.searchsorted`. hg-serve keeps one per user
+    filter and database version to decide which storage files a user may fetch: previews
+    are keyed by the entry id, metadata (`-meta.json`, `-exif.json`) by file checksum."""
+    import numpy as np  # here: hg-build's other commands start without it
+
+    c = entries_where(query)
+    # One string of 16-hex-digit prefixes from SQLite, decoded by bytes.fromhex in C: no
+    # Python object per row (100k entries: 190 ms, where a row each took 640 ms).
+    (text,) = conn.execute(
+        f"WITH v AS (SELECT e.id FROM entries e WHERE {c.where}) "
+        "SELECT group_concat(k, ' ') FROM (SELECT substr(id, 1, 16) AS k FROM v UNION ALL "
+        "SELECT substr(f.checksum, 1, 16) FROM files f JOIN v ON f.entry_id = v.id)",
+        c.params,
+    ).fetchone()
+    try:
+        raw = bytes.fromhex(text or "")  # skips the spaces
+    except ValueError:
+        raw = b"?"
+    if len(raw) % 8:  # not all 16 hex digits (a hand-made database): each on its own
+        raw = b"".join(bytes.fromhex(k) for k in text.split() if _is_hex(k))
+    return np.unique(np.frombuffer(raw, dtype=">u8").astype(np.uint64))  # sorted
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return len(text) == 16
+
+
 FULL_ID = 64  # hex digits of a blake3 checksum
 MIN_PREFIX = 5  # as the query language's `id:` (HomeGallery's shortest id prefix)
 

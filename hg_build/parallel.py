@@ -30,7 +30,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hg_build import chunkdb, db
+from hg_build import chunkdb, db, failures
 from hg_build.build import Builder, Summary
 from hg_build.events import now_iso
 from hg_build.upsert import _in, new_rows
@@ -97,12 +97,13 @@ def line_blocks(stream: BinaryIO, size: int = 1 << 16) -> Iterator[list[Line]]:
 class Prepared:
     """A chunk made ready by a worker: its rows `chunkdb.pack`ed, or None when only the
     serial way can write it (a remove or move record, a record kind hg-build does not
-    write)."""
+    write). `records`: its error and `scanned` records in input order, which the parent
+    applies after the rows (they need the database's `failures`)."""
 
     packed: bytes | None = None
     ids: list[str] = field(default_factory=list)
     paths: dict[str, list[str]] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
     summary: Summary = field(default_factory=Summary)
 
     def collides(self, conn: sqlite3.Connection, written: Written | None, edits: bool) -> bool:
@@ -160,15 +161,17 @@ class Written:
 def prepare(items: list[Item]) -> Prepared:
     """Runs in a worker: a chunk's records to rows, errors and counts (see `Prepared`)."""
     out = Prepared()
-    builder = Builder(None, out.errors.append)  # type: ignore[arg-type]  # never touches it
+    builder = Builder(None, out.records.append)  # type: ignore[arg-type]  # never touches it
     medias = []
     for record in parse_items(items):
         kind = record.get("type")
         if kind == "entry":
-            media = builder.media(record)
+            media = builder.media(record, out.records)
             if media is not None:
                 medias.append(media)
-        elif kind in ("error", "skip"):
+        elif kind in ("error", "scanned"):
+            out.records.append(record)
+        elif kind == "skip":
             builder.apply(record)
         else:
             return Prepared()  # remove, move, unknown kinds: the serial way, in order
@@ -179,6 +182,9 @@ def prepare(items: list[Item]) -> Prepared:
     out.ids = [m["id"] for m in medias]
     if len(set(out.ids)) < len(out.ids) or any(len(set(p)) < len(p) for p in paths.values()):
         return Prepared()  # the same photo or path twice in the chunk
+    failed = {failures.failure_key(r) for r in out.records if r.get("type") == "error"}
+    if any((source, p) in failed for source, ps in paths.items() for p in ps):
+        return Prepared()  # a file that fails and is an entry in one chunk: order matters
     out.paths = dict(paths)
     out.packed = chunkdb.pack(new_rows(medias, now_iso()))
     out.summary = builder.summary
@@ -311,20 +317,19 @@ class ChunkWriter:
                 prepared = None
             else:
                 chunkdb.insert_packed(conn, prepared.packed)  # type: ignore[arg-type]
+                paths = prepared.paths.items()
+                if failures.has_failures(conn):  # these files are entries now
+                    failures.forget(conn, ((s, p) for s, ps in paths for p in ps))
                 if written is not None:
-                    paths = prepared.paths.items()
                     written.add(prepared.ids, ((s, p) for s, ps in paths for p in ps))
+                for record in prepared.records:  # error and scanned records, counted here
+                    builder.apply(record)
+                s, p = builder.summary, prepared.summary
+                s.entries += p.entries
+                s.skipped += p.skipped
         gc.collect(1)  # see __enter__
         if written is not None and written.full:
             self.written = None  # SQL from here on (see Written)
-        if prepared is None:
-            return
-        s, p = builder.summary, prepared.summary
-        s.entries += p.entries
-        s.errors += p.errors
-        s.skipped += p.skipped
-        for record in prepared.errors:
-            builder.on_error(record)
 
 
 def has_events(conn: sqlite3.Connection) -> bool:

@@ -2,9 +2,17 @@
 
 Per source, the index is streamed folder by folder (the index keeps a folder's files
 together); each folder's files are grouped with hg_index.sidecars, the primary is the
-largest media file, and each file's `<checksum>-meta.json` plus the entry's previews,
-video, colours and address from storage make the same `entry` record hg-extract prints.
-A group whose primary has no meta.json (not extracted yet, or failed) is skipped.
+largest media file that has a `<checksum>-meta.json` (hg-extract falls back past a member
+it cannot read), and each file's meta.json plus the entry's previews, video, colours and
+address from storage make the same `entry` record hg-extract prints. A group none of whose
+media files has a meta.json (not extracted yet, or failed) is skipped.
+
+Failures (the `failures` table) come from two places: hg-extract's failure memos
+(`<C>-failed.json`, read only for a file without meta.json: cheap) give the extract
+failures of indexed files even when the old database is gone, and the old database's rows
+are carried over for what storage cannot tell (files hg-index could not read, build
+errors, failures of files passed over without a memo). A failure of a file that is in an
+entry now is dropped.
 
 The new database is written to a temp file beside the old one and then copied over it with
 SQLite's backup API in one transaction: readers (hg-serve) keep working and see the new
@@ -26,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import db, record, schema
+from hg_build import db, failures, record, schema
 from hg_build.build import Builder
 from hg_build.filetypes import file_type, is_media
 from hg_build.parallel import apply_chunks, default_workers
@@ -85,25 +93,76 @@ def _stored(storage: Path, checksum: str) -> dict[str, Any]:
     }
 
 
+def _by_size(m: dict[str, Any]) -> tuple[int, list[int]]:
+    """Primary order: the largest file first (ties: the first path), as hg-extract."""
+    return m["size"], [-ord(c) for c in m["path"]]
+
+
+def memo_failures(
+    source: str, root: str, members: list[dict[str, Any]], passed: list[dict[str, Any]],
+    memos: dict[str, Any], whole: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Error records (as hg-extract printed them) from the failure memos (`memos`: checksum
+    -> memo) of the media files `passed` over; `whole`: no file could be used, so the group
+    is in no entry and each of its other files is named too (contract 1's sidecar text)."""
+    out = []
+    for m in passed:
+        memo = memos.get(m["checksum"])
+        if not isinstance(memo, dict) or not isinstance(memo.get("error"), str):
+            continue  # no memo (not extracted yet, an older hg-extract): nothing to tell
+        common = {"type": "error", "v": 1, "stage": "extract", "source": source, "root": root,
+                  "extractor": memo.get("extractor"), "details": memo.get("details"),
+                  "date": memo.get("date")}  # fmt: skip
+        out.append({**common, "path": m["path"], "checksum": m["checksum"], "error": memo["error"]})
+        if whole:
+            name = m["path"].rsplit("/", 1)[-1]
+            out += [
+                {**common, "path": o["path"], "checksum": o["checksum"],
+                 "error": f"not imported: {name} failed: {memo['error']}"}
+                for o in members if o is not m
+            ]  # fmt: skip
+    return out
+
+
 def group_records(
-    source: str, root: str, folder: list[dict[str, Any]], storage: Path
-) -> Iterator[dict[str, Any]]:
-    """The entry records of one folder's index entries."""
+    source: str, root: str, folder: list[dict[str, Any]], storage: Path,
+    failed: list[dict[str, Any]] | None = None,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """The entry records of one folder's index entries; error records made from failure
+    memos go to `failed` (see `memo_failures`)."""
     names = {e["path"].rsplit("/", 1)[-1]: e for e in folder}
     keys = group_keys(names)
     by_key: dict[str, list[dict[str, Any]]] = {}
     for name, key in keys.items():
         by_key.setdefault(key, []).append(names[name])
     for members in by_key.values():
-        media = [m for m in members if is_media(file_type(m["path"]))]
+        media = sorted(
+            (m for m in members if is_media(file_type(m["path"]))), key=_by_size, reverse=True
+        )
         if not media:
             continue
-        primary = max(media, key=lambda m: (m["size"], [-ord(c) for c in m["path"]]))
+        metas = {
+            m["checksum"]: read_json(Path(f"{storage_prefix(storage, m['checksum'])}-meta.json"))
+            for m in members
+        }
+        usable = [m for m in media if isinstance(metas.get(m["checksum"]), dict)]
+        primary = usable[0] if usable else None
+        passed = media[: media.index(primary)] if primary else media[:1]
+        if passed and failed is not None:  # rare: the only case that reads a memo
+            memos = {
+                m["checksum"]: read_json(
+                    Path(f"{storage_prefix(storage, m['checksum'])}-failed.json")
+                )
+                for m in passed
+            }
+            failed += memo_failures(source, root, members, passed, memos, primary is None)
+        if primary is None:
+            continue
         files = []
         for m in members:
-            meta = read_json(Path(f"{storage_prefix(storage, m['checksum'])}-meta.json"))
-            if m is primary and not isinstance(meta, dict):
-                break
+            if any(m is p for p in passed):  # passed over: not in the entry (as hg-extract)
+                continue
+            meta = metas.get(m["checksum"])
             files.append(
                 {
                     "source": source,
@@ -117,26 +176,27 @@ def group_records(
                     "meta": meta if isinstance(meta, dict) else {},
                 }
             )
-        else:
-            stored = _stored(storage, primary["checksum"])
-            if not stored["previews"]:  # e.g. RAW + JPG: the JPG sidecar has the previews
-                for m in sorted(media, key=lambda m: -m["size"]):
-                    found = _stored(storage, m["checksum"])["previews"]
-                    if found:
-                        stored["previews"] = found
-                        break
-            yield {
-                "type": "entry",
-                "v": 1,
-                "id": primary["checksum"],
-                "media_type": file_type(primary["path"]),
-                "files": files,
-                **stored,
-            }
+        stored = _stored(storage, primary["checksum"])
+        if not stored["previews"]:  # e.g. RAW + JPG: the JPG sidecar has the previews
+            for m in sorted(media, key=lambda m: -m["size"]):
+                found = _stored(storage, m["checksum"])["previews"]
+                if found:
+                    stored["previews"] = found
+                    break
+        yield {
+            "type": "entry",
+            "v": 1,
+            "id": primary["checksum"],
+            "media_type": file_type(primary["path"]),
+            "files": files,
+            **stored,
+        }
 
 
-def index_records(index_dir: Path, storage: Path) -> Iterator[dict[str, Any]]:
-    """Entry records of every indexed source, folder by folder."""
+def index_records(
+    index_dir: Path, storage: Path, failed: list[dict[str, Any]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Entry records of every indexed source, folder by folder (memo errors to `failed`)."""
     for path in index_files(index_dir):
         header = read_header(path)
         if header is None:
@@ -144,7 +204,7 @@ def index_records(index_dir: Path, storage: Path) -> Iterator[dict[str, Any]]:
         source, root = str(header["source"]), str(header["root"])
         entries = read_entries(path)
         for _, folder in groupby(entries, key=lambda e: e["path"].rpartition("/")[0]):
-            yield from group_records(source, root, list(folder), storage)
+            yield from group_records(source, root, list(folder), storage, failed)
 
 
 def _clean_stale(database: Path) -> None:
@@ -211,12 +271,17 @@ def rebuild(
     database: Path, index_dir: Path, storage: Path, events_path: Path, on_error,
     workers: int | None = None,
 ) -> Any:  # fmt: skip
-    """Build a fresh database from index + storage + events and put it in place."""
+    """Build a fresh database from index + storage + events and put it in place. The
+    failures are the memos' and the old database's (see the module's docstring); they are
+    not this run's errors, so neither printed nor counted."""
+    kept = failures.read_rows(database)
+    memo_errors: list[dict[str, Any]] = []
     with fresh_database(database, events_path) as conn, db.transaction(conn):
         builder = Builder(conn, on_error)
-        records = index_records(index_dir, storage)
+        records = index_records(index_dir, storage, memo_errors)
         chunks = iter(lambda: list(islice(records, CHUNK)), [])
         apply_chunks(builder, chunks, workers or default_workers())
+        failures.restore(conn, kept, memo_errors)
     return builder.summary
 
 

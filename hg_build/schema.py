@@ -21,7 +21,7 @@ from hg_build import record
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -76,6 +76,19 @@ CREATE TABLE events (             -- the imported event log, one row per event a
 );
 CREATE INDEX events_target ON events (target_id, date);
 """
+
+FAILURES_TABLE = """
+CREATE TABLE failures (           -- files that are in no entry, and why (hg_build.failures)
+  source TEXT NOT NULL, path TEXT NOT NULL, root TEXT,
+  stage TEXT,                     -- index | extract | build
+  error TEXT NOT NULL, checksum TEXT,
+  extractor INTEGER,              -- hg-extract's EXTRACTOR_VERSION when it failed there
+  details TEXT,                   -- JSON, as the error record had it
+  first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,   -- ISO UTC
+  PRIMARY KEY (source, path)
+)"""
+FAILURES_INDEX = "CREATE INDEX failures_seen ON failures (last_seen)"
+DDL += f"{FAILURES_TABLE};\n{FAILURES_INDEX};\n"
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
@@ -149,10 +162,18 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """v5: the `failures` table (files that failed, with the reason), empty: the failures
+    of earlier runs were only printed; the next import that offers them again fills it."""
+    conn.execute(FAILURES_TABLE)  # not executescript: that would commit the migration's BEGIN
+    conn.execute(FAILURES_INDEX)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 """from_version -> step that brings a database to from_version + 1 in place."""
 

@@ -88,7 +88,7 @@ def open_readonly(database: Path) -> sqlite3.Connection:
 
 
 def is_fresh(database: Path) -> bool:
-    """No database yet, or one without entries and edits: a first build."""
+    """No database yet, or one without entries, edits and failures: a first build."""
     if not database.exists() or database.stat().st_size == 0:
         return True
     try:
@@ -99,7 +99,8 @@ def is_fresh(database: Path) -> bool:
         if schema.check(conn) != "ok":
             return False
         return not conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM events)"
+            "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM events) "
+            "OR EXISTS (SELECT 1 FROM failures)"
         ).fetchone()[0]
     except (sqlite3.Error, schema.SchemaError):
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from hg_extract.extractor import Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.previews import DEFAULT_MAX_PIXELS
-from hg_extract.sources import index_records
+from hg_extract.sources import index_records, stdin_records
 from hg_extract.storage import Storage
 from hg_extract.workers import Runner
 from hg_index.cli_support import (
@@ -24,7 +25,7 @@ from hg_index.cli_support import (
 )
 from hg_index.config import load_config
 from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter, read_ndjson
+from hg_index.ndjson import NdjsonWriter
 from hg_index.progress import Progress
 
 log = logging.getLogger("hg-extract")
@@ -32,9 +33,12 @@ log = logging.getLogger("hg-extract")
 DESCRIPTION = """\
 Read hg-index records on stdin (or every indexed file with --all), extract metadata
 (exiftool), previews, video posters and web videos into the storage, and print one NDJSON
-`entry` record per sidecar group; remove/move/error records pass through.
+`entry` record per sidecar group; remove/move/error records pass through. Every file that
+cannot be imported gets an `error` record; a file that failed before is not tried again
+(`known: true`) until the extractor changes or --retry-failed.
 
-exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error."""
+exit status: 0 ok; 1 some inputs failed (the run completed); 2 usage or config error, or an
+internal error (the run did not complete)."""
 
 
 def build_parser() -> ArgumentParser:
@@ -43,6 +47,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="every file of the index, not stdin")
     p.add_argument("--force", action="store_true", help="redo outputs that exist in storage")
+    p.add_argument("--retry-failed", action="store_true", help="try files again that failed before")
     p.add_argument("--no-video", action="store_true", help="no video transcoding this run")
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
     p.add_argument("--geo-server", metavar="URL", help="Nominatim server for addresses")
@@ -57,7 +62,14 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does: workers stopped, the storage's run mark removed
+    (else the next run sweeps the whole storage for temp files)."""
+    raise KeyboardInterrupt
+
+
 def _extract(argv: Sequence[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     args = build_parser().parse_args(argv)
     setup_logging("hg-extract", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
@@ -82,14 +94,17 @@ def _extract(argv: Sequence[str]) -> int:
     jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("extract", mode)
-    records = index_records(cfg.index_dir) if args.all else read_ndjson(sys.stdin.buffer)
+    records = index_records(cfg.index_dir) if args.all else stdin_records(sys.stdin.fileno())
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
-    runner = Runner(opts, jobs, geocoder, progress)
+    runner = Runner(opts, jobs, geocoder, progress, retry_failed=args.retry_failed)
+    storage = Storage(cfg.storage)
+    storage.begin_run()  # sweeps the temp files a killed run left
     try:
         for record in runner.run(records):
             out.write(record)
     finally:
         progress.close()
+        storage.end_run()
     out.flush()
     s = runner.summary
     if not (s.entries or s.skipped or s.passed or s.failed):
@@ -97,7 +112,8 @@ def _extract(argv: Sequence[str]) -> int:
     elif not args.quiet:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
-            f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed",
+            f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed"
+            + (f" ({s.known} known from an earlier run)" if s.known else ""),
             file=sys.stderr,
         )
     return EXIT_FAILED_INPUTS if s.failed else EXIT_OK

@@ -1,5 +1,9 @@
 """Pure: the records hg-extract prints — `entry` (the contract with hg-build) and `error`.
 
+Every file offered gets an answer: an entry listing it, or an error record naming it. Error
+records of hg-extract carry `extractor` (EXTRACTOR_VERSION: which code failed on it), and
+`known: true` when the failure is replayed from its memo (see `failures`).
+
 Schema (v1), see docs/architecture.md "hg-extract -> hg-build"::
 
     {"type": "entry", "v": 1, "id", "media_type", "files": [{…index fields…, "file_type",
@@ -14,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hg_extract.extractor import EXTRACTOR_VERSION
 from hg_extract.filetypes import META, file_type
-from hg_extract.grouping import Group
+from hg_extract.grouping import Group, name_of
 from hg_index.records import SCHEMA_VERSION, error_record
 
 ENTRY = "entry"
@@ -55,16 +60,43 @@ def build_entry(
     }
 
 
-def file_error(rec: dict[str, Any], error: str) -> dict[str, Any]:
+def file_error(
+    rec: dict[str, Any],
+    error: str,
+    details: list[dict[str, Any]] | None = None,
+    known: bool = False,
+) -> dict[str, Any]:
     """An error record naming the file (hg-build and scripts see which input failed and why)."""
-    return error_record(
+    out = error_record(
         "extract",
         error,
         source=rec.get("source"),
         root=rec.get("root"),
         path=rec.get("path"),
         checksum=rec.get("checksum"),
+        extractor=EXTRACTOR_VERSION,
     )
+    if details:
+        out["details"] = details
+    if known:
+        out["known"] = True
+    return out
+
+
+def not_imported(
+    rec: dict[str, Any], primary: dict[str, Any], reason: str, known: bool = False
+) -> dict[str, Any]:
+    """The error record of a group mate (an XMP, a JPG) of a primary that failed, when the
+    group ends in no entry: each offered file has an answer."""
+    error = f"not imported: {name_of(primary['path'])} failed: {reason}"
+    return file_error(rec, error, None, known)
+
+
+def input_error(error: str, lineno: int, rec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A line of the input that is no record hg-extract can use: reported, the run goes on
+    (as hg-build does). Names the file when the line did."""
+    fields = {k: v for k in ("source", "root", "path") if isinstance(v := (rec or {}).get(k), str)}
+    return error_record("extract", error, line=lineno, extractor=EXTRACTOR_VERSION, **fields)
 
 
 def coordinates(group: Group, metas: dict[str, dict[str, Any]]) -> tuple[float, float] | None:

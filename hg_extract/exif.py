@@ -3,6 +3,7 @@
 A batch that hangs or crashes exiftool is killed by a SIGALRM timer (pyexiftool's read loop
 has no timeout of its own), exiftool is restarted and the batch's files are read again one
 by one, so a bad file costs only itself. Must run in the process's main thread (SIGALRM).
+pyexiftool starts exiftool with PR_SET_PDEATHSIG (SIGTERM), so it ends with its worker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import exiftool
 import orjson
+
+from hg_extract.procs import dies_with_me
 
 log = logging.getLogger("hg-extract")
 
@@ -125,5 +128,6 @@ def extract_binary(path: str, tag: str, timeout: float = FILE_TIMEOUT) -> bytes:
         capture_output=True,
         timeout=timeout,
         check=False,
+        preexec_fn=dies_with_me(),
     )
     return proc.stdout

@@ -4,11 +4,17 @@ Every step first looks in storage: what exists is not made again (unless `force`
 re-run reads a few small JSON files per entry and decodes nothing. Previews are written
 largest first and `-image-preview-128.jpg` last, then `-colors.json`: when both exist, the
 entry's previews are complete. Each worker process keeps one exiftool (see `exif`).
+
+Whatever goes wrong with one group (a decoder's EOFError, a numpy error in the palette, a
+full disk) is that group's failure, never the run's: `_group` catches every exception, and a
+primary that failed gives way to the group's next media file (`grouping.next_primary`). The
+failed primaries come back as `Failure`s, one error record each.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field, replace
 from multiprocessing.util import Finalize
 from pathlib import Path
@@ -18,7 +24,7 @@ from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
 from hg_extract.filetypes import IMAGE, RAW_IMAGE, VIDEO, file_type, mime_mismatch
-from hg_extract.grouping import Group
+from hg_extract.grouping import Group, next_primary
 from hg_extract.normalise import META_VERSION, normalise
 from hg_extract.previews import (
     DEFAULT_MAX_PIXELS,
@@ -28,8 +34,12 @@ from hg_extract.previews import (
     open_oriented,
     preview_sizes,
 )
+from hg_extract.procs import die_with
 from hg_extract.storage import Storage, relpath
 
+EXTRACTOR_VERSION = 1
+"""Written into error records and failure memos; bump it when extraction changes in a way
+that may read files that failed before (a memo of an older version is tried again)."""
 SMALLEST = f"image-preview-{min(SIZES)}.jpg"
 VIDEO_OUT = "video-720.mp4"
 
@@ -46,19 +56,47 @@ class Options:
 
 
 @dataclass
+class Failure:
+    """A file that could not be an entry's primary: an error record of its own."""
+
+    file: dict[str, Any]
+    error: str
+    details: list[dict[str, Any]] = field(default_factory=list)
+    remember: bool = True
+    """Write the failure memo; not for what may pass (vanished, unreadable, disk full)."""
+
+
+@dataclass
 class GroupResult:
     """What a worker made for one group; the parent adds the address and prints it."""
 
     group: Group
+    """The group as it ended: without the primaries that failed (`failed`)."""
     metas: dict[str, dict[str, Any]] = field(default_factory=dict)
     previews: list[str] = field(default_factory=list)
     video: str | None = None
     colors: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
-    fatal: str | None = None
-    """Set when the primary file could not be handled at all: an error record, no entry."""
+    failed: list[Failure] = field(default_factory=list)
+    fatal: bool = False
+    """No entry: `group.primary` is the last of `failed`, the other files are not imported."""
     needs_video: bool = False
     duration: float = 0.0
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as the sentence of an error record."""
+    if isinstance(exc, PreviewError | videos.VideoError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def may_pass(exc: BaseException) -> bool:
+    """A failure that is not the file's own (so no memo): the file vanished or was not
+    readable, the storage was full or read-only."""
+    return isinstance(exc, OSError) or (isinstance(exc, PreviewError) and exc.transient)
 
 
 def abspath(rec: dict[str, Any]) -> str:
@@ -99,18 +137,28 @@ class Extractor:
             c = by_path.get(path)
             if c is None:
                 continue
-            if isinstance(raw, str):
-                errors[c] = raw
-                metas[c] = normalise({"Error": raw})
-                continue
-            meta = normalise(raw)
-            metas[c] = meta
-            if raw.get("Error"):
-                errors[c] = f"exiftool: {raw['Error']}"
-                continue  # nothing stored: the next run tries again
-            self.storage.write_json(c, "exif.json", raw)
-            self.storage.write_json(c, "meta.json", meta)
+            try:
+                error = self._store_meta(c, raw, metas)
+            except Exception as exc:  # odd tags, a full disk: this file's metadata only
+                error = f"metadata: {describe(exc)}"
+            if error:
+                errors[c] = error
+                metas.setdefault(c, normalise({"Error": error}))
+        for c in todo:
+            if c not in metas:  # exiftool said nothing of it
+                errors[c] = "exiftool failed"
+                metas[c] = normalise({"Error": errors[c]})
         return metas, errors
+
+    def _store_meta(self, c: str, raw: dict[str, Any] | str, metas: dict[str, dict]) -> str | None:
+        if isinstance(raw, str):
+            return raw
+        metas[c] = meta = normalise(raw)
+        if raw.get("Error"):
+            return f"exiftool: {raw['Error']}"  # nothing stored: the next run tries again
+        self.storage.write_json(c, "exif.json", raw)
+        self.storage.write_json(c, "meta.json", meta)
+        return None
 
     # -- previews -------------------------------------------------------------------------
 
@@ -163,33 +211,63 @@ class Extractor:
     # -- groups ---------------------------------------------------------------------------
 
     def process(self, groups: list[Group]) -> list[GroupResult]:
-        metas, file_errors = self.metadata(groups)
+        try:
+            metas, file_errors = self.metadata(groups)
+        except Exception:  # not one file's: read each group on its own to find whose
+            return [self._group_alone(g) for g in groups]
         return [self._group(g, metas, file_errors) for g in groups]
 
+    def _group_alone(self, group: Group) -> GroupResult:
+        try:
+            metas, file_errors = self.metadata([group])
+        except Exception as exc:
+            failure = Failure(group.primary, f"metadata: {describe(exc)}", [], not may_pass(exc))
+            return GroupResult(group, failed=[failure], fatal=True)
+        return self._group(group, metas, file_errors)
+
     def _group(self, group: Group, metas: dict, file_errors: dict[str, str]) -> GroupResult:
-        result = GroupResult(group, {f["checksum"]: metas[f["checksum"]] for f in group.files})
+        """The entry's outputs, falling back to the next media file while the primary fails."""
+        failed: list[Failure] = []
+        while True:
+            result = GroupResult(group, {f["checksum"]: metas[f["checksum"]] for f in group.files})
+            primary = group.primary["path"]
+            try:
+                result.errors = self._file_errors(group, result.metas, file_errors)
+                self._outputs(group, result)
+                result.failed = failed
+                return result
+            except Exception as exc:  # any library, any bug: this file's failure
+                own = [e for e in result.errors if e["path"] == primary]
+                failed.append(Failure(group.primary, describe(exc), own, not may_pass(exc)))
+            following = next_primary(group)
+            if following is None:
+                result.errors = [e for e in result.errors if e["path"] != primary]
+                result.failed, result.fatal = failed, True
+                return result
+            group = following
+
+    @staticmethod
+    def _file_errors(group: Group, metas: dict, file_errors: dict[str, str]) -> list[dict]:
+        errors: list[dict[str, Any]] = []
         for rec in group.files:
             if rec["checksum"] in file_errors:
-                result.errors.append({"path": rec["path"], "error": file_errors[rec["checksum"]]})
-            warning = mime_mismatch(rec["path"], result.metas[rec["checksum"]].get("mime"))
+                errors.append({"path": rec["path"], "error": file_errors[rec["checksum"]]})
+            warning = mime_mismatch(rec["path"], metas[rec["checksum"]].get("mime"))
             if warning:
-                result.errors.append({"path": rec["path"], "error": warning, "warning": True})
-        try:
-            if group.media_type == VIDEO:
-                self._video(group, result)
-            else:
-                stored = self._stored_previews(group.id)
-                if stored:
-                    result.previews, result.colors = stored
-                elif group.media_type == RAW_IMAGE:
-                    self._raw(group, result)
-                else:
-                    result.previews, result.colors = self.previews(group.id, abspath(group.primary))
-        except (PreviewError, videos.VideoError) as exc:
-            result.fatal = str(exc)
-        except OSError as exc:  # vanished, unreadable, storage full: this group only
-            result.fatal = f"{type(exc).__name__}: {exc.strerror or exc}"
-        return result
+                errors.append({"path": rec["path"], "error": warning, "warning": True})
+        return errors
+
+    def _outputs(self, group: Group, result: GroupResult) -> None:
+        if group.media_type == VIDEO:
+            self._video(group, result)
+            return
+        stored = self._stored_previews(group.id)
+        if stored:
+            result.previews, result.colors = stored
+        elif group.media_type == RAW_IMAGE:
+            self._raw(group, result)
+        else:
+            result.previews, result.colors = self.previews(group.id, abspath(group.primary))
 
     def _raw(self, group: Group, result: GroupResult) -> None:
         try:
@@ -237,11 +315,11 @@ class Extractor:
         try:
             with self.storage.atomic(group.id, VIDEO_OUT) as tmp:
                 videos.transcode(abspath(group.primary), tmp, timeout)
-        except (videos.VideoError, OSError) as exc:
+        except Exception as exc:  # whatever it was: the entry keeps its poster and previews
             return replace(
                 result,
                 needs_video=False,
-                errors=[*result.errors, {"path": group.primary["path"], "error": str(exc)}],
+                errors=[*result.errors, {"path": group.primary["path"], "error": describe(exc)}],
             )
         return replace(result, needs_video=False, video=relpath(group.id, VIDEO_OUT))
 
@@ -251,9 +329,13 @@ class Extractor:
 _extractor: Extractor | None = None
 
 
-def init_worker(opts: Options) -> None:
-    """Pool initializer: one Extractor (and exiftool) per process, closed at process exit."""
+def init_worker(opts: Options, parent: int) -> None:
+    """Pool initializer: one Extractor (and exiftool) per process, closed at process exit.
+    The worker ends with its parent, even one killed with SIGKILL (see `procs`)."""
     global _extractor
+    die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
     _extractor = Extractor(opts)
     Finalize(None, _extractor.close, exitpriority=10)
 

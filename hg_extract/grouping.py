@@ -3,7 +3,9 @@
 hg-index prints a folder's records contiguously (held adds come at the end) and reports every
 group mate of a touched file, so consecutive file records of one (source, folder) are grouped
 with `hg_index.sidecars.group_keys`, HomeGallery's rule. The largest media file of a group is
-its primary; its checksum is the entry id. Memory holds one folder's records.
+its primary; its checksum is the entry id. A primary that cannot be read gives way to the
+next media file (`next_primary`), so a good `shadow.jpg` is not lost behind a broken, larger
+`shadow.png`. Memory holds one folder's records.
 """
 
 from __future__ import annotations
@@ -58,15 +60,39 @@ def make_groups(files: list[dict[str, Any]]) -> Iterator[Group | Unsupported]:
     for path, rec in by_path.items():
         by_key.setdefault(keys[name_of(path)], []).append(rec)
     for members in sorted(by_key.values(), key=lambda g: min(name_of(f["path"]) for f in g)):
-        media = [f for f in members if file_type(f["path"]) in MEDIA_TYPES]
+        media = [f for f in members if is_media(f)]
         if not media:
             if all(file_type(f["path"]) == META for f in members):
                 continue  # an XMP whose photo is not in this input: nothing to show
             yield Unsupported(tuple(sorted(members, key=lambda f: f["path"])))
             continue
-        primary = max(media, key=lambda f: (f.get("size") or 0, f["path"]))
-        rest = sorted((f for f in members if f is not primary), key=lambda f: f["path"])
-        yield Group((primary, *rest), file_type(primary["path"]))
+        yield _with_primary(members, media)
+
+
+def _with_primary(members: list[dict[str, Any]], media: list[dict[str, Any]]) -> Group:
+    primary = max(media, key=lambda f: (f.get("size") or 0, f["path"]))
+    rest = sorted((f for f in members if f is not primary), key=lambda f: f["path"])
+    return Group((primary, *rest), file_type(primary["path"]))
+
+
+def next_primary(group: Group) -> Group | None:
+    """The group without its primary (which could not be read), around the next media file;
+    None when no media file is left (the rest cannot be an entry)."""
+    rest = list(group.files[1:])
+    media = [f for f in rest if is_media(f)]
+    return _with_primary(rest, media) if media else None
+
+
+def without(group: Group, checksums: set[str]) -> Group | None:
+    """The group without the media files of these checksums (known failures), around the
+    largest media file left; None when none is left."""
+    rest = [f for f in group.files if f["checksum"] not in checksums or not is_media(f)]
+    media = [f for f in rest if is_media(f)]
+    return _with_primary(rest, media) if media else None
+
+
+def is_media(rec: dict[str, Any]) -> bool:
+    return file_type(rec["path"]) in MEDIA_TYPES
 
 
 def group_records(

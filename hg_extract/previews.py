@@ -42,7 +42,12 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 class PreviewError(Exception):
-    """An image that cannot be previewed; the message is the record's error sentence."""
+    """An image that cannot be previewed; the message is the record's error sentence.
+    `transient`: the file may be fine on the next try (it vanished, was unreadable)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def preview_sizes(long_side: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
@@ -80,9 +85,9 @@ def open_oriented(
     except Image.DecompressionBombError as exc:
         raise PreviewError(f"image too large to decode safely ({exc})") from None
     except FileNotFoundError:
-        raise PreviewError("file vanished") from None
+        raise PreviewError("file vanished", transient=True) from None
     except PermissionError:
-        raise PreviewError("file is not readable (permission denied)") from None
+        raise PreviewError("file is not readable (permission denied)", transient=True) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PreviewError(f"not a readable image ({exc})") from None
     fmt = img.format or "?"

@@ -3,12 +3,18 @@
 `C` is the blake3 checksum of an original file (per-file outputs such as `exif.json`) or of an
 entry's primary file (per-entry outputs such as previews). Every file is written to a temp
 file in its final folder and renamed, so a killed run leaves no partial output under a final
-name and a re-run can trust that what exists is complete. Leftover temp files of a killed run
-are removed when their target is written again.
+name and a re-run can trust that what exists is complete.
+
+Temp files are dot files named with their writer's pid (`.<name>.<pid>.<random>.tmp`), so
+nothing that looks for `<rest>-<what>` ever finds one, and a temp whose writer is dead is
+known to be left over: every write removes those of its folder, and a run that finds the
+mark of a run that did not end (`.hg-extract.<pid>.run` at the storage root, see
+`begin_run`) sweeps the whole storage once, for the folders no later run writes into.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +26,10 @@ import orjson
 
 from hg_index.lock import process_alive
 
+log = logging.getLogger("hg-extract")
+
 TMP_SUFFIX = ".tmp"
+RUN_MARK = (".hg-extract.", ".run")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
@@ -58,7 +67,7 @@ class Storage:
         """Yield a temp path beside the target; rename it into place when the block succeeds."""
         target = self.path(checksum, what)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(target)
+        remove_stale_temps(target.parent)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
         )
@@ -81,21 +90,95 @@ class Storage:
     def write_json(self, checksum: str, what: str, value: Any) -> Path:
         return self.write_bytes(checksum, what, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
-
-def _remove_stale_temps(target: Path) -> None:
-    """Temp files for this target (`.<name>.<pid>.<random>.tmp`) whose writer is dead."""
-    try:
-        names = os.listdir(target.parent)
-    except OSError:
-        return
-    prefix = f".{target.name}."
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(TMP_SUFFIX)):
-            continue
-        pid = name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and process_alive(int(pid)):
-            continue  # another worker is writing the same content right now
+    def begin_run(self) -> None:
+        """Mark this run as going on; sweep the storage's stale temps when an earlier run
+        ended without removing its mark (killed, crashed). Never fails the run: a storage
+        that cannot be written shows in each file's error record instead."""
         try:
-            os.unlink(target.parent / name)
+            self.root.mkdir(parents=True, exist_ok=True)
+            crashed = [
+                name
+                for name in os.listdir(self.root)
+                if (pid := run_mark_pid(name)) is not None and not writer_alive(pid)
+            ]
+            (self.root / self._mark()).touch()
+            if crashed:
+                removed = self.sweep_stale_temps()
+                log.debug("an earlier run did not end: %d stale temp files removed", removed)
+                for name in crashed:
+                    os.unlink(self.root / name)
+        except OSError as exc:
+            log.debug("storage run mark: %s", exc)
+
+    def end_run(self) -> None:
+        try:
+            os.unlink(self.root / self._mark())
         except OSError:
             pass
+
+    def _mark(self) -> str:
+        return f"{RUN_MARK[0]}{os.getpid()}{RUN_MARK[1]}"
+
+    def sweep_stale_temps(self) -> int:
+        """Remove the temp files of dead writers in every folder; how many."""
+        removed = 0
+        for a in _subdirs(self.root):
+            for b in _subdirs(a):
+                removed += remove_stale_temps(b)
+        return removed
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if len(e.name) == 2 and e.is_dir()]
+    except OSError:
+        return []
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether the process exists and has not ended: a killed worker may stay a zombie for a
+    while (until its new parent reaps it), and a zombie writes nothing."""
+    if not process_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True  # no /proc (not Linux), or it ended just now: keep its temp this time
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
+
+
+def temp_pid(name: str) -> int | None:
+    """The writer's pid of a temp file name (`.<name>.<pid>.<random>.tmp`), else None."""
+    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+        return None
+    parts = name[1 : -len(TMP_SUFFIX)].rsplit(".", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def run_mark_pid(name: str) -> int | None:
+    """The pid of a run mark's name (`.hg-extract.<pid>.run`), else None."""
+    head, tail = RUN_MARK
+    if not (name.startswith(head) and name.endswith(tail)):
+        return None
+    pid = name[len(head) : -len(tail)]
+    return int(pid) if pid.isdigit() else None
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove the temp files in `folder` whose writer is dead (another live worker may be
+    writing the same content right now: its temp stays); how many."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        pid = temp_pid(name)
+        if pid is None or writer_alive(pid):
+            continue
+        try:
+            os.unlink(folder / name)
+            removed += 1
+        except OSError:
+            pass
+    return removed

@@ -1,8 +1,9 @@
 """Videos: ffprobe JSON, a poster frame and a web-friendly H.264/AAC MP4 (ffmpeg-python).
 
 ffmpeg-python builds the command lines; they run through `subprocess.run` with a timeout, so a
-hanging ffmpeg costs only its file. ffmpeg rotates frames by the display matrix while
-decoding (autorotate), so portrait phone videos come out upright and without a rotation tag.
+hanging ffmpeg costs only its file, and end with the worker that started them (`procs`): a
+killed run leaves none behind. ffmpeg rotates frames by the display matrix while decoding
+(autorotate), so portrait phone videos come out upright and without a rotation tag.
 The MP4 is at most 720 px high (never upscaled), yuv420p, `+faststart`, bitrate-capped as
 HomeGallery's (4000k max, 8000k buffer), 30 fps at most.
 """
@@ -16,6 +17,8 @@ from typing import Any
 import ffmpeg
 import orjson
 
+from hg_extract.procs import dies_with_me
+
 PROBE_TIMEOUT = 60.0
 POSTER_TIMEOUT = 120.0
 HEIGHT = 720
@@ -27,7 +30,9 @@ class VideoError(Exception):
 
 def _run(args: list[str], timeout: float, what: str) -> bytes:
     try:
-        proc = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            args, capture_output=True, timeout=timeout, check=False, preexec_fn=dies_with_me()
+        )
     except subprocess.TimeoutExpired:
         raise VideoError(f"{what} timed out after {timeout:.0f} s") from None
     if proc.returncode != 0:

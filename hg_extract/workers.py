@@ -11,17 +11,20 @@ run after every chunk, so a run's images appear first; only those few small reco
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from hg_extract import extractor
-from hg_extract.entry import build_entry, coordinates, file_error, is_failure
-from hg_extract.extractor import GroupResult, Options
-from hg_extract.grouping import Group, Unsupported, group_records
+from hg_extract import extractor, failures
+from hg_extract.entry import build_entry, coordinates, file_error, is_failure, not_imported
+from hg_extract.extractor import Failure, GroupResult, Options, describe
+from hg_extract.grouping import Group, Unsupported, group_records, next_primary
+from hg_extract.pool import Workers
 from hg_extract.storage import Storage
 from hg_index.progress import Progress
 from hg_index.records import skip_record
@@ -38,39 +41,24 @@ LOOKAHEAD = 256
 ADDRESS = "geo-address.json"
 
 
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class Summary:
     entries: int = 0
     failed: int = 0
+    """Error records of this stage (files), `known` of them replayed from their memo."""
+    known: int = 0
     skipped: int = 0
     passed: int = 0
     videos: int = 0
 
 
-class _Now:
-    """apply_async's result for the in-process runner (`--jobs 1`)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def get(self) -> Any:
-        return self.value
-
-
-class _InProcess:
-    def __init__(self, opts: Options) -> None:
-        extractor.init_worker(opts)
-
-    def apply_async(self, fn: Callable, args: tuple) -> _Now:
-        return _Now(fn(*args))
-
-    def close(self) -> None:
-        if extractor._extractor is not None:
-            extractor._extractor.close()
-
-
-def _classify(items: Iterable[Any]) -> Iterator[Group | dict[str, Any]]:
-    """Groups as they are; unsupported files as skip records; other records as they come."""
+def _classify(items: Iterable[Any], memos: Callable[[Group], dict[str, dict]] | None) -> Iterator:
+    """Groups as they are (without their files of known failure, answered from the memo);
+    unsupported files as skip records; other records as they come."""
     for item in items:
         if isinstance(item, Unsupported):
             for rec in item.files:
@@ -83,6 +71,11 @@ def _classify(items: Iterable[Any]) -> Iterator[Group | dict[str, Any]]:
                     path=rec.get("path"),
                     checksum=rec.get("checksum"),
                 )
+        elif isinstance(item, Group) and memos is not None:
+            group, known = failures.split_known(item, memos(item))
+            yield from known
+            if group is not None:
+                yield group
         else:
             yield item
 
@@ -153,60 +146,158 @@ class _Lookahead:
 
 
 class Runner:
-    """Runs one hg-extract pass; `summary` has the counts afterwards."""
+    """Runs one hg-extract pass; `summary` has the counts afterwards.
+
+    Nothing that goes wrong with one group ends the run: a worker catches every exception
+    of a group (`Extractor._group`), the parent every exception of its own per-group work
+    (`_records`), and a unit whose worker died or whose result did not come back is done
+    again group by group in fresh workers (`_collect`, `_alone`). What escapes is hg's own
+    failure (it cannot start workers, read its input): an internal error.
+    """
 
     def __init__(
-        self, opts: Options, jobs: int, geocoder: Any = None, progress: Progress | None = None
+        self,
+        opts: Options,
+        jobs: int,
+        geocoder: Any = None,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+        work: Callable[[list[Group]], list[GroupResult]] = extractor.process_chunk,
     ) -> None:
         self.opts = opts
         self.jobs = max(1, jobs)
         self.geocoder = geocoder
         self.progress = progress or Progress("extract", "off")
         self.storage = Storage(opts.storage)
+        self.retry_failed = retry_failed or opts.force
+        self.work = work
+        """What a worker runs on a unit (tests put a crashing decoder in front of it)."""
         self.summary = Summary()
-
-    def _pool(self) -> Any:
-        if self.jobs == 1:
-            return _InProcess(self.opts)
-        ctx = multiprocessing.get_context("fork")
-        return ctx.Pool(self.jobs, initializer=extractor.init_worker, initargs=(self.opts,))
+        self.workers: Workers | None = None
+        self._pending: deque[tuple[Any, Future, int]] = deque()
 
     def run(self, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        pool = self._pool()
+        # Forked before the input thread starts (see `pool`); a worker per job, also for
+        # one: a decoder that crashes takes a worker with it, not the run.
+        self.workers = Workers(self.opts, self.jobs)
+        finished = False
         try:
-            yield from self._run(pool, stream)
+            yield from self._run(stream)
+            finished = True
         finally:
-            pool.close()
-            if hasattr(pool, "join"):
-                pool.join()
+            self.workers.close(wait=finished)
 
-    def _run(self, pool: Any, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        pending: deque[Any] = deque()
+    def _memos(self, group: Group) -> dict[str, dict[str, Any]]:
+        """Current failure memos of the group's media files (read in the input thread)."""
+        found = {}
+        for checksum in failures.media_checksums(group):
+            value = self.storage.read_json(checksum, failures.MEMO)
+            if value is not None and failures.is_current(value):
+                found[checksum] = value
+        return found
+
+    def _run(self, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        pending = self._pending
         videos: list[GroupResult] = []
         self.progress.update(phase="metadata+previews")
-        for chunk in _Lookahead(_classify(group_records(stream))).units(self.jobs):
+        memos = None if self.retry_failed else self._memos
+        items = _classify(group_records(stream), memos)
+        for chunk in _Lookahead(items).units(self.jobs):
             if isinstance(chunk, dict):
                 yield self._passed(chunk)
                 continue
-            pending.append(pool.apply_async(extractor.process_chunk, (chunk,)))
+            pending.append((chunk, *self._submit(self.work, chunk)))
             while len(pending) >= 2 * self.jobs:
-                yield from self._results(pending.popleft().get(), videos)
+                yield from self._results(self._collect(self._unit_alone), videos)
         while pending:
-            yield from self._results(pending.popleft().get(), videos)
+            yield from self._results(self._collect(self._unit_alone), videos)
         if videos:
             self.progress.update(phase="video transcode")
-            pending = deque()
             for result in videos:
-                pending.append(pool.apply_async(extractor.transcode_one, (result,)))
+                pending.append((result, *self._submit(extractor.transcode_one, result)))
                 while len(pending) >= self.jobs + 1:
-                    yield from self._results([pending.popleft().get()], [])
+                    yield from self._results(self._collect(self._transcode_alone), [])
             while pending:
-                yield from self._results([pending.popleft().get()], [])
+                yield from self._results(self._collect(self._transcode_alone), [])
+
+    def _submit(self, fn: Callable, arg: Any) -> tuple[Future, int]:
+        assert self.workers is not None
+        return self.workers.submit(fn, arg)
+
+    # -- when a worker dies -----------------------------------------------------------------
+
+    def _collect(self, alone: Callable[[Any], Any]) -> list[Any]:
+        """The result of the oldest item in flight, in a list; when its worker died, the
+        results of every item in flight (those that broke with it done again `alone`)."""
+        assert self.workers is not None
+        pending = self._pending
+        item, future, generation = pending.popleft()
+        try:
+            return [future.result()]
+        except BrokenProcessPool:
+            pass
+        except Exception:  # a result that did not come back (e.g. could not be pickled)
+            log.debug("a work unit failed; redoing it group by group", exc_info=True)
+            wait([f for _, f, _ in pending])  # alone means alone: the blame must be right
+            return [alone(item)]
+        log.warning("a worker process died; redoing its files one group at a time")
+        inflight = [(item, future, generation), *pending]
+        pending.clear()
+        wait([f for _, f, _ in inflight])
+        self.workers.replace(generation)
+        out = []
+        for i, (item, future, _) in enumerate(inflight):
+            kept = i > 0 and future.exception() is None  # finished before the worker died
+            out.append(future.result() if kept else alone(item))
+        return out
+
+    def _unit_alone(self, unit: list[Group]) -> list[GroupResult]:
+        return [self._alone(group) for group in unit]
+
+    def _alone(self, group: Group) -> GroupResult:
+        """One group in the workers, with nothing else in flight: when the worker dies
+        again, its primary is the cause; the next media file of the group is tried."""
+        assert self.workers is not None
+        failed: list[Failure] = []
+        while True:
+            future, generation = self.workers.submit(self.work, [group])
+            try:
+                [result] = future.result()
+                result.failed[:0] = failed
+                return result
+            except BrokenProcessPool:
+                how = self.workers.replace(generation)
+                error = f"the worker process {how} while extracting it (a crash in a decoder?)"
+            except Exception as exc:
+                error = describe(exc)
+            failed.append(Failure(group.primary, error))
+            following = next_primary(group)
+            if following is None:
+                return GroupResult(group, failed=failed, fatal=True)
+            group = following
+
+    def _transcode_alone(self, result: GroupResult) -> GroupResult:
+        assert self.workers is not None
+        future, generation = self.workers.submit(extractor.transcode_one, result)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            error = f"ffmpeg transcode: the worker process {self.workers.replace(generation)}"
+        except Exception as exc:
+            error = f"ffmpeg transcode: {describe(exc)}"
+        errors = [*result.errors, {"path": result.group.primary["path"], "error": error}]
+        return replace(result, needs_video=False, errors=errors)
+
+    # -- records ------------------------------------------------------------------------------
 
     def _passed(self, rec: dict[str, Any]) -> dict[str, Any]:
         if rec.get("type") == "error" and rec.get("stage") == "extract":
             self.summary.failed += 1
-            log.warning("%s: %s", rec.get("path"), rec.get("error"))
+            if rec.get("known"):
+                self.summary.known += 1
+                log.info("%s: %s (known failure)", rec.get("path"), rec.get("error"))
+            else:
+                log.warning("%s: %s", rec.get("path") or "input", rec.get("error"))
             self.progress.update(files=1)
         elif rec.get("type") == "skip" and rec.get("stage") == "extract":
             self.summary.skipped += 1
@@ -216,35 +307,81 @@ class Runner:
             self.summary.passed += 1
         return rec
 
-    def _results(self, results: list[GroupResult], videos: list[GroupResult]) -> Iterator[dict]:
-        for result in results:
-            group = result.group
-            if result.fatal:
-                self.summary.failed += 1
-                log.warning("%s: %s", group.primary["path"], result.fatal)
-                rec = file_error(group.primary, result.fatal)
-                if result.errors:
-                    rec["details"] = result.errors
-                self.progress.update(files=len(group.files))
-                yield rec
-                continue
-            if result.needs_video:
-                videos.append(result)
-                continue
-            self.progress.update(files=len(group.files), nbytes=group.primary.get("size") or 0)
-            yield self._entry(result)
+    def _results(self, results: Iterable[Any], videos: list[GroupResult]) -> Iterator[dict]:
+        for item in results:
+            for result in item if isinstance(item, list) else [item]:
+                try:
+                    records = self._records(result, videos)
+                except Exception as exc:  # a bug here, the geocoder: this group only
+                    log.debug("%s", exc, exc_info=True)
+                    records = self._group_failed(result.group, describe(exc))
+                yield from records
+
+    def _records(self, result: GroupResult, videos: list[GroupResult]) -> list[dict[str, Any]]:
+        """The group's records (built in full before any is printed: all or none)."""
+        group = result.group
+        records = [self._failure(f) for f in result.failed]
+        if result.fatal:
+            first = result.failed[0]
+            for rec in group.files[1:]:
+                own = [e for e in result.errors if e["path"] == rec["path"]]
+                records.append(not_imported(rec, first.file, first.error))
+                if own:
+                    records[-1]["details"] = own
+        elif result.needs_video:
+            videos.append(replace(result, failed=[]))  # those are answered now, the entry later
+        else:
+            records.append(self._entry(result))
+        for rec in records:
+            if rec["type"] == "error":
+                log.warning("%s: %s", rec["path"], rec["error"])
+        self.summary.failed += sum(r["type"] == "error" for r in records)
+        done = sum(len(r["files"]) if r["type"] == "entry" else 1 for r in records)
+        entry = bool(records) and records[-1]["type"] == "entry"
+        nbytes = (group.primary.get("size") or 0) if entry else 0
+        self.progress.update(files=done, nbytes=nbytes)
+        return records
+
+    def _failure(self, failure: Failure) -> dict[str, Any]:
+        if failure.remember:
+            value = failures.memo(failure.error, failure.details, now_utc())
+            try:
+                self.storage.write_json(failure.file["checksum"], failures.MEMO, value)
+            except OSError as exc:  # the storage is full: tried again next time, no harm
+                log.debug("failure memo: %s", exc)
+        return file_error(failure.file, failure.error, failure.details)
+
+    def _group_failed(self, group: Group, error: str) -> list[dict[str, Any]]:
+        """Every file of a group whose records could not be made: an error record each."""
+        self.summary.failed += len(group.files)
+        self.progress.update(files=len(group.files))
+        records = [file_error(group.primary, error)]
+        records += [not_imported(rec, group.primary, error) for rec in group.files[1:]]
+        for rec in records:
+            log.warning("%s: %s", rec["path"], rec["error"])
+        return records
 
     def _entry(self, result: GroupResult) -> dict[str, Any]:
         group = result.group
+        try:
+            address = self._address(group, result.metas)
+        except Exception as exc:  # the photo is fine: the entry without its address
+            address = None
+            error = f"address lookup failed: {describe(exc)}"
+            result.errors = [*result.errors, {"path": group.primary["path"], "error": error}]
         entry = build_entry(
             group,
             result.metas,
             result.previews,
             result.video,
             result.colors,
-            self._address(group, result.metas),
+            address,
             result.errors,
         )
+        try:  # it is an entry now: an old memo must not make it a failure again
+            self.storage.path(group.id, failures.MEMO).unlink(missing_ok=True)
+        except OSError:
+            pass
         self.summary.entries += 1
         self.summary.videos += result.video is not None
         for err in result.errors:

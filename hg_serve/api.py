@@ -8,6 +8,7 @@ position of the problem.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,10 @@ from isal import igzip
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hg_serve import eventlog
+from hg_serve import diagnose, eventlog
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
-from hg_serve.live import Broker, Watcher
+from hg_serve.live import Broker, Watcher, user_filters
 from hg_serve.settings import MAX_EVENT_BODY
 
 APPLY_WAIT = 2.0  # seconds an edit waits for hg-build's writer lock before it is left pending
@@ -35,11 +36,6 @@ class ORJSONResponse(JSONResponse):
 
 def error(status: int, message: str) -> Response:
     return ORJSONResponse({"error": message}, status_code=status)
-
-
-def user_filters(request: Request) -> tuple[str, ...]:
-    user = request.scope.get("state", {}).get("user")
-    return (user.filter,) if user is not None and user.filter else ()
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -83,6 +79,9 @@ def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any])
                 body = await gallery.call(work, gallery, request, q, filters, key, gz)
             except QueryError as exc:
                 return error(400, str(exc))
+            except sqlite3.OperationalError as exc:  # e.g. a new connection in a full home
+                reason = diagnose.explain(gallery.database.parent, exc)
+                return error(503, f"the gallery database cannot be read: {reason}")
         if body is None:
             return error(404, "no such entry")
         headers = {**NO_STORE, "Vary": "Accept-Encoding"}
@@ -101,17 +100,27 @@ years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+failures = query_endpoint(
+    lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
+)
 
 
-def info(request: Request) -> Response:
+async def info(request: Request) -> Response:
     user = request.scope.get("state", {}).get("user")
     settings = request.app.state.settings
+    gallery: Gallery = request.app.state.gallery
+    try:
+        failed = await gallery.call(gallery.failure_count, user_filters(request))
+    except sqlite3.OperationalError:  # the entries API says why; the header shows none
+        failed = None
     return ORJSONResponse(
         {
             "user": user.name if user else None,
             "auth": settings.auth_required,
             "filter": user.filter if user else None,
-        }
+            "failures": failed,
+        },
+        headers=NO_STORE,
     )
 
 
@@ -153,8 +162,13 @@ async def post_events(request: Request) -> Response:
         return error(400, str(exc))
     watcher: Watcher = request.app.state.watcher
     watcher.seen.add(event["id"])
-    await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
+    try:
+        await asyncio.to_thread(gallery.append_event, event)  # durable before we answer
+    except OSError as exc:  # a read-only or full home: say so, and keep serving reads
+        watcher.seen.discard(event["id"])
+        reason = diagnose.explain(gallery.events.parent, exc)
+        return error(503, f"the edit was not saved: {reason}")
     await asyncio.to_thread(watcher.apply_edits, APPLY_WAIT)
     broker: Broker = request.app.state.broker
-    broker.publish(event)
+    await broker.publish(event)
     return ORJSONResponse(event, status_code=201)

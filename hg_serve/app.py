@@ -13,10 +13,11 @@ from typing import Any
 import xstatic.pkg.leaflet
 import xstatic.pkg.leaflet_markercluster
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,17 +27,23 @@ from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
+from hg_serve.headers import DEFAULT_MAP_TILES, SecurityHeaders, html_response
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
 APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/view/{id}")
 
 
+def map_tiles(settings: ServerSettings) -> str:
+    """`[server] map_tiles` (its host goes into the content security policy)."""
+    return getattr(settings, "map_tiles", DEFAULT_MAP_TILES)
+
+
 def page(request: Request) -> Response:
     """The app shell, with the base path it lives under."""
-    base = request.app.state.settings.base_path
-    html = (STATIC / "index.html").read_text().replace("%BASE%", base)
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+    settings = request.app.state.settings
+    html = (STATIC / "index.html").read_text().replace("%BASE%", settings.base_path)
+    return html_response(html, map_tiles(settings), headers={"Cache-Control": "no-cache"})
 
 
 def manifest(request: Request) -> Response:
@@ -52,7 +59,7 @@ def create_app(
     session_key: bytes | None = None,
 ) -> Starlette:
     gallery = Gallery(cfg.database, cfg.events)
-    broker = live.Broker()
+    broker = live.Broker(lambda ids, filters: gallery.call(gallery.existing, ids, filters))
     watcher = live.Watcher(gallery, broker, poll_interval)
     sessions = Sessions(settings, session_key)
 
@@ -65,9 +72,22 @@ def create_app(
             task.cancel()
             broker.close()
             gallery.close()
+            sessions.close()
 
-    def storage_file(request: Request) -> Response:
-        return files.serve_file(request, cfg.storage)
+    async def storage_file(request: Request) -> Response:
+        filters = live.user_filters(request)
+        if filters:  # only what the user's filter lets them see (see files.py)
+            key = files.storage_key(request.path_params["path"])
+            if key is None:
+                return PlainTextResponse("not found", 404)
+            keys = gallery.visible_keys_cached(filters)
+            if keys is None:
+                keys = await gallery.call(gallery.visible_keys, filters)
+            if not files.has_key(keys, key):
+                return PlainTextResponse("not found", 404)
+        # stat and realpath are blocking I/O (a NAS disk may be slow): off the event loop
+        private = settings.auth_required  # not for shared caches: a user's own photos
+        return await run_in_threadpool(files.serve_file, request, cfg.storage, private)
 
     routes = [
         *(Route(p, page) for p in APP_PAGES),
@@ -83,6 +103,7 @@ def create_app(
         Route("/api/years", api.years),
         Route("/api/tags", api.tags),
         Route("/api/geo", api.geo),
+        Route("/api/failures", api.failures),
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
@@ -103,6 +124,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            Middleware(SecurityHeaders, map_tiles=map_tiles(settings)),
             Middleware(AuthMiddleware, sessions=sessions, base_path=settings.base_path),
             Middleware(GZipMiddleware, minimum_size=1000),
         ],

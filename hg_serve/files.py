@@ -1,21 +1,53 @@
 """GET /files/<storage path>: previews and videos from storage, never anything else.
 
 Storage is content-addressed (a file's name holds its content's checksum), so responses
-are cached for a year as immutable. Confinement, in order: the decoded path must be
-relative, without `.`/`..` segments, backslashes or NUL (-> 404); the resolved real path
-must stay inside the real storage folder, so a symlink cannot lead out (-> 403).
+are cached for a year as immutable: by the browser only (`private`) when users log in, as
+a shared cache must not hand one user's photos to another. Confinement, in order: the
+decoded path must be relative, without `.`/`..` segments, backslashes or NUL (-> 404); the
+resolved real path must stay inside the real storage folder, so a symlink cannot lead out
+(-> 403).
 Range requests (video seeking) and ETag/If-None-Match come with the response.
+
+A user with a filter gets only the files of entries the filter lets them see (else 404, as
+for an entry outside it): the path's checksum (`C[0:2]/C[2:4]/C[4:]-<what>`, `storage_key`)
+must be the id of such an entry (previews, video) or a checksum of one of its files
+(`-meta.json`, `-exif.json`, a sidecar's previews); see `Gallery.visible_keys`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 CACHE = "public, max-age=31536000, immutable"
+PRIVATE_CACHE = "private, max-age=31536000, immutable"
+_HEX = frozenset("0123456789abcdef")  # storage names are lowercase hex
+_REST = 60  # hex digits of a checksum after the two folder levels
+
+
+def storage_key(rel: str) -> int | None:
+    """The `lookup.checksum_key` of the checksum a storage path belongs to, or None when
+    the path is not `C[0:2]/C[2:4]/C[4:]-<what>` (then no filtered user may have it)."""
+    parts = rel.split("/")
+    if len(parts) != 3 or len(parts[0]) != 2 or len(parts[1]) != 2:
+        return None
+    name = parts[2]
+    checksum = parts[0] + parts[1] + name[:_REST]
+    if name[_REST : _REST + 1] != "-" or not _HEX.issuperset(checksum):
+        return None
+    return int(checksum[:16], 16)
+
+
+def has_key(keys: Any, key: int) -> bool:
+    """Whether a sorted uint64 array (`lookup.visible_keys`) holds key."""
+    import numpy as np
+
+    at = int(np.searchsorted(keys, np.uint64(key)))
+    return at < len(keys) and int(keys[at]) == key
 
 
 def confine(storage: Path, rel: str) -> Path | int:
@@ -38,14 +70,14 @@ def etag_of(stat: os.stat_result) -> str:
     return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
 
 
-def serve_file(request: Request, storage: Path) -> Response:
+def serve_file(request: Request, storage: Path, private: bool = False) -> Response:
     # path_params hold the percent-decoded path, so %2e%2e arrives here as '..'.
     found = confine(storage, request.path_params["path"])
     if isinstance(found, int):
         return PlainTextResponse("not found" if found == 404 else "forbidden", found)
     stat = found.stat()
     etag = etag_of(stat)
-    headers = {"Cache-Control": CACHE, "ETag": etag}
+    headers = {"Cache-Control": PRIVATE_CACHE if private else CACHE, "ETag": etag}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     return FileResponse(found, stat_result=stat, headers=headers)

@@ -32,13 +32,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hg_build import db, events, lookup, schema, summaries
+from hg_build import db, events, failures, lookup, schema, summaries
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, search_fields
 from hg_build.store import lock_path, open_readonly
+from hg_index.config import ConfigError
 from hg_index.lock import LockedError, RunLock
-from hg_serve import grid
+from hg_serve import diagnose, grid
 
 __all__ = ["MAX_LIMIT", "Gallery", "QueryError"]
 
@@ -47,6 +48,7 @@ READERS = 3  # query threads: 2 cores, and SQLite runs without the GIL
 READER_CACHE_KIB = 16 * 1024  # page cache per reader connection
 SIMILAR_LIMIT = 200
 GEO_WARM = 900.0  # seconds after a map request that database changes re-take its snapshot
+WRITE_RETRY = 30.0  # seconds between tries to apply edits to a database that cannot be written
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -70,13 +72,25 @@ class Gallery:
         self.database = database
         self.events = events_path
         if database.exists():  # an unusable database (newer schema…) stops the start
-            open_readonly(database).close()
+            try:
+                open_readonly(database).close()
+            except sqlite3.OperationalError as exc:  # even reading WAL writes -shm there
+                raise ConfigError(
+                    f"cannot open the gallery database {database}: "
+                    f"{diagnose.explain(database.parent, exc)}"
+                ) from None
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"{database} is not a readable database: {exc}") from None
         self._local = threading.local()
         self._generation = 0  # bumped by reload(): reader threads reconnect
         self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
         self._geo: tuple[tuple, summaries.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
+        self._write_failed = -float("inf")  # when applying edits last failed (see apply)
+        # filters -> (version, sorted keys of what they let a user fetch from storage)
+        self._visible: dict[tuple[str, ...], tuple[tuple, Any]] = {}
+        self._visible_lock = threading.Lock()
 
     # -- connections -----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -197,6 +211,45 @@ class Gallery:
             found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
 
+    def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
+        """The storage keys these filters let a user see, if known for this version (no
+        I/O but two stats: answered on the event loop, so a grid's hundreds of previews
+        do not queue for the reader threads)."""
+        held = self._visible.get(filters)
+        return held[1] if held is not None and held[0] == self.version() else None
+
+    def visible_keys(self, filters: tuple[str, ...]) -> Any:
+        """`lookup.visible_keys` of the filters, kept per database version (one query
+        after each change, however many previews are asked for meanwhile)."""
+        with self._visible_lock:  # one reader computes, the others wait for its answer
+            version = self.version()  # before the query: a commit meanwhile is a miss later
+            held = self._visible.get(filters)
+            if held is not None and held[0] == version:
+                return held[1]
+            c = compile_filtered("", filters, drive_by_tag=False)
+            with self._read() as conn:
+                keys = lookup.visible_keys(conn, c)
+            self._visible[filters] = (version, keys)
+            return keys
+
+    def failures(
+        self, filters: Sequence[str] = (), offset: int = 0, limit: int = 500
+    ) -> dict[str, Any]:
+        """The files that failed, newest first, and how many. Only for users without a
+        filter: a failure has no entry a filter could be applied to (contract 5)."""
+        if filters:
+            return {"total": 0, "failures": []}
+        with self._read() as conn:
+            total = failures.count_failures(conn)
+            rows = failures.list_failures(conn, max(0, min(limit, MAX_LIMIT)), offset)
+        return {"total": total, "failures": rows}
+
+    def failure_count(self, filters: Sequence[str] = ()) -> int:
+        if filters:
+            return 0
+        with self._read() as conn:
+            return failures.count_failures(conn)
+
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
         c = compile_filtered("", filters, drive_by_tag=False)
@@ -220,6 +273,24 @@ class Gallery:
         """
         if not self.database.exists():
             return True  # nothing to apply to; hg-build imports the log when it creates it
+        if time.monotonic() - self._write_failed < WRITE_RETRY:
+            return False  # a read-only or full home: not every poll (see below)
+        try:
+            return self._apply_events(wait, around)
+        except (OSError, sqlite3.OperationalError) as exc:
+            # The edits are safe in the log; hg-build (or we, once the home can be written
+            # again) applies them. Retried every WRITE_RETRY s, not every poll: each try
+            # opens the lock file and a writable connection.
+            self._write_failed = time.monotonic()
+            log.warning(
+                "edits are saved in %s but not applied to the database yet: %s",
+                self.events, diagnose.explain(self.database.parent, exc),
+            )  # fmt: skip
+            return False
+
+    def _apply_events(
+        self, wait: float, around: Callable[[], AbstractContextManager] | None
+    ) -> bool:
         deadline = time.monotonic() + wait
         while True:
             try:

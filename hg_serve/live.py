@@ -8,6 +8,10 @@ applied through hg_build. A database changed by an import is announced as
 `{"type":"server","action":"databaseChanged"}` (our own edits are not: `apply_edits` notes
 the database's state while it still holds the lock). Each page holds one
 `GET /api/events/stream`.
+
+A user with a filter hears of an edit only for the entries the filter lets them see (the
+entries API's rule; checked after the edit was applied, in a reader thread): the event goes
+with those target ids, or not at all (`event_for`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +35,56 @@ log = logging.getLogger(__name__)
 KEEPALIVE = 15.0
 
 
+Filters = tuple[str, ...]
+Visible = Callable[[list[str], Filters], Awaitable[set[str]]]
+"""Which of these entry ids a user with these filters may see."""
+
+
+def event_for(message: Mapping[str, Any], visible: set[str] | None) -> Mapping[str, Any] | None:
+    """What a user hears of a message: a `userAction` only with the target ids they can
+    see (`visible`; None: no filter, all), nothing when none; anything else as it is."""
+    if visible is None or message.get("type") != "userAction":
+        return message
+    targets = [t for t in message.get("targetIds") or () if t in visible]
+    return {**message, "targetIds": targets} if targets else None
+
+
+def user_filters(request: Request) -> Filters:
+    user = request.scope.get("state", {}).get("user")
+    return (user.filter,) if user is not None and user.filter else ()
+
+
 class Broker:
-    """Fan-out of messages to every connected page (a slow page is dropped, it reconnects)."""
+    """Fan-out of messages to every connected page (a slow page is dropped, it reconnects).
+    Each page's user filter is kept with its queue: `publish` narrows edits per filter."""
 
-    def __init__(self) -> None:
-        self.clients: set[asyncio.Queue] = set()
+    def __init__(self, visible: Visible | None = None) -> None:
+        self.clients: dict[asyncio.Queue, Filters] = {}
+        self.visible = visible
 
-    def publish(self, message: Mapping[str, Any]) -> None:
-        data = orjson.dumps(message)
-        for queue in list(self.clients):
-            try:
-                queue.put_nowait(data)
-            except asyncio.QueueFull:  # the stream notices and ends; the page reconnects
-                self.clients.discard(queue)
+    async def publish(self, message: Mapping[str, Any]) -> None:
+        plain = orjson.dumps(message)
+        # pages without a filter first (no query to wait for), then once per distinct filter
+        for filters in sorted(set(self.clients.values()), key=bool):
+            data = plain if not filters else await self._narrowed(message, filters)
+            if data is None:
+                continue
+            for queue, theirs in list(self.clients.items()):
+                if theirs != filters:
+                    continue
+                try:
+                    queue.put_nowait(data)
+                except asyncio.QueueFull:  # the stream notices and ends; the page reconnects
+                    self.clients.pop(queue, None)
+
+    async def _narrowed(self, message: Mapping[str, Any], filters: Filters) -> bytes | None:
+        visible = None
+        if message.get("type") == "userAction":
+            if self.visible is None:  # nobody to ask: a filtered page hears no edits
+                return None
+            visible = await self.visible(list(message.get("targetIds") or ()), filters)
+        narrowed = event_for(message, visible)
+        return None if narrowed is None else orjson.dumps(narrowed)
 
     def close(self) -> None:
         for queue in list(self.clients):
@@ -53,9 +94,9 @@ class Broker:
                 pass
         self.clients.clear()
 
-    async def stream(self, request: Request) -> AsyncIterator[bytes]:
+    async def stream(self, request: Request, filters: Sequence[str] = ()) -> AsyncIterator[bytes]:
         queue: asyncio.Queue = asyncio.Queue(maxsize=256)
-        self.clients.add(queue)
+        self.clients[queue] = tuple(filters)
         try:
             yield b'retry: 2000\ndata: {"type":"pong"}\n\n'
             while True:
@@ -70,13 +111,15 @@ class Broker:
                     return
                 yield b"data: " + data + b"\n\n"
         finally:
-            self.clients.discard(queue)
+            self.clients.pop(queue, None)
 
 
 def stream_response(request: Request, broker: Broker) -> StreamingResponse:
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        broker.stream(request), media_type="text/event-stream", headers=headers
+        broker.stream(request, user_filters(request)),
+        media_type="text/event-stream",
+        headers=headers,
     )
 
 
@@ -149,6 +192,6 @@ class Watcher:
             await asyncio.sleep(self.interval)
             try:
                 for message in await asyncio.to_thread(self.check):
-                    self.broker.publish(message)
+                    await self.broker.publish(message)
             except Exception:  # keep watching: one bad poll must not end live reload
                 log.exception("watching %s failed", self.gallery.database)

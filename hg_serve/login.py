@@ -6,10 +6,11 @@ import html
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from hg_serve.app_paths import STATIC
-from hg_serve.auth import COOKIE, Sessions
+from hg_serve.auth import COOKIE, RateLimited, Sessions, client_address
+from hg_serve.headers import DEFAULT_MAP_TILES, html_response
 
 MAX_FORM = 4096
 
@@ -22,14 +23,20 @@ def _safe_next(base: str, target: str | None) -> str:
 
 
 def _render(
-    request: Request, message: str = "", status: int = 200, target: str | None = None
+    request: Request,
+    message: str = "",
+    status: int = 200,
+    target: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     base = request.app.state.settings.base_path
     nxt = _safe_next(base, target or request.query_params.get("next"))
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
-    return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
+    settings = request.app.state.settings
+    tiles = getattr(settings, "map_tiles", DEFAULT_MAP_TILES)
+    return html_response(text, tiles, status, {"Cache-Control": "no-store", **(headers or {})})
 
 
 async def form(request: Request) -> Response:
@@ -49,9 +56,14 @@ async def submit(request: Request) -> Response:
     password = fields.get("password", [""])[0]
     if not sessions.settings.auth_required:
         return RedirectResponse(base + "/", 303)
-    user = sessions.login(name, password)
+    target = fields.get("next", [""])[0]
+    try:
+        user = await sessions.login(name, password, client_address(request.scope))
+    except RateLimited as exc:
+        message = f"Too many failed logins. Try again in {exc.retry_after} s."
+        return _render(request, message, 429, target, {"Retry-After": str(exc.retry_after)})
     if user is None:
-        return _render(request, "Wrong name or password.", 401, fields.get("next", [""])[0])
+        return _render(request, "Wrong name or password.", 401, target)
     response = RedirectResponse(_safe_next(base, fields.get("next", [""])[0]), 303)
     response.set_cookie(
         COOKIE,
@@ -66,7 +78,12 @@ async def submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Forget the session on both sides: the server revokes it (a copy of the cookie is
+    useless now), the browser drops it."""
     base = request.app.state.settings.base_path
+    token = request.cookies.get(COOKIE)
+    if token:
+        request.app.state.sessions.revoke(token)
     response = RedirectResponse(base + "/login", 303)
     response.delete_cookie(COOKIE, path=base + "/")
     return response

@@ -77,26 +77,20 @@ def media_file(rel: str) -> Path:
 
 
 @pytest.fixture
-def media() -> Path:
-    if not MEDIA.is_dir():
-        pytest.fail(f"sample media not found at {MEDIA}")
-    return MEDIA
-
-
-@pytest.fixture
-def copy_media(tmp_path, media):
-    """Copy parts of ../shared/media into a temp source folder (read-only originals stay)."""
+def copy_media(tmp_path):
+    """Copy sample files or folders (paths under ../shared/media) into a temp source folder."""
 
     def copy(*parts: str, dest: str = "src") -> Path:
-        return copy_media_parts(list(parts), tmp_path / dest, media)
+        return copy_media_parts(list(parts), tmp_path / dest)
 
     return copy
 
 
-def copy_media_parts(parts: list[str], root: Path, media: Path = MEDIA) -> Path:
-    """Copy files or folders of ../shared/media (relative paths) into root; returns root."""
+def copy_media_parts(parts: list[str], root: Path) -> Path:
+    """Copy files or folders of the sample media (paths under ../shared/media, found by
+    `media_file`: a committed folder is complete) into root; returns root."""
     for part in parts:
-        src, target = media / part, root / part
+        src, target = media_file(part), root / part
         if src.is_dir():
             shutil.copytree(src, target, dirs_exist_ok=True)
         else:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.build.extract_stand_in import extract
+from tests.conftest import media_file
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
 BIN = Path(sys.executable).parent
 
 
@@ -65,15 +65,15 @@ def names(results: list[dict]) -> set[str]:
 def copy_media(dest: Path) -> Path:
     """A small real archive: tricky/, the GPS JPEGs, two orientations, a video."""
     src = dest / "photos"
-    shutil.copytree(MEDIA / "tricky", src / "tricky")
-    shutil.copytree(MEDIA / "exif-samples" / "jpg" / "gps", src / "gps")
+    shutil.copytree(media_file("tricky"), src / "tricky")
+    shutil.copytree(media_file("exif-samples/jpg/gps"), src / "gps")
     (src / "orientation").mkdir()
     for name in ("portrait_6.jpg", "landscape_1.jpg"):
-        shutil.copy(MEDIA / "exif-samples" / "jpg" / "orientation" / name, src / "orientation")
-    shutil.copy(MEDIA / "metadata-extractor" / "mp4" / "with-gps.mp4", src / "with-gps.mp4")
+        shutil.copy(media_file(f"exif-samples/jpg/orientation/{name}"), src / "orientation")
+    shutil.copy(media_file("metadata-extractor/mp4/with-gps.mp4"), src / "with-gps.mp4")
     # Date priority: an XMP sidecar's date beats the JPEG's own GPSDateTime/DateTimeOriginal.
     (src / "prio").mkdir()
-    shutil.copy(MEDIA / "exif-samples" / "jpg" / "gps" / "DSCN0012.jpg", src / "prio" / "P1.jpg")
+    shutil.copy(media_file("exif-samples/jpg/gps/DSCN0012.jpg"), src / "prio" / "P1.jpg")
     subprocess.run(  # other bytes than DSCN0012.jpg, so its own entry
         ["exiftool", "-q", "-overwrite_original", "-Comment=prio", str(src / "prio" / "P1.jpg")],
         check=True,

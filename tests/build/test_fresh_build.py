@@ -45,12 +45,17 @@ def chunks() -> list[list[dict]]:
         ]  # fmt: skip
         for k in range(5)
     ]
-    out[1].insert(3, {"type": "error", "v": 1, "path": "bad.jpg", "error": "corrupt"})
+    out[1].insert(3, {"type": "error", "v": 1, "path": "bad.jpg", "error": "corrupt"})  # no file
+    failed = {"type": "error", "v": 1, "stage": "extract", "source": "s", "root": "/r",
+              "error": "cannot decode", "details": ["EOFError"]}  # fmt: skip
+    out[0].insert(5, {**failed, "path": "d9/broken.heic"})  # stays a failure
+    out[1].append({**failed, "path": "late.jpg"})  # an entry later: no failure any more
     out[2].append({"type": "remove", "v": 1, "source": "s", "path": "d1/IMG_41.jpg"})
     out[3].append({"type": "move", "v": 1, "source": "s", "from_path": "d2/IMG_42.jpg",
                    "path": "moved/IMG_42.jpg"})  # fmt: skip
     out[4].append(entry(7, "2001:01:01 00:00:00", ["again"]))  # the same photo again
     out[4].append(entry(10**5, "2002:02:02 02:02:02", path="d0/IMG_0.jpg"))  # takes a path
+    out[4].append(entry(10**5 + 1, "2003:03:03 03:03:03", path="late.jpg"))
     return out
 
 
@@ -64,6 +69,10 @@ def dump(path: Path) -> dict[str, list[tuple]]:
             ).fetchall(),
             "files": conn.execute("SELECT * FROM files ORDER BY source, path").fetchall(),
             "tags": conn.execute("SELECT * FROM tags ORDER BY entry_id, tag_f").fetchall(),
+            "failures": conn.execute(
+                "SELECT source, path, root, stage, error, checksum, extractor, details "
+                "FROM failures ORDER BY source, path"
+            ).fetchall(),
         }
     finally:
         conn.close()
@@ -87,11 +96,14 @@ def test_fresh_build_stores_what_chunk_upserts_store(tmp_path):
         after_chunk=lambda: written.append(1),
     )  # fmt: skip
     assert dump(fresh) == dump(live)
-    # 200, one removed, one new that takes entry 0's only file (entry 0 goes)
-    assert len(dump(fresh)["entries"]) == 199
+    # 200, one removed, one new that takes entry 0's only file (entry 0 goes), one new
+    assert len(dump(fresh)["entries"]) == 200
+    assert [f[:5] for f in dump(fresh)["failures"]] == [
+        ("s", "d9/broken.heic", "/r", "extract", "cannot decode")
+    ]
     assert summary == builder.summary
-    assert (summary.entries, summary.removed, summary.moved, summary.errors) == (202, 1, 1, 1)
-    assert errors == errors_live and len(errors) == 1
+    assert (summary.entries, summary.removed, summary.moved, summary.errors) == (203, 1, 1, 3)
+    assert errors == errors_live and len(errors) == 3
     assert len(written) == 5
 
 

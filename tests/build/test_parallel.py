@@ -44,8 +44,9 @@ def test_workers_store_what_the_serial_build_stores(tmp_path, monkeypatch, lines
     parallel = build(tmp_path, "parallel", items, 2)
     assert len(fast) == 2  # chunks 0 and 1 as the workers made them, the rest the serial way
     assert parallel == serial  # tables, summary and error records
-    assert parallel[1].entries == 202 and len(parallel[2]) == 1
-    assert len(parallel[0]["entries"]) == 199  # see test_fresh_build: removes, moves, repeats
+    assert parallel[1].entries == 203 and len(parallel[2]) == 3
+    # see test_fresh_build: removes, moves, repeats
+    assert len(parallel[0]["entries"]) == 200 and len(parallel[0]["failures"]) == 1
 
 
 def test_a_large_fresh_build_goes_on_with_sql_checks(tmp_path, monkeypatch):
@@ -68,8 +69,8 @@ def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
     prepared = prepare(lines)
     assert prepared.packed is not None and prepared.ids == [e["id"] for e in good]
     assert packed_counts(prepared.packed) == {"entries": 3, "files": 3}
-    assert prepared.summary.entries == 3 and prepared.summary.errors == 1
-    assert "line 9: invalid JSON" in prepared.errors[0]["error"]
+    assert prepared.summary.entries == 3  # errors: counted when the parent applies them
+    assert "line 9: invalid JSON" in prepared.records[0]["error"]
     assert prepare([*good, good[0]]).packed is None  # the same photo twice
     assert (
         prepare([*good, entry(7, "2020:01:01 00:00:00", path=good[0]["files"][0]["path"])]).packed
@@ -77,6 +78,11 @@ def test_a_worker_prepares_new_entries_and_leaves_the_rest_to_the_serial_way():
     )
     remove = {"type": "remove", "v": 1, "source": "s", "path": "x.jpg"}
     assert prepare([*good, remove]).packed is None
+    failed = {"type": "error", "v": 1, "stage": "extract", "error": "bad", "source": "s",
+              "path": good[1]["files"][0]["path"]}  # fmt: skip
+    assert prepare([*good, failed]).packed is None  # a failure and an entry: in order
+    scanned = {"type": "scanned", "v": 1, "source": "s", "root": "/r"}
+    assert prepare([*good, {**failed, "path": "other.jpg"}, scanned]).packed is not None
 
 
 def packed_counts(packed: bytes) -> dict[str, int]:

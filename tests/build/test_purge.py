@@ -9,7 +9,7 @@ import orjson
 from blake3 import blake3
 
 from hg_index.lock import RunLock
-from tests.conftest import MEDIA
+from tests.conftest import media_file
 from tests.import_loop.conftest import gallery, hg, hg_import
 
 
@@ -27,9 +27,9 @@ def storage_files(home):
 def test_purge_lists_exactly_the_deleted_files_outputs(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(
-        MEDIA / "exif-samples/jpg/gps", src / "gps", ignore=shutil.ignore_patterns("README*")
+        media_file("exif-samples/jpg/gps"), src / "gps", ignore=shutil.ignore_patterns("README*")
     )
-    shutil.copy2(MEDIA / "tricky/livephoto/IMG_0100.MOV", src / "clip.mov")
+    shutil.copy2(media_file("tricky/livephoto/IMG_0100.MOV"), src / "clip.mov")
     home = tmp_path / "home"
     assert hg_import(src, home=home).returncode == 0
     assert purge(home)[0] == []  # everything is referenced

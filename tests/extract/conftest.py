@@ -12,7 +12,8 @@ import orjson
 import pytest
 from PIL import Image
 
-MEDIA = Path(__file__).parents[2] / ".." / "shared" / "media"
+from tests.conftest import media_file
+
 BIN = Path(sys.executable).parent
 
 # Small, varied files: orientation, GPS, XMP sidecars, HEIC, AVIF/WebP, RAW, video, broken.
@@ -47,17 +48,17 @@ def copy_media(dest: Path, picks: list[str] = PICK) -> Path:
     for rel in picks:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(MEDIA / rel, target)
+        shutil.copyfile(media_file(rel), target)
     return dest
 
 
 def add_raw_with_sidecar(dest: Path) -> None:
     """A RAW (the larger file, so primary) with a JPG of the same base name."""
     (dest / "rawpair").mkdir(exist_ok=True)
-    raf = (MEDIA / "exiftool/images/FujiFilm.raf").read_bytes()
+    raf = (media_file("exiftool/images/FujiFilm.raf")).read_bytes()
     (dest / "rawpair/IMG_9.RAF").write_bytes(raf + b"\0" * 64)  # other content, other id
     shutil.copyfile(
-        MEDIA / "exif-samples/jpg/Fujifilm_FinePix_E500.jpg", dest / "rawpair/IMG_9.JPG"
+        media_file("exif-samples/jpg/Fujifilm_FinePix_E500.jpg"), dest / "rawpair/IMG_9.JPG"
     )
 
 
@@ -106,7 +107,7 @@ def pipeline(tmp_path_factory):
     src = copy_media(base / "src")
     add_raw_with_sidecar(src)
     (src / "webp").mkdir()
-    shutil.copyfile(MEDIA / "tricky/generated.webp", src / "webp/generated.webp")
+    shutil.copyfile(media_file("tricky/generated.webp"), src / "webp/generated.webp")
     add_bomb(src)
     home = base / "home"
     index_out = run_index(home, src)

@@ -8,17 +8,16 @@ import time
 
 from hg_extract.exif import ExifReader, binary_sizes
 from hg_extract.normalise import normalise
-
-from .conftest import MEDIA
+from tests.conftest import media_file
 
 
 def test_batch_with_bad_files(tmp_path):
     good = tmp_path / "a.jpg"
-    shutil.copyfile(MEDIA / "exif-samples/jpg/gps/DSCN0010.jpg", good)
+    shutil.copyfile(media_file("exif-samples/jpg/gps/DSCN0010.jpg"), good)
     fifo = tmp_path / "hang.jpg"
     os.mkfifo(fifo)  # a special file: exiftool must not block on it
     other = tmp_path / "b.raf"
-    shutil.copyfile(MEDIA / "exiftool/images/FujiFilm.raf", other)
+    shutil.copyfile(media_file("exiftool/images/FujiFilm.raf"), other)
     reader = ExifReader(file_timeout=1.5, batch_timeout=1.0)
     try:
         start = time.monotonic()
@@ -37,7 +36,7 @@ def test_timeout_kills_and_restarts_exiftool(tmp_path):
     paths = []
     for i in range(6):
         paths.append(str(tmp_path / f"{i}.jpg"))
-        shutil.copyfile(MEDIA / "exif-samples/jpg/Reconyx_HC500_Hyperfire.jpg", paths[-1])
+        shutil.copyfile(media_file("exif-samples/jpg/Reconyx_HC500_Hyperfire.jpg"), paths[-1])
     reader = ExifReader(file_timeout=0.001, batch_timeout=0.001)
     try:
         reader.read([paths[0]])  # start exiftool; then every call is far too slow

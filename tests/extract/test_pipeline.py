@@ -7,8 +7,7 @@ import subprocess
 from PIL import Image, ImageChops, ImageStat
 
 from hg_extract.storage import relpath
-
-from .conftest import MEDIA
+from tests.conftest import media_file
 
 
 def _img(storage, rel):
@@ -130,7 +129,7 @@ def test_raw_with_embedded_preview_with_sidecar_and_without(pipeline):
     assert pair["media_type"] == "rawImage"
     assert pair["id"] != alone["id"]
     assert not (st / relpath(pair["id"], "raw-preview.jpg")).exists()
-    jpg_size = Image.open(MEDIA / "exif-samples/jpg/Fujifilm_FinePix_E500.jpg").size
+    jpg_size = Image.open(media_file("exif-samples/jpg/Fujifilm_FinePix_E500.jpg")).size
     assert _img(st, pair["previews"][0])[0].size == jpg_size  # made from the JPG sidecar
     bare = pipeline["by_path"]["exiftool/images/DNG.dng"]
     assert bare["type"] == "entry" and bare["previews"] == []

@@ -5,13 +5,13 @@ import subprocess
 
 import orjson
 
-from tests.conftest import MEDIA, tool
+from tests.conftest import media_file, tool
 
 
 def test_notes_beside_photos_exit_0(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    shutil.copy(MEDIA / "exif-samples/jpg/gps/DSCN0010.jpg", src / "DSCN0010.jpg")
+    shutil.copy(media_file("exif-samples/jpg/gps/DSCN0010.jpg"), src / "DSCN0010.jpg")
     (src / "notes.txt").write_text("holiday notes")
     (src / "Thumbs.db").write_bytes(b"\x00\x01cache")
     env = {"HG_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from hg_index.indexfile import pending_path, read_count
-from tests.conftest import MEDIA
+from tests.conftest import media_file
 from tests.import_loop.conftest import (
     REPO,
     env,
@@ -156,7 +156,7 @@ def test_delete_and_rename_between_runs(clean_tree, tmp_path):
 def test_real_media_with_broken_files_exit_1_and_every_good_file_is_in(tmp_path):
     src = tmp_path / "src"
     for part in ("tricky", "exif-samples/jpg/gps", "exif-samples/jpg/orientation"):
-        shutil.copytree(MEDIA / part, src / part)
+        shutil.copytree(media_file(part), src / part)
     home = tmp_path / "home"
     run = hg_import(src, home=home)
     assert run.returncode == 1, run.stderr  # zero-byte, truncated, not-an-image …

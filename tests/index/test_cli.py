@@ -35,7 +35,7 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-def test_shared_media_first_scan_rescan(copy_media, home, media):
+def test_shared_media_first_scan_rescan(copy_media, home):
     src = copy_media("tricky", "exif-samples/jpg/gps")
     first = index(str(src), home=home)
     assert first.returncode == 1  # tricky/zero-byte.jpg
@@ -47,7 +47,7 @@ def test_shared_media_first_scan_rescan(copy_media, home, media):
     assert len(adds) == len(on_disk) > 20
     by_path = {a["path"]: a for a in adds}
     gps = by_path["exif-samples/jpg/gps/DSCN0010.jpg"]
-    assert gps["size"] == (media / "exif-samples/jpg/gps/DSCN0010.jpg").stat().st_size
+    assert gps["size"] == (src / "exif-samples/jpg/gps/DSCN0010.jpg").stat().st_size
     assert len(gps["checksum"]) == 64 and gps["source"] == "src" and gps["root"] == str(src)
     # same bytes, same checksum: the duplicate copy is recognised as the same content
     assert by_path["tricky/duplicates/DSCN0010 copy.jpg"]["checksum"] == gps["checksum"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import MEDIA, copy_media_parts, tool
+from tests.conftest import copy_media_parts, tool
 from tests.serve.pipeline import import_media
 
 GPS = [f"exif-samples/jpg/gps/DSCN00{n}.jpg" for n in (10, 12, 21, 25, 27, 29, 38, 40, 42)]
@@ -61,12 +61,21 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(home: Path, *args: str, base_path: str = "", env: dict | None = None) -> Server:
+def start_server(
+    home: Path,
+    *args: str,
+    base_path: str = "",
+    env: dict | None = None,
+    prefix: tuple[str, ...] = (),
+    log_dir: Path | None = None,
+) -> Server:
+    """hg-serve on a free port (`prefix`: e.g. setpriv to run as another user; `log_dir`:
+    where its stderr goes, default the home)."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
     full_env.update(env or {})
-    log = home / f"serve-{port}.log"
-    cmd = [tool("hg-serve"), "--home", str(home), "--port", str(port), *args]
+    log = (log_dir or home) / f"serve-{port}.log"
+    cmd = [*prefix, tool("hg-serve"), "--home", str(home), "--port", str(port), *args]
     if base_path:
         cmd += ["--base-path", base_path]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=full_env)
@@ -87,8 +96,6 @@ def start_server(home: Path, *args: str, base_path: str = "", env: dict | None =
 @pytest.fixture(scope="session")
 def gallery_home(tmp_path_factory) -> Path:
     """A gallery home made by the real `hg-index | hg-extract | hg-build` (built once)."""
-    if not MEDIA.is_dir():
-        pytest.fail(f"sample media not found at {MEDIA}")
     base = tmp_path_factory.mktemp("gallery")
     home = base / "home"
     import_media(copy_media(GALLERY_FILES, base / "src"), home, video=True)

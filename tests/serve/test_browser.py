@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MEDIA, REPO
+from tests.conftest import REPO, media_file
 from tests.serve.conftest import copy_media, start_server
 from tests.serve.pipeline import import_media
 
@@ -216,7 +216,7 @@ def test_live_reload_shows_a_new_photo(own_home, page, tmp_path):
         page.evaluate("window.marker = 'not reloaded'")
         src = tmp_path / "new"
         src.mkdir()
-        shutil.copy2(MEDIA / "exif-samples/jpg/orientation/landscape_2.jpg", src)
+        shutil.copy2(media_file("exif-samples/jpg/orientation/landscape_2.jpg"), src)
         import_media(src, own_home)
         loaded(page, 16)
         assert page.evaluate("window.marker") == "not reloaded"
@@ -276,7 +276,7 @@ def test_watched_source_shows_a_new_photo_without_reload(tmp_path, page):
     open page shows it through live reload, without a manual refresh."""
     src = tmp_path / "photos"
     src.mkdir()
-    shutil.copy2(MEDIA / "exif-samples/jpg/orientation/landscape_1.jpg", src / "first.jpg")
+    shutil.copy2(media_file("exif-samples/jpg/orientation/landscape_1.jpg"), src / "first.jpg")
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text(
@@ -288,7 +288,7 @@ def test_watched_source_shows_a_new_photo_without_reload(tmp_path, page):
         page.goto(srv.url + "/")
         loaded(page, 1)  # the import at start
         page.evaluate("window.__sameDocument = true")
-        shutil.copy2(MEDIA / "exif-samples/jpg/gps/DSCN0010.jpg", src / "new.jpg")
+        shutil.copy2(media_file("exif-samples/jpg/gps/DSCN0010.jpg"), src / "new.jpg")
         loaded(page, 2)
         assert page.evaluate("window.__sameDocument") is True  # no reload happened
     finally:

@@ -9,7 +9,7 @@ import threading
 import orjson
 import requests
 
-from tests.conftest import MEDIA
+from tests.conftest import media_file
 from tests.serve.conftest import start_server
 from tests.serve.pipeline import import_media
 
@@ -48,7 +48,7 @@ def test_import_and_edits_reach_open_pages(own_home, tmp_path):
         before = srv.get("/api/entries").json()["total"]
         src = tmp_path / "more"
         src.mkdir()
-        shutil.copy2(MEDIA / "exif-samples/jpg/orientation/landscape_3.jpg", src)
+        shutil.copy2(media_file("exif-samples/jpg/orientation/landscape_3.jpg"), src)
         import_media(src, own_home)  # hg-index + previews + a new database file
         assert next_of(messages, "server") == {"type": "server", "action": "databaseChanged"}
         assert srv.get("/api/entries").json()["total"] == before + 1

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from hg_serve.watch import SourceWatcher
-from tests.conftest import MEDIA
+from tests.conftest import media_file
 from tests.import_loop.conftest import env, gallery_paths
 
 
@@ -75,7 +75,7 @@ def test_no_changes_no_import(tmp_path):
 
 def test_a_watched_source_picks_up_a_new_photo(tmp_path):
     src = tmp_path / "photos"
-    shutil.copytree(MEDIA / "exif-samples/jpg/orientation", src / "a", dirs_exist_ok=True)
+    shutil.copytree(media_file("exif-samples/jpg/orientation"), src / "a", dirs_exist_ok=True)
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text(
@@ -103,7 +103,7 @@ def test_a_watched_source_picks_up_a_new_photo(tmp_path):
             time.sleep(0.2)
         before = gallery_paths(home)
         assert "a/landscape_1.jpg" in before
-        shutil.copy2(MEDIA / "exif-samples/jpg/gps/DSCN0010.jpg", src / "new.jpg")
+        shutil.copy2(media_file("exif-samples/jpg/gps/DSCN0010.jpg"), src / "new.jpg")
         while time.monotonic() < deadline and "new.jpg" not in gallery_paths(home):
             time.sleep(0.3)
         assert gallery_paths(home) == before | {"new.jpg"}

@@ -1,0 +1,107 @@
+"""Security headers on every answer: no sniffing, no framing, a content security policy.
+
+The policy allows what the web app uses and nothing else: scripts, styles, fetches (API,
+SSE), video and the manifest from this server; images from it, `data:`/`blob:` (Leaflet's
+empty tile) and the map's tile host (`[server] map_tiles`, a URL template: `{s}` in the
+host becomes `*`); style attributes (the app and Leaflet set them); forms post here only;
+nobody may frame it (`frame-ancestors 'none'` and, for older browsers, `X-Frame-Options`).
+An inline `<script>` of a served page is allowed by its hash (`html_response`), so a page
+works whatever inline code it carries, and injected code does not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+def tile_source(template: str) -> str | None:
+    """The CSP source of a tile URL template: its scheme and host (`{s}.tile.x` ->
+    `*.tile.x`); None for no tiles or tiles from this server (a relative URL)."""
+    parts = urlsplit(template.strip())
+    if not template.strip() or not parts.netloc:
+        return None
+    host = parts.netloc.rsplit("@", 1)[-1]
+    labels = host.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"  # the subdomain placeholder: CSP allows a wildcard only there
+    if any("{" in label for label in labels):
+        return f"{parts.scheme}:"  # placeholders deeper in the host: the scheme alone
+    return f"{parts.scheme}://{'.'.join(labels)}"
+
+
+def content_security_policy(map_tiles: str, script_hashes: Iterable[str] = ()) -> str:
+    tiles = tile_source(map_tiles)
+    scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in script_hashes)])
+    directives = [
+        "default-src 'none'",
+        f"script-src {scripts}",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:" + (f" {tiles}" if tiles else ""),
+        "media-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def inline_script_hashes(html: str) -> list[str]:
+    """base64 SHA-256 of each inline script's text, as CSP hash sources take them."""
+    return [
+        base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        for body in _INLINE_SCRIPT.findall(html)
+    ]
+
+
+def html_response(
+    text: str, map_tiles: str, status: int = 200, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """A page with a policy that lets its own inline scripts run (by hash), no others."""
+    policy = content_security_policy(map_tiles, inline_script_hashes(text))
+    return HTMLResponse(
+        text, status_code=status, headers={**(headers or {}), "Content-Security-Policy": policy}
+    )
+
+
+class SecurityHeaders:
+    """Adds nosniff, the frame policy and the default CSP to every HTTP answer (a page's own
+    CSP, with its script hashes, is kept)."""
+
+    def __init__(self, app: ASGIApp, map_tiles: str = DEFAULT_MAP_TILES) -> None:
+        self.app = app
+        self.fixed = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+        self.policy = content_security_policy(map_tiles).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in self.fixed if h[0] not in names]
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", self.policy))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

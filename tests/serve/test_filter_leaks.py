@@ -1,0 +1,136 @@
+"""A user with a filter sees nothing outside it: not through /files/ (previews, -meta.json,
+-exif.json with GPS) and not through the live-event stream (other users' tag edits)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import orjson
+import requests
+
+from tests.serve.conftest import start_server
+from tests.serve.test_auth import users_config, write_config
+
+ANNA, BEN = ("anna", "anna-secret"), ("ben", "ben-secret")  # ben: filter = "tag:beach"
+
+
+def tag(srv, ids: list[str], value: str) -> str:
+    """Anna (no filter) adds a tag; the event's id."""
+    action = {"action": "addTag", "value": value}
+    r = srv.post("/api/events", auth=ANNA, json={"targetIds": ids, "actions": [action]})
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def storage_path(checksum: str, what: str) -> str:
+    return f"/files/{checksum[:2]}/{checksum[2:4]}/{checksum[4:]}-{what}"
+
+
+def test_files_outside_the_filter_are_not_served(own_home):
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        hidden = srv.get("/api/entries", auth=ANNA, params={"q": "coolpix"}).json()["entries"][0]
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        full_hidden = srv.get(f"/api/entries/{hidden['id']}", auth=ANNA).json()
+        full_mine = srv.get(f"/api/entries/{mine['id']}", auth=BEN).json()
+        hidden_sum = full_hidden["files"][0]["checksum"]
+        sidecar = next(f for f in full_mine["files"] if not f["primary"])  # the XMP
+        size = hidden["sizes"][-1]
+        preview = f"/files/{hidden['preview']}-image-preview-{size}.jpg"
+        own = f"/files/{mine['preview']}-image-preview-{mine['sizes'][-1]}.jpg"
+        leaks = [preview, storage_path(hidden_sum, "meta.json"),
+                 storage_path(hidden_sum, "exif.json")]  # fmt: skip
+        for path in leaks:
+            assert srv.get(path, auth=ANNA).status_code == 200, path  # no filter: all of it
+            assert srv.get(path, auth=BEN).status_code == 404, path
+        assert b"GPS" in srv.get(leaks[2], auth=ANNA).content  # what ben must not read
+        assert srv.get(own, auth=BEN).status_code == 200
+        assert srv.get(storage_path(mine["id"], "meta.json"), auth=BEN).status_code == 200
+        assert srv.get(storage_path(sidecar["checksum"], "meta.json"), auth=BEN).status_code == 200
+        assert requests.head(srv.url + preview, auth=BEN, timeout=10).status_code == 404
+        # a name that is no checksum's (an address cache): only for users without a filter
+        assert srv.get("/files/aa/bb/not-a-checksum.json", auth=BEN).status_code == 404
+
+        # A tag edit brings an entry into ben's filter: its files follow at once.
+        tag(srv, [hidden["id"]], "beach")
+        assert srv.get(preview, auth=BEN).status_code == 200
+        assert srv.get(storage_path(hidden_sum, "exif.json"), auth=BEN).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_a_filtered_users_previews_stay_fast(own_home):
+    """Hundreds of preview requests (a grid) with a filter: the visibility check is made once
+    per database version, so they cost about what they cost without one."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        any_item = srv.get("/api/entries", auth=ANNA).json()["entries"][0]
+        paths = {
+            BEN: f"/files/{mine['preview']}-image-preview-{mine['sizes'][-1]}.jpg",
+            ANNA: f"/files/{any_item['preview']}-image-preview-{any_item['sizes'][-1]}.jpg",
+        }
+        took = {}
+        for who in (ANNA, BEN, ANNA, BEN):  # twice each: the second round counts
+            with requests.Session() as session:
+                session.auth = who
+                assert session.get(srv.url + paths[who]).status_code == 200  # Basic verified
+                start = time.perf_counter()
+                for _ in range(300):
+                    assert session.get(srv.url + paths[who]).status_code == 200
+                took[who[0]] = time.perf_counter() - start
+        assert took["ben"] < took["anna"] * 2 + 0.5, took  # generous: a loaded 2-core box
+    finally:
+        srv.stop()
+
+
+def listen(srv, auth) -> queue.Queue:
+    """userAction messages a user's page receives over SSE (a real connection, a thread)."""
+    messages: queue.Queue = queue.Queue()
+    ready = threading.Event()
+
+    def run():
+        try:
+            with requests.get(srv.url + "/api/events/stream", auth=auth, stream=True,
+                              timeout=30) as r:  # fmt: skip
+                for line in r.iter_lines():
+                    if line.startswith(b"data: "):
+                        msg = orjson.loads(line[6:])
+                        if msg["type"] == "pong":
+                            ready.set()
+                        elif msg["type"] == "userAction":
+                            messages.put(msg)
+        except requests.RequestException:
+            pass  # the server stopped at the end of the test
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ready.wait(10)
+    return messages
+
+
+def test_live_events_carry_only_the_entries_a_user_can_see(own_home):
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        hidden = srv.get("/api/entries", auth=ANNA, params={"q": "coolpix"}).json()["entries"]
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        anna_hears, ben_hears = listen(srv, ANNA), listen(srv, BEN)
+
+        secret = tag(srv, [hidden[0]["id"], hidden[1]["id"]], "secret-name")  # none of ben's
+        mixed = tag(srv, [hidden[0]["id"], mine["id"]], "both")
+        assert anna_hears.get(timeout=10)["id"] == secret
+        got = anna_hears.get(timeout=10)
+        assert got["id"] == mixed and len(got["targetIds"]) == 2
+        first = ben_hears.get(timeout=10)  # not the secret one: nothing of it reaches ben
+        assert first["id"] == mixed and first["targetIds"] == [mine["id"]]
+        assert first["actions"] == [{"action": "addTag", "value": "both"}]
+        assert ben_hears.empty()
+    finally:
+        srv.stop()
