@@ -124,6 +124,8 @@ def list_failures(command: list[str]) -> list[dict[str, Any]] | None:
         said = proc.stderr.decode(errors="replace").strip()
         if "failures" in said and ("unrecognized" in said or "invalid choice" in said):
             log.debug("hg-build cannot list failures (no `failures` subcommand)")
+        elif "no database" in said:
+            log.debug("no database yet: no failures to offer again")
         else:
             log.warning("cannot list the failed files (%s); not offering them again", said)
         return None

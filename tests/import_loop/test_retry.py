@@ -67,12 +67,6 @@ def test_retry_records_come_from_the_committed_index_and_skip_changed_files(tmp_
 
 
 def test_an_import_offers_failed_files_again(tmp_path):
-    listed = subprocess.run(
-        [str(BIN / "hg-build"), "failures", "--json", "--home", str(tmp_path / "probe")],
-        capture_output=True,
-    )
-    if listed.returncode != 0:
-        pytest.skip("needs `hg-build failures --json` (contract 3, branch build)")
     usage = subprocess.run([str(BIN / "hg-extract"), "--help"], capture_output=True).stdout
     if b"--retry-failed" not in usage:
         pytest.skip("needs `hg-extract --retry-failed` (contract 2, branch extract)")
@@ -80,11 +74,22 @@ def test_an_import_offers_failed_files_again(tmp_path):
     make_jpegs(src, 3, size=(64, 48))
     (src / "broken.jpg").write_bytes(b"not a photo at all, " * 20)
     first = hg_import(src, home=home)
+    listed = subprocess.run(
+        [str(BIN / "hg-build"), "failures", "--json", "--home", str(home)], capture_output=True
+    )
+    if listed.returncode != 0:
+        pytest.skip("needs `hg-build failures --json` (contract 3, branch build)")
+    assert [orjson.loads(line)["path"] for line in listed.stdout.splitlines()] == ["broken.jpg"]
     assert first.returncode == 1, first.stderr
     assert "whose extraction failed before" not in first.stderr  # answered in this import
+    printed = [orjson.loads(line) for line in first.stdout.splitlines()]
+    assert [(r["type"], r["path"]) for r in printed] == [("error", "broken.jpg")]
+    assert "hg-import: done, 4 files added, 1 failed" in first.stderr  # (to the index)
     again = hg_import(src, home=home)
     assert again.returncode == 1, again.stderr
     assert "hg-import: offering 1 files whose extraction failed before" in again.stderr
+    assert "hg-import: done, 0 files added, 1 failed" in again.stderr
+    assert again.stdout == ""  # a known failure: hg-build counts it, prints nothing
     forced = hg_import("--retry-failed", src, home=home)
     assert forced.returncode == 1, forced.stderr
     assert "(--retry-failed)" in forced.stderr

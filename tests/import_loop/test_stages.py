@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from hg_import.loop import DiskFull, StageFailed, judge
@@ -103,6 +104,9 @@ def test_unreadable_files_are_reported_once_per_import(tmp_path):
     assert run.stderr.count("hg-index: ") > 4  # hg-index ran 4 times (10, 15, batches 2, 3)
     warnings = [line for line in run.stderr.splitlines() if "zero-byte.jpg" in line]
     assert warnings == ["hg-index: WARNING: src: zero-byte.jpg: empty file (0 bytes)"]
+    # every chunk's hg-build got its error record; it printed it when it was new (contract 3)
+    printed = [orjson.loads(line) for line in run.stdout.splitlines()]
+    assert [(r["type"], r["path"]) for r in printed] == [("error", "zero-byte.jpg")]
     assert "hg-import: done, 25 files added, 1 failed" in run.stderr
 
 
