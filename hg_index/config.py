@@ -131,8 +131,13 @@ def _filesize(v: Any) -> str | None:
 
 
 def _url_template(v: str) -> str | None:
-    if not v.startswith(("http://", "https://", "/")):
-        return "must be an http(s) URL or a path on this server"
+    """A Leaflet tile URL template: http(s) or relative to this server, with {z} {x} {y};
+    "" means no tiles (the map draws its offline outline)."""
+    if v == "":
+        return None
+    scheme = v.split("://", 1)[0] if "://" in v else ""
+    if scheme not in ("", "http", "https"):
+        return 'must be an http(s) URL, a path on this server or "" (no tiles)'
     missing = [p for p in ("{z}", "{x}", "{y}") if p not in v]
     return f"must contain {', '.join(missing)}" if missing else None
 

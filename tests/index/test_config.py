@@ -93,6 +93,7 @@ def test_every_key_the_readme_shows_is_accepted(tmp_path):
         ("[server]\nport = 70000\n", "line 2: [server] port must be 0..65535"),
         ("[server]\nsession_hours = -1\n", "line 2: [server] session_hours must be more than 0"),
         ('[server]\nmap_tiles = "https://t/{z}/{x}.png"\n', "line 2: [server] map_tiles must"),
+        ('[server]\nmap_tiles = "ftp://t/{z}/{x}/{y}"\n', "line 2: [server] map_tiles must be"),
         ("server.watch_poll = 0\n", "line 1: [server] watch_poll must be more than 0"),
         (
             '[[server.users]]\nname = "a"\npassword = "x"\n\n[[server.users]]\nname = "b"\n'
@@ -121,6 +122,16 @@ def test_a_binary_file_is_a_config_error(tmp_path):
     (tmp_path / "c.toml").write_bytes(b"[server]\nport = 1\n\x89PNG\r\n\x1a\n\x00\xff")
     with pytest.raises(ConfigError, match=r"line 3: not UTF-8 text \(byte 0x89"):
         load_config(home=tmp_path, config=tmp_path / "c.toml", env={})
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["", "https://{s}.tile.example.org/{z}/{x}/{y}.png", "/tiles/{z}/{x}/{y}.png"],
+)
+def test_map_tiles_templates(tmp_path, template):
+    (tmp_path / "c.toml").write_text(f'[server]\nmap_tiles = "{template}"\n')
+    cfg = load_config(home=tmp_path, config=tmp_path / "c.toml", env={})
+    assert cfg.value("server", "map_tiles") == template
 
 
 def test_matcher_under_build_still_works(tmp_path):
