@@ -34,6 +34,19 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def group(pgid: int) -> list[bytes]:
+    """Command lines of the live processes of a process group."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                out.append((entry / "cmdline").read_bytes())
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -91,6 +104,11 @@ def test_kill_9_of_hg_import_alone_ends_its_stages(tmp_path):
             time.sleep(0.05)
         left = [Path(f"/proc/{p}/cmdline").read_bytes() for p in stages if alive(p)]
         assert left == []
+        # and nothing they started: hg-extract's workers, exiftools and the ffmpeg
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and (group(proc.pid) or transcoding(src)):
+            time.sleep(0.05)
+        assert group(proc.pid) == [] and not transcoding(src)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group: workers, ffmpeg
 
