@@ -34,6 +34,10 @@ class Plan:
     index_args: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     index_only: bool = False
+    retry_failed: bool = False
+    """Pass --retry-failed to hg-extract: redo failed files despite its memo."""
+    index_dir: str = ""
+    """The config's index folder (the retry of failed files reads the committed indexes)."""
 
 
 def tool(name: str) -> str:
@@ -81,7 +85,14 @@ def commit_command(plan: Plan) -> list[str]:
 
 
 def extract_command(plan: Plan) -> list[str]:
-    return [tool("hg-extract"), *plan.common, "--no-progress"]
+    retry = ["--retry-failed"] if plan.retry_failed else []
+    return [tool("hg-extract"), *plan.common, "--no-progress", *retry]
+
+
+def failures_command(plan: Plan) -> list[str]:
+    """`hg-build failures --json` (contract 3), with the home and config only."""
+    where = [a for a in plan.common if a not in ("-q", "-v")]
+    return [tool("hg-build"), "failures", "--json", *where]
 
 
 def build_command(plan: Plan) -> list[str]:

@@ -6,13 +6,16 @@ import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from pathlib import Path
 
 from hg_import.batches import Plan
-from hg_import.loop import StageFailed, run_import
+from hg_import.loop import DiskFull, StageFailed, run_import
 from hg_import.progress import STATUS_NAME, ImportProgress
 from hg_index.cli_support import EXIT_USAGE, ArgumentParser, run_main
-from hg_index.config import ConfigError, load_config
+from hg_index.config import Config, ConfigError, load_config
+from hg_index.diskfull import LOW_SPACE, describe_disks, is_disk_full
 from hg_index.lock import LockedError, RunLock
+from hg_index.log import setup_logging
 
 LOCK_NAME = "import.lock"
 
@@ -23,10 +26,11 @@ chunks: hg-index | hg-extract | hg-build, in HomeGallery's three batches (files 
 committed only when every stage finished, so an interrupted import loses nothing.
 
 Logs "hg-import: batch N chunk M: K added" and progress lines on stderr, and keeps
-<home>/import-status.json up to date.
+<home>/import-status.json up to date. At the end, files whose extraction failed before are
+offered again: hg-extract redoes them when it changed since (or with --retry-failed).
 
 exit status: 0 ok; 1 some inputs failed (the import completed); 2 usage error, another import
-is running, or a stage failed (the message names it); 130 interrupted."""
+is running, a stage failed or the disk is full (the message names it); 130 interrupted."""
 
 
 def build_parser() -> ArgumentParser:
@@ -50,12 +54,17 @@ def build_parser() -> ArgumentParser:
         "--wait", action="store_true", help="wait for a running import instead of exiting"
     )
     p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="extract files that failed before again, even if hg-extract has not changed",
+    )
+    p.add_argument(
         "--json-progress", action="store_true", help="progress as NDJSON records on stderr"
     )
     return p
 
 
-def _plan(args) -> Plan:
+def _plan(args, cfg: Config) -> Plan:
     common: list[str] = []
     if args.home:
         common += ["--home", args.home]
@@ -64,7 +73,14 @@ def _plan(args) -> Plan:
     if args.quiet:
         common.append("-q")
     common += ["-v"] * args.verbose
-    return Plan(tuple(common), tuple(args.index_arg), tuple(args.sources), args.index_only)
+    return Plan(
+        tuple(common),
+        tuple(args.index_arg),
+        tuple(args.sources),
+        args.index_only,
+        retry_failed=args.retry_failed,
+        index_dir=str(cfg.index_dir),
+    )
 
 
 def _terminate(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
@@ -73,6 +89,7 @@ def _terminate(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
 
 def _import(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging("hg-import", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config)
     mode = "json" if args.json_progress else "off" if args.quiet else "text"
     progress = ImportProgress(cfg.home / STATUS_NAME, mode)
@@ -80,7 +97,7 @@ def _import(argv: Sequence[str]) -> int:
     lock = cfg.home / LOCK_NAME
     try:
         with RunLock(lock, wait=False):
-            return _run(args, progress)
+            return _run(args, cfg, progress)
     except LockedError:
         if not args.wait:
             raise ConfigError(
@@ -89,22 +106,52 @@ def _import(argv: Sequence[str]) -> int:
             ) from None
     print(f"hg-import: waiting for the import running in {cfg.home}", file=sys.stderr)
     with RunLock(lock, wait=True):
-        return _run(args, progress)
+        return _run(args, cfg, progress)
 
 
-def _run(args, progress: ImportProgress) -> int:
+def _run(args, cfg: Config, progress: ImportProgress) -> int:
     status = EXIT_USAGE
     try:
-        status = run_import(_plan(args), progress)
+        status = run_import(_plan(args, cfg), progress)
         return status
+    except DiskFull as exc:
+        print(disk_full_message(exc.problem, exc.where, cfg), file=sys.stderr)
+        return EXIT_USAGE
     except StageFailed as exc:
-        print(f"hg-import: {exc}", file=sys.stderr)
+        full = describe_disks(_gallery_paths(cfg), below=LOW_SPACE)
+        if full:  # a stage that failed on a full disk without saying so (SQLite's I/O error)
+            print(disk_full_message(str(exc), "", cfg), file=sys.stderr)
+        else:
+            print(f"hg-import: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # this process's own writes (the status file) on a full disk
+        if not is_disk_full(exc):
+            raise
+        said = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc.strerror)
+        message = disk_full_message(f"hg-import: {said}", "hg-import's own bookkeeping", cfg)
+        print(message, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         status = 130
         raise
     finally:
         progress.finish(status)
+
+
+def _gallery_paths(cfg: Config) -> list[Path]:
+    return [cfg.home, cfg.storage, cfg.database.parent, cfg.index_dir]
+
+
+def disk_full_message(problem: str, where: str, cfg: Config) -> str:
+    """What stopped the import, the space left on each disk hg writes to, what to do."""
+    disks = describe_disks(_gallery_paths(cfg))
+    return (
+        f"hg-import: stopped, the disk is full: {problem}"
+        + (f" (in {where}). " if where else ". ")
+        + "".join(f"{d}. " for d in disks)
+        + "Nothing of this chunk is committed: free some space and import again, "
+        "it carries on where it stopped."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

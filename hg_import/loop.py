@@ -1,16 +1,22 @@
 """The import loop: per batch, count what is left, then run chunks until hg-index stops
-saying "more" (exit 3); commit each chunk's index only after every stage succeeded.
+saying "more" (exit 3); commit each chunk's index only after every stage succeeded and
+every file offered to hg-extract was answered. At the end, the files whose extraction
+failed before are offered again (see `retry`).
 
 Exit 1 of a stage (some inputs failed, the run completed) counts as done; any other failure
 stops the import, names the stage and leaves the chunk uncommitted, so the next import offers
-the same files again (hg-extract skips what exists, hg-build upserts).
+the same files again (hg-extract skips what exists, hg-build upserts). So does a full disk,
+said by anyone: it is not the files' fault, they must be done when there is room.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 
@@ -22,19 +28,40 @@ from hg_import.batches import (
     commit_command,
     count_command,
     extract_command,
+    failures_command,
     index_command,
 )
-from hg_import.pipeline import run_chunk, start_extract, stop_spare
+from hg_import.pipeline import ChunkResult, Key, Stage, Watch, run_chunk, start_extract, stop_spare
 from hg_import.progress import ImportProgress
+from hg_import.retry import list_failures, retry_records, to_retry
+from hg_index.cli_support import EXIT_BROKEN_PIPE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
+from hg_index.diskfull import says_disk_full
 
 log = logging.getLogger("hg-import")
 
 EXIT_MORE = 3
+SHOWN_PATHS = 3
 
 
 class StageFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class DiskFull(StageFailed):
+    """A full disk stopped the import (`problem` says who noticed, `where` the chunk)."""
+
+    def __init__(self, problem: str, where: str) -> None:
+        super().__init__(f"{problem} (in {where})")
+        self.problem = problem
+        self.where = where
+
+
+@dataclass
+class ImportState:
+    watch: Watch = field(default_factory=Watch)
+    failed: set[Key] = field(default_factory=set)
+    """Files with an error record in this import: counted once, however many chunks."""
 
 
 def count_pending(plan: Plan, batch: Batch | None) -> tuple[int | None, int | None]:
@@ -48,21 +75,69 @@ def count_pending(plan: Plan, batch: Batch | None) -> tuple[int | None, int | No
     return None, None
 
 
-def run_import(plan: Plan, progress: ImportProgress) -> int:
-    """Run all batches; returns 0, 1 (some inputs failed) or raises StageFailed.
+def run_import(plan: Plan, progress: ImportProgress, state: ImportState | None = None) -> int:
+    """Run all batches, then the retry of failed files; returns 0, 1 (some inputs failed)
+    or raises StageFailed (DiskFull).
 
     Each chunk's hg-extract is started while the chunk before runs (a spare): its start is
     then off the path between chunks. The last spare gets no input and exits quietly."""
-    spare: list[subprocess.Popen[bytes] | None] = [None]
+    state = state or ImportState()
+    spare: list[Stage | None] = [None]
     try:
-        return _run_batches(plan, progress, spare)
+        status, total = _run_batches(plan, progress, spare, state)
     finally:
         stop_spare(spare[0])
+    if not plan.index_only:
+        status = max(status, _retry_failed(plan, state))
+    what = " (index only)" if plan.index_only else ""
+    failed = f", {len(state.failed)} failed" if state.failed else ""
+    print(f"hg-import: done, {total} files added{failed}{what}", file=sys.stderr)
+    return status
+
+
+def judge(result: ChunkResult, watch: Watch, where: str, check_answers: bool) -> bool:
+    """Raise unless the chunk may be committed; True when some inputs failed (exit 1).
+
+    Pure but for the exceptions. The first cause is named: a stage that failed on its own,
+    not the ones before it that then met a closed pipe (141)."""
+    if watch.problem is not None:
+        if watch.disk_full:
+            raise DiskFull(watch.problem, where)
+        raise StageFailed(f"{watch.problem} in {where}; stopping (this chunk is not committed)")
+    failed_inputs = False
+    culprit: tuple[str, int] | None = None
+    for name, status in zip(result.names, result.statuses, strict=True):
+        if status == EXIT_OK or (name == "hg-index" and status == EXIT_MORE):
+            continue
+        if status == EXIT_FAILED_INPUTS:
+            failed_inputs = True
+        elif status in (EXIT_INTERRUPTED, -2):
+            raise KeyboardInterrupt
+        elif culprit is None or (culprit[1] == EXIT_BROKEN_PIPE and status != EXIT_BROKEN_PIPE):
+            culprit = (name, status)
+    if culprit is not None:
+        name, status = culprit
+        why = " (its output was not read to the end)" if status == EXIT_BROKEN_PIPE else ""
+        raise StageFailed(
+            f"{name} failed (exit {status}){why} in {where}; stopping "
+            "(this chunk is not committed: the next import redoes it)"
+        )
+    lost = result.unanswered() if check_answers else []
+    if lost:
+        shown = ", ".join(path for _, path in lost[:SHOWN_PATHS])
+        more = f" and {len(lost) - SHOWN_PATHS} more" if len(lost) > SHOWN_PATHS else ""
+        raise StageFailed(
+            f"hg-extract gave no answer for {len(lost)} of the {result.counts.offered_total} "
+            f"files offered in {where} ({shown}{more}); stopping (this chunk is not "
+            "committed: the next import offers them again)"
+        )
+    return failed_inputs
 
 
 def _run_batches(
-    plan: Plan, progress: ImportProgress, spare: list[subprocess.Popen[bytes] | None]
-) -> int:
+    plan: Plan, progress: ImportProgress, spare: list[Stage | None], state: ImportState
+) -> tuple[int, int]:
+    watch = state.watch
     failed_inputs = False
     total = 0
     progress.set_total(*count_pending(plan, None))
@@ -71,34 +146,30 @@ def _run_batches(
         chunk = 0
         while True:
             chunk += 1
+            where = f"batch {batch.number} chunk {chunk}"
             progress.start_chunk(chunk)
             commands = [index_command(plan, batch)]
-            names = ["hg-index"]
             if not plan.index_only:
                 commands += [extract_command(plan), build_command(plan)]
-                names += ["hg-extract", "hg-build"]
             extract, spare[0] = spare[0], None  # None: run_chunk starts one
             if not plan.index_only:
-                spare[0] = start_extract(commands[1], True)
-            result = run_chunk(commands, names, progress.advance, extract)
-            for name, status in zip(result.names, result.statuses, strict=True):
-                if name == "hg-index" and status == EXIT_MORE:
-                    continue
-                if status == 1:
-                    failed_inputs = True
-                elif status in (130, -2):
-                    raise KeyboardInterrupt
-                elif status != 0:
+                spare[0] = start_extract(commands[1], True, watch)
+            result = run_chunk(commands, progress.advance, watch, extract)
+            state.failed |= result.counts.failed
+            try:
+                failed_inputs |= judge(result, watch, where, not plan.index_only)
+            except StageFailed:
+                with contextlib.suppress(OSError):  # a full disk: the cause is what we report
                     progress.chunk_done(result.counts.added)
-                    raise StageFailed(
-                        f"{name} failed (exit {status}) in batch {batch.number} chunk {chunk}; "
-                        "stopping (this chunk is not committed: the next import redoes it)"
-                    )
-            commit = subprocess.run(commit_command(plan))
+                raise
+            commit = subprocess.run(commit_command(plan), capture_output=True)
+            sys.stderr.buffer.write(commit.stderr)
             if commit.returncode != 0:
+                said = commit.stderr.decode(errors="replace")
+                if says_disk_full(said):
+                    raise DiskFull(said.strip(), where)
                 raise StageFailed(
-                    f"hg-index commit failed (exit {commit.returncode}) in batch "
-                    f"{batch.number} chunk {chunk}; stopping"
+                    f"hg-index commit failed (exit {commit.returncode}) in {where}; stopping"
                 )
             left = result.counts.offered  # not reported by hg-extract (e.g. index only)
             progress.advance(len(left), sum(left.values()))
@@ -109,6 +180,25 @@ def _run_batches(
                 break
             if added == 0:
                 raise StageFailed("hg-index reports more files but added none; stopping")
-    what = " (index only)" if plan.index_only else ""
-    print(f"hg-import: done, {total} files added{what}", file=sys.stderr)
-    return 1 if failed_inputs else 0
+    return (EXIT_FAILED_INPUTS if failed_inputs else EXIT_OK), total
+
+
+def _retry_failed(plan: Plan, state: ImportState) -> int:
+    """Offer the files whose extraction failed before (and were not offered in this import)
+    to hg-extract | hg-build; hg-extract's memo decides what is really redone."""
+    failures = list_failures(failures_command(plan))
+    if not failures:
+        return EXIT_OK
+    lines = retry_records(Path(plan.index_dir), to_retry(failures, state.failed))
+    if not lines:
+        return EXIT_OK
+    how = "--retry-failed" if plan.retry_failed else "retried if hg-extract changed since"
+    print(
+        f"hg-import: offering {len(lines)} files whose extraction failed before ({how})",
+        file=sys.stderr,
+    )
+    commands = [extract_command(plan), build_command(plan)]
+    result = run_chunk(commands, lambda files, nbytes: None, state.watch, feed=lines)
+    state.failed |= result.counts.failed
+    failed = judge(result, state.watch, "the retry of failed files", True)
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK

@@ -1,22 +1,40 @@
 """One chunk: `hg-index --defer-commit … | hg-extract | hg-build`, relayed through this
-process so the loop can count what each stage has done (for progress and ETAs).
+process so the loop can count what each stage has done (for progress and ETAs) and check
+that every file offered to hg-extract was answered before the chunk is committed.
 
 The relays only read lines and write them on, so the stages run at their own pace. When a
-stage dies its reader's pipe is closed, so the stage before it ends too (EPIPE) instead of
-blocking; nothing is committed then (the loop runs `hg-index commit` only after success).
+stage dies its reader's pipe is closed, so the stage before it ends too (EPIPE, exit 141)
+instead of blocking. A relay's own failure (the status file on a full disk) or a full disk
+said by a stage (on stderr or in an error record) stops the chunk at once: the stages are
+terminated and the loop commits nothing.
+
+Stages' stderr is relayed too (to see "No space left on device"); each stage gets
+PARENT_ENV, so it dies with this process even when this process is killed with -9.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
-OFFERED = {b"add", b"change", b"move"}
+from hg_extract.filetypes import META, file_type
+from hg_index.cli_support import PARENT_ENV
+from hg_index.diskfull import is_disk_full, says_disk_full
+
+OFFERED = {b"add", b"change", b"move", b"file"}
+"""Records that hand hg-extract a file to answer (an entry, error or skip record naming it)."""
+ANSWERS = {b"entry", b"error", b"skip"}
+
+Key = tuple[str, str]
+"""(source, path) of a file."""
 
 
 @dataclass
@@ -24,8 +42,11 @@ class ChunkCounts:
     """What went through the pipes of one chunk."""
 
     added: int = 0
-    offered: dict[tuple[str, str], int] = field(default_factory=dict)
-    """(source, path) -> size of every file hg-index handed on; popped when extracted."""
+    offered: dict[Key, int] = field(default_factory=dict)
+    """(source, path) -> size of every file handed to hg-extract; popped when answered."""
+    offered_total: int = 0
+    failed: set[Key] = field(default_factory=set)
+    """Files with an error record in this chunk (hg-index's or hg-extract's)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -34,6 +55,56 @@ class ChunkResult:
     names: list[str]
     statuses: list[int]
     counts: ChunkCounts
+
+    def unanswered(self) -> list[Key]:
+        """Offered files hg-extract gave no answer for. An XMP whose photo was not in the
+        input has none by design (it is answered with its photo's entry when that comes)."""
+        return sorted(k for k in self.counts.offered if file_type(k[1]) != META)
+
+
+class Watch:
+    """What the relays noticed that must stop the import: a full disk (said on a stage's
+    stderr, in an error record, or met by this process) or a relay's own failure. Shared
+    by the chunks of one import (a spare hg-extract runs beside the chunk before its own).
+
+    Also passes the stages' stderr on, printing hg-index's warnings about files it cannot
+    read once per import: every chunk walks the whole source and reports them again."""
+
+    def __init__(self, out: IO[bytes] | None = None) -> None:
+        self.out = out or sys.stderr.buffer
+        self.stop = threading.Event()
+        self.problem: str | None = None
+        self.disk_full = False
+        self._shown: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def fail(self, problem: str, disk_full: bool = False) -> None:
+        with self._lock:
+            if self.problem is None:  # the first cause is the one to name
+                self.problem = problem
+                self.disk_full = disk_full
+        self.stop.set()
+
+    def failed_by(self, what: str, exc: BaseException) -> None:
+        said = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:
+            said = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        self.fail(f"hg-import: {said} (while relaying {what})", is_disk_full(exc))
+
+    def stderr_line(self, name: str, line: bytes) -> None:
+        text = line.decode(errors="replace").strip()
+        if says_disk_full(text):
+            self.fail(text if text.startswith(f"{name}: ") else f"{name}: {text}", True)
+        if name == "hg-index" and b": WARNING: " in line:
+            with self._lock:
+                if line in self._shown:
+                    return
+                self._shown.add(line)
+        try:
+            self.out.write(line)
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # our own stderr is gone: the stages' words have nowhere to go
 
 
 def _kind(line: bytes) -> bytes | None:
@@ -44,14 +115,24 @@ def _kind(line: bytes) -> bytes | None:
     return None
 
 
-def _relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable[[bytes], None]) -> None:
+def _relay(
+    src: IO[bytes],
+    dst: IO[bytes] | None,
+    on_line: Callable[[bytes], None],
+    watch: Watch,
+    what: str,
+) -> None:
     try:
         for line in src:
-            on_line(line)
+            try:
+                on_line(line)
+            except Exception as exc:  # our bookkeeping, not the stage: stop the chunk
+                watch.failed_by(what, exc)
+                return
             if dst is not None:
                 dst.write(line)
                 dst.flush()  # a few hundred lines a second at most: let them flow at once
-    except (BrokenPipeError, ValueError, OSError):
+    except (OSError, ValueError):
         pass  # the next stage died: stop reading, so the stage before us ends on EPIPE
     finally:
         src.close()
@@ -62,19 +143,53 @@ def _relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable[[bytes], Non
                 pass
 
 
-def start_extract(command: list[str], to_build: bool) -> subprocess.Popen[bytes]:
+def _stderr_relay(src: IO[bytes], name: str, watch: Watch) -> None:
+    try:
+        for line in src:
+            watch.stderr_line(name, line)
+    except (OSError, ValueError):
+        pass
+    finally:
+        src.close()
+
+
+@dataclass
+class Stage:
+    """A stage process and the thread that relays its stderr."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    stderr: threading.Thread
+
+
+def start_stage(
+    name: str, command: list[str], watch: Watch, stdin: Any = None, stdout: Any = None
+) -> Stage:
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    proc = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    thread = threading.Thread(
+        target=_stderr_relay, args=(proc.stderr, name, watch), daemon=True, name=f"{name} stderr"
+    )
+    thread.start()
+    return Stage(name, proc, thread)
+
+
+def start_extract(command: list[str], to_build: bool, watch: Watch) -> Stage:
     """hg-extract waiting for its input (see `run_chunk`'s `extract`)."""
-    return subprocess.Popen(
+    return start_stage(
+        "hg-extract",
         command,
+        watch,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if to_build else subprocess.DEVNULL,
     )
 
 
-def stop_spare(proc: subprocess.Popen[bytes] | None) -> None:
+def stop_spare(stage: Stage | None) -> None:
     """End an hg-extract started ahead that got no chunk: no input, so it exits quietly."""
-    if proc is None:
+    if stage is None:
         return
+    proc = stage.proc
     try:
         if proc.stdin is not None:
             proc.stdin.close()
@@ -84,19 +199,42 @@ def stop_spare(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+    stage.stderr.join(timeout=5)
+
+
+def _wait(stages: list[Stage], watch: Watch) -> list[int]:
+    """Wait for every stage; when the watch says stop, terminate those still running."""
+    stopped = False
+    while True:
+        if watch.stop.is_set() and not stopped:
+            stopped = True
+            for s in stages:
+                if s.proc.poll() is None:
+                    s.proc.terminate()
+        running = [s for s in stages if s.proc.poll() is None]
+        if not running:
+            return [s.proc.returncode for s in stages]
+        try:
+            running[0].proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def run_chunk(
     commands: list[list[str]],
-    names: list[str],
     on_extracted: Callable[[int, int], None],
-    extract: subprocess.Popen[bytes] | None = None,
+    watch: Watch,
+    extract: Stage | None = None,
+    feed: Iterable[bytes] | None = None,
 ) -> ChunkResult:
-    """Run the stages (1 to 3 commands) as a pipe; `on_extracted(files, bytes)` is called as
-    hg-extract reports the files of this chunk done (entries, errors and skips).
+    """Run the stages (hg-index, hg-extract, hg-build; the first one or all three) as a
+    pipe; `on_extracted(files, bytes)` is called as hg-extract answers the files of this
+    chunk (entries, errors and skips).
 
     `extract`: an hg-extract started ahead (`start_extract`, while the last chunk ran), so
-    its start (imports, worker pool, two exiftools: ~0.7 s) is not on this chunk's path."""
+    its start (imports, worker pool, two exiftools: ~0.7 s) is not on this chunk's path.
+    `feed`: record lines to hand hg-extract instead of hg-index's (then `commands` are
+    hg-extract and hg-build only)."""
     counts = ChunkCounts()
 
     def from_index(line: bytes) -> None:
@@ -108,14 +246,25 @@ def run_chunk(
             if record.get("reason") != "sidecar":
                 with counts.lock:
                     counts.offered[(record["source"], record["path"])] = record.get("size", 0)
+                    counts.offered_total += 1
+        elif kind == b"error":
+            record = orjson.loads(line)
+            counts.failed.add((record.get("source"), record.get("path")))
 
     def from_extract(line: bytes) -> None:
         kind = _kind(line)
-        if kind not in (b"entry", b"error", b"skip"):
+        if kind not in ANSWERS:
             return
         record = orjson.loads(line)
+        if kind == b"error":
+            counts.failed.add((record.get("source"), record.get("path")))
+            if says_disk_full(orjson.dumps([record.get("error"), record.get("details")]).decode()):
+                # not the file's fault: the chunk must be redone when there is room
+                watch.fail(f"hg-extract: {record.get('path')}: {record.get('error')}", True)
         keys = [(f.get("source"), f.get("path")) for f in record.get("files", ())]
         keys.append((record.get("source"), record.get("path")))
+        if kind == b"error":  # the files of a failed group named in its details
+            keys += [(record.get("source"), d.get("path")) for d in record.get("details") or ()]
         files = nbytes = 0
         with counts.lock:
             for key in keys:
@@ -126,37 +275,44 @@ def run_chunk(
         if files:
             on_extracted(files, nbytes)
 
-    procs: list[subprocess.Popen[bytes]] = []
+    stages: list[Stage] = []
     threads: list[threading.Thread] = []
+
+    def relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable, what: str) -> None:
+        threads.append(
+            threading.Thread(target=_relay, args=(src, dst, on_line, watch, what), daemon=True)
+        )
+
     try:
-        index = subprocess.Popen(commands[0], stdout=subprocess.PIPE)
-        procs.append(index)
-        if len(commands) == 1:
-            threads.append(threading.Thread(target=_relay, args=(index.stdout, None, from_index)))
+        if feed is None:
+            index = start_stage("hg-index", commands[0], watch, stdout=subprocess.PIPE)
+            stages.append(index)
+            first: IO[bytes] = index.proc.stdout  # type: ignore[assignment]
+            rest = commands[1:]
+        else:
+            first = io.BytesIO(b"".join(feed))  # a few lines per failed file: small
+            rest = commands
+        if not rest:
+            relay(first, None, from_index, "hg-index's records")
         else:
             if extract is None:
-                extract = start_extract(commands[1], len(commands) > 2)
-            procs.append(extract)
-            threads.append(
-                threading.Thread(target=_relay, args=(index.stdout, extract.stdin, from_index))
-            )
-            if len(commands) > 2:
-                build = subprocess.Popen(commands[2], stdin=subprocess.PIPE)
-                procs.append(build)
-                threads.append(
-                    threading.Thread(
-                        target=_relay, args=(extract.stdout, build.stdin, from_extract)
-                    )
-                )
+                extract = start_extract(rest[0], len(rest) > 1, watch)
+            stages.append(extract)
+            relay(first, extract.proc.stdin, from_index, "records to hg-extract")
+            if len(rest) > 1:
+                build = start_stage("hg-build", rest[1], watch, stdin=subprocess.PIPE)
+                stages.append(build)
+                relay(extract.proc.stdout, build.proc.stdin, from_extract, "hg-extract's records")
         for t in threads:
-            t.daemon = True
             t.start()
-        statuses = [p.wait() for p in procs]
+        statuses = _wait(stages, watch)
         for t in threads:
             t.join()
+        for s in stages:  # a stage's last words (a helper it left may hold the pipe: not long)
+            s.stderr.join(timeout=5)
     finally:
-        for p in procs:  # interrupted: do not leave stages behind
-            if p.poll() is None:
-                p.terminate()
-                p.wait()
-    return ChunkResult(names[: len(procs)], statuses, counts)
+        for s in stages:  # interrupted: do not leave stages behind
+            if s.proc.poll() is None:
+                s.proc.terminate()
+                s.proc.wait()
+    return ChunkResult([s.name for s in stages], statuses, counts)

@@ -49,12 +49,18 @@ def _now_iso() -> str:
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Replace the status file atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(dumps(status))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:  # name the status file, not its temp file (a full disk)
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -183,4 +189,7 @@ class ImportProgress:
 
     def finish(self, exit_status: int) -> None:
         state = {0: "finished", 1: "finished", 130: "interrupted"}.get(exit_status, "failed")
-        self.status(state, force=True, exit_status=exit_status)
+        try:
+            self.status(state, force=True, exit_status=exit_status)
+        except OSError as exc:  # a full disk was reported already; readers check the pid
+            self.stream.write(f"hg-import: cannot write {self.status_path}: {exc.strerror}\n")

@@ -190,6 +190,7 @@ def _index(argv: Sequence[str]) -> int:
     cfg = load_config(args.home, args.config, args.storage)
     section = cfg.section("index")
     limits_text = args.add_limits if args.add_limits is not None else section.get("add_limits")
+    configured_matcher = section.get("matcher") or cfg.section("build").get("matcher")
     sources = select_sources(
         cfg,
         args.dirs,
@@ -200,7 +201,7 @@ def _index(argv: Sequence[str]) -> int:
         keep_known=args.keep_known,
         exclude_if_present=args.exclude_if_present,
     )
-    matcher = args.matcher or section.get("matcher", "size-mtime-inode")
+    matcher = args.matcher or configured_matcher or "size-mtime-inode"
     scans = [
         SourceScan(
             s, index_path(cfg, s), source_excludes(s), Policy(s.max_filesize, s.keep_known, matcher)
@@ -217,8 +218,9 @@ def _index(argv: Sequence[str]) -> int:
         ),
         count_only=args.count,
         allow_empty=args.allow_empty,
-        jobs=args.jobs or int(section.get("jobs", 4)),
+        jobs=args.jobs or cfg.value("index", "jobs"),
         defer_commit=args.defer_commit,
+        size_filter_for_run=args.max_filesize is not None,
     )
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("index", mode)

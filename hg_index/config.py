@@ -28,23 +28,251 @@ Example (every key optional)::
     port = 3000
 
 Each later stage reads its own table (`[extract]`, `[build]`, `[server]`) through
-`Config.section`, so the file stays one file.
+`Config.section`, so the file stays one file. Every table is checked here, against
+`SCHEMA`, when the file is loaded: an unknown key (a typo) or a value of the wrong type is
+a ConfigError naming the key and its line, whichever tool reads the file, so the tools read
+values of the right type and a new key is added to `SCHEMA` first.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hg_index.tomllines import line_of
+
 DEFAULT_EXCLUDE_IF_PRESENT = (".galleryignore", ".nomedia")
+DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 class ConfigError(ValueError):
     """The configuration or a flag is invalid; tools exit with status 2."""
+
+
+# -- the schema: every key of every table ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its kind (see KINDS), an optional further check (returns what is
+    wrong, or None), a default (documentation, and `Config.value`), whether it must be set."""
+
+    kind: str
+    check: Callable[[Any], str | None] | None = None
+    default: Any = None
+    required: bool = False
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # TOML's true is not a count
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "path": ("a non-empty string (a path)", lambda v: isinstance(v, str) and v != ""),
+    "integer": ("a whole number", _is_int),
+    "number": ("a number", _is_number),
+    "boolean": ("true or false", lambda v: isinstance(v, bool)),
+    "strings": (
+        "a string or a list of strings",
+        lambda v: (
+            isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        ),
+    ),
+    "size": ('a size like "200m" or a number of bytes', lambda v: isinstance(v, str) or _is_int(v)),
+    "table": ("a table", lambda v: isinstance(v, dict)),
+    "tables": ("an array of tables", lambda v: isinstance(v, list)),
+}
+
+
+def at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= low else f"must be at least {low:g}"
+
+
+def positive(v: Any) -> str | None:
+    return None if v > 0 else "must be more than 0"
+
+
+def between(low: int, high: int) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v <= high else f"must be {low}..{high}"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def _add_limits(v: str) -> str | None:
+    from hg_index.limits import parse_add_limits  # local: limits imports ConfigError
+
+    try:
+        parse_add_limits(v)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _filesize(v: Any) -> str | None:
+    from hg_index.filesize import parse_filesize  # local: filesize imports ConfigError
+
+    try:
+        parse_filesize(str(v))
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _url_template(v: str) -> str | None:
+    """A Leaflet tile URL template: http(s) or relative to this server, with {z} {x} {y};
+    "" means no tiles (the map draws its offline outline)."""
+    if v == "":
+        return None
+    scheme = v.split("://", 1)[0] if "://" in v else ""
+    if scheme not in ("", "http", "https"):
+        return 'must be an http(s) URL, a path on this server or "" (no tiles)'
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in v]
+    return f"must contain {', '.join(missing)}" if missing else None
+
+
+TOP = ""
+SCHEMA: dict[str, dict[str, Key]] = {
+    TOP: {
+        "storage": Key("path", default="storage"),
+        "database": Key("path", default="gallery.db"),
+        "events": Key("path", default="events.ndjson"),
+        "index_dir": Key("path", default="index"),
+        "sources": Key("tables"),
+        "index": Key("table"),
+        "extract": Key("table"),
+        "build": Key("table"),
+        "server": Key("table"),
+    },
+    "sources": {  # each [[sources]]
+        "dir": Key("path", required=True),
+        "name": Key("path"),
+        "excludes": Key("strings"),
+        "exclude_from": Key("strings"),
+        "max_filesize": Key("size", _filesize),
+        "keep_known": Key("boolean", default=True),
+        "exclude_if_present": Key("strings", default=list(DEFAULT_EXCLUDE_IF_PRESENT)),
+    },
+    "index": {
+        "add_limits": Key("string", _add_limits),
+        "matcher": Key("string", one_of("size-mtime-inode", "size-mtime", "size")),
+        "jobs": Key("integer", at_least(1), default=4),
+    },
+    "extract": {
+        "jobs": Key("integer", at_least(0), default=0),  # 0: one per CPU
+        "video": Key("boolean", default=True),
+        "geo_server": Key("string"),
+        "max_pixels": Key("integer", at_least(1)),
+        "video_timeout": Key("number", positive),
+    },
+    "build": {
+        "chunk_size": Key("integer", at_least(1), default=500),
+        "workers": Key("integer", at_least(0), default=0),  # 0: one per core
+        # README once showed `matcher` here: hg-index reads it when [index] has none
+        "matcher": Key("string", one_of("size-mtime-inode", "size-mtime", "size")),
+    },
+    "server": {
+        "host": Key("string", default="127.0.0.1"),
+        "port": Key("integer", between(0, 65535), default=3000),
+        "base_path": Key("string", default=""),
+        "session_hours": Key("number", positive, default=720),
+        "watch_debounce": Key("number", at_least(0), default=10),
+        "watch_max_delay": Key("number", at_least(0), default=600),
+        "watch_poll": Key("number", positive),
+        "map_tiles": Key("string", _url_template, default=DEFAULT_MAP_TILES),
+        "users": Key("tables"),
+    },
+    "server.users": {  # each [[server.users]]
+        "name": Key("string", required=True),
+        "password": Key("string", required=True),
+        "filter": Key("string"),
+    },
+}
+ARRAYS = {"sources": ("sources",), "users": ("server", "users")}
+"""Keys holding arrays of tables -> the schema table of their items (by path)."""
+
+
+def validate(data: Mapping[str, Any], text: str | None = None, where: str = "") -> None:
+    """Check parsed TOML against SCHEMA; the first problem is a ConfigError that names the
+    key, its table and (with `text`) its line. Pure."""
+    for problem, path in _problems(data, (), TOP):
+        line = line_of(text, path)
+        at = f"line {line}: " if line else ""
+        raise ConfigError(f"{where}{at}{problem}")
+
+
+def _table_name(at: Sequence[str | int], numbered: bool = True) -> str:
+    """() -> 'the top level'; ('server',) -> '[server]'; ('sources', 1) -> '[[sources]] #2'."""
+    if not at:
+        return "the top level"
+    names = ".".join(p for p in at if isinstance(p, str))
+    index = next((p for p in at if isinstance(p, int)), None)
+    if index is None:
+        return f"[{names}]"
+    return f"[[{names}]] #{index + 1}" if numbered else f"[[{names}]]"
+
+
+def _name(path: Sequence[str | int]) -> str:
+    """('server', 'port') -> '[server] port'; ('storage',) -> 'storage'."""
+    return str(path[-1]) if len(path) == 1 else f"{_table_name(path[:-1])} {path[-1]}"
+
+
+def _problems(
+    data: Mapping[str, Any], at: tuple[str | int, ...], table: str
+) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """(what is wrong, path of the key) for a table's keys, depth first."""
+    keys = SCHEMA[table]
+    for key, value in data.items():
+        path = (*at, key)
+        spec = keys.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(keys))}"
+            where = f"in {_table_name(at)}" if at else "at the top level"
+            yield f"unknown key {key!r} {where} ({hint})", path
+            continue
+        words, fits = KINDS[spec.kind]
+        if not fits(value):
+            yield f"{_name(path)} must be {words}, got {_show(value)}", path
+            continue
+        wrong = spec.check(value) if spec.check is not None else None
+        if wrong:
+            yield f"{_name(path)}{' ' if wrong.startswith('must') else ': '}{wrong}", path
+        elif spec.kind == "table":
+            yield from _problems(value, path, key)
+        elif spec.kind == "tables":
+            item_table = ".".join(ARRAYS[key])
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    yield f"{_name(path)} must be an array of tables ([[{item_table}]])", path
+                    break
+                yield from _problems(item, (*path, i), item_table)
+    for key, spec in keys.items():
+        if spec.required and key not in data:
+            yield f"{_name((*at, key))} is missing (each {_table_name(at, False)} needs one)", at
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -70,11 +298,15 @@ class Config:
     sections: Mapping[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
-        """A tool's own table from the config file (empty when absent)."""
-        value = self.sections.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"[{name}] in {self.config_file} must be a table")
-        return dict(value)
+        """A tool's own table from the config file (empty when absent), checked against
+        SCHEMA: only known keys, each of its kind."""
+        if name not in SCHEMA or name == TOP:
+            raise KeyError(f"no config table [{name}] in hg_index.config.SCHEMA")
+        return dict(self.sections.get(name, {}))
+
+    def value(self, name: str, key: str) -> Any:
+        """One key of a table: the file's value, else the schema's default."""
+        return self.sections.get(name, {}).get(key, SCHEMA[name][key].default)
 
     def with_sources(self, sources: tuple[Source, ...]) -> Config:
         return replace(self, sources=sources)
@@ -104,23 +336,10 @@ def _str_list(value: Any, what: str) -> tuple[str, ...]:
 
 
 def parse_source(raw: Mapping[str, Any], base: Path) -> Source:
-    """A `[[sources]]` table to a Source (paths relative to the config file's folder)."""
+    """A `[[sources]]` table (checked by `validate`) to a Source (paths relative to the
+    config file's folder)."""
     from hg_index.filesize import parse_filesize  # local: filesize imports ConfigError
 
-    if not isinstance(raw, Mapping) or "dir" not in raw:
-        raise ConfigError("each [[sources]] needs a 'dir'")
-    known = {
-        "dir",
-        "name",
-        "excludes",
-        "exclude_from",
-        "max_filesize",
-        "keep_known",
-        "exclude_if_present",
-    }
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"unknown key(s) in [[sources]]: {', '.join(sorted(unknown))}")
     d = _path(raw["dir"], base, "sources.dir")
     max_fs = raw.get("max_filesize")
     return Source(
@@ -150,18 +369,16 @@ def build_config(
     data: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
     storage: Path | None = None,
+    text: str | None = None,
 ) -> Config:
-    """Pure: defaults <- parsed TOML data <- explicit overrides."""
+    """Pure: defaults <- parsed TOML data (checked against SCHEMA; `text`, the file's
+    text, gives the line of a problem) <- explicit overrides."""
     data = dict(data or {})
+    validate(data, text, f"config file {config_file}, " if config_file else "config: ")
     base = config_file.parent if config_file else home
     top_keys = {"storage", "database", "events", "index_dir", "sources"}
     sections = {k: v for k, v in data.items() if k not in top_keys}
-    for key, value in sections.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"unknown top-level key {key!r} in {config_file}")
     raw_sources = data.get("sources", [])
-    if not isinstance(raw_sources, list):
-        raise ConfigError("'sources' must be an array of tables ([[sources]])")
     return Config(
         home=home,
         storage=storage or _path(data.get("storage", "storage"), home, "storage"),
@@ -174,16 +391,31 @@ def build_config(
     )
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The parsed file and its text (for the lines of later problems)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    return parse_toml(raw, path), raw.decode("utf-8")
+
+
+def parse_toml(raw: bytes, path: Path | str) -> dict[str, Any]:
+    """Pure: TOML bytes to data; what is not UTF-8 TOML text is a ConfigError with where."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {path}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+            "cannot be read); a config file is TOML text, see README's Configuration section"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
 
 
 def load_config(
@@ -204,10 +436,11 @@ def load_config(
         cfg_path = home_path / "config.toml"
         if not cfg_path.exists():
             cfg_path = None
-    data = read_toml(cfg_path) if cfg_path else {}
+    data, text = read_toml(cfg_path) if cfg_path else ({}, None)
     return build_config(
         home_path.absolute(),
         data,
         cfg_path.absolute() if cfg_path else None,
         Path(storage).expanduser().absolute() if storage else None,
+        text,
     )

@@ -178,18 +178,31 @@ class IndexWriter:
         self._fh.write(orjson.dumps(header) + b"\n")
 
     def write(self, entry: dict[str, Any]) -> None:
-        self._fh.write(orjson.dumps(entry) + b"\n")
+        try:
+            self._fh.write(orjson.dumps(entry) + b"\n")
+        except OSError as exc:
+            raise self._named(exc) from None
         self.count += 1
 
     def commit(self) -> None:
-        self._fh.write(orjson.dumps({"type": END_TYPE, "count": self.count}) + b"\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        try:
+            self._fh.write(orjson.dumps({"type": END_TYPE, "count": self.count}) + b"\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        except OSError as exc:
+            raise self._named(exc) from None
         os.replace(self._tmp, self.path)
         _fsync_dir(self.path.parent)
 
+    def _named(self, exc: OSError) -> OSError:
+        """A write error naming the index being written (a full disk says where)."""
+        return OSError(exc.errno, exc.strerror, str(self.path))
+
     def discard(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the buffer cannot be flushed (a full disk): dropped anyway
+                pass
         self._tmp.unlink(missing_ok=True)

@@ -38,6 +38,8 @@ class DirPlan:
     """Zero-byte files: reported, never indexed (they have no content to identify them)."""
     over_limit: int = 0
     """New files left for a later run because the add limit was reached."""
+    too_large: int = 0
+    """Files left out by the size limit (not a known file kept at its size)."""
 
 
 def entry_name(entry: Entry) -> str:
@@ -69,6 +71,7 @@ def plan_dir(
         if policy.max_filesize is not None and f.size > policy.max_filesize:
             kept = policy.keep_known and entry is not None and entry["size"] == f.size
             if not kept:
+                plan.too_large += 1
                 continue
         if entry is None:
             if allowance is not None and len(plan.new) >= allowance:

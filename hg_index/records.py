@@ -15,6 +15,9 @@ Records printed by hg-index (v1):
 - `error`   an input that could not be handled: stage, source, path, error (a sentence)
 - `skip`    an input that is deliberately not handled (e.g. hg-extract meeting a file that is
             not a photo or video): stage, source, path, reason. Not a failure.
+- `scanned` the last record of a source whose walk was complete: source, root. Every file
+            of it that hg-index cannot read was reported in this run, so hg-build may forget
+            the index failures of that source that were not reported again.
 
 `path` is relative to the source's `root`, always with `/` separators.
 """
@@ -34,6 +37,7 @@ MOVE = "move"
 FILE = "file"
 ERROR = "error"
 SKIP = "skip"
+SCANNED = "scanned"
 
 FILE_TYPES = (ADD, CHANGE, MOVE, FILE)
 """Record types that describe a file present on disk, with its checksum."""
@@ -63,6 +67,10 @@ def skip_record(stage: str, reason: str, **fields: Any) -> dict[str, Any]:
     """An input left alone on purpose: reported so nothing is silently ignored, but the run's
     exit status stays 0 (a `.txt` beside the photos is not a failure)."""
     return {"type": SKIP, "v": SCHEMA_VERSION, "stage": stage, "reason": reason, **fields}
+
+
+def scanned_record(source: str, root: str) -> dict[str, Any]:
+    return {"type": SCANNED, "v": SCHEMA_VERSION, "source": source, "root": root}
 
 
 def versioned_header(line: bytes | str, kind: str) -> dict[str, Any] | None:

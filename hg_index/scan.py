@@ -45,6 +45,9 @@ class ScanOptions:
     """Plan without hashing or writing: how much work is left (for progress and ETAs)."""
     defer_commit: bool = False
     """Write the new index as `<name>.ndjson.next`; `hg-index commit` promotes it."""
+    size_filter_for_run: bool = False
+    """The size limit came as a flag (`--max-filesize`, hg-import's batches): the files it
+    leaves out are left for a later run, so a walk that left some out is not complete."""
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Scanner:
         self._old_checksums: set[int] | None = None
         self.pending_adds: list[dict[str, Any]] = []
         self.pending_removes: list[dict[str, Any]] = []
+        self.scanned: list[dict[str, Any]] = []
+        """`scanned` records of the sources walked completely, printed after the moves."""
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -145,7 +150,9 @@ class Scanner:
         state = _SourceState(src.name, root, limit)
         try:
             yield from self._merge(scan, state, writer)
+            empty_refused = False
             if state.seen_files == 0 and old_count > 0 and not self.opts.allow_empty:
+                empty_refused = True
                 self.summary.errors += 1
                 yield records.error_record(
                     "index",
@@ -169,6 +176,8 @@ class Scanner:
         finally:
             if writer:
                 writer.discard()
+        if not empty_refused and complete_walk(state, self.opts.size_filter_for_run):
+            self.scanned.append(records.scanned_record(src.name, root))
         self.summary.per_source[src.name] = state.count
         self.summary.removed += len(state.pending_removes)
         self.pending_removes.extend(state.pending_removes)
@@ -205,6 +214,8 @@ class Scanner:
             yield from self._folder(scan, state, listing, old_entries, writer)
             if listing.failed is not None:
                 failed.append(key)
+                if not listing.path:
+                    state.root_failed = True
         while pending is not None:
             gone(*pending)
             pending = next(old, None)
@@ -229,6 +240,7 @@ class Scanner:
         state.seen_files += len(listing.files)
         plan = plan_dir(old_entries, listing.files, scan.policy, state.allowance())
         state.over_limit += plan.over_limit
+        state.too_large += plan.too_large
         for f in plan.empty:
             yield self._error(state, join(listing.path, f.name), "empty file (0 bytes)")
         if self.opts.count_only:
@@ -358,6 +370,18 @@ class Scanner:
                 yield add
         for group in removes_by_sum.values():
             yield from group
+        yield from self.scanned  # last: after every record of their sources
+
+
+def complete_walk(state: _SourceState, size_filter_for_run: bool) -> bool:
+    """Whether this run looked at every file of the source, so that every file it cannot
+    read was reported (contract: the `scanned` record). Files beyond the add limit or a
+    run's size limit were not hashed, so an unreadable one among them went unreported;
+    the last chunk of an import (no limit reached) is complete. An unlistable subfolder is
+    reported itself and keeps its entries, so it does not make the walk incomplete."""
+    if state.root_failed or state.over_limit:
+        return False
+    return not (size_filter_for_run and state.too_large)
 
 
 @dataclass(frozen=True)
@@ -391,6 +415,8 @@ class _SourceState:
         self.limit = limit
         self.added = 0
         self.over_limit = 0
+        self.too_large = 0
+        self.root_failed = False
         self.count = 0
         self.seen_files = 0
         self.updated = 0

@@ -5,7 +5,8 @@ file is written in the same order, so a re-scan merges the walk with the old ind
 sorted streams and never holds the whole archive in memory.
 
 Symlinks are followed; a folder reached twice (a symlink loop or a second link to it) is
-walked once. Special files (fifos, sockets, devices) are never opened.
+walked once. Special files (FIFOs, sockets, devices) are reported as problems and never
+opened: opening a FIFO blocks until someone writes to it, a device may never end.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def valid_name(name: str) -> bool:
 def printable(name: str) -> str:
     """A name that is safe to print and put into JSON, even when it is not UTF-8."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is neither a regular file nor a folder is (for its error record)."""
+    return next((name for test, name in SPECIAL_KINDS if test(mode)), "special file")
 
 
 def _reason(exc: OSError) -> str:
@@ -112,5 +126,10 @@ def walk(root: str, excludes: Excludes) -> Iterator[Listing]:
                 if excludes.skips_file(relpath):
                     continue
                 listing.files.append(FileStat(entry.name, st.st_size, st.st_mtime_ns, st.st_ino))
+            elif not excludes.skips_file(relpath):
+                # stat only (never open: a FIFO would block); reported like an unreadable
+                # file, so nothing in a source disappears without a word
+                reason = f"not a regular file: {special_kind(st.st_mode)}"
+                listing.problems.append((relpath, reason))
         yield listing
         stack.extend(reversed(subdirs))

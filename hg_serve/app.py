@@ -27,7 +27,7 @@ from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
-from hg_serve.headers import DEFAULT_MAP_TILES, SecurityHeaders, html_response
+from hg_serve.headers import SecurityHeaders, html_response
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
@@ -36,7 +36,7 @@ APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/failures", "/view/{id}
 
 def map_tiles(settings: ServerSettings) -> str:
     """`[server] map_tiles` (its host goes into the content security policy)."""
-    return getattr(settings, "map_tiles", DEFAULT_MAP_TILES)
+    return settings.map_tiles
 
 
 def page(request: Request) -> Response:

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import COOKIE, RateLimited, Sessions, client_address
-from hg_serve.headers import DEFAULT_MAP_TILES, html_response
+from hg_serve.headers import html_response
 
 MAX_FORM = 4096
 
@@ -34,8 +34,7 @@ def _render(
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
-    settings = request.app.state.settings
-    tiles = getattr(settings, "map_tiles", DEFAULT_MAP_TILES)
+    tiles = request.app.state.settings.map_tiles
     return html_response(text, tiles, status, {"Cache-Control": "no-store", **(headers or {})})
 
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hg_build.query import QueryError, compile_query
-from hg_index.config import Config, ConfigError
-from hg_serve.headers import DEFAULT_MAP_TILES
+from hg_index.config import DEFAULT_MAP_TILES, Config, ConfigError
 from hg_serve.passwords import is_hash
 
 DEFAULT_HOST = "127.0.0.1"
@@ -49,6 +47,7 @@ class ServerSettings:
     users: tuple[User, ...] = ()
     session_hours: float = 720.0
     map_tiles: str = DEFAULT_MAP_TILES
+    """Leaflet URL template of the map's tiles (`[server] map_tiles`)."""
 
     @property
     def auth_required(self) -> bool:
@@ -78,25 +77,18 @@ def is_loopback(host: str) -> bool:
 
 
 def _users(raw: Any) -> tuple[User, ...]:
+    """Keys and types are checked by hg_index.config's schema; here what needs hg-serve and
+    hg-build: password hashes, filters that compile, unique names."""
     if raw is None:
         return ()
-    if not isinstance(raw, list):
-        raise ConfigError("[[server.users]] must be an array of tables")
     users = []
     for item in raw:
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            raise ConfigError("each [[server.users]] needs a 'name'")
-        unknown = set(item) - {"name", "password", "filter"}
-        if unknown:
-            raise ConfigError(f"unknown key(s) in [[server.users]]: {', '.join(sorted(unknown))}")
-        password = item.get("password")
-        if not isinstance(password, str) or not is_hash(password):
+        password = item["password"]
+        if not is_hash(password):
             raise ConfigError(
                 f"user {item['name']!r}: password must be a hash from `hg-serve hash-password`"
             )
         flt = item.get("filter")
-        if flt is not None and not isinstance(flt, str):
-            raise ConfigError(f"user {item['name']!r}: filter must be a query string")
         if flt:
             try:
                 compile_query(flt)
@@ -109,31 +101,18 @@ def _users(raw: Any) -> tuple[User, ...]:
     return tuple(users)
 
 
-WATCH_KEYS = {"watch_debounce", "watch_max_delay", "watch_poll"}
-"""Read by hg_serve.watch (`hg-serve --watch`)."""
-
-
 def server_settings(
     cfg: Config,
     host: str | None = None,
     port: int | None = None,
     base_path: str | None = None,
 ) -> ServerSettings:
-    """Pure: defaults <- [server] table <- flags."""
+    """Pure: defaults <- [server] table (checked by hg_index.config) <- flags."""
     section = cfg.section("server")
-    known = {"host", "port", "base_path", "users", "session_hours", "map_tiles"} | WATCH_KEYS
-    unknown = set(section) - known
-    if unknown:
-        raise ConfigError(f"unknown key(s) in [server]: {', '.join(sorted(unknown))}")
     port_value = port if port is not None else section.get("port", DEFAULT_PORT)
-    if not isinstance(port_value, int) or not 0 <= port_value <= 65535:
+    if not isinstance(port_value, int) or not 0 <= port_value <= 65535:  # the flag's
         raise ConfigError(f"port must be 0..65535, got {port_value!r}")
     hours = section.get("session_hours", 720)
-    if not isinstance(hours, int | float) or hours <= 0:
-        raise ConfigError("session_hours must be a positive number")
-    tiles = section.get("map_tiles", DEFAULT_MAP_TILES)
-    if not isinstance(tiles, str):
-        raise ConfigError("map_tiles must be a URL template string ('' for no tiles)")
     return ServerSettings(
         host=str(host or section.get("host") or DEFAULT_HOST),
         port=port_value,
@@ -142,5 +121,5 @@ def server_settings(
         ),
         users=_users(section.get("users")),
         session_hours=float(hours),
-        map_tiles=tiles,
+        map_tiles=cfg.value("server", "map_tiles"),
     )

@@ -119,6 +119,7 @@ def test_hg_index_indexes_all_but_nomedia(sample_archive, sample_manifest, tmp_p
     )
     assert run.returncode == 0, run.stderr.decode()
     records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert records.pop()["type"] == "scanned"  # the walk was complete (contract 4)
     assert {r["type"] for r in records} == {"add"}
     indexed = {r["path"] for r in records}
     on_disk = {

@@ -70,8 +70,9 @@ def test_a_clean_tree_ends_in_the_database_with_exit_0(clean_tree, reference):
     assert status["files"] == status["total_files"] == N
     assert not list((home / "index").glob("*.next"))
     # each chunk's hg-extract was started ahead (a spare); the last spare, unused, is gone
-    # and said nothing
-    assert run.stderr.count("hg-extract: ") == 3
+    # and said nothing: one summary per chunk (3 in batch 1, one each in batches 2 and 3,
+    # which get hg-index's `scanned` record)
+    assert run.stderr.count("hg-extract: ") == 5
     left = subprocess.run(["pgrep", "-f", f"hg-extract.*{home}"], capture_output=True)
     assert left.stdout == b""
 

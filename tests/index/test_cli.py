@@ -55,7 +55,7 @@ def test_shared_media_first_scan_rescan(copy_media, home):
     assert progress(first)["bytes"] == sum(p.stat().st_size for p in on_disk)
 
     again = index(str(src), home=home)
-    assert again.returncode == 1 and again.of_type("add") == [] and len(again.records) == 1
+    assert again.returncode == 1 and [r["type"] for r in again.records] == ["error", "scanned"]
     assert progress(again)["bytes"] == 0  # nothing re-read
 
     stats = run_tool("hg-index", "stats", "--json", home=home)
@@ -80,7 +80,7 @@ def test_change_touch_remove(tmp_path, home):
     assert change["path"] == "a.jpg" and change["previous_checksum"] == old["a.jpg"]
     assert change["checksum"] != old["a.jpg"]
     assert run.paths("remove") == ["c.jpg"]
-    assert run.of_type("add") == [] and len(run.records) == 2
+    assert [r["type"] for r in run.records] == ["change", "remove", "scanned"]
     assert progress(run)["bytes"] == len(b"ONE!") + len(b"two")
     assert progress(index(str(src), home=home))["bytes"] == 0
 
@@ -118,7 +118,7 @@ def test_move_between_sources(tmp_path, home):
         "b",
         "y.jpg",
     )
-    assert len(run.records) == 1
+    assert [r["type"] for r in run.records] == ["move", "scanned", "scanned"]  # a, b
 
 
 def test_sidecars_are_propagated(copy_media, home):
@@ -189,6 +189,7 @@ def test_max_filesize_keep_known(tmp_path, home):
     write(src / "new-big.mov", b"n" * 3000)
     run = index(str(src), "--max-filesize", "2k", home=home)
     assert run.records == []  # big.mov is known with the same size: kept; new-big skipped
+    # (left out by the flag: not a complete walk, so no `scanned` record)
     entries = [e["path"] for e in read_entries(home / "index" / "src.ndjson")]
     assert entries == ["big.mov", "small.jpg"]
     run = index(str(src), "--max-filesize", "2k", "--no-keep-known", home=home)
@@ -252,6 +253,7 @@ def test_bad_names_links_and_loops(tmp_path, home):
     assert errors == {
         "bad-\\xff-name.jpg": "name is not valid UTF-8",
         "dangling.jpg": "broken symlink (vanished during the scan)",
+        "pipe.jpg": "not a regular file: FIFO",  # reported, not silently skipped (issue 13)
     }
     assert run.paths("add") == ["ok.jpg"]
 
@@ -366,4 +368,92 @@ def test_count_is_a_cheap_plan(tmp_path, home):
     run = index(str(src), "--count", "--max-filesize", "1k", home=home)
     assert run.records[0]["files"] == 2
     # nothing was written: a real run still sees everything
-    assert len(index(str(src), home=home).records) == 3
+    rerun = index(str(src), home=home)
+    assert sorted(r["type"] for r in rerun.records) == ["add", "add", "change", "scanned"]
+
+
+def test_special_files_are_error_records_and_never_opened(tmp_path, home):
+    """A FIFO (opening it would block), a socket: reported like unreadable files."""
+    import socket
+
+    src = tmp_path / "src"
+    write(src / "a.jpg", b"a")
+    os.mkfifo(src / "pipe.jpg")
+    os.mkfifo(src / "skipped.fifo")
+    (src / "sub").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sub" / "sock"))
+    try:
+        run = run_tool("hg-index", str(src), "-e", "*.fifo", home=home, timeout=30)
+    finally:
+        sock.close()
+    assert run.returncode == 1, run.stderr
+    errors = {r["path"]: r["error"] for r in run.of_type("error")}
+    assert errors == {
+        "pipe.jpg": "not a regular file: FIFO",
+        "sub/sock": "not a regular file: socket",
+    }  # an excluded one is not reported
+    assert run.paths("add") == ["a.jpg"]
+    assert "pipe.jpg: not a regular file: FIFO" in run.stderr
+
+
+def test_a_closed_stdout_is_quiet_but_not_success(tmp_path, home):
+    """`hg-index | head -1`: no traceback, no message, but exit 141 (128 + SIGPIPE, as a
+    shell reports `yes | head`): an import must never take a stage that could not hand on
+    its output for one that finished."""
+    import subprocess
+
+    from tests.conftest import tool
+
+    src = tmp_path / "src"
+    for i in range(400):
+        write(src / f"d{i % 7}" / f"f{i:04d}.jpg", f"{i}".encode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
+    script = f"'{tool('hg-index')}' --home '{home}' --no-progress '{src}' | head -1"
+    proc = subprocess.run(
+        ["bash", "-c", f"{script}; echo ${{PIPESTATUS[0]}} >&2"], capture_output=True, env=env
+    )
+    assert proc.stdout.count(b"\n") == 1
+    assert proc.stderr.decode().splitlines() == ["141"]  # nothing else said
+
+
+def test_a_full_disk_is_named_with_the_space_left(tmp_path):
+    """ENOSPC is not an internal error: one line with the file and the free space."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)])
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        src = tmp_path / "src"
+        for i in range(2000):  # an index bigger than the disk
+            write(src / f"d{i % 9}" / f"a-long-file-name-{i:05d}.jpg", f"{i}".encode())
+        run = run_tool("hg-index", str(src), "--no-progress", home=disk / "home")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+    assert run.returncode == 2
+    (line,) = [x for x in run.stderr.splitlines() if "error" in x]
+    assert line.startswith("hg-index: error: no space left on device writing ")
+    assert str(disk / "home" / "index" / "src.ndjson") in line
+    assert f"free of 64.0 KiB (disk mounted on {disk})" in line
+
+
+@pytest.mark.parametrize(
+    ("tool_name", "text", "said"),
+    [
+        ("hg-extract", '[extract]\njobs = "many"\n', "line 2: [extract] jobs must be a whole"),
+        ("hg-index", "[index]\njobs = 2\n[build]\nwokers = 2\n", "line 4: unknown key 'wokers'"),
+        ("hg-build", "[server]\nport = 'http'\n", "line 2: [server] port must be a whole"),
+        ("hg-index", b"\x00\x01\xfe\xff binary", "line 1: not UTF-8 text (byte 0xfe"),
+    ],
+)
+def test_a_bad_config_is_a_clear_error_in_every_tool(tmp_path, tool_name, text, said):
+    config = tmp_path / "config.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    args = {"hg-extract": ["--all"], "hg-index": [str(tmp_path)], "hg-build": []}[tool_name]
+    run = run_tool(tool_name, *args, home=tmp_path, stdin=b"")
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"{tool_name}: error: config file {config}, "), run.stderr
+    assert said in run.stderr and "internal error" not in run.stderr
