@@ -135,7 +135,7 @@ def test_a_rebuild_keeps_failures_from_the_memos_and_the_old_database(tmp_path):
     (src / "broken.heic").write_bytes(b"\0\0\0\x18ftypheic" + b"\1" * 5000)
     (src / "broken.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
     records = [json.loads(line) for line in index_and_extract(home, src).splitlines()]
-    sums = {f["path"]: f["checksum"] for r in records for f in r["files"]}
+    sums = {f["path"]: f["checksum"] for r in records for f in r.get("files", ())}
     storage = home / "storage"
     for path, reason in (("shadow.png", "cannot identify image"), ("broken.heic", "EOFError")):
         memo = meta_path(storage, sums[path]).with_name(sums[path][4:] + "-failed.json")

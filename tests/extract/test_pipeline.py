@@ -19,7 +19,7 @@ def _img(storage, rel):
 def test_run_reports_failures_and_finishes_the_rest(pipeline):
     assert pipeline["code"] == 1
     types = {r["type"] for r in pipeline["records"]}
-    assert types == {"entry", "error", "skip"}
+    assert types == {"entry", "error", "skip", "scanned"}  # scanned: hg-index's, passed on
     entries = [r for r in pipeline["records"] if r["type"] == "entry"]
     primaries = sorted(r["files"][0]["path"] for r in entries)
     assert primaries == sorted(
