@@ -236,6 +236,11 @@ def _bad_entry(record: dict[str, Any], message: str) -> dict[str, Any]:
     files = record.get("files") or [{}]
     first = files[0] if isinstance(files[0], dict) else {}
     return error_record(
-        "build", message, id=record.get("id"), source=first.get("source"),
-        root=first.get("root"), path=first.get("path"), checksum=first.get("checksum"),
-    )  # fmt: skip
+        "build",
+        message,
+        id=record.get("id"),
+        source=first.get("source"),
+        root=first.get("root"),
+        path=first.get("path"),
+        checksum=first.get("checksum"),
+    )

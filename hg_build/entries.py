@@ -26,7 +26,6 @@ CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_
 PLACE_FIELDS = ("latitude", "longitude", "altitude")
 TEXT_FIELDS = ("description", "title", "rating")
 ADDRESS_FIELDS = ("country", "state", "city", "road")
-MEDIA_VERSION = 1
 
 
 class EntryError(ValueError):

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from hg_build import chunkdb, db, failures
 from hg_build.build import Builder, Summary, entry_media
 from hg_build.events import now_iso
-from hg_build.upsert import _in, new_rows
+from hg_build.upsert import new_rows, select_in
 from hg_index.ndjson import NdjsonError, parse_line
 from hg_index.records import error_record
 
@@ -112,14 +112,16 @@ class Prepared:
         put into a fresh file so far (that file held nothing else), checked in memory."""
         if self.packed is None:
             return True
-        if edits and _in(conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids):
+        if edits and select_in(
+            conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids
+        ):
             return True
         if written is not None:
             return written.meets(self.ids, self.paths)
-        if self.ids and _in(conn, "SELECT 1 FROM entries WHERE id IN ({}) LIMIT 1", self.ids):
+        if self.ids and select_in(conn, "SELECT 1 FROM entries WHERE id IN ({}) LIMIT 1", self.ids):
             return True
         sql = "SELECT 1 FROM files WHERE source = ? AND path IN ({}) LIMIT 1"
-        return any(_in(conn, sql, paths, source) for source, paths in self.paths.items())
+        return any(select_in(conn, sql, paths, source) for source, paths in self.paths.items())
 
 
 class Written:
@@ -238,9 +240,11 @@ class ChunkWriter:
             # fork: workers start at once with hg_build already imported; started before
             # any reader thread of the caller's, so no thread's lock is copied held.
             self._pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_start, initargs=(os.getpid(),),
-            )  # fmt: skip
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
+            )
             # With fork the pool starts every worker at its first task: do that now, from
             # this thread, before the caller's reader threads exist.
             self._pool.submit(os.getpid).result()

@@ -58,8 +58,11 @@ def open_for_build(cfg: Config, database: Path, events: Path, on_error) -> sqlit
     log.warning(
         "%s has schema v%s, this hg-build writes v%s: rebuilding it from the index and "
         "storage (your edits in %s are kept)",
-        database, found, schema.SCHEMA_VERSION, events,
-    )  # fmt: skip
+        database,
+        found,
+        schema.SCHEMA_VERSION,
+        events,
+    )
     rebuild(database, cfg.index_dir, cfg.storage, events, on_error)
     return db.open_database(database)
 
