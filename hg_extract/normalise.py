@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-META_VERSION = 1
+from hg_common.layout import META_VERSION
 
 DATE_KEYS = ("GPSDateTime", "SubSecDateTimeOriginal", "DateTimeOriginal", "CreateDate")
 OFFSET_KEYS = ("OffsetTimeOriginal", "OffsetTime", "OffsetTimeDigitized", "TimeZone")
