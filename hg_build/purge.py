@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hg_build import db
 from hg_build.store import writer_lock
-from hg_common import layout
+from hg_common import home, layout
 from hg_index.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
 from hg_index.config import ConfigError, load_config
 from hg_index.filesize import format_filesize
@@ -99,7 +99,7 @@ def purge_main(argv) -> int:
     cfg = load_config(args.home, args.config, args.storage)
     database = Path(args.database).expanduser() if args.database else cfg.database
     out = NdjsonWriter(sys.stdout.buffer)
-    lock = cfg.home / "import.lock"
+    lock = home.import_lock(cfg.home)
     try:
         with RunLock(lock), writer_lock(database):
             refs = referenced(cfg.index_dir, database)

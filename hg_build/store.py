@@ -13,6 +13,7 @@ from hg_build import db, schema
 from hg_build.build import Builder, RunState, Summary
 from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
+from hg_common.home import database_lock
 from hg_index.config import Config, ConfigError
 from hg_index.lock import LockedError, RunLock
 
@@ -27,21 +28,17 @@ for the workers: a 100k first build ~7 % faster than in 500s), the live database
 `chunk_size` transactions."""
 
 
-def lock_path(database: Path) -> Path:
-    return database.with_name(database.name + ".lock")
-
-
 @contextmanager
 def writer_lock(database: Path) -> Iterator[None]:
     """One writer (incremental build, rebuild, events add) at a time; others wait."""
     try:
-        with RunLock(lock_path(database)):
+        with RunLock(database_lock(database)):
             yield
             return
     except LockedError:
         pass
     log.info("waiting for another hg-build to finish with %s", database)
-    with RunLock(lock_path(database), wait=True):
+    with RunLock(database_lock(database), wait=True):
         yield
 
 

@@ -10,6 +10,7 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
 from hg_common.groups import index_records
+from hg_common.home import cache_dir
 from hg_extract.extractor import Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.previews import DEFAULT_MAX_PIXELS
@@ -90,7 +91,7 @@ def _extract(argv: Sequence[str]) -> int:
         if args.no_geo
         else NominatimGeocoder(geo_server, Storage(cfg.storage), args.geo_language)
         if geo_server
-        else OfflineGeocoder(cfg.home / "cache")
+        else OfflineGeocoder(cache_dir(cfg.home))
     )
     jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"

@@ -8,16 +8,15 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
+from hg_common import home
 from hg_import.batches import Plan
 from hg_import.loop import DiskFull, StageFailed, run_import
-from hg_import.progress import STATUS_NAME, ImportProgress
+from hg_import.progress import ImportProgress
 from hg_index.cli_support import EXIT_USAGE, ArgumentParser, run_main
 from hg_index.config import Config, ConfigError, load_config
 from hg_index.diskfull import LOW_SPACE, describe_disks, is_disk_full
 from hg_index.lock import LockedError, RunLock
 from hg_index.log import setup_logging
-
-LOCK_NAME = "import.lock"
 
 DESCRIPTION = """\
 Import SOURCE_DIRs (default: the config's [[sources]]) into the gallery home in growing
@@ -92,9 +91,9 @@ def _import(argv: Sequence[str]) -> int:
     setup_logging("hg-import", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config)
     mode = "json" if args.json_progress else "off" if args.quiet else "text"
-    progress = ImportProgress(cfg.home / STATUS_NAME, mode)
+    progress = ImportProgress(home.import_status(cfg.home), mode)
     signal.signal(signal.SIGTERM, _terminate)
-    lock = cfg.home / LOCK_NAME
+    lock = home.import_lock(cfg.home)
     try:
         with RunLock(lock, wait=False):
             return _run(args, cfg, progress)

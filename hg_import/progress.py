@@ -21,8 +21,6 @@ from typing import IO, Any
 from hg_index.filesize import format_filesize
 from hg_index.ndjson import dumps
 
-STATUS_NAME = "import-status.json"
-
 
 def eta_seconds(done: int, total: int | None, elapsed: float) -> float | None:
     """Seconds left at the rate so far (None when unknown)."""

@@ -7,6 +7,7 @@ import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
+from hg_common.home import index_lock
 from hg_index.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
@@ -176,7 +177,7 @@ def _commit(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     setup_logging("hg-index", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
-    with RunLock(cfg.index_dir / ".lock", wait=args.wait):
+    with RunLock(index_lock(cfg.index_dir), wait=args.wait):
         committed = commit_pending(cfg.index_dir)
     if args.verbose:
         for path in committed:
@@ -225,7 +226,7 @@ def _index(argv: Sequence[str]) -> int:
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("index", mode)
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
-    with RunLock(cfg.index_dir / ".lock", wait=args.wait):
+    with RunLock(index_lock(cfg.index_dir), wait=args.wait):
         if not (args.dry_run or args.count):
             for stale in discard_pending(cfg.index_dir):  # its pipeline never committed it
                 log.info("discarded %s: its files are offered again", stale.name)

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hg_common import home as gallery_home
+from hg_common.home import default_home
 from hg_index.tomllines import line_of
 
 DEFAULT_EXCLUDE_IF_PRESENT = (".galleryignore", ".nomedia")
@@ -145,10 +147,10 @@ def _url_template(v: str) -> str | None:
 TOP = ""
 SCHEMA: dict[str, dict[str, Key]] = {
     TOP: {
-        "storage": Key("path", default="storage"),
-        "database": Key("path", default="gallery.db"),
-        "events": Key("path", default="events.ndjson"),
-        "index_dir": Key("path", default="index"),
+        "storage": Key("path", default=gallery_home.STORAGE),
+        "database": Key("path", default=gallery_home.DATABASE),
+        "events": Key("path", default=gallery_home.EVENTS),
+        "index_dir": Key("path", default=gallery_home.INDEX_DIR),
         "sources": Key("tables"),
         "index": Key("table"),
         "extract": Key("table"),
@@ -312,14 +314,6 @@ class Config:
         return replace(self, sources=sources)
 
 
-def default_home(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("HG_HOME"):
-        return Path(env["HG_HOME"]).expanduser()
-    data = env.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
-    return Path(data).expanduser() / "hg"
-
-
 def _path(value: Any, base: Path, what: str) -> Path:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{what} must be a non-empty string, got {value!r}")
@@ -381,10 +375,10 @@ def build_config(
     raw_sources = data.get("sources", [])
     return Config(
         home=home,
-        storage=storage or _path(data.get("storage", "storage"), home, "storage"),
-        database=_path(data.get("database", "gallery.db"), home, "database"),
-        events=_path(data.get("events", "events.ndjson"), home, "events"),
-        index_dir=_path(data.get("index_dir", "index"), home, "index_dir"),
+        storage=storage or _path(data.get("storage", gallery_home.STORAGE), home, "storage"),
+        database=_path(data.get("database", gallery_home.DATABASE), home, "database"),
+        events=_path(data.get("events", gallery_home.EVENTS), home, "events"),
+        index_dir=_path(data.get("index_dir", gallery_home.INDEX_DIR), home, "index_dir"),
         sources=tuple(parse_source(s, base) for s in raw_sources),
         config_file=config_file,
         sections=sections,
@@ -433,7 +427,7 @@ def load_config(
     elif env.get("HG_CONFIG"):
         cfg_path = Path(env["HG_CONFIG"]).expanduser()
     else:
-        cfg_path = home_path / "config.toml"
+        cfg_path = gallery_home.config_file(home_path)
         if not cfg_path.exists():
             cfg_path = None
     data, text = read_toml(cfg_path) if cfg_path else ({}, None)

@@ -29,13 +29,13 @@ from typing import IO, Any
 
 import orjson
 
+from hg_common.home import INDEX_SUFFIX, PENDING_SUFFIX
 from hg_index.config import ConfigError
 from hg_index.records import versioned_header
 
 INDEX_TYPE = "hg/file-index"
 END_TYPE = "hg/file-index-end"
 INDEX_VERSION = 1
-PENDING_SUFFIX = ".next"
 
 
 class IndexFormatError(ConfigError):
@@ -122,14 +122,14 @@ def index_files(index_dir: Path) -> list[Path]:
     """The committed index files of an index folder, one per source, sorted."""
     if not index_dir.is_dir():
         return []
-    return sorted(index_dir.glob("*.ndjson"))
+    return sorted(index_dir.glob(f"*{INDEX_SUFFIX}"))
 
 
 def pending_indexes(index_dir: Path) -> list[Path]:
     """The `.next` files waiting in an index folder."""
     if not index_dir.is_dir():
         return []
-    return sorted(index_dir.glob(f"*.ndjson{PENDING_SUFFIX}"))
+    return sorted(index_dir.glob(f"*{INDEX_SUFFIX}{PENDING_SUFFIX}"))
 
 
 def discard_pending(index_dir: Path) -> list[Path]:

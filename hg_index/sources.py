@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from hg_common.home import index_file
 from hg_index.config import Config, ConfigError, Source, source_name
 from hg_index.excludes import Excludes, build_excludes, read_exclude_file
 
@@ -71,5 +72,4 @@ def source_excludes(source: Source) -> Excludes:
 
 
 def index_path(cfg: Config, source: Source) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source.name)
-    return cfg.index_dir / f"{safe}.ndjson"
+    return index_file(cfg.index_dir, source.name)

@@ -36,7 +36,8 @@ from hg_build import db, events, failures, lookup, schema, summaries
 from hg_build.query import QueryError
 from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, search_fields
-from hg_build.store import lock_path, open_readonly
+from hg_build.store import open_readonly
+from hg_common.home import database_lock
 from hg_index.config import ConfigError
 from hg_index.lock import LockedError, RunLock
 from hg_serve import diagnose, grid
@@ -294,7 +295,7 @@ class Gallery:
         deadline = time.monotonic() + wait
         while True:
             try:
-                with RunLock(lock_path(self.database)), (around or nullcontext)():
+                with RunLock(database_lock(self.database)), (around or nullcontext)():
                     conn = db.connect(self.database)
                     try:
                         if schema.check(conn) == "ok":

@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 
-from hg_import.progress import STATUS_NAME, format_duration
+from hg_common.home import import_status
+from hg_import.progress import format_duration
 from hg_index.lock import process_alive
 
 
 def read_import_status(home: Path) -> dict[str, Any]:
     try:
-        status = orjson.loads((Path(home) / STATUS_NAME).read_bytes())
+        status = orjson.loads(import_status(Path(home)).read_bytes())
     except FileNotFoundError:
         return {"type": "import-status", "v": 1, "state": "idle", "text": ""}
     except (OSError, orjson.JSONDecodeError):

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from hg_index.config import ConfigError, build_config, default_home, load_config
+from hg_common.home import default_home
+from hg_index.config import ConfigError, build_config, load_config
 
 
 def test_default_home_env():

@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-from hg_build.store import lock_path
+from hg_common.home import database_lock
 from hg_index.lock import RunLock
 from tests.conftest import run_tool
 from tests.serve.conftest import start_server
@@ -60,7 +60,7 @@ def test_edit_waits_for_a_running_import_then_applies(own_home):
     srv = start_server(own_home)
     try:
         target = ids(srv, "beach")
-        with RunLock(lock_path(own_home / "gallery.db")):  # as a running hg-build holds it
+        with RunLock(database_lock(own_home / "gallery.db")):  # as a running hg-build holds it
             r = srv.post(
                 "/api/events",
                 json={"targetIds": target, "actions": [{"action": "addTag", "value": "later"}]},
