@@ -6,10 +6,9 @@ its chunks by hg-index's add limits, so the first photos are in the gallery with
 
 from __future__ import annotations
 
-import shutil
-import sys
 from dataclasses import dataclass
-from pathlib import Path
+
+from hg_index.cli_support import tool
 
 
 @dataclass(frozen=True)
@@ -38,14 +37,6 @@ class Plan:
     """Pass --retry-failed to hg-extract: redo failed files despite its memo."""
     index_dir: str = ""
     """The config's index folder (the retry of failed files reads the committed indexes)."""
-
-
-def tool(name: str) -> str:
-    """The console script beside this Python (its venv), else the one on PATH."""
-    here = Path(sys.executable).parent / name
-    if here.exists():
-        return str(here)
-    return shutil.which(name) or name
 
 
 def _size_filter(batch: Batch | None) -> list[str]:

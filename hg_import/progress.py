@@ -1,23 +1,23 @@
 """Import progress: totals from `hg-index --count`, files done as hg-extract reports them;
 rendered as stderr lines, NDJSON records (`--json-progress`) and `<home>/import-status.json`
-(what hg-serve shows as "importing: 1,234 / 50,000 — ETA 3 h").
-
-The status file is rewritten atomically (temp file + rename) at most every second and at
-every chunk boundary; `state` is `running`, `finished`, `interrupted` or `failed`, and `pid`
-lets a reader tell a killed import (pid gone) from a running one.
+(the file's format, written here and read by hg-serve, is `hg_common.import_status`).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from hg_common.import_status import (
+    finished_state,
+    format_duration,
+    now_iso,
+    status_record,
+    write_status,
+)
 from hg_index.filesize import format_filesize
 from hg_index.ndjson import dumps
 
@@ -27,41 +27,6 @@ def eta_seconds(done: int, total: int | None, elapsed: float) -> float | None:
     if total is None or done <= 0 or elapsed <= 0:
         return None
     return max(0, total - done) * elapsed / done
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--"
-    s = int(seconds + 0.5)
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def write_status(path: Path, status: dict[str, Any]) -> None:
-    """Replace the status file atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(dumps(status))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:  # name the status file, not its temp file (a full disk)
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Counter:
@@ -105,7 +70,7 @@ class ImportProgress:
         self.stream = stream or sys.stderr
         self.interval = interval
         self.clock = clock
-        self.started = _now_iso()
+        self.started = now_iso()
         self.overall = _Counter(clock)
         self.batch = _Counter(clock)
         self.batch_number = 0
@@ -136,22 +101,15 @@ class ImportProgress:
 
     def record(self, state: str = "running", exit_status: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        rec: dict[str, Any] = {
-            "type": "import-status",
-            "v": 1,
-            "state": state,
-            "pid": os.getpid(),
-            "started": self.started,
-            "updated": _now_iso(),
-            "batch": self.batch_number,
-            "batches": 3,
-            "chunk": self.chunk,
-            **self.overall.figures(now),
-            "current_batch": self.batch.figures(now),
-        }
-        if exit_status is not None:
-            rec["exit"] = exit_status
-        return rec
+        return status_record(
+            state,
+            self.started,
+            self.batch_number,
+            self.chunk,
+            self.overall.figures(now),
+            self.batch.figures(now),
+            exit_status,
+        )
 
     def status(self, state: str, force: bool = False, exit_status: int | None = None) -> None:
         now = self.clock()
@@ -186,7 +144,7 @@ class ImportProgress:
         self.status("running", force=True)
 
     def finish(self, exit_status: int) -> None:
-        state = {0: "finished", 1: "finished", 130: "interrupted"}.get(exit_status, "failed")
+        state = finished_state(exit_status)
         try:
             self.status(state, force=True, exit_status=exit_status)
         except OSError as exc:  # a full disk was reported already; readers check the pid

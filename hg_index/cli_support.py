@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from hg_index import __version__
 from hg_index.config import ConfigError
@@ -32,6 +34,15 @@ EXIT_BROKEN_PIPE = 141
 PARENT_ENV = "HG_DIE_WITH_PARENT"
 """Set by hg-import for its stages to its pid: a stage then ends when hg-import ends, even
 by `kill -9`, instead of working on (and writing) for a chunk nobody will commit."""
+
+
+def tool(name: str) -> str:
+    """An hg console script to run as a program: the one beside this Python (its venv),
+    else the one on PATH. hg-import runs its stages so, hg-serve's watcher runs hg-import."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    return shutil.which(name) or name
 
 
 class UsageError(ConfigError):

@@ -1,7 +1,7 @@
 """Data access for hg-serve: every read and edit of the gallery goes through a `Gallery`.
 
-All of it is hg_build's code: read-only SQLite connections from `hg_build.db.connect`, the
-query language (`hg_build.query`, a user's filter ANDed with `compile_filtered`), search,
+All of it is hg_build's code, through its one facade `hg_build.api`: read-only SQLite
+connections, the query language (a user's filter ANDed with `compile_filtered`), search,
 lookups and summaries. hg-serve adds only the shaping for the web app (`grid`).
 
 Connections: a few reader threads (`READERS`), each with its own read-only connection and
@@ -11,8 +11,8 @@ and its page agree). `reload()` makes every thread reconnect on its next query (
 database appeared, or was replaced); without a database the gallery is an empty in-memory
 one of the same schema.
 
-Edits are the one write: the event is appended to the log (hg_build.events, fsync), then
-applied to the database by hg_build's `import_events` under hg-build's writer lock, so a
+Edits are the one write: the event is appended to the log (`api.append_events`, fsync),
+then applied to the database (`api.apply_events`) under hg-build's writer lock, so a
 `tag:` search sees it at once and never races an import; when an import holds the lock,
 the edit is applied by the next `apply_events()` (the watcher retries every poll).
 """
@@ -32,11 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hg_build import db, events, failures, lookup, schema, summaries
-from hg_build.query import QueryError
-from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, search_fields
-from hg_build.store import open_readonly
+from hg_build import api
+from hg_build.api import QueryError, compile_filtered
 from hg_common.home import database_lock
 from hg_index.config import ConfigError
 from hg_index.lock import LockedError, RunLock
@@ -74,7 +71,7 @@ class Gallery:
         self.events = events_path
         if database.exists():  # an unusable database (newer schema…) stops the start
             try:
-                open_readonly(database).close()
+                api.check_readable(database)
             except sqlite3.OperationalError as exc:  # even reading WAL writes -shm there
                 raise ConfigError(
                     f"cannot open the gallery database {database}: "
@@ -86,7 +83,7 @@ class Gallery:
         self._generation = 0  # bumped by reload(): reader threads reconnect
         self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
-        self._geo: tuple[tuple, summaries.GeoSnapshot] | None = None  # (version, snapshot)
+        self._geo: tuple[tuple, api.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
         self._write_failed = -float("inf")  # when applying edits last failed (see apply)
         # filters -> (version, sorted keys of what they let a user fetch from storage)
@@ -96,10 +93,9 @@ class Gallery:
     # -- connections -----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         if self.database.exists():
-            conn = db.connect(self.database, readonly=True)
+            conn = api.connect_readonly(self.database)
         else:
-            conn = db.connect(":memory:")
-            schema.create(conn)
+            conn = api.empty_database()
         conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
         return conn
 
@@ -142,15 +138,15 @@ class Gallery:
         c = compile_filtered(q, filters)
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
-            total = count(conn, c)
-            found = search_fields(conn, c, grid.GRID_FIELDS, limit, offset)
+            total = api.count(conn, c)
+            found = api.search_fields(conn, c, grid.GRID_FIELDS, limit, offset)
             items = [grid.grid_item(m) for m in found]
         return {"total": total, "offset": offset, "entries": items}
 
     def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
         c = compile_filtered("", filters, drive_by_tag=False)
         with self._read() as conn:
-            media = lookup.media_by_id(conn, entry_id, c)
+            media = api.media_by_id(conn, entry_id, c)
             if media is None:
                 return None
             row = conn.execute(
@@ -161,31 +157,31 @@ class Gallery:
     def years(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
         c = compile_filtered(q, filters, drive_by_tag=False)
         with self._read() as conn:
-            return summaries.years(conn, c)
+            return api.years(conn, c)
 
     def tags(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
         c = compile_filtered(q, filters, drive_by_tag=False)
         with self._read() as conn:
-            return summaries.tags(conn, c)
+            return api.tags(conn, c)
 
     def geo(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, Any]:
         """Compact parallel arrays (idLength, ids, lat, lon) of entries with a position.
 
-        Selected from the version's snapshot of all positions (`summaries.GeoSnapshot`) by
+        Selected from the version's snapshot of all positions (`api.GeoSnapshot`) by
         the rowids the query matches, in the same read transaction: a query then costs an
         index scan of integers instead of 40k rows of strings and floats."""
         c = compile_filtered(q, filters, drive_by_tag=False)
         version = self.version()
         with self._read() as conn:
             snapshot = self._geo_snapshot(conn, version)
-            return summaries.geo_select(snapshot, summaries.geo_rowids(conn, c))
+            return api.geo_select(snapshot, api.geo_rowids(conn, c))
 
-    def _geo_snapshot(self, conn: sqlite3.Connection, version: tuple) -> summaries.GeoSnapshot:
+    def _geo_snapshot(self, conn: sqlite3.Connection, version: tuple) -> api.GeoSnapshot:
         self._geo_used = time.monotonic()
         held = self._geo
         if held is not None and held[0] == version:
             return held[1]
-        snapshot = summaries.geo_snapshot(conn)
+        snapshot = api.geo_snapshot(conn)
         self._geo = (version, snapshot)
         return snapshot
 
@@ -209,7 +205,7 @@ class Gallery:
         """Entries similar to one, most similar first; empty until vectors are extracted."""
         c = compile_filtered(f"similar:{entry_id}", filters)
         with self._read() as conn:
-            found = search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
+            found = api.search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
 
     def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
@@ -220,7 +216,7 @@ class Gallery:
         return held[1] if held is not None and held[0] == self.version() else None
 
     def visible_keys(self, filters: tuple[str, ...]) -> Any:
-        """`lookup.visible_keys` of the filters, kept per database version (one query
+        """`api.visible_keys` of the filters, kept per database version (one query
         after each change, however many previews are asked for meanwhile)."""
         with self._visible_lock:  # one reader computes, the others wait for its answer
             version = self.version()  # before the query: a commit meanwhile is a miss later
@@ -229,7 +225,7 @@ class Gallery:
                 return held[1]
             c = compile_filtered("", filters, drive_by_tag=False)
             with self._read() as conn:
-                keys = lookup.visible_keys(conn, c)
+                keys = api.visible_keys(conn, c)
             self._visible[filters] = (version, keys)
             return keys
 
@@ -241,26 +237,26 @@ class Gallery:
         if filters:
             return {"total": 0, "failures": []}
         with self._read() as conn:
-            total = failures.count_failures(conn)
-            rows = failures.list_failures(conn, max(0, min(limit, MAX_LIMIT)), offset)
+            total = api.count_failures(conn)
+            rows = api.list_failures(conn, max(0, min(limit, MAX_LIMIT)), offset)
         return {"total": total, "failures": rows}
 
     def failure_count(self, filters: Sequence[str] = ()) -> int:
         if filters:
             return 0
         with self._read() as conn:
-            return failures.count_failures(conn)
+            return api.count_failures(conn)
 
     def existing(self, ids: Iterable[str], filters: Sequence[str] = ()) -> set[str]:
         """Which of ids are entries this user may see (validates edits)."""
         c = compile_filtered("", filters, drive_by_tag=False)
         with self._read() as conn:
-            return lookup.existing_ids(conn, ids, c)
+            return api.existing_ids(conn, ids, c)
 
     # -- edits -----------------------------------------------------------------------------
     def append_event(self, event: dict[str, Any]) -> None:
         """Append one userAction to the event log durably (flock, fsync)."""
-        events.append_events(self.events, [event])
+        api.append_events(self.events, [event])
 
     def apply_events(
         self, wait: float = 0.0, around: Callable[[], AbstractContextManager] | None = None
@@ -296,12 +292,7 @@ class Gallery:
         while True:
             try:
                 with RunLock(database_lock(self.database)), (around or nullcontext)():
-                    conn = db.connect(self.database)
-                    try:
-                        if schema.check(conn) == "ok":
-                            db.import_events(conn, self.events)
-                    finally:
-                        conn.close()
+                    api.apply_events(self.database, self.events)
                     self._edits += 1  # cached answers are stale now
                     return True
             except LockedError:

@@ -1,8 +1,7 @@
-"""`GET /api/import-status`: what `hg-import` writes to `<home>/import-status.json`, for the
-web app's "importing: 1,234 / 50,000 — ETA 3 h" indicator.
+"""`GET /api/import-status`: what `hg-import` writes to `<home>/import-status.json`
+(`hg_common.import_status` reads it), for the web app's "importing: 1,234 / 50,000 — ETA
+3 h" indicator.
 
-`read_import_status` adds what the file cannot know: an import whose process is gone while
-the file still says `running` was killed (`state: "interrupted"`), and no file means `idle`.
 `ImportStatusApp` is a plain ASGI app, so the server mounts it without glue:
 `Route("/api/import-status", ImportStatusApp(cfg.home))` in Starlette.
 """
@@ -10,36 +9,10 @@ the file still says `running` was killed (`state: "interrupted"`), and no file m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from hg_common.home import import_status
-from hg_import.progress import format_duration
-from hg_index.lock import process_alive
-
-
-def read_import_status(home: Path) -> dict[str, Any]:
-    try:
-        status = orjson.loads(import_status(Path(home)).read_bytes())
-    except FileNotFoundError:
-        return {"type": "import-status", "v": 1, "state": "idle", "text": ""}
-    except (OSError, orjson.JSONDecodeError):
-        return {"type": "import-status", "v": 1, "state": "unknown", "text": ""}
-    if status.get("state") == "running" and not process_alive(status.get("pid")):
-        status["state"] = "interrupted"
-    status["text"] = status_text(status)
-    return status
-
-
-def status_text(status: dict[str, Any]) -> str:
-    """The indicator's words: "importing: 1,234 / 50,000 — ETA 3 h 05 min" while running."""
-    if status.get("state") != "running":
-        return ""
-    done, total = status.get("files") or 0, status.get("total_files")
-    of = f" / {total:,}" if isinstance(total, int) else ""
-    eta = status.get("eta")
-    return f"importing: {done:,}{of}" + (f" — ETA {format_duration(eta)}" if eta else "")
+from hg_common.import_status import read_import_status
 
 
 class ImportStatusApp:

@@ -28,7 +28,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from hg_build import events
+from hg_build import api
 from hg_serve.gallery import Gallery, file_signature
 
 log = logging.getLogger(__name__)
@@ -168,13 +168,13 @@ class Watcher:
         if size > self.events_offset:  # appended by us or another writer
             self.pending = True
             try:
-                for event, offset in events.read_events(self.gallery.events, self.events_offset):
+                for event, offset in api.read_events(self.gallery.events, self.events_offset):
                     self.events_offset = offset
                     if event["id"] in self.seen:
                         self.seen.discard(event["id"])
                     else:
                         messages.append(event)
-            except events.EventLogError as exc:
+            except api.EventLogError as exc:
                 log.error("%s", exc)
                 self.events_offset = size
         if self.pending:

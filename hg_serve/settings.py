@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hg_build.query import QueryError, compile_query
+from hg_build.api import QueryError, compile_query
 from hg_index.config import DEFAULT_MAP_TILES, Config, ConfigError
 from hg_serve.passwords import is_hash
 

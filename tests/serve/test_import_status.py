@@ -8,8 +8,9 @@ import subprocess
 
 import orjson
 
-from hg_import.progress import ImportProgress, write_status
-from hg_serve.import_status import ImportStatusApp, read_import_status, status_text
+from hg_common.import_status import read_import_status, status_text, write_status
+from hg_import.progress import ImportProgress
+from hg_serve.import_status import ImportStatusApp
 
 
 def get(home, method="GET"):

@@ -1,0 +1,82 @@
+"""What hg-build offers the tools after it (hg-serve): the one module they import of it.
+
+Reading (`check_readable`, `connect_readonly`, `empty_database`), searching (the query
+language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `search_fields`,
+`media_by_id`, `existing_ids`, `visible_keys`), summaries (`years`, `tags`, the map's
+`geo_snapshot` / `geo_rowids` / `geo_select`), the event log (`append_events`,
+`read_events`, `EventLogError`, and `apply_events` into the database) and the failures
+(`count_failures`, `list_failures`). Everything else in hg_build is its own business, so
+hg-build may reorganise it without touching hg-serve. The writer lock that `apply_events`
+needs is `hg_common.home.database_lock` (an hg-build writing the same database holds it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hg_build import db, schema
+from hg_build.events import EventLogError, append_events, read_events
+from hg_build.failures import count_failures, list_failures
+from hg_build.lookup import existing_ids, media_by_id, visible_keys
+from hg_build.query import QueryError, compile_query
+from hg_build.query.filtered import compile_filtered
+from hg_build.query.search import count, search_fields
+from hg_build.store import open_readonly
+from hg_build.summaries import GeoSnapshot, geo_rowids, geo_select, geo_snapshot, tags, years
+
+__all__ = [
+    "EventLogError",
+    "GeoSnapshot",
+    "QueryError",
+    "append_events",
+    "apply_events",
+    "check_readable",
+    "compile_filtered",
+    "compile_query",
+    "connect_readonly",
+    "count",
+    "count_failures",
+    "empty_database",
+    "existing_ids",
+    "geo_rowids",
+    "geo_select",
+    "geo_snapshot",
+    "list_failures",
+    "media_by_id",
+    "read_events",
+    "search_fields",
+    "tags",
+    "visible_keys",
+    "years",
+]
+
+
+def check_readable(database: Path) -> None:
+    """Open and close the database as a reader would: ConfigError when there is none or its
+    schema is not this hg-build's; sqlite3's errors when the file cannot be read."""
+    open_readonly(database).close()
+
+
+def connect_readonly(database: Path) -> sqlite3.Connection:
+    """A read-only connection with hg-build's SQL functions (`casefold`, `hg_cosine`, …)."""
+    return db.connect(database, readonly=True)
+
+
+def empty_database() -> sqlite3.Connection:
+    """An in-memory database of the current schema: what a reader sees before any build."""
+    conn = db.connect(":memory:")
+    schema.create(conn)
+    return conn
+
+
+def apply_events(database: Path, events: Path) -> None:
+    """Import the event log's new lines into the database (a database of another schema is
+    left alone: the next hg-build migrates or rebuilds it and imports the log then). The
+    caller holds the writer lock."""
+    conn = db.connect(database)
+    try:
+        if schema.check(conn) == "ok":
+            db.import_events(conn, events)
+    finally:
+        conn.close()
