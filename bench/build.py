@@ -29,7 +29,7 @@ from hg_build.entries import media_from_entry  # noqa: E402
 from hg_build.parallel import default_workers  # noqa: E402
 from hg_build.query.search import search  # noqa: E402
 from hg_common import layout  # noqa: E402
-from hg_index.config import load_config  # noqa: E402
+from hg_common.config import load_config  # noqa: E402
 
 TAGS = [
     "beach",

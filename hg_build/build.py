@@ -21,7 +21,7 @@ from hg_build import db, failures
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
 from hg_build.upsert import write_batch
-from hg_index.records import SCHEMA_VERSION, error_record
+from hg_common.records import SCHEMA_VERSION, error_record
 
 log = logging.getLogger(__name__)
 

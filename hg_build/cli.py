@@ -20,7 +20,7 @@ from hg_build.build import timed_chunks
 from hg_build.parallel import default_workers, line_blocks
 from hg_build.rebuild import rebuild
 from hg_build.store import READ_CHUNK, build, open_for_build, open_readonly, writer_lock
-from hg_index.cli_support import (
+from hg_common.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
     ArgumentParser,
@@ -28,9 +28,9 @@ from hg_index.cli_support import (
     add_common_arguments,
     run_main,
 )
-from hg_index.config import Config, load_config
-from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter
+from hg_common.config import Config, load_config
+from hg_common.log import setup_logging
+from hg_common.ndjson import NdjsonWriter
 
 DESCRIPTION = """\
 Build the gallery database from hg-extract's NDJSON on stdin (entry, remove, move, error

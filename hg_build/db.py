@@ -17,7 +17,7 @@ import orjson
 
 from hg_build import events, record, schema
 from hg_build.entries import search_text
-from hg_index.sidecars import group_keys
+from hg_common.sidecars import group_keys
 
 
 def _null(_value: None) -> None:

@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from hg_index.config import ConfigError
-from hg_index.records import versioned_header
+from hg_common.errors import ConfigError
+from hg_common.records import versioned_header
 
 EVENTS_TYPE = "hg/events"
 EVENTS_VERSION = 1

@@ -34,8 +34,8 @@ from hg_build import chunkdb, db, failures
 from hg_build.build import Builder, Summary, entry_media
 from hg_build.events import now_iso
 from hg_build.upsert import new_rows, select_in
-from hg_index.ndjson import NdjsonError, parse_line
-from hg_index.records import error_record
+from hg_common.ndjson import NdjsonError, parse_line
+from hg_common.records import error_record
 
 log = logging.getLogger(__name__)
 

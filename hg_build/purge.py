@@ -22,13 +22,14 @@ from pathlib import Path
 from hg_build import db
 from hg_build.store import writer_lock
 from hg_common import home, layout
-from hg_index.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
-from hg_index.config import ConfigError, load_config
-from hg_index.filesize import format_filesize
-from hg_index.indexfile import index_files, pending_indexes, read_entries
-from hg_index.lock import LockedError, RunLock
-from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter
+from hg_common.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
+from hg_common.config import load_config
+from hg_common.errors import ConfigError
+from hg_common.filesize import format_filesize
+from hg_common.indexfile import index_files, pending_indexes, read_entries
+from hg_common.lock import LockedError, RunLock
+from hg_common.log import setup_logging
+from hg_common.ndjson import NdjsonWriter
 
 
 def _prefix(checksum: str) -> int:

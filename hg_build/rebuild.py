@@ -41,7 +41,7 @@ from hg_build.parallel import apply_chunks, default_workers
 from hg_common import layout
 from hg_common.entry import entry_record
 from hg_common.groups import Group, entry_group, group_records, index_records, is_media, name_of
-from hg_index.records import error_record
+from hg_common.records import error_record
 
 log = logging.getLogger(__name__)
 

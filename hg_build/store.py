@@ -13,9 +13,10 @@ from hg_build import db, schema
 from hg_build.build import Builder, RunState, Summary
 from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
+from hg_common.config import Config
+from hg_common.errors import ConfigError
 from hg_common.home import database_lock
-from hg_index.config import Config, ConfigError
-from hg_index.lock import LockedError, RunLock
+from hg_common.lock import LockedError, RunLock
 
 log = logging.getLogger(__name__)
 

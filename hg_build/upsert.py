@@ -20,7 +20,7 @@ from hg_build import record
 from hg_build.db import drop_orphans, json_text, name_ext, split_path, tag_rows
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
-from hg_index.sidecars import group_keys, strip_ext
+from hg_common.sidecars import group_keys, strip_ext
 
 _FOLDED = ("make", "model", "lens", "description", "title", *ADDRESS_FIELDS)
 _PLAIN = (

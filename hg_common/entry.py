@@ -20,7 +20,7 @@ from typing import Any
 
 from hg_common.filetypes import file_type
 from hg_common.groups import Group
-from hg_index.records import SCHEMA_VERSION
+from hg_common.records import SCHEMA_VERSION
 
 ENTRY = "entry"
 _DROP = ("type", "v", "previous_checksum", "reason", "from_source", "from_path")

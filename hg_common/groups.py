@@ -1,7 +1,7 @@
 """Sidecar groups and their primary file: the one rule of a live import and a rebuild.
 
 An entry is a sidecar group: files of one folder that describe one photo (`IMG_1.CR2`,
-`IMG_1.JPG`, `IMG_1.CR2.xmp`), grouped with HomeGallery's rule (`hg_index.sidecars`). Its
+`IMG_1.JPG`, `IMG_1.CR2.xmp`), grouped with HomeGallery's rule (`hg_common.sidecars`). Its
 primary is the largest media file, of equal sizes the alphabetically last path; the
 primary's checksum is the entry's id, and user edits are keyed by it, so every way to an
 entry must pick the same file. A media file that failed (it has a failure memo, or it
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hg_common import records
 from hg_common.filetypes import META, file_type
 from hg_common.filetypes import is_media as is_media_type
-from hg_index import records
-from hg_index.indexfile import index_files, read_entries, read_header
-from hg_index.sidecars import group_keys
+from hg_common.indexfile import index_files, read_entries, read_header
+from hg_common.sidecars import group_keys
 
 PASS_THROUGH = (records.REMOVE, records.MOVE, records.ERROR)
 

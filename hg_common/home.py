@@ -2,7 +2,7 @@
 
 Every tool finds the home's files through these names, so a tool that writes a file and
 the tools that read it cannot disagree. The config file may move the storage, database,
-event log and index folder (`hg_index.config`: `storage`, `database`, `events`,
+event log and index folder (`hg_common.config`: `storage`, `database`, `events`,
 `index_dir`, relative to the home); the names here are their defaults, and the locks and
 status files sit beside what they guard. See docs/architecture.md "Gallery home".
 """

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from hg_common.home import import_status
-from hg_index.lock import process_alive
-from hg_index.ndjson import dumps
+from hg_common.lock import process_alive
+from hg_common.ndjson import dumps
 
 TYPE = "import-status"
 VERSION = 1

@@ -9,15 +9,7 @@ import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
-from hg_common.groups import index_records
-from hg_common.home import cache_dir
-from hg_extract.extractor import Options
-from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
-from hg_extract.previews import DEFAULT_MAX_PIXELS
-from hg_extract.sources import stdin_records
-from hg_extract.storage import Storage
-from hg_extract.workers import Runner
-from hg_index.cli_support import (
+from hg_common.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
     ArgumentParser,
@@ -25,10 +17,18 @@ from hg_index.cli_support import (
     add_common_arguments,
     run_main,
 )
-from hg_index.config import load_config
-from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter
-from hg_index.progress import Progress
+from hg_common.config import load_config
+from hg_common.groups import index_records
+from hg_common.home import cache_dir
+from hg_common.log import setup_logging
+from hg_common.ndjson import NdjsonWriter
+from hg_common.progress import Progress
+from hg_extract.extractor import Options
+from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
+from hg_extract.previews import DEFAULT_MAX_PIXELS
+from hg_extract.sources import stdin_records
+from hg_extract.storage import Storage
+from hg_extract.workers import Runner
 
 log = logging.getLogger("hg-extract")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from hg_common.filetypes import META, file_type
 from hg_common.groups import Group, name_of
+from hg_common.records import error_record
 from hg_extract.extractor import EXTRACTOR_VERSION
-from hg_index.records import error_record
 
 
 def file_error(

@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from hg_common.ndjson import NdjsonError, parse_line
+from hg_common.records import FILE_TYPES
 from hg_extract.entry import input_error
-from hg_index.ndjson import NdjsonError, parse_line
-from hg_index.records import FILE_TYPES
 
 READ_SIZE = 1 << 16
 _HEX = frozenset("0123456789abcdef")

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from hg_common import layout
-from hg_index.lock import process_alive
+from hg_common.lock import process_alive
 
 log = logging.getLogger("hg-extract")
 

@@ -23,13 +23,13 @@ from typing import Any
 from hg_common import layout
 from hg_common.entry import entry_record
 from hg_common.groups import Group, Unsupported, group_records, next_primary
+from hg_common.progress import Progress
+from hg_common.records import skip_record
 from hg_extract import extractor, failures
 from hg_extract.entry import coordinates, file_error, is_failure, not_imported
 from hg_extract.extractor import Failure, GroupResult, Options, describe
 from hg_extract.pool import Workers
 from hg_extract.storage import Storage
-from hg_index.progress import Progress
-from hg_index.records import skip_record
 
 log = logging.getLogger("hg-extract")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hg_index.cli_support import tool
+from hg_common.cli_support import tool
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hg_common import home
+from hg_common.cli_support import EXIT_USAGE, ArgumentParser, run_main
+from hg_common.config import Config, load_config
+from hg_common.diskfull import LOW_SPACE, describe_disks, is_disk_full
+from hg_common.errors import ConfigError
+from hg_common.lock import LockedError, RunLock
+from hg_common.log import setup_logging
 from hg_import.batches import Plan
 from hg_import.loop import DiskFull, StageFailed, run_import
 from hg_import.progress import ImportProgress
-from hg_index.cli_support import EXIT_USAGE, ArgumentParser, run_main
-from hg_index.config import Config, ConfigError, load_config
-from hg_index.diskfull import LOW_SPACE, describe_disks, is_disk_full
-from hg_index.lock import LockedError, RunLock
-from hg_index.log import setup_logging
 
 DESCRIPTION = """\
 Import SOURCE_DIRs (default: the config's [[sources]]) into the gallery home in growing

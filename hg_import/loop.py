@@ -20,6 +20,8 @@ from pathlib import Path
 
 import orjson
 
+from hg_common.cli_support import EXIT_BROKEN_PIPE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
+from hg_common.diskfull import says_disk_full
 from hg_import.batches import (
     BATCHES,
     Batch,
@@ -34,8 +36,6 @@ from hg_import.batches import (
 from hg_import.pipeline import ChunkResult, Key, Stage, Watch, run_chunk, start_extract, stop_spare
 from hg_import.progress import ImportProgress
 from hg_import.retry import list_failures, retry_records, to_retry
-from hg_index.cli_support import EXIT_BROKEN_PIPE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
-from hg_index.diskfull import says_disk_full
 
 log = logging.getLogger("hg-import")
 

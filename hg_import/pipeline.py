@@ -25,9 +25,9 @@ from typing import IO, Any
 
 import orjson
 
+from hg_common.cli_support import PARENT_ENV
+from hg_common.diskfull import is_disk_full, says_disk_full
 from hg_common.filetypes import META, file_type
-from hg_index.cli_support import PARENT_ENV
-from hg_index.diskfull import is_disk_full, says_disk_full
 
 OFFERED = {b"add", b"change", b"move", b"file"}
 """Records that hand hg-extract a file to answer (an entry, error or skip record naming it)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from hg_common.filesize import format_filesize
 from hg_common.import_status import (
     finished_state,
     format_duration,
@@ -18,8 +19,7 @@ from hg_common.import_status import (
     status_record,
     write_status,
 )
-from hg_index.filesize import format_filesize
-from hg_index.ndjson import dumps
+from hg_common.ndjson import dumps
 
 
 def eta_seconds(done: int, total: int | None, elapsed: float) -> float | None:

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from hg_index.indexfile import index_files, read_entries, read_header
-from hg_index.ndjson import dumps
-from hg_index.records import FILE, file_record
-from hg_index.sidecars import group_keys
+from hg_common.indexfile import index_files, read_entries, read_header
+from hg_common.ndjson import dumps
+from hg_common.records import FILE, file_record
+from hg_common.sidecars import group_keys
 
 log = logging.getLogger("hg-import")
 

@@ -7,23 +7,23 @@ import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
-from hg_common.home import index_lock
-from hg_index.cli_support import (
+from hg_common.cli_support import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,
     ArgumentParser,
     add_common_arguments,
     run_main,
 )
-from hg_index.config import load_config
-from hg_index.filesize import format_filesize, parse_filesize
-from hg_index.indexfile import commit_pending, discard_pending, index_files
-from hg_index.limits import DEFAULT_ADD_LIMITS, parse_add_limits
-from hg_index.lock import RunLock
-from hg_index.log import setup_logging
-from hg_index.ndjson import NdjsonWriter
+from hg_common.config import load_config
+from hg_common.filesize import format_filesize, parse_filesize
+from hg_common.home import index_lock
+from hg_common.indexfile import commit_pending, discard_pending, index_files
+from hg_common.limits import DEFAULT_ADD_LIMITS, parse_add_limits
+from hg_common.lock import RunLock
+from hg_common.log import setup_logging
+from hg_common.ndjson import NdjsonWriter
+from hg_common.progress import Progress
 from hg_index.plan import MATCHERS, Policy
-from hg_index.progress import Progress
 from hg_index.scan import Scanner, ScanOptions, SourceScan, Summary
 from hg_index.sources import index_path, select_sources, source_excludes
 from hg_index.stats import source_stats

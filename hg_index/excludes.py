@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pathspec
 
-from hg_index.config import ConfigError
+from hg_common.errors import ConfigError
 
 
 def read_exclude_file(path: Path) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hg_index.sidecars import group_mates
+from hg_common.sidecars import group_mates
 from hg_index.walk import FileStat
 
 Entry = dict[str, Any]

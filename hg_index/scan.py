@@ -18,14 +18,14 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from hg_index import records
+from hg_common import records
+from hg_common.config import Source
+from hg_common.indexfile import IndexWriter, read_count, read_entries
+from hg_common.limits import AddLimits
+from hg_common.progress import Progress
 from hg_index.checksum import checksum_file
-from hg_index.config import Source
 from hg_index.excludes import Excludes
-from hg_index.indexfile import IndexWriter, read_count, read_entries
-from hg_index.limits import AddLimits
 from hg_index.plan import Entry, Policy, entry_name, make_entry, plan_dir, sidecar_changes
-from hg_index.progress import Progress
 from hg_index.walk import FileStat, Listing, join, walk
 
 log = logging.getLogger("hg-index")

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from hg_common.config import Config, Source, source_name
+from hg_common.errors import ConfigError
 from hg_common.home import index_file
-from hg_index.config import Config, ConfigError, Source, source_name
 from hg_index.excludes import Excludes, build_excludes, read_exclude_file
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hg_index.indexfile import read_entries, read_header
+from hg_common.indexfile import read_entries, read_header
 
 
 def source_stats(path: Path) -> dict[str, Any]:

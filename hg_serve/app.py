@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hg_index.config import Config
+from hg_common.config import Config
 from hg_serve import api, files, live, login
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions

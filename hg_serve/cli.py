@@ -7,9 +7,16 @@ import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
-from hg_index.cli_support import EXIT_OK, EXIT_USAGE, ArgumentParser, add_common_arguments, run_main
-from hg_index.config import ConfigError, load_config
-from hg_index.log import setup_logging
+from hg_common.cli_support import (
+    EXIT_OK,
+    EXIT_USAGE,
+    ArgumentParser,
+    add_common_arguments,
+    run_main,
+)
+from hg_common.config import load_config
+from hg_common.errors import ConfigError
+from hg_common.log import setup_logging
 from hg_serve.passwords import hash_password
 from hg_serve.settings import is_loopback, server_settings
 from hg_serve.watch import add_watch_arguments, start_watching

@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 
 from hg_build import api
 from hg_build.api import QueryError, compile_filtered
+from hg_common.errors import ConfigError
 from hg_common.home import database_lock
-from hg_index.config import ConfigError
-from hg_index.lock import LockedError, RunLock
+from hg_common.lock import LockedError, RunLock
 from hg_serve import diagnose, grid
 
 __all__ = ["MAX_LIMIT", "Gallery", "QueryError"]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hg_index.config import DEFAULT_MAP_TILES
+from hg_common.config import DEFAULT_MAP_TILES
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hg_build.api import QueryError, compile_query
-from hg_index.config import DEFAULT_MAP_TILES, Config, ConfigError
+from hg_common.config import DEFAULT_MAP_TILES, Config
+from hg_common.errors import ConfigError
 from hg_serve.passwords import is_hash
 
 DEFAULT_HOST = "127.0.0.1"
@@ -77,7 +78,7 @@ def is_loopback(host: str) -> bool:
 
 
 def _users(raw: Any) -> tuple[User, ...]:
-    """Keys and types are checked by hg_index.config's schema; here what needs hg-serve and
+    """Keys and types are checked by hg_common.config's schema; here what needs hg-serve and
     hg-build: password hashes, filters that compile, unique names."""
     if raw is None:
         return ()
@@ -107,7 +108,7 @@ def server_settings(
     port: int | None = None,
     base_path: str | None = None,
 ) -> ServerSettings:
-    """Pure: defaults <- [server] table (checked by hg_index.config) <- flags."""
+    """Pure: defaults <- [server] table (checked by hg_common.config) <- flags."""
     section = cfg.section("server")
     port_value = port if port is not None else section.get("port", DEFAULT_PORT)
     if not isinstance(port_value, int) or not 0 <= port_value <= 65535:  # the flag's

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import watchfiles
 
-from hg_index.cli_support import tool
+from hg_common.cli_support import tool
 
 log = logging.getLogger("hg-serve")
 

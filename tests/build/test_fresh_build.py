@@ -13,7 +13,7 @@ import pytest
 from hg_build import db, store
 from hg_build.build import Builder
 from hg_build.dates import parse_date
-from hg_index.config import load_config
+from hg_common.config import load_config
 
 
 def entry(n: int, date: str, tags=(), sidecar: bool = False, path: str | None = None) -> dict:

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from hg_build import db, schema, store
-from hg_index.config import load_config
+from hg_common.config import load_config
 from tests.build.conftest import hg_build, index_and_extract, names, query
 from tests.conftest import media_file
 

@@ -13,7 +13,7 @@ from hg_build import chunkdb, store
 from hg_build import parallel as parallel_mod
 from hg_build.events import append_events, tag_event
 from hg_build.parallel import numbered_lines, prepare
-from hg_index.config import load_config
+from hg_common.config import load_config
 
 from .test_fresh_build import chunks, dump, entry
 

@@ -8,7 +8,7 @@ import shutil
 import orjson
 from blake3 import blake3
 
-from hg_index.lock import RunLock
+from hg_common.lock import RunLock
 from tests.conftest import media_file
 from tests.import_loop.conftest import gallery, hg, hg_import
 

@@ -10,12 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 ALLOWED = {
-    "hg_common": {"hg_common", "hg_index"},
+    "hg_common": {"hg_common"},
     "hg_index": {"hg_index", "hg_common"},
     "hg_extract": {"hg_extract", "hg_common", "hg_index"},
-    "hg_build": {"hg_build", "hg_common", "hg_index"},
-    "hg_import": {"hg_import", "hg_common", "hg_index"},
-    "hg_serve": {"hg_serve", "hg_common", "hg_index", "hg_build.api"},
+    "hg_build": {"hg_build", "hg_common"},
+    "hg_import": {"hg_import", "hg_common"},
+    "hg_serve": {"hg_serve", "hg_common", "hg_build.api"},
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hg_index.indexfile import read_entries
+from hg_common.indexfile import read_entries
 from tests.import_loop.conftest import hg, hg_import, make_jpegs
 
 N = 40  # batch 1 chunks: 10, 20, 10

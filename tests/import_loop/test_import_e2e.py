@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hg_index.indexfile import pending_path, read_count
+from hg_common.indexfile import pending_path, read_count
 from tests.conftest import media_file
 from tests.import_loop.conftest import (
     REPO,

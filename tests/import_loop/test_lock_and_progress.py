@@ -9,8 +9,8 @@ import time
 import orjson
 
 from hg_common.import_status import format_duration
+from hg_common.lock import RunLock
 from hg_import.progress import eta_seconds
-from hg_index.lock import RunLock
 from tests.import_loop.conftest import hg_import
 
 

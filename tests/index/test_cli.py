@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from hg_index.indexfile import read_entries
-from hg_index.lock import RunLock
+from hg_common.indexfile import read_entries
+from hg_common.lock import RunLock
 from tests.conftest import run_tool
 
 

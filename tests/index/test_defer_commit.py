@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hg_index.indexfile import (
+from hg_common.indexfile import (
     IndexFormatError,
     commit_pending,
     pending_path,

@@ -1,6 +1,6 @@
 import pytest
 
-from hg_index.config import ConfigError
+from hg_common.errors import ConfigError
 from hg_index.excludes import build_excludes, read_exclude_file
 
 

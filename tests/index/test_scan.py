@@ -1,6 +1,6 @@
 """The scanner's handling of files that change under it (things the CLI cannot stage)."""
 
-from hg_index.progress import Progress
+from hg_common.progress import Progress
 from hg_index.scan import Failure, Scanner, ScanOptions
 from hg_index.walk import FileStat
 

@@ -8,7 +8,7 @@ import time
 import orjson
 
 from hg_common.home import database_lock
-from hg_index.lock import RunLock
+from hg_common.lock import RunLock
 from tests.conftest import run_tool
 from tests.serve.conftest import start_server
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hg_index.config import ConfigError, build_config
+from hg_common.config import build_config
+from hg_common.errors import ConfigError
 from hg_serve import eventlog, files, grid
 from hg_serve.passwords import hash_password, is_hash, verify_password
 from hg_serve.settings import is_loopback, normalise_base_path, server_settings

@@ -29,9 +29,9 @@ from typing import IO, Any
 
 import orjson
 
+from hg_common.errors import ConfigError
 from hg_common.home import INDEX_SUFFIX, PENDING_SUFFIX
-from hg_index.config import ConfigError
-from hg_index.records import versioned_header
+from hg_common.records import versioned_header
 
 INDEX_TYPE = "hg/file-index"
 END_TYPE = "hg/file-index-end"

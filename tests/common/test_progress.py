@@ -2,7 +2,7 @@ import io
 
 import orjson
 
-from hg_index.progress import Progress
+from hg_common.progress import Progress
 
 
 class Clock:

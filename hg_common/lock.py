@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from hg_index.config import ConfigError
+from hg_common.errors import ConfigError
 
 
 def process_alive(pid: object) -> bool:

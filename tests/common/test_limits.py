@@ -1,7 +1,7 @@
 import pytest
 
-from hg_index.config import ConfigError
-from hg_index.limits import AddLimits, parse_add_limits
+from hg_common.errors import ConfigError
+from hg_common.limits import AddLimits, parse_add_limits
 
 
 @pytest.mark.parametrize(("count", "limit"), [(0, 10), (10, 20), (50, 25), (75, 30)])

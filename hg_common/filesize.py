@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hg_index.config import ConfigError
+from hg_common.errors import ConfigError
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 _PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:([KMGTP])B?|B)?$", re.IGNORECASE)

@@ -1,6 +1,6 @@
 import pytest
 
-from hg_index.indexfile import IndexFormatError, IndexWriter, read_count, read_entries
+from hg_common.indexfile import IndexFormatError, IndexWriter, read_count, read_entries
 
 
 def test_roundtrip_and_atomic(tmp_path):

@@ -1,4 +1,4 @@
-from hg_index.sidecars import group_keys, group_mates, groups, strip_ext
+from hg_common.sidecars import group_keys, group_mates, groups, strip_ext
 
 
 def test_strip_ext():

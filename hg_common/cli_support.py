@@ -21,9 +21,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hg_index import __version__
-from hg_index.config import ConfigError
-from hg_index.diskfull import disk_full_message, is_disk_full
+from hg_common import __version__
+from hg_common.diskfull import disk_full_message, is_disk_full
+from hg_common.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED_INPUTS = 1

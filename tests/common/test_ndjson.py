@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from hg_index.ndjson import NdjsonError, NdjsonWriter, dumps, read_ndjson
+from hg_common.ndjson import NdjsonError, NdjsonWriter, dumps, read_ndjson
 
 
 def test_roundtrip_unicode_and_unknown_fields():

@@ -81,7 +81,3 @@ def versioned_header(line: bytes | str, kind: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return header if isinstance(header, dict) and header.get("type") == kind else None
-
-
-def is_file_record(record: dict[str, Any]) -> bool:
-    return record.get("type") in FILE_TYPES

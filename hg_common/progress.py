@@ -9,8 +9,8 @@ import sys
 import time
 from typing import IO, Any
 
-from hg_index.filesize import format_filesize
-from hg_index.ndjson import dumps
+from hg_common.filesize import format_filesize
+from hg_common.ndjson import dumps
 
 
 def _eta(done: float, total: float | None, elapsed: float) -> float | None:

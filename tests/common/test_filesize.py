@@ -1,7 +1,7 @@
 import pytest
 
-from hg_index.config import ConfigError
-from hg_index.filesize import format_filesize, parse_filesize
+from hg_common.errors import ConfigError
+from hg_common.filesize import format_filesize, parse_filesize
 
 
 @pytest.mark.parametrize(

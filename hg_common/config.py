@@ -45,15 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from hg_common import home as gallery_home
+from hg_common.errors import ConfigError
+from hg_common.filesize import parse_filesize
 from hg_common.home import default_home
-from hg_index.tomllines import line_of
+from hg_common.limits import parse_add_limits
+from hg_common.tomllines import line_of
 
 DEFAULT_EXCLUDE_IF_PRESENT = (".galleryignore", ".nomedia")
 DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-
-
-class ConfigError(ValueError):
-    """The configuration or a flag is invalid; tools exit with status 2."""
 
 
 # -- the schema: every key of every table ---------------------------------------------
@@ -113,8 +112,6 @@ def one_of(*choices: str) -> Callable[[Any], str | None]:
 
 
 def _add_limits(v: str) -> str | None:
-    from hg_index.limits import parse_add_limits  # local: limits imports ConfigError
-
     try:
         parse_add_limits(v)
     except ConfigError as exc:
@@ -123,8 +120,6 @@ def _add_limits(v: str) -> str | None:
 
 
 def _filesize(v: Any) -> str | None:
-    from hg_index.filesize import parse_filesize  # local: filesize imports ConfigError
-
     try:
         parse_filesize(str(v))
     except ConfigError as exc:
@@ -303,7 +298,7 @@ class Config:
         """A tool's own table from the config file (empty when absent), checked against
         SCHEMA: only known keys, each of its kind."""
         if name not in SCHEMA or name == TOP:
-            raise KeyError(f"no config table [{name}] in hg_index.config.SCHEMA")
+            raise KeyError(f"no config table [{name}] in hg_common.config.SCHEMA")
         return dict(self.sections.get(name, {}))
 
     def value(self, name: str, key: str) -> Any:
@@ -332,8 +327,6 @@ def _str_list(value: Any, what: str) -> tuple[str, ...]:
 def parse_source(raw: Mapping[str, Any], base: Path) -> Source:
     """A `[[sources]]` table (checked by `validate`) to a Source (paths relative to the
     config file's folder)."""
-    from hg_index.filesize import parse_filesize  # local: filesize imports ConfigError
-
     d = _path(raw["dir"], base, "sources.dir")
     max_fs = raw.get("max_filesize")
     return Source(

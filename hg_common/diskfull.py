@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from hg_index.filesize import format_filesize
+from hg_common.filesize import format_filesize
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hg_index.config import ConfigError
+from hg_common.errors import ConfigError
 
 DEFAULT_ADD_LIMITS = "200,500,1.25,8000"
 

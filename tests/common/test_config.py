@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from hg_common.config import build_config, load_config
+from hg_common.errors import ConfigError
 from hg_common.home import default_home
-from hg_index.config import ConfigError, build_config, load_config
 
 
 def test_default_home_env():
@@ -143,7 +144,7 @@ def test_matcher_under_build_still_works(tmp_path):
 
 
 def test_key_lines():
-    from hg_index.tomllines import key_lines, line_of
+    from hg_common.tomllines import key_lines, line_of
 
     text = (
         'storage = "s"\n'  # 1
