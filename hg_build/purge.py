@@ -23,7 +23,7 @@ from hg_build import db
 from hg_build.store import writer_lock
 from hg_common import home, layout
 from hg_common.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
-from hg_common.config import load_config
+from hg_common.config import Config, load_config
 from hg_common.errors import ConfigError
 from hg_common.filesize import format_filesize
 from hg_common.indexfile import index_files, pending_indexes, read_entries
@@ -67,6 +67,7 @@ def unreferenced(storage: Path, refs: set[int]) -> Iterator[tuple[Path, int]]:
 
 
 def purge(storage: Path, refs: set[int], delete: bool, out) -> tuple[int, int]:
+    """List (and with `delete`, delete) every unreferenced storage file: (files, bytes)."""
     files = nbytes = 0
     emptied: set[Path] = set()
     for path, size in unreferenced(storage, refs):
@@ -77,16 +78,21 @@ def purge(storage: Path, refs: set[int], delete: bool, out) -> tuple[int, int]:
         nbytes += size
         rel = path.relative_to(storage).as_posix()
         out.write({"type": "purge", "v": 1, "path": rel, "bytes": size, "deleted": delete})
-    for folder in sorted(emptied, reverse=True):
+    _remove_empty(emptied)
+    return files, nbytes
+
+
+def _remove_empty(folders: set[Path]) -> None:
+    """Each `ab/cd` folder a purge emptied, and its `ab` parent, when nothing is left."""
+    for folder in sorted(folders, reverse=True):
         for d in (folder, folder.parent):
             try:
                 d.rmdir()  # only when empty
             except OSError:
                 pass
-    return files, nbytes
 
 
-def purge_main(argv) -> int:
+def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="hg-build purge",
         description="Delete storage files that no indexed file and no entry references any "
@@ -95,18 +101,16 @@ def purge_main(argv) -> int:
     p.add_argument("--yes", action="store_true", help="delete them (default: dry run)")
     p.add_argument("--database", help="database file (default: <home>/gallery.db)")
     add_common_arguments(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def purge_main(argv) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging("hg-build", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
     database = Path(args.database).expanduser() if args.database else cfg.database
     out = NdjsonWriter(sys.stdout.buffer)
-    lock = home.import_lock(cfg.home)
-    try:
-        with RunLock(lock), writer_lock(database):
-            refs = referenced(cfg.index_dir, database)
-            files, nbytes = purge(cfg.storage, refs, args.yes, out)
-    except LockedError:
-        raise ConfigError(f"an import is running in {cfg.home}: purge when it is done") from None
+    files, nbytes = _purge_locked(cfg, database, args.yes, out)
     out.flush()
     if not args.quiet:
         verb = "deleted" if args.yes else "would be deleted (dry run; --yes deletes them)"
@@ -115,3 +119,13 @@ def purge_main(argv) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _purge_locked(cfg: Config, database: Path, delete: bool, out) -> tuple[int, int]:
+    """`purge` under the import lock (never beside an import: its new outputs are in no
+    index yet) and the database writer lock."""
+    try:
+        with RunLock(home.import_lock(cfg.home)), writer_lock(database):
+            return purge(cfg.storage, referenced(cfg.index_dir, database), delete, out)
+    except LockedError:
+        raise ConfigError(f"an import is running in {cfg.home}: purge when it is done") from None

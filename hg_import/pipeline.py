@@ -49,6 +49,60 @@ class ChunkCounts:
     """Files with an error record in this chunk (hg-index's or hg-extract's)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def index_line(self, line: bytes) -> None:
+        """A record of hg-index on its way to hg-extract: what it offers, what failed."""
+        kind = _kind(line)
+        if kind in OFFERED:
+            record = orjson.loads(line)
+            if kind == b"add":
+                self.added += 1
+            if record.get("reason") != "sidecar":
+                with self.lock:
+                    self.offered[(record["source"], record["path"])] = record.get("size", 0)
+                    self.offered_total += 1
+        elif kind == b"error":
+            record = orjson.loads(line)
+            self.failed.add((record.get("source"), record.get("path")))
+
+    def extract_line(
+        self, line: bytes, watch: Watch, on_extracted: Callable[[int, int], None]
+    ) -> None:
+        """A record of hg-extract on its way to hg-build: the offered files it answers
+        (`on_extracted(files, bytes)`); an error of a full disk stops the chunk."""
+        kind = _kind(line)
+        if kind not in ANSWERS:
+            return
+        record = orjson.loads(line)
+        if kind == b"error":
+            self.failed.add((record.get("source"), record.get("path")))
+            if says_disk_full(orjson.dumps([record.get("error"), record.get("details")]).decode()):
+                # not the file's fault: the chunk must be redone when there is room
+                watch.fail(f"hg-extract: {record.get('path')}: {record.get('error')}", True)
+        files, nbytes = self._answered(_answered_keys(kind, record))
+        if files:
+            on_extracted(files, nbytes)
+
+    def _answered(self, keys: list[Key]) -> tuple[int, int]:
+        """Files and bytes of `keys` that were offered and not answered before."""
+        files = nbytes = 0
+        with self.lock:
+            for key in keys:
+                size = self.offered.pop(key, None)
+                if size is not None:
+                    files += 1
+                    nbytes += size
+        return files, nbytes
+
+
+def _answered_keys(kind: bytes, record: dict[str, Any]) -> list[Key]:
+    """The files an answer of hg-extract names: an entry's files, the record's own path, and
+    for an error the files of the failed group named in its details."""
+    keys = [(f.get("source"), f.get("path")) for f in record.get("files", ())]
+    keys.append((record.get("source"), record.get("path")))
+    if kind == b"error":
+        keys += [(record.get("source"), d.get("path")) for d in record.get("details") or ()]
+    return keys
+
 
 @dataclass
 class ChunkResult:
@@ -236,77 +290,13 @@ def run_chunk(
     `feed`: record lines to hand hg-extract instead of hg-index's (then `commands` are
     hg-extract and hg-build only)."""
     counts = ChunkCounts()
-
-    def from_index(line: bytes) -> None:
-        kind = _kind(line)
-        if kind in OFFERED:
-            record = orjson.loads(line)
-            if kind == b"add":
-                counts.added += 1
-            if record.get("reason") != "sidecar":
-                with counts.lock:
-                    counts.offered[(record["source"], record["path"])] = record.get("size", 0)
-                    counts.offered_total += 1
-        elif kind == b"error":
-            record = orjson.loads(line)
-            counts.failed.add((record.get("source"), record.get("path")))
-
-    def from_extract(line: bytes) -> None:
-        kind = _kind(line)
-        if kind not in ANSWERS:
-            return
-        record = orjson.loads(line)
-        if kind == b"error":
-            counts.failed.add((record.get("source"), record.get("path")))
-            if says_disk_full(orjson.dumps([record.get("error"), record.get("details")]).decode()):
-                # not the file's fault: the chunk must be redone when there is room
-                watch.fail(f"hg-extract: {record.get('path')}: {record.get('error')}", True)
-        keys = [(f.get("source"), f.get("path")) for f in record.get("files", ())]
-        keys.append((record.get("source"), record.get("path")))
-        if kind == b"error":  # the files of a failed group named in its details
-            keys += [(record.get("source"), d.get("path")) for d in record.get("details") or ()]
-        files = nbytes = 0
-        with counts.lock:
-            for key in keys:
-                size = counts.offered.pop(key, None)  # type: ignore[arg-type]
-                if size is not None:
-                    files += 1
-                    nbytes += size
-        if files:
-            on_extracted(files, nbytes)
-
     stages: list[Stage] = []
-    threads: list[threading.Thread] = []
-
-    def relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable, what: str) -> None:
-        threads.append(
-            threading.Thread(target=_relay, args=(src, dst, on_line, watch, what), daemon=True)
-        )
-
     try:
-        if feed is None:
-            index = start_stage("hg-index", commands[0], watch, stdout=subprocess.PIPE)
-            stages.append(index)
-            first: IO[bytes] = index.proc.stdout  # type: ignore[assignment]
-            rest = commands[1:]
-        else:
-            first = io.BytesIO(b"".join(feed))  # a few lines per failed file: small
-            rest = commands
-        if not rest:
-            relay(first, None, from_index, "hg-index's records")
-        else:
-            if extract is None:
-                extract = start_extract(rest[0], len(rest) > 1, watch)
-            stages.append(extract)
-            relay(first, extract.proc.stdin, from_index, "records to hg-extract")
-            if len(rest) > 1:
-                build = start_stage("hg-build", rest[1], watch, stdin=subprocess.PIPE)
-                stages.append(build)
-                relay(extract.proc.stdout, build.proc.stdin, from_extract, "hg-extract's records")
-        for t in threads:
+        relays = _start_pipe(commands, watch, extract, feed, counts, on_extracted, stages)
+        for t in relays:
             t.start()
         statuses = _wait(stages, watch)
-        for t in threads:
+        for t in relays:
             t.join()
         for s in stages:  # a stage's last words (a helper it left may hold the pipe: not long)
             s.stderr.join(timeout=5)
@@ -316,3 +306,46 @@ def run_chunk(
                 s.proc.terminate()
                 s.proc.wait()
     return ChunkResult([s.name for s in stages], statuses, counts)
+
+
+def _start_pipe(
+    commands: list[list[str]],
+    watch: Watch,
+    extract: Stage | None,
+    feed: Iterable[bytes] | None,
+    counts: ChunkCounts,
+    on_extracted: Callable[[int, int], None],
+    stages: list[Stage],
+) -> list[threading.Thread]:
+    """Start the chunk's stages (each appended to `stages` at once, so the caller can end
+    them however this ends) and return the relay threads that join them, not started."""
+    threads: list[threading.Thread] = []
+
+    def relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable, what: str) -> None:
+        threads.append(
+            threading.Thread(target=_relay, args=(src, dst, on_line, watch, what), daemon=True)
+        )
+
+    def from_extract(line: bytes) -> None:
+        counts.extract_line(line, watch, on_extracted)
+
+    if feed is None:
+        index = start_stage("hg-index", commands[0], watch, stdout=subprocess.PIPE)
+        stages.append(index)
+        first: IO[bytes] = index.proc.stdout  # type: ignore[assignment]
+        rest = commands[1:]
+    else:
+        first = io.BytesIO(b"".join(feed))  # a few lines per failed file: small
+        rest = commands
+    if not rest:
+        relay(first, None, counts.index_line, "hg-index's records")
+        return threads
+    if extract is None:
+        extract = start_extract(rest[0], len(rest) > 1, watch)
+    stages.append(extract)
+    relay(first, extract.proc.stdin, counts.index_line, "records to hg-extract")
+    if len(rest) > 1:
+        build = start_stage("hg-build", rest[1], watch, stdin=subprocess.PIPE)
+        stages.append(build)
+        relay(extract.proc.stdout, build.proc.stdin, from_extract, "hg-extract's records")
+    return threads

@@ -14,7 +14,7 @@ from hg_common.cli_support import (
     add_common_arguments,
     run_main,
 )
-from hg_common.config import load_config
+from hg_common.config import Config, load_config
 from hg_common.filesize import format_filesize, parse_filesize
 from hg_common.home import index_lock
 from hg_common.indexfile import commit_pending, discard_pending, index_files
@@ -47,6 +47,15 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="hg-index", description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
+    _source_arguments(p)
+    _run_arguments(p)
+    _progress_arguments(p)
+    add_common_arguments(p)
+    return p
+
+
+def _source_arguments(p: ArgumentParser) -> None:
+    """Which folders, and what of them: names, excludes, size cap."""
     p.add_argument(
         "dirs",
         nargs="*",
@@ -89,6 +98,10 @@ def build_parser() -> ArgumentParser:
         metavar="NAME",
         help="skip folders that contain NAME (repeatable; default: .galleryignore and .nomedia)",
     )
+
+
+def _run_arguments(p: ArgumentParser) -> None:
+    """What this run does: how many new files, what is unchanged, what it prints and writes."""
     p.add_argument(
         "--add-limits",
         nargs="?",
@@ -126,13 +139,14 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--wait", action="store_true", help="wait for another run instead of failing")
     p.add_argument("-j", "--jobs", type=int, default=None, help="hashing threads (default 4)")
+
+
+def _progress_arguments(p: ArgumentParser) -> None:
     progress = p.add_mutually_exclusive_group()
     progress.add_argument(
         "--json-progress", action="store_true", help="progress as NDJSON records on stderr"
     )
     progress.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_common_arguments(p)
-    return p
 
 
 def build_stats_parser() -> ArgumentParser:
@@ -189,8 +203,21 @@ def _index(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("hg-index", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
+    scans = _scans(args, cfg)
+    opts = _options(args, cfg)
+    mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
+    summary = _scan(args, cfg, scans, opts, Progress("index", mode))
+    if not args.quiet and not args.count:
+        print(_summary_line(summary, args.dry_run), file=sys.stderr)
+    if summary.limit_hit and not args.count:
+        return EXIT_MORE
+    return EXIT_FAILED_INPUTS if summary.errors else EXIT_OK
+
+
+def _scans(args, cfg: Config) -> list[SourceScan]:
+    """The sources to walk (flags over the config's [[sources]]), each with its index file,
+    excludes and policy."""
     section = cfg.section("index")
-    limits_text = args.add_limits if args.add_limits is not None else section.get("add_limits")
     configured_matcher = section.get("matcher") or cfg.section("build").get("matcher")
     sources = select_sources(
         cfg,
@@ -203,13 +230,19 @@ def _index(argv: Sequence[str]) -> int:
         exclude_if_present=args.exclude_if_present,
     )
     matcher = args.matcher or configured_matcher or "size-mtime-inode"
-    scans = [
+    return [
         SourceScan(
             s, index_path(cfg, s), source_excludes(s), Policy(s.max_filesize, s.keep_known, matcher)
         )
         for s in sources
     ]
-    opts = ScanOptions(
+
+
+def _options(args, cfg: Config) -> ScanOptions:
+    limits_text = (
+        args.add_limits if args.add_limits is not None else cfg.section("index").get("add_limits")
+    )
+    return ScanOptions(
         dry_run=args.dry_run,
         all=args.all,
         add_limits=(
@@ -223,8 +256,13 @@ def _index(argv: Sequence[str]) -> int:
         defer_commit=args.defer_commit,
         size_filter_for_run=args.max_filesize is not None,
     )
-    mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
-    progress = Progress("index", mode)
+
+
+def _scan(
+    args, cfg: Config, scans: list[SourceScan], opts: ScanOptions, progress: Progress
+) -> Summary:
+    """Walk every source under the index lock and print its records (with --count only the
+    `pending` record); stale `.next` files of an uncommitted chunk go first."""
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
     with RunLock(index_lock(cfg.index_dir), wait=args.wait):
         if not (args.dry_run or args.count):
@@ -244,22 +282,20 @@ def _index(argv: Sequence[str]) -> int:
         finally:
             scanner.close()
             progress.close()
-    s = scanner.summary
-    if not args.quiet and not args.count:
-        print(
-            f"hg-index: {s.added} added, {s.changed} changed, {s.moved} moved, "
-            f"{s.removed} removed, {s.unchanged} unchanged, {s.errors} failed"
-            + (
-                f"; limit reached, {s.over_limit} new files left for the next run"
-                if s.limit_hit
-                else ""
-            )
-            + (" (dry run)" if args.dry_run else ""),
-            file=sys.stderr,
+    return scanner.summary
+
+
+def _summary_line(s: Summary, dry_run: bool) -> str:
+    return (
+        f"hg-index: {s.added} added, {s.changed} changed, {s.moved} moved, "
+        f"{s.removed} removed, {s.unchanged} unchanged, {s.errors} failed"
+        + (
+            f"; limit reached, {s.over_limit} new files left for the next run"
+            if s.limit_hit
+            else ""
         )
-    if s.limit_hit and not args.count:
-        return EXIT_MORE
-    return EXIT_FAILED_INPUTS if s.errors else EXIT_OK
+        + (" (dry run)" if dry_run else "")
+    )
 
 
 def pending_record(summary: Summary) -> dict:

@@ -25,7 +25,15 @@ from hg_common.limits import AddLimits
 from hg_common.progress import Progress
 from hg_index.checksum import checksum_file
 from hg_index.excludes import Excludes
-from hg_index.plan import Entry, Policy, entry_name, make_entry, plan_dir, sidecar_changes
+from hg_index.plan import (
+    DirPlan,
+    Entry,
+    Policy,
+    entry_name,
+    make_entry,
+    plan_dir,
+    sidecar_changes,
+)
 from hg_index.walk import FileStat, Listing, join, walk
 
 log = logging.getLogger("hg-index")
@@ -228,14 +236,13 @@ class Scanner:
         old_entries: list[Entry],
         writer: IndexWriter | None,
     ) -> Iterator[dict[str, Any]]:
-        src = state.source
+        """One folder's records: its listing's problems, then what the plan finds (new,
+        changed, removed, sidecar changes; with --all the unchanged files too); the index
+        keeps every entry that is still true."""
         for relpath, reason in listing.problems:
             yield self._error(state, relpath, reason)
         if listing.failed is not None:
-            reason = f"cannot list folder: {listing.failed}; its entries are kept"
-            yield self._error(state, listing.path, reason)
-            for e in old_entries:
-                state.keep(e, writer)
+            yield self._unlisted(state, listing, old_entries, writer)
             return
         state.seen_files += len(listing.files)
         plan = plan_dir(old_entries, listing.files, scan.policy, state.allowance())
@@ -244,18 +251,67 @@ class Scanner:
         for f in plan.empty:
             yield self._error(state, join(listing.path, f.name), "empty file (0 bytes)")
         if self.opts.count_only:
-            todo = plan.new + [f for f, _ in plan.changed]
-            self.summary.pending_files += len(todo)
-            self.summary.pending_bytes += sum(f.size for f in todo)
-            self.summary.unchanged += len(plan.keep)
-            for e in plan.removed:
-                state.remove(e)
-            self.progress.update(files=len(listing.files), phase=src)
+            self._count(state, listing, plan)
             return
         hashed = self._hash(state.root, listing.path, plan.new + [f for f, _ in plan.changed])
         entries: dict[str, Entry] = {entry_name(e): e for e in plan.keep}
         touched: set[str] = set()
         out: list[dict[str, Any]] = []
+        self._new_files(state, listing, plan, hashed, entries, touched, out)
+        self._changed_files(state, plan, hashed, entries, touched, out)
+        for e in plan.removed:
+            touched.add(entry_name(e))
+            state.remove(e)
+        if touched:
+            self._sidecar_changes(state, plan, entries, touched, out)
+        if self.opts.all:
+            for e in plan.keep:
+                if entry_name(e) not in touched:
+                    out.append(self._record(records.FILE, state, e))
+        self.summary.unchanged += len(plan.keep)
+        for name in sorted(entries):
+            state.keep(entries[name], writer)
+        self.progress.update(files=len(listing.files), phase=state.source)
+        yield from out
+
+    def _record(self, kind: str, state: _SourceState, entry: Entry) -> dict[str, Any]:
+        return records.file_record(kind, state.source, state.root, _public(entry))
+
+    def _unlisted(
+        self,
+        state: _SourceState,
+        listing: Listing,
+        old_entries: list[Entry],
+        writer: IndexWriter | None,
+    ) -> dict[str, Any]:
+        """A folder that cannot be listed keeps its old entries (and says so)."""
+        reason = f"cannot list folder: {listing.failed}; its entries are kept"
+        record = self._error(state, listing.path, reason)
+        for e in old_entries:
+            state.keep(e, writer)
+        return record
+
+    def _count(self, state: _SourceState, listing: Listing, plan: DirPlan) -> None:
+        """--count: what would be hashed, without hashing it."""
+        todo = plan.new + [f for f, _ in plan.changed]
+        self.summary.pending_files += len(todo)
+        self.summary.pending_bytes += sum(f.size for f in todo)
+        self.summary.unchanged += len(plan.keep)
+        for e in plan.removed:
+            state.remove(e)
+        self.progress.update(files=len(listing.files), phase=state.source)
+
+    def _new_files(
+        self,
+        state: _SourceState,
+        listing: Listing,
+        plan: DirPlan,
+        hashed: dict[str, str | Failure],
+        entries: dict[str, Entry],
+        touched: set[str],
+        out: list[dict[str, Any]],
+    ) -> None:
+        """`add` records; one whose checksum an old index knows waits (it may be a move)."""
         for f in plan.new:
             path = join(listing.path, f.name)
             result = hashed[f.name]
@@ -267,12 +323,24 @@ class Scanner:
             state.updated += 1
             touched.add(f.name)
             state.added += 1
-            record = records.file_record(records.ADD, src, state.root, _public(entry))
+            record = self._record(records.ADD, state, entry)
             if self.may_be_move(result):
                 self.pending_adds.append(record)
             else:
                 self.summary.added += 1
                 out.append(record)
+
+    def _changed_files(
+        self,
+        state: _SourceState,
+        plan: DirPlan,
+        hashed: dict[str, str | Failure],
+        entries: dict[str, Entry],
+        touched: set[str],
+        out: list[dict[str, Any]],
+    ) -> None:
+        """`change` records for files whose checksum changed; an unreadable one keeps its
+        old entry (retried next run)."""
         for f, old_entry in plan.changed:
             path = old_entry["path"]
             result = hashed[f.name]
@@ -286,32 +354,29 @@ class Scanner:
             if result != old_entry["checksum"]:
                 touched.add(f.name)
                 self.summary.changed += 1
-                record = records.file_record(records.CHANGE, src, state.root, _public(entry))
+                record = self._record(records.CHANGE, state, entry)
                 record["previous_checksum"] = old_entry["checksum"]
                 out.append(record)
             elif self.opts.all:
-                out.append(records.file_record(records.FILE, src, state.root, _public(entry)))
-        for e in plan.removed:
+                out.append(self._record(records.FILE, state, entry))
+
+    def _sidecar_changes(
+        self,
+        state: _SourceState,
+        plan: DirPlan,
+        entries: dict[str, Entry],
+        touched: set[str],
+        out: list[dict[str, Any]],
+    ) -> None:
+        """Unchanged group mates of touched files: a `change` with `reason: sidecar`."""
+        names = set(entries) | {entry_name(e) for e in plan.removed}
+        for e in sidecar_changes(names, touched, plan.keep):
+            self.summary.changed += 1
+            record = self._record(records.CHANGE, state, e)
+            record["previous_checksum"] = e["checksum"]
+            record["reason"] = "sidecar"
+            out.append(record)
             touched.add(entry_name(e))
-            state.remove(e)
-        if touched:
-            names = set(entries) | {entry_name(e) for e in plan.removed}
-            for e in sidecar_changes(names, touched, plan.keep):
-                self.summary.changed += 1
-                record = records.file_record(records.CHANGE, src, state.root, _public(e))
-                record["previous_checksum"] = e["checksum"]
-                record["reason"] = "sidecar"
-                out.append(record)
-                touched.add(entry_name(e))
-        if self.opts.all:
-            for e in plan.keep:
-                if entry_name(e) not in touched:
-                    out.append(records.file_record(records.FILE, src, state.root, _public(e)))
-        self.summary.unchanged += len(plan.keep)
-        for name in sorted(entries):
-            state.keep(entries[name], writer)
-        self.progress.update(files=len(listing.files), phase=src)
-        yield from out
 
     def _hash(self, root: str, dirpath: str, files: list[FileStat]) -> dict[str, str | Failure]:
         """Checksum per name, or an error sentence instead of the checksum."""

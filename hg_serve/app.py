@@ -74,9 +74,32 @@ def create_app(
             gallery.close()
             sessions.close()
 
+    routes = _routes(cfg, broker, storage_handler(cfg, settings, gallery))
+    app = Starlette(
+        routes=_under_base(routes, settings.base_path),
+        lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeaders, map_tiles=map_tiles(settings)),
+            Middleware(AuthMiddleware, sessions=sessions, base_path=settings.base_path),
+            Middleware(GZipMiddleware, minimum_size=1000),
+        ],
+    )
+    app.state.gallery = gallery
+    app.state.cache = ResponseCache()
+    app.state.broker = broker
+    app.state.watcher = watcher
+    app.state.settings = settings
+    app.state.sessions = sessions
+    return app
+
+
+def storage_handler(cfg: Config, settings: ServerSettings, gallery: Gallery):
+    """`GET /files/<path>`: a storage file, for a user with a filter only what it lets them
+    see (see files.py)."""
+
     async def storage_file(request: Request) -> Response:
         filters = live.user_filters(request)
-        if filters:  # only what the user's filter lets them see (see files.py)
+        if filters:
             key = files.storage_key(request.path_params["path"])
             if key is None:
                 return PlainTextResponse("not found", 404)
@@ -89,7 +112,12 @@ def create_app(
         private = settings.auth_required  # not for shared caches: a user's own photos
         return await run_in_threadpool(files.serve_file, request, cfg.storage, private)
 
-    routes = [
+    return storage_file
+
+
+def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Mount]:
+    """The app's pages, its JSON API, the event stream and the files it serves."""
+    return [
         *(Route(p, page) for p in APP_PAGES),
         Route("/manifest.webmanifest", manifest),
         Route("/login", login.form, methods=["GET"]),
@@ -114,25 +142,10 @@ def create_app(
             StaticFiles(directory=xstatic.pkg.leaflet_markercluster.BASE_DIR),
         ),
     ]
-    if settings.base_path:
-        base = settings.base_path
-        routes = [
-            Route("/", lambda r: RedirectResponse(base + "/")),
-            Mount(base, routes=routes),
-        ]
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(SecurityHeaders, map_tiles=map_tiles(settings)),
-            Middleware(AuthMiddleware, sessions=sessions, base_path=settings.base_path),
-            Middleware(GZipMiddleware, minimum_size=1000),
-        ],
-    )
-    app.state.gallery = gallery
-    app.state.cache = ResponseCache()
-    app.state.broker = broker
-    app.state.watcher = watcher
-    app.state.settings = settings
-    app.state.sessions = sessions
-    return app
+
+
+def _under_base(routes: list[Route | Mount], base: str) -> list[Route | Mount]:
+    """The routes under `[server] base_path` (its root redirects there), or as they are."""
+    if not base:
+        return routes
+    return [Route("/", lambda r: RedirectResponse(base + "/")), Mount(base, routes=routes)]
