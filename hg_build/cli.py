@@ -70,10 +70,10 @@ def _build(argv: Sequence[str]) -> int:
     cfg = load_config(args.home, args.config, args.storage)
     database, events_path = _paths(args, cfg)
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
-    chunk = args.chunk_size or int(cfg.section("build").get("chunk_size", 500))
+    chunk = args.chunk_size or cfg.value("build", "chunk_size")
     if chunk < 1:
         raise UsageError("--chunk-size must be at least 1")
-    workers = args.workers or int(cfg.section("build").get("workers", 0)) or default_workers()
+    workers = args.workers or cfg.value("build", "workers") or default_workers()
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     with writer_lock(database):

@@ -1,4 +1,5 @@
-"""One hg-index run per index folder at a time: an advisory lock (flock) on a lock file.
+"""One run at a time: an advisory lock (flock) on a lock file (hg_common.home names them:
+one hg-index per index folder, one import per home, one writer per database).
 
 flock is released by the kernel when the process dies, so a killed run never leaves a stale
 lock behind.

@@ -81,8 +81,8 @@ def _extract(argv: Sequence[str]) -> int:
     opts = Options(
         storage=cfg.storage,
         force=args.force,
-        video=not args.no_video and bool(section.get("video", True)),
-        max_pixels=args.max_pixels or int(section.get("max_pixels", DEFAULT_MAX_PIXELS)),
+        video=not args.no_video and cfg.value("extract", "video"),
+        max_pixels=args.max_pixels or section.get("max_pixels", DEFAULT_MAX_PIXELS),
         video_timeout=args.video_timeout or section.get("video_timeout"),
     )
     geo_server = args.geo_server or section.get("geo_server")
@@ -93,7 +93,7 @@ def _extract(argv: Sequence[str]) -> int:
         if geo_server
         else OfflineGeocoder(cache_dir(cfg.home))
     )
-    jobs = args.jobs or int(section.get("jobs", 0)) or os.cpu_count() or 1
+    jobs = args.jobs or cfg.value("extract", "jobs") or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("extract", mode)
     records = index_records(cfg.index_dir) if args.all else stdin_records(sys.stdin.fileno())
