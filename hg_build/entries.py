@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hg_build.dates import date_from_meta, from_mtime, iso, pick_date, sort_key
-from hg_common.filetypes import file_type, is_media
+from hg_common.filetypes import HEIF_MIMES, file_type, is_media
 from hg_common.groups import primary_rank
 
 CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_length")
@@ -93,9 +93,11 @@ def _tags(metas: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def display_size(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation."""
+    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation.
+    A HEIF's EXIF orientation is never applied (MIAF; its previews turn by `rotation` only):
+    a meta.json written before hg-extract left it out still gets the right size."""
     width, height = meta.get("width"), meta.get("height")
-    orientation = meta.get("orientation") or 1
+    orientation = None if meta.get("mime") in HEIF_MIMES else meta.get("orientation") or 1
     rotation = meta.get("rotation") or 0
     swap = (isinstance(orientation, int) and 5 <= orientation <= 8) or (
         isinstance(rotation, int | float) and int(rotation) % 180 == 90
