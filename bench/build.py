@@ -28,6 +28,7 @@ from hg_build.build import Builder  # noqa: E402
 from hg_build.entries import media_from_entry  # noqa: E402
 from hg_build.parallel import default_workers  # noqa: E402
 from hg_build.query.search import search  # noqa: E402
+from hg_common import layout  # noqa: E402
 from hg_index.config import load_config  # noqa: E402
 
 TAGS = [
@@ -140,8 +141,7 @@ def synthetic(n: int, seed: int = 1) -> list[dict]:
                 "media_type": "image",
                 "files": files,
                 "previews": [
-                    f"{cid[:2]}/{cid[2:4]}/{cid[4:]}-image-preview-{s}.jpg"
-                    for s in (1920, 1280, 800, 320, 128)
+                    layout.relpath(cid, layout.preview(s)) for s in (1920, 1280, 800, 320, 128)
                 ],
                 "video": None,
                 "colors": ["#a1b2c3", "#112233"],

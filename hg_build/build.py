@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hg_build import db, failures
@@ -87,16 +87,50 @@ class _Failed:
     exc: BaseException
 
 
+@dataclass
+class RunState:
+    """What one run has counted and seen, across the databases it writes (a first build
+    writes a fresh file, then the live database: a `scanned` record in the second must
+    know the index errors reported in the first)."""
+
+    summary: Summary = field(default_factory=Summary)
+    index_errors: dict[str, set[str]] = field(default_factory=dict)
+    """source -> paths of `stage: index` error records this run."""
+    warned: set[str] = field(default_factory=set)
+    """Record kinds hg-build ignores and has said so."""
+
+
+def entry_media(record: dict[str, Any], errors: list[dict]) -> dict[str, Any] | None:
+    """The media dict of an entry record, or None and an error record in `errors` (to be
+    applied where the database is: see `Builder.fail`). Pure: workers run it too."""
+    if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        errors.append(_bad_entry(record, f"entry record version {record.get('v')!r} is not 1"))
+        return None
+    try:
+        media = media_from_entry(record)
+    except (EntryError, KeyError, TypeError, ValueError) as exc:
+        errors.append(_bad_entry(record, f"cannot use entry record: {exc}"))
+        return None
+    for err in record.get("errors") or []:
+        log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
+    return media
+
+
 class Builder:
     """Applies records to an open database. Error records are kept in the `failures` table
-    and passed to `on_error` (printed) when they are news (`failures.is_news`)."""
+    and passed to `on_error` (printed) when they are news (`failures.is_news`). `run`: the
+    run's state, shared by the builders of its databases."""
 
-    def __init__(self, conn: sqlite3.Connection, on_error: Callable[[dict], None]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        on_error: Callable[[dict], None],
+        run: RunState | None = None,
+    ) -> None:
         self.conn = conn
         self.on_error = on_error
-        self.summary = Summary()
-        self._warned: set[str] = set()
-        self._index_errors: dict[str, set[str]] = {}  # source -> paths reported this run
+        self.run = run or RunState()
+        self.summary = self.run.summary
 
     def apply_chunk(self, records: list[dict[str, Any]], own_transaction: bool = True) -> None:
         """One transaction (unless the caller holds one: a fresh file is written in a single
@@ -142,19 +176,10 @@ class Builder:
                 self.apply(step)
 
     def media(self, record: dict[str, Any], errors: list[dict]) -> dict[str, Any] | None:
-        """The media dict of an entry record, or None and an error record in `errors` (to
-        be applied where the database is: see `fail`)."""
-        if record.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
-            errors.append(_bad_entry(record, f"entry record version {record.get('v')!r} is not 1"))
-            return None
-        try:
-            media = media_from_entry(record)
-        except (EntryError, KeyError, TypeError, ValueError) as exc:
-            errors.append(_bad_entry(record, f"cannot use entry record: {exc}"))
-            return None
-        for err in record.get("errors") or []:
-            log.debug("%s: extract error: %s", err.get("path"), err.get("error"))
-        self.summary.entries += 1
+        """`entry_media`, counted."""
+        media = entry_media(record, errors)
+        if media is not None:
+            self.summary.entries += 1
         return media
 
     def apply(self, record: dict[str, Any]) -> None:
@@ -181,8 +206,8 @@ class Builder:
             s.skipped += 1  # a file that is not media: nothing to build, not a failure
         else:
             s.skipped += 1
-            if kind not in self._warned:
-                self._warned.add(str(kind))
+            if kind not in self.run.warned:
+                self.run.warned.add(str(kind))
                 hint = " (pipe hg-index through hg-extract)" if kind in ("add", "change") else ""
                 log.warning("ignoring %r records: hg-build reads hg-extract's output%s", kind, hint)
 
@@ -191,7 +216,7 @@ class Builder:
         s = self.summary
         s.errors += 1
         if record.get("stage") == "index" and (key := failures.failure_key(record)):
-            self._index_errors.setdefault(key[0], set()).add(key[1])
+            self.run.index_errors.setdefault(key[0], set()).add(key[1])
         if failures.record_failure(self.conn, record, now_iso()):
             self.on_error(record)
         else:
@@ -202,7 +227,7 @@ class Builder:
         again are gone (the file was deleted, or can be read now)."""
         source = record.get("source")
         if isinstance(source, str):
-            seen = self._index_errors.get(source, set())
+            seen = self.run.index_errors.get(source, set())
             failures.forget_unseen_index(self.conn, source, seen)
 
 
@@ -211,6 +236,11 @@ def _bad_entry(record: dict[str, Any], message: str) -> dict[str, Any]:
     files = record.get("files") or [{}]
     first = files[0] if isinstance(files[0], dict) else {}
     return error_record(
-        "build", message, id=record.get("id"), source=first.get("source"),
-        root=first.get("root"), path=first.get("path"), checksum=first.get("checksum"),
-    )  # fmt: skip
+        "build",
+        message,
+        id=record.get("id"),
+        source=first.get("source"),
+        root=first.get("root"),
+        path=first.get("path"),
+        checksum=first.get("checksum"),
+    )

@@ -83,9 +83,15 @@ def _build(argv: Sequence[str]) -> int:
             read = max(chunk, READ_CHUNK)  # cut to `chunk` per transaction in the live file
             chunks = timed_chunks(line_blocks(sys.stdin.buffer), read, 2.0)
             s = build(
-                cfg, database, events_path, chunks, out.write, out.flush,
-                workers=workers, chunk_size=chunk,
-            )  # fmt: skip
+                cfg,
+                database,
+                events_path,
+                chunks,
+                out.write,
+                out.flush,
+                workers=workers,
+                chunk_size=chunk,
+            )
     out.flush()
     if not args.quiet:
         print(

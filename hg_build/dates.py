@@ -70,10 +70,8 @@ def parse_date(value: Any, offset: timezone | None = None) -> datetime | None:
     year, month, day, hour, minute, second, frac, zone = match.groups()
     try:
         micro = int(round(float(frac) * 1_000_000)) if frac else 0
-        dt = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-            min(micro, 999_999),
-        )  # fmt: skip
+        fields = (int(v) for v in (year, month, day, hour, minute, second or 0))
+        dt = datetime(*fields, min(micro, 999_999))
     except ValueError:  # 0000:00:00, month 13, ...
         return None
     tz = _tz(zone) if zone else None

@@ -102,16 +102,16 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _split(path: str) -> tuple[str, str]:
+def split_path(path: str) -> tuple[str, str]:
     head, _, name = path.rpartition("/")
     return head, name
 
 
-def _ext(name: str) -> str:
+def name_ext(name: str) -> str:
     return name.rsplit(".", 1)[1].casefold() if "." in name[1:] else ""
 
 
@@ -145,7 +145,7 @@ _ONE_ENTRY_TAGS = tag_rows("(SELECT ? AS id, ? AS ts, ? AS tags) e")
 
 def _write_tags(conn: sqlite3.Connection, entry_id: str, tags: list[str], ts: float) -> None:
     conn.execute("DELETE FROM tags WHERE entry_id = ?", (entry_id,))
-    conn.execute(_ONE_ENTRY_TAGS, (entry_id, ts, _json(tags)))
+    conn.execute(_ONE_ENTRY_TAGS, (entry_id, ts, json_text(tags)))
 
 
 def drop_orphans(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
@@ -193,11 +193,11 @@ def move_file(
         return False
     entry_id = row[0]
     conn.execute("DELETE FROM files WHERE source = ? AND path = ?", (source, path))
-    d, name = _split(path)
+    d, name = split_path(path)
     conn.execute(
         "UPDATE files SET source = ?, path = ?, dir = ?, name = ?, ext = ?, path_f = ?, "
         "dir_f = ?, name_f = ?, grp = ? WHERE source = ? AND path = ?",
-        (source, path, d, name, _ext(name), path.casefold(), d.casefold(), name.casefold(),
+        (source, path, d, name, name_ext(name), path.casefold(), d.casefold(), name.casefold(),
          group_keys([name])[name], from_source, from_path),
     )  # fmt: skip
     _retext(conn, entry_id)
@@ -214,7 +214,7 @@ def _retext(conn: sqlite3.Connection, entry_id: str, updated: str | None = None)
     tags = entry_tags(conn, entry_id, orjson.loads(extracted))
     _write_tags(conn, entry_id, tags, ts)
     sets = "tags = ?, tags_count = ?, text = ?" + (", updated = ?" if updated else "")
-    params: list[Any] = [_json(tags), len(tags), search_text(rec, tags)]
+    params: list[Any] = [json_text(tags), len(tags), search_text(rec, tags)]
     conn.execute(
         f"UPDATE entries SET {sets} WHERE id = ?",
         [*params, *([updated] if updated else []), entry_id],
@@ -275,7 +275,7 @@ def import_events(conn: sqlite3.Connection, path: Path) -> int:
     touched: dict[str, str] = {}
     with transaction(conn):
         for event, end in events.read_events(path, offset):
-            actions = _json(event["actions"])
+            actions = json_text(event["actions"])
             for target in event["targetIds"]:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO events (event_id, target_id, date, actions) "

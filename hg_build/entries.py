@@ -20,13 +20,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hg_build.dates import date_from_meta, from_mtime, iso, pick_date, sort_key
-from hg_build.filetypes import file_type, is_media
+from hg_common.filetypes import HEIF_MIMES, file_type, is_media
+from hg_common.groups import primary_rank
 
 CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_length")
 PLACE_FIELDS = ("latitude", "longitude", "altitude")
 TEXT_FIELDS = ("description", "title", "rating")
 ADDRESS_FIELDS = ("country", "state", "city", "road")
-MEDIA_VERSION = 1
 
 
 class EntryError(ValueError):
@@ -48,7 +48,7 @@ def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], li
     primary = [f for f in files if f.get("primary")]
     if not primary:
         media = [f for f in files if is_media(_kind(f))] or files
-        primary = [max(media, key=lambda f: (int(f.get("size") or 0), _neg(f["path"])))]
+        primary = [max(media, key=_rank)]
     xmps = sorted(
         (f for f in files if f is not primary[0] and _kind(f) == "meta"),
         key=lambda f: (len(_name(f["path"])), f["path"]),
@@ -60,9 +60,9 @@ def order_files(files: list[dict[str, Any]]) -> tuple[list[dict], list[dict], li
     return xmps, primary[:1], others
 
 
-def _neg(text: str) -> tuple[int, ...]:
-    """Sort key that prefers the alphabetically first path among equal sizes under max()."""
-    return tuple(-ord(c) for c in text)
+def _rank(f: Mapping[str, Any]) -> tuple[int, str]:
+    """`groups.primary_rank` of a file of a record from anywhere (a size may be text)."""
+    return primary_rank({"size": int(f.get("size") or 0), "path": f["path"]})
 
 
 def _firsts(metas: list[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, Any]:
@@ -93,9 +93,11 @@ def _tags(metas: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def display_size(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation."""
+    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation.
+    A HEIF's EXIF orientation is never applied (MIAF; its previews turn by `rotation` only):
+    a meta.json written before hg-extract left it out still gets the right size."""
     width, height = meta.get("width"), meta.get("height")
-    orientation = meta.get("orientation") or 1
+    orientation = None if meta.get("mime") in HEIF_MIMES else meta.get("orientation") or 1
     rotation = meta.get("rotation") or 0
     swap = (isinstance(orientation, int) and 5 <= orientation <= 8) or (
         isinstance(rotation, int | float) and int(rotation) % 180 == 90

@@ -104,10 +104,10 @@ def resolve_ids(conn: sqlite3.Connection | None, ids: Iterable[str]) -> tuple[li
         if len(text) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
             problems.append(f"{raw!r} is not an id or an id prefix of {MIN_PREFIX}+ hex digits")
             continue
-        rows = [] if conn is None else conn.execute(
-            "SELECT id FROM entries WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-            (text, text + "g"),
-        ).fetchall()  # fmt: skip
+        rows = []
+        if conn is not None:
+            sql = "SELECT id FROM entries WHERE id >= ? AND id < ? ORDER BY id LIMIT 2"
+            rows = conn.execute(sql, (text, text + "g")).fetchall()
         if len(rows) == 1:
             found.append(rows[0][0])
         else:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from hg_build import chunkdb, db, failures
-from hg_build.build import Builder, Summary
+from hg_build.build import Builder, Summary, entry_media
 from hg_build.events import now_iso
-from hg_build.upsert import _in, new_rows
+from hg_build.upsert import new_rows, select_in
 from hg_index.ndjson import NdjsonError, parse_line
 from hg_index.records import error_record
 
@@ -112,14 +112,16 @@ class Prepared:
         put into a fresh file so far (that file held nothing else), checked in memory."""
         if self.packed is None:
             return True
-        if edits and _in(conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids):
+        if edits and select_in(
+            conn, "SELECT 1 FROM events WHERE target_id IN ({}) LIMIT 1", self.ids
+        ):
             return True
         if written is not None:
             return written.meets(self.ids, self.paths)
-        if self.ids and _in(conn, "SELECT 1 FROM entries WHERE id IN ({}) LIMIT 1", self.ids):
+        if self.ids and select_in(conn, "SELECT 1 FROM entries WHERE id IN ({}) LIMIT 1", self.ids):
             return True
         sql = "SELECT 1 FROM files WHERE source = ? AND path IN ({}) LIMIT 1"
-        return any(_in(conn, sql, paths, source) for source, paths in self.paths.items())
+        return any(select_in(conn, sql, paths, source) for source, paths in self.paths.items())
 
 
 class Written:
@@ -161,18 +163,17 @@ class Written:
 def prepare(items: list[Item]) -> Prepared:
     """Runs in a worker: a chunk's records to rows, errors and counts (see `Prepared`)."""
     out = Prepared()
-    builder = Builder(None, out.records.append)  # type: ignore[arg-type]  # never touches it
     medias = []
     for record in parse_items(items):
         kind = record.get("type")
         if kind == "entry":
-            media = builder.media(record, out.records)
+            media = entry_media(record, out.records)
             if media is not None:
                 medias.append(media)
         elif kind in ("error", "scanned"):
             out.records.append(record)
         elif kind == "skip":
-            builder.apply(record)
+            out.summary.skipped += 1  # as Builder.apply counts it
         else:
             return Prepared()  # remove, move, unknown kinds: the serial way, in order
     paths: dict[str, list[str]] = defaultdict(list)
@@ -187,7 +188,7 @@ def prepare(items: list[Item]) -> Prepared:
         return Prepared()  # a file that fails and is an entry in one chunk: order matters
     out.paths = dict(paths)
     out.packed = chunkdb.pack(new_rows(medias, now_iso()))
-    out.summary = builder.summary
+    out.summary.entries = len(medias)
     return out
 
 
@@ -232,17 +233,18 @@ class ChunkWriter:
     """Writes chunks in input order, each prepared by a worker (or, with one worker or
     for a chunk the workers cannot prepare, the serial way)."""
 
-    def __init__(self, builder: Builder, workers: int) -> None:
-        self.builder = builder
+    def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             # fork: workers start at once with hg_build already imported; started before
             # any reader thread of the caller's, so no thread's lock is copied held.
             self._pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_start, initargs=(os.getpid(),),
-            )  # fmt: skip
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
+            )
             # With fork the pool starts every worker at its first task: do that now, from
             # this thread, before the caller's reader threads exist.
             self._pool.submit(os.getpid).result()
@@ -296,10 +298,12 @@ class ChunkWriter:
                 except queue.Empty:
                     break
 
-    def use(self, conn: sqlite3.Connection, fresh: bool, own_transaction: bool) -> None:
-        """Write the next chunks into `conn`: `fresh` (a new file only this build writes,
-        see `Written`), `own_transaction` (one per chunk, else the caller's)."""
-        self.builder.conn = self.conn = conn
+    def use(self, builder: Builder, fresh: bool, own_transaction: bool) -> None:
+        """Write the next chunks with `builder` into its database: `fresh` (a new file only
+        this build writes, see `Written`), `own_transaction` (one per chunk, else the
+        caller's)."""
+        self.builder = builder
+        self.conn = conn = builder.conn
         self.edits = has_events(conn)
         self.written = Written() if fresh else None
         self.own_transaction = own_transaction
@@ -344,8 +348,8 @@ def apply_chunks(
 ) -> None:
     """All chunks into a fresh file (the builder's connection), in the caller's
     transaction."""
-    with ChunkWriter(builder, workers) as writer:
-        writer.use(builder.conn, fresh=True, own_transaction=False)
+    with ChunkWriter(workers) as writer:
+        writer.use(builder, fresh=True, own_transaction=False)
         for items, future in writer.prepared(chunks):
             writer.write(items, future)
             after_chunk()

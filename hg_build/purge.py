@@ -1,11 +1,12 @@
 """`hg-build purge`: delete storage files that no known file and no entry references.
 
-A storage file's name starts with the checksum it belongs to (`ab/cd/<rest>-<what>`): the
+A storage file's path names the checksum it belongs to (`hg_common.layout.parse`): the
 checksum of an original file (metadata) or of an entry's primary file (previews, video). It is
 still needed while that checksum is in an index file (committed or pending `.next`) or in the
 database (an entry id or a file checksum). Everything else is left over from files that were
-deleted or changed, and can go. Caches not keyed by a file (`-geo-nominatim.json`) and temp
-files (`.…tmp`) are kept. Dry run by default: it prints what it would delete.
+deleted or changed, and can go. Caches not keyed by a file (`layout.NOT_FILE_KEYED`), temp
+files and anything else that is no artefact's name are kept. Dry run by default: it prints
+what it would delete.
 
 Purging while an import runs could delete the outputs of files not yet in any index, so purge
 takes the import lock (`<home>/import.lock`) and the database writer lock.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from hg_build import db
 from hg_build.store import writer_lock
+from hg_common import layout
 from hg_index.cli_support import EXIT_OK, ArgumentParser, add_common_arguments
 from hg_index.config import ConfigError, load_config
 from hg_index.filesize import format_filesize
@@ -27,9 +29,6 @@ from hg_index.indexfile import index_files, pending_indexes, read_entries
 from hg_index.lock import LockedError, RunLock
 from hg_index.log import setup_logging
 from hg_index.ndjson import NdjsonWriter
-
-KEEP_SUFFIXES = ("-geo-nominatim.json",)
-"""Caches keyed by something else than a file checksum."""
 
 
 def _prefix(checksum: str) -> int:
@@ -56,25 +55,14 @@ def referenced(index_dir: Path, database: Path) -> set[int]:
 
 def unreferenced(storage: Path, refs: set[int]) -> Iterator[tuple[Path, int]]:
     """(path, size) of every storage file whose checksum is not in `refs`, in path order."""
-    if not storage.is_dir():
-        return
-    for a in sorted(os.scandir(storage), key=lambda e: e.name):
-        if not (a.is_dir() and len(a.name) == 2):
-            continue
-        for b in sorted(os.scandir(a.path), key=lambda e: e.name):
-            if not (b.is_dir() and len(b.name) == 2):
+    for folder in layout.folders(storage):
+        rel = folder.relative_to(storage).as_posix()
+        for f in sorted(os.scandir(folder), key=lambda e: e.name):
+            artefact = layout.parse(f"{rel}/{f.name}")
+            if artefact is None or artefact[1] in layout.NOT_FILE_KEYED:
                 continue
-            for f in sorted(os.scandir(b.path), key=lambda e: e.name):
-                name = f.name
-                if name.startswith(".") or name.endswith(KEEP_SUFFIXES) or "-" not in name:
-                    continue
-                checksum = a.name + b.name + name.split("-", 1)[0]
-                try:
-                    prefix = _prefix(checksum)
-                except ValueError:
-                    continue  # not a storage file of hg
-                if prefix not in refs and f.is_file(follow_symlinks=False):
-                    yield Path(f.path), f.stat(follow_symlinks=False).st_size
+            if _prefix(artefact[0]) not in refs and f.is_file(follow_symlinks=False):
+                yield Path(f.path), f.stat(follow_symlinks=False).st_size
 
 
 def purge(storage: Path, refs: set[int], delete: bool, out) -> tuple[int, int]:

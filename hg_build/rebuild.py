@@ -1,18 +1,19 @@
 """`hg-build --rebuild`: the whole database from the index files and storage, no exiftool.
 
-Per source, the index is streamed folder by folder (the index keeps a folder's files
-together); each folder's files are grouped with hg_index.sidecars, the primary is the
-largest media file that has a `<checksum>-meta.json` (hg-extract falls back past a member
-it cannot read), and each file's meta.json plus the entry's previews, video, colours and
-address from storage make the same `entry` record hg-extract prints. A group none of whose
-media files has a meta.json (not extracted yet, or failed) is skipped.
+The index is read as `file` records and grouped by the rule a live import groups with
+(`hg_common.groups`); each group's primary is the first media file by that rule that has
+its `-meta.json` and no failure memo (hg-extract falls back past a file it cannot read and
+never makes a failed one primary), and the files' metas plus the entry's previews, video,
+colours and address from storage make the `entry` record hg-extract printed
+(`hg_common.entry`), so a rebuild gives every entry the id, type and files a live import
+gave it. A group none of whose media files can be primary (not extracted yet, or failed)
+is no entry.
 
 Failures (the `failures` table) come from two places: hg-extract's failure memos
-(`<C>-failed.json`, read only for a file without meta.json: cheap) give the extract
-failures of indexed files even when the old database is gone, and the old database's rows
-are carried over for what storage cannot tell (files hg-index could not read, build
-errors, failures of files passed over without a memo). A failure of a file that is in an
-entry now is dropped.
+(`<C>-failed.json`) give the extract failures of indexed files even when the old database
+is gone, and the old database's rows are carried over for what storage cannot tell (files
+hg-index could not read, build errors, failures of files passed over without a memo). A
+failure of a file that is in an entry now is dropped.
 
 The new database is written to a temp file beside the old one and then copied over it with
 SQLite's backup API in one transaction: readers (hg-serve) keep working and see the new
@@ -28,18 +29,19 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import groupby, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from hg_build import db, failures, record, schema
+from hg_build import db, failures, schema
 from hg_build.build import Builder
-from hg_build.filetypes import file_type, is_media
 from hg_build.parallel import apply_chunks, default_workers
-from hg_index.indexfile import index_files, read_entries, read_header
-from hg_index.sidecars import group_keys
+from hg_common import layout
+from hg_common.entry import entry_record
+from hg_common.groups import Group, entry_group, group_records, index_records, is_media, name_of
+from hg_index.records import error_record
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +49,10 @@ CHUNK = 2000
 FRESH_CACHE_KIB = 256 * 1024  # page cache of a fresh build (the default is 64 MiB)
 
 
-def storage_prefix(storage: Path, checksum: str) -> Path:
-    return storage / record.own_prefix(checksum)
-
-
-def read_json(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
     try:
-        return orjson.loads(path.read_bytes())
+        with open(path, "rb") as fh:
+            return orjson.loads(fh.read())
     except FileNotFoundError:
         return None
     except (OSError, orjson.JSONDecodeError) as exc:
@@ -61,150 +60,90 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def _stored(storage: Path, checksum: str) -> dict[str, Any]:
-    """Previews, video, colours and address stored for one checksum."""
-    folder = storage / checksum[0:2] / checksum[2:4]
-    rest = checksum[4:] + "-"
-    rel = f"{checksum[0:2]}/{checksum[2:4]}/"
-    previews: list[tuple[int, str]] = []
-    video = None
-    try:
-        names = [e.name for e in os.scandir(folder) if e.name.startswith(rest)]
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        what = name[len(rest) :]
-        if what.startswith("image-preview-") and what.endswith(".jpg"):
-            size = what[len("image-preview-") : -len(".jpg")]
-            previews.append((int(size) if size.isdigit() else 0, rel + name))
-        elif what.startswith("video-") and what.endswith(".mp4"):
-            video = rel + name
-    colors = read_json(folder / f"{rest}colors.json") if f"{rest}colors.json" in names else None
-    address = (
-        read_json(folder / f"{rest}geo-address.json")
-        if f"{rest}geo-address.json" in names
-        else None
-    )
+def stored_outputs(storage: str, entry_id: str) -> dict[str, Any]:
+    """An entry's previews (largest first), video, colours and address, as hg-extract's
+    entry record has them: what is stored for its id."""
+    names = layout.stored(storage, entry_id)
+    sizes = sorted((s for n in names if (s := layout.preview_size(n)) is not None), reverse=True)
+    own = layout.prefix(entry_id) + "-"
+
+    def stored_json(what: str) -> Any:
+        return read_json(f"{storage}/{own}{what}") if what in names else None
+
+    colors, address = stored_json(layout.COLORS), stored_json(layout.ADDRESS)
     return {
-        "previews": [p for _, p in sorted(previews, reverse=True)],
-        "video": video,
+        "previews": [own + layout.preview(s) for s in sizes],
+        "video": own + layout.WEB_VIDEO if layout.WEB_VIDEO in names else None,
         "colors": colors if isinstance(colors, list) else [],
         "address": address if isinstance(address, dict) else None,
     }
 
 
-def _by_size(m: dict[str, Any]) -> tuple[int, list[int]]:
-    """Primary order: the largest file first (ties: the first path), as hg-extract."""
-    return m["size"], [-ord(c) for c in m["path"]]
-
-
 def memo_failures(
-    source: str, root: str, members: list[dict[str, Any]], passed: list[dict[str, Any]],
-    memos: dict[str, Any], whole: bool,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Error records (as hg-extract printed them) from the failure memos (`memos`: checksum
-    -> memo) of the media files `passed` over; `whole`: no file could be used, so the group
-    is in no entry and each of its other files is named too (contract 1's sidecar text)."""
-    out = []
-    for m in passed:
-        memo = memos.get(m["checksum"])
-        if not isinstance(memo, dict) or not isinstance(memo.get("error"), str):
-            continue  # no memo (not extracted yet, an older hg-extract): nothing to tell
-        common = {"type": "error", "v": 1, "stage": "extract", "source": source, "root": root,
-                  "extractor": memo.get("extractor"), "details": memo.get("details"),
-                  "date": memo.get("date")}  # fmt: skip
-        out.append({**common, "path": m["path"], "checksum": m["checksum"], "error": memo["error"]})
-        if whole:
-            name = m["path"].rsplit("/", 1)[-1]
-            out += [
-                {**common, "path": o["path"], "checksum": o["checksum"],
-                 "error": f"not imported: {name} failed: {memo['error']}"}
-                for o in members if o is not m
-            ]  # fmt: skip
+    members: tuple[dict[str, Any], ...],
+    left_out: list[dict[str, Any]],
+    memos: dict[str, Any],
+    whole: bool,
+) -> list[dict[str, Any]]:
+    """The error records hg-extract printed for the media files `left_out` of an entry,
+    from their failure memos (`memos`: checksum -> memo); `whole`: the group is in no
+    entry, so each of its other files is named too (contract 1's sidecar text)."""
+    failed = [m for m in left_out if isinstance((memos.get(m["checksum"]) or {}).get("error"), str)]
+    out = [_memo_error(m, memos[m["checksum"]]["error"], memos[m["checksum"]]) for m in failed]
+    if whole and failed:
+        first = memos[failed[0]["checksum"]]
+        error = f"not imported: {name_of(failed[0]['path'])} failed: {first['error']}"
+        out += [_memo_error(o, error, first) for o in members if all(o is not f for f in failed)]
     return out
 
 
-def group_records(
-    source: str, root: str, folder: list[dict[str, Any]], storage: Path,
-    failed: list[dict[str, Any]] | None = None,
-) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """The entry records of one folder's index entries; error records made from failure
-    memos go to `failed` (see `memo_failures`)."""
-    names = {e["path"].rsplit("/", 1)[-1]: e for e in folder}
-    keys = group_keys(names)
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for name, key in keys.items():
-        by_key.setdefault(key, []).append(names[name])
-    for members in by_key.values():
-        media = sorted(
-            (m for m in members if is_media(file_type(m["path"]))), key=_by_size, reverse=True
-        )
-        if not media:
-            continue
-        metas = {
-            m["checksum"]: read_json(Path(f"{storage_prefix(storage, m['checksum'])}-meta.json"))
-            for m in members
-        }
-        usable = [m for m in media if isinstance(metas.get(m["checksum"]), dict)]
-        primary = usable[0] if usable else None
-        passed = media[: media.index(primary)] if primary else media[:1]
-        if passed and failed is not None:  # rare: the only case that reads a memo
-            memos = {
-                m["checksum"]: read_json(
-                    Path(f"{storage_prefix(storage, m['checksum'])}-failed.json")
-                )
-                for m in passed
-            }
-            failed += memo_failures(source, root, members, passed, memos, primary is None)
-        if primary is None:
-            continue
-        files = []
-        for m in members:
-            if any(m is p for p in passed):  # passed over: not in the entry (as hg-extract)
-                continue
-            meta = metas.get(m["checksum"])
-            files.append(
-                {
-                    "source": source,
-                    "root": root,
-                    "path": m["path"],
-                    "size": m["size"],
-                    "mtime": m.get("mtime_ns", 0) / 1e9,
-                    "checksum": m["checksum"],
-                    "file_type": file_type(m["path"]),
-                    "primary": m is primary,
-                    "meta": meta if isinstance(meta, dict) else {},
-                }
-            )
-        stored = _stored(storage, primary["checksum"])
-        if not stored["previews"]:  # e.g. RAW + JPG: the JPG sidecar has the previews
-            for m in sorted(media, key=lambda m: -m["size"]):
-                found = _stored(storage, m["checksum"])["previews"]
-                if found:
-                    stored["previews"] = found
-                    break
-        yield {
-            "type": "entry",
-            "v": 1,
-            "id": primary["checksum"],
-            "media_type": file_type(primary["path"]),
-            "files": files,
-            **stored,
-        }
+def _memo_error(rec: dict[str, Any], error: str, memo: dict[str, Any]) -> dict[str, Any]:
+    return error_record(
+        "extract",
+        error,
+        source=rec["source"],
+        root=rec["root"],
+        path=rec["path"],
+        checksum=rec["checksum"],
+        extractor=memo.get("extractor"),
+        details=memo.get("details"),
+        date=memo.get("date"),
+    )
 
 
-def index_records(
+def rebuilt_entry(
+    group: Group, storage: str, failed: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The entry record a live import made of this group, from storage (None: no entry);
+    error records made from failure memos go to `failed` (see `memo_failures`)."""
+    metas, memos = {}, {}
+    for m in group.files:
+        c = m["checksum"]
+        base = f"{storage}/{layout.prefix(c)}-"
+        meta = read_json(base + layout.META)
+        if isinstance(meta, dict):
+            metas[c] = meta
+        if is_media(m) and os.path.exists(base + layout.FAILED):  # rare: a stat first
+            memos[c] = read_json(base + layout.FAILED)
+    if not memos and group.id in metas:
+        entry, left_out = group, []  # grouped with this rule already: its primary stands
+    else:
+        entry, left_out = entry_group(group.files, memos, lambda f: f["checksum"] in metas)
+    if left_out and failed is not None:
+        failed += memo_failures(group.files, left_out, memos, entry is None)
+    if entry is None:
+        return None
+    return entry_record(entry, metas, [], **stored_outputs(storage, entry.id))
+
+
+def rebuilt_entries(
     index_dir: Path, storage: Path, failed: list[dict[str, Any]] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Entry records of every indexed source, folder by folder (memo errors to `failed`)."""
-    for path in index_files(index_dir):
-        header = read_header(path)
-        if header is None:
-            continue
-        source, root = str(header["source"]), str(header["root"])
-        entries = read_entries(path)
-        for _, folder in groupby(entries, key=lambda e: e["path"].rpartition("/")[0]):
-            yield from group_records(source, root, list(folder), storage, failed)
+    """The entry records of every indexed source, folder by folder (memo errors to
+    `failed`)."""
+    for group in group_records(index_records(index_dir)):
+        if isinstance(group, Group) and (entry := rebuilt_entry(group, str(storage), failed)):
+            yield entry
 
 
 def _clean_stale(database: Path) -> None:
@@ -268,9 +207,13 @@ def _flush_early(path: Path) -> None:
 
 
 def rebuild(
-    database: Path, index_dir: Path, storage: Path, events_path: Path, on_error,
+    database: Path,
+    index_dir: Path,
+    storage: Path,
+    events_path: Path,
+    on_error,
     workers: int | None = None,
-) -> Any:  # fmt: skip
+) -> Any:
     """Build a fresh database from index + storage + events and put it in place. The
     failures are the memos' and the old database's (see the module's docstring); they are
     not this run's errors, so neither printed nor counted."""
@@ -278,7 +221,7 @@ def rebuild(
     memo_errors: list[dict[str, Any]] = []
     with fresh_database(database, events_path) as conn, db.transaction(conn):
         builder = Builder(conn, on_error)
-        records = index_records(index_dir, storage, memo_errors)
+        records = rebuilt_entries(index_dir, storage, memo_errors)
         chunks = iter(lambda: list(islice(records, CHUNK)), [])
         apply_chunks(builder, chunks, workers or default_workers())
         failures.restore(conn, kept, memo_errors)

@@ -2,8 +2,8 @@
 
 Since schema v4 there is no stored copy of the record (the `docs` table was ~40 % of the
 file and of a first build's work): every field is an `entries` column, the files are the
-`files` rows of the entry in their `ord`er. Previews and video in the entry's own storage
-folder (`ab/cd/<rest of id>-<what>`, hg_extract's layout) are stored as `-<what>`.
+`files` rows of the entry in their `ord`er. Previews and video of the entry's own checksum
+(`ab/cd/<rest of id>-<what>`, `hg_common.layout`) are stored as `-<what>`.
 Pure functions here; `db.records` reads the rows.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+
+from hg_common import layout
 
 KEYS = (
     "id", "media_type", "date", "width", "height", "orientation", "duration", "make", "model",
@@ -33,15 +35,9 @@ FILE_COLUMNS = ("source", "root", "path", "size", "mtime", "type", "checksum", "
 `primary`)."""
 
 
-def own_prefix(checksum: str) -> str:
-    """The start of the storage paths of a checksum (`hg_extract.storage.relpath`: the
-    layout `ab/cd/<rest>-<what>`), less the '-'."""
-    return f"{checksum[0:2]}/{checksum[2:4]}/{checksum[4:]}"
-
-
 def short_paths(entry_id: str, paths: Iterable[Any]) -> list[Any]:
     """Storage paths as stored: the entry's own as `-<what>`, others as they are."""
-    prefix = own_prefix(entry_id)
+    prefix = layout.prefix(entry_id)
     cut = len(prefix)
     return [p[cut:] if p.__class__ is str and p.startswith(prefix) else p for p in paths]
 
@@ -67,10 +63,10 @@ def decode(fields: dict[str, Any], entry_id: str) -> dict[str, Any]:
             value = fields[key]
             fields[key] = orjson.loads(value) if value else []
     if fields.get("previews"):
-        prefix = own_prefix(entry_id)
+        prefix = layout.prefix(entry_id)
         fields["previews"] = [_expand(p, prefix) for p in fields["previews"]]
     if fields.get("video") is not None:
-        fields["video"] = _expand(fields["video"], own_prefix(entry_id))
+        fields["video"] = _expand(fields["video"], layout.prefix(entry_id))
     for key in _INTEGRAL:
         value = fields.get(key)
         if value.__class__ is float and value.is_integer():

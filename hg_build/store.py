@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, schema
-from hg_build.build import Builder, Summary
+from hg_build.build import Builder, RunState, Summary
 from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
 from hg_index.config import Config, ConfigError
@@ -58,8 +58,11 @@ def open_for_build(cfg: Config, database: Path, events: Path, on_error) -> sqlit
     log.warning(
         "%s has schema v%s, this hg-build writes v%s: rebuilding it from the index and "
         "storage (your edits in %s are kept)",
-        database, found, schema.SCHEMA_VERSION, events,
-    )  # fmt: skip
+        database,
+        found,
+        schema.SCHEMA_VERSION,
+        events,
+    )
     rebuild(database, cfg.index_dir, cfg.storage, events, on_error)
     return db.open_database(database)
 
@@ -127,15 +130,15 @@ def build(
     Chunks are prepared by `workers` processes (see `parallel`; default one per core);
     the live phase cuts them to `chunk_size` records per transaction (None: as they come).
     """
-    builder = Builder(None, on_error)  # type: ignore[arg-type]  # each phase sets its conn
+    run = RunState()
     phased = _Phased(chunks, chunk_size)
-    with ChunkWriter(builder, workers or default_workers()) as writer:
+    with ChunkWriter(workers or default_workers()) as writer:
         stream = writer.prepared(phased)
         if is_fresh(database):
             with fresh_database(database, events) as conn, db.transaction(conn):
                 # One transaction for the whole fresh phase: nobody reads this file before
                 # it is put in place, and an error deletes it anyway.
-                writer.use(conn, fresh=True, own_transaction=False)
+                writer.use(Builder(conn, on_error, run), fresh=True, own_transaction=False)
                 deadline = time.monotonic() + fresh_seconds
                 for items, future in stream:
                     writer.write(items, future)
@@ -146,13 +149,13 @@ def build(
         conn = open_for_build(cfg, database, events, on_error)
         try:
             db.import_events(conn, events)
-            writer.use(conn, fresh=False, own_transaction=True)
+            writer.use(Builder(conn, on_error, run), fresh=False, own_transaction=True)
             for items, future in stream:
                 writer.write(items, future)
                 after_chunk()
         finally:
             conn.close()
-    return builder.summary
+    return run.summary
 
 
 class _Phased:

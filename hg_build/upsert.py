@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from hg_build import record
-from hg_build.db import _ext, _json, _split, drop_orphans, tag_rows
+from hg_build.db import drop_orphans, json_text, name_ext, split_path, tag_rows
 from hg_build.entries import ADDRESS_FIELDS, search_text
 from hg_build.events import apply_actions
 from hg_index.sidecars import group_keys, strip_ext
@@ -47,7 +47,7 @@ def _chunks(items: list[Any], n: int = _MAX_VARS) -> Iterable[list[Any]]:
         yield items[i : i + n]
 
 
-def _in(conn: sqlite3.Connection, sql: str, values: list[Any], *before: Any) -> list[tuple]:
+def select_in(conn: sqlite3.Connection, sql: str, values: list[Any], *before: Any) -> list[tuple]:
     """Run `sql` with `IN ({})` filled for `values`, in slices below SQLite's limit."""
     rows: list[tuple] = []
     for part in _chunks(values):
@@ -70,10 +70,6 @@ def _unique_runs(medias: list[Mapping[str, Any]]) -> Iterable[list[Mapping[str, 
         yield run
 
 
-def write_media(conn: sqlite3.Connection, media: Mapping[str, Any], updated: str) -> None:
-    write_batch(conn, [media], updated)
-
-
 def write_batch(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], updated: str) -> None:
     for run in _unique_runs(medias):
         _write_run(conn, run, updated)
@@ -83,14 +79,14 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
     ids = [m["id"] for m in medias]
     actions: dict[str, list] = defaultdict(list)
     if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone():
-        for target, raw in _in(
+        for target, raw in select_in(
             conn,
             "SELECT target_id, actions FROM events WHERE target_id IN ({}) ORDER BY date, event_id",
             ids,
         ):
             actions[target] += orjson.loads(raw)
     current: dict[str, list[tuple]] = defaultdict(list)
-    for row in _in(conn, f"SELECT {_STORED_FILE} FROM files WHERE entry_id IN ({{}})", ids):
+    for row in select_in(conn, f"SELECT {_STORED_FILE} FROM files WHERE entry_id IN ({{}})", ids):
         current[row[0]].append(row)
     by_source: dict[str, list[str]] = defaultdict(list)
     for m in medias:
@@ -98,13 +94,13 @@ def _write_run(conn: sqlite3.Connection, medias: list[Mapping[str, Any]], update
             by_source[f["source"]].append(f["path"])
     owner: dict[tuple[str, str], str] = {}
     for source, paths in by_source.items():
-        for eid, s, p in _in(
+        for eid, s, p in select_in(
             conn, "SELECT entry_id, source, path FROM files WHERE source = ? AND path IN ({})",
             paths, source,
         ):  # fmt: skip
             owner[(s, p)] = eid
 
-    existing = {r[0] for r in _in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
+    existing = {r[0] for r in select_in(conn, "SELECT id FROM entries WHERE id IN ({})", ids)}
     rows, stale, owners, reorder = Rows(), [], set(), []
     for m in medias:
         eid = m["id"]
@@ -181,24 +177,24 @@ def _insert(verb: str, table: str, cols: tuple[str, ...]) -> str:
 def _file_rows(eid: str, files: list[Mapping[str, Any]]) -> list[tuple]:
     if len(files) == 1:  # most entries: the group key is the name minus its extension
         f = files[0]
-        d, name = _split(f["path"])
+        d, name = split_path(f["path"])
         grp = strip_ext(name)
-        row = (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
+        row = (eid, f["source"], f.get("root"), f["path"], d, name, name_ext(name),
                f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
                f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])),
                0)  # fmt: skip
         return [row]
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in files:
-        d, name = _split(f["path"])
+        d, name = split_path(f["path"])
         by_dir[(f["source"], d)].append(name)
     keys = {k: group_keys(names) for k, names in by_dir.items()}
     rows = []
     for order, f in enumerate(files):
-        d, name = _split(f["path"])
+        d, name = split_path(f["path"])
         grp = keys[(f["source"], d)][name]
         rows.append(
-            (eid, f["source"], f.get("root"), f["path"], d, name, _ext(name),
+            (eid, f["source"], f.get("root"), f["path"], d, name, name_ext(name),
              f["path"].casefold(), d.casefold(), name.casefold(), grp, f["size"],
              f.get("mtime"), f["type"], f.get("checksum"), int(bool(f["primary"])), order)
         )  # fmt: skip
@@ -212,7 +208,7 @@ def _entry_row(
     date = media["date"]
     get = media.get
     faces, objects, extracted = get("faces") or (), get("objects") or (), media["extracted_tags"]
-    tags_json = _json(tags)
+    tags_json = json_text(tags)
     row = (
         media["id"], media["media_type"], date, media["ts"],
         int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]), int(date[14:16]),
@@ -221,8 +217,8 @@ def _entry_row(
         *[v if v is None else str(v).casefold() for v in map(get, _FOLDED)],
         len(files), len(tags), len(faces), len(objects),
         search_text(media, tags, files), tags_json,
-        tags_json if extracted == tags else _json(extracted),  # no edits: most entries
-        _json(objects) if objects else "[]", _json(faces) if faces else "[]",
+        tags_json if extracted == tags else json_text(extracted),  # no edits: most entries
+        json_text(objects) if objects else "[]", json_text(faces) if faces else "[]",
         *record.stored_extras(media), get("similarity"),
     )  # fmt: skip
     return row

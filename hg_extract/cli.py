@@ -9,10 +9,11 @@ import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
+from hg_common.groups import index_records
 from hg_extract.extractor import Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.previews import DEFAULT_MAX_PIXELS
-from hg_extract.sources import index_records, stdin_records
+from hg_extract.sources import stdin_records
 from hg_extract.storage import Storage
 from hg_extract.workers import Runner
 from hg_index.cli_support import (

@@ -1,63 +1,19 @@
-"""Pure: the records hg-extract prints — `entry` (the contract with hg-build) and `error`.
+"""Pure: the `error` records hg-extract prints, and what the parent needs of a group's metas.
 
-Every file offered gets an answer: an entry listing it, or an error record naming it. Error
-records of hg-extract carry `extractor` (EXTRACTOR_VERSION: which code failed on it), and
-`known: true` when the failure is replayed from its memo (see `failures`).
-
-Schema (v1), see docs/architecture.md "hg-extract -> hg-build"::
-
-    {"type": "entry", "v": 1, "id", "media_type", "files": [{…index fields…, "file_type",
-     "primary", "meta"}], "previews", "video", "colors", "address", "errors"}
-
-`files` keeps every field hg-index gave (unknown fields pass through) minus the record's own
-`type`/`v`; `errors` lists problems that did not stop the entry (a sidecar exiftool could not
-read, a RAW without any preview) with `"warning": true` for the harmless ones.
+Every file offered gets an answer: an entry listing it (`hg_common.entry.entry_record`), or
+an error record naming it. Error records of hg-extract carry `extractor`
+(EXTRACTOR_VERSION: which code failed on it), and `known: true` when the failure is
+replayed from its memo (see `failures`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hg_common.filetypes import META, file_type
+from hg_common.groups import Group, name_of
 from hg_extract.extractor import EXTRACTOR_VERSION
-from hg_extract.filetypes import META, file_type
-from hg_extract.grouping import Group, name_of
-from hg_index.records import SCHEMA_VERSION, error_record
-
-ENTRY = "entry"
-_DROP = ("type", "v", "previous_checksum", "reason", "from_source", "from_path")
-
-
-def file_item(rec: dict[str, Any], primary: bool, meta: dict[str, Any]) -> dict[str, Any]:
-    item = {k: v for k, v in rec.items() if k not in _DROP}
-    item.update(file_type=file_type(rec["path"]), primary=primary, meta=meta)
-    return item
-
-
-def build_entry(
-    group: Group,
-    metas: dict[str, dict[str, Any]],
-    previews: list[str],
-    video: str | None,
-    colors: list[str],
-    address: dict[str, Any] | None,
-    errors: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """`metas` maps a file's checksum to its normalised meta."""
-    files = [
-        file_item(rec, i == 0, metas.get(rec["checksum"], {})) for i, rec in enumerate(group.files)
-    ]
-    return {
-        "type": ENTRY,
-        "v": SCHEMA_VERSION,
-        "id": group.id,
-        "media_type": group.media_type,
-        "files": files,
-        "previews": previews,
-        "video": video,
-        "colors": colors,
-        "address": address,
-        "errors": errors,
-    }
+from hg_index.records import error_record
 
 
 def file_error(

@@ -7,7 +7,7 @@ entry's previews are complete. Each worker process keeps one exiftool (see `exif
 
 Whatever goes wrong with one group (a decoder's EOFError, a numpy error in the palette, a
 full disk) is that group's failure, never the run's: `_group` catches every exception, and a
-primary that failed gives way to the group's next media file (`grouping.next_primary`). The
+primary that failed gives way to the group's next media file (`groups.next_primary`). The
 failed primaries come back as `Failure`s, one error record each.
 """
 
@@ -20,12 +20,14 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
+from hg_common import layout
+from hg_common.filetypes import IMAGE, RAW_IMAGE, VIDEO, file_type, mime_mismatch
+from hg_common.groups import Group, next_primary
+from hg_common.layout import relpath
 from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
-from hg_extract.filetypes import IMAGE, RAW_IMAGE, VIDEO, file_type, mime_mismatch
-from hg_extract.grouping import Group, next_primary
-from hg_extract.normalise import META_VERSION, normalise
+from hg_extract.normalise import normalise
 from hg_extract.previews import (
     DEFAULT_MAX_PIXELS,
     SIZES,
@@ -35,13 +37,13 @@ from hg_extract.previews import (
     preview_sizes,
 )
 from hg_extract.procs import die_with
-from hg_extract.storage import Storage, relpath
+from hg_extract.storage import Storage
 
 EXTRACTOR_VERSION = 1
 """Written into error records and failure memos; bump it when extraction changes in a way
 that may read files that failed before (a memo of an older version is tried again)."""
-SMALLEST = f"image-preview-{min(SIZES)}.jpg"
-VIDEO_OUT = "video-720.mp4"
+SMALLEST = layout.preview(min(SIZES))
+"""Written last of the previews: with `-colors.json` it means they are complete."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,10 @@ class GroupResult:
     """No entry: `group.primary` is the last of `failed`, the other files are not imported."""
     needs_video: bool = False
     duration: float = 0.0
+
+    def outputs(self) -> dict[str, Any]:
+        """The entry record's fields of what was made (`hg_common.entry.entry_record`)."""
+        return {"previews": self.previews, "video": self.video, "colors": self.colors}
 
 
 def describe(exc: BaseException) -> str:
@@ -127,8 +133,8 @@ class Extractor:
                 if c in metas or c in todo:
                     continue
                 if not self.opts.force:
-                    meta = self.storage.read_json(c, "meta.json")
-                    if isinstance(meta, dict) and meta.get("v") == META_VERSION:
+                    meta = self.storage.read_json(c, layout.META)
+                    if isinstance(meta, dict) and meta.get("v") == layout.META_VERSION:
                         metas[c] = meta
                         continue
                 todo[c] = rec
@@ -156,8 +162,8 @@ class Extractor:
         metas[c] = meta = normalise(raw)
         if raw.get("Error"):
             return f"exiftool: {raw['Error']}"  # nothing stored: the next run tries again
-        self.storage.write_json(c, "exif.json", raw)
-        self.storage.write_json(c, "meta.json", meta)
+        self.storage.write_json(c, layout.EXIF, raw)
+        self.storage.write_json(c, layout.META, meta)
         return None
 
     # -- previews -------------------------------------------------------------------------
@@ -165,28 +171,28 @@ class Extractor:
     def _stored_previews(self, entry_id: str) -> tuple[list[str], list[str]] | None:
         s = self.storage
         if self.opts.force or not (
-            s.exists(entry_id, SMALLEST) and s.exists(entry_id, "colors.json")
+            s.exists(entry_id, SMALLEST) and s.exists(entry_id, layout.COLORS)
         ):
             return None
         previews = [
-            relpath(entry_id, f"image-preview-{size}.jpg")
+            relpath(entry_id, layout.preview(size))
             for size in sorted(SIZES, reverse=True)
-            if s.exists(entry_id, f"image-preview-{size}.jpg")
+            if s.exists(entry_id, layout.preview(size))
         ]
-        return previews, s.read_json(entry_id, "colors.json") or []
+        return previews, s.read_json(entry_id, layout.COLORS) or []
 
     def previews(self, entry_id: str, source: str, hint: int | None = None) -> tuple[list, list]:
         img, _fmt = open_oriented(source, max(SIZES), self.opts.max_pixels, hint)
         sizes = preview_sizes(max(img.size))
 
         def save(size: int, writer: Any) -> None:
-            with self.storage.atomic(entry_id, f"image-preview-{size}.jpg") as tmp:
+            with self.storage.atomic(entry_id, layout.preview(size)) as tmp:
                 writer(tmp)
 
         smallest = make_previews(img, sizes, save)
         colors = palette(smallest)
-        self.storage.write_json(entry_id, "colors.json", colors)
-        return [relpath(entry_id, f"image-preview-{s}.jpg") for s in sizes], colors
+        self.storage.write_json(entry_id, layout.COLORS, colors)
+        return [relpath(entry_id, layout.preview(s)) for s in sizes], colors
 
     def _raw_source(self, group: Group, metas: dict[str, dict]) -> tuple[str, int | None]:
         """HomeGallery's order: a JPG (image) sidecar, else the largest embedded preview."""
@@ -195,14 +201,14 @@ class Extractor:
             return abspath(max(sidecars, key=lambda f: f.get("size") or 0)), None
         c = group.id
         hint = metas.get(c, {}).get("orientation")
-        stored = self.storage.path(c, "raw-preview.jpg")
+        stored = self.storage.path(c, layout.RAW_PREVIEW)
         if stored.is_file() and not self.opts.force:
             return str(stored), hint
-        raw = self.storage.read_json(c, "exif.json") or {}
+        raw = self.storage.read_json(c, layout.EXIF) or {}
         for _size, tag in binary_sizes(raw):
             data = extract_binary(abspath(group.primary), tag, self.opts.file_timeout)
             if data[:2] == b"\xff\xd8":
-                self.storage.write_bytes(c, "raw-preview.jpg", data)
+                self.storage.write_bytes(c, layout.RAW_PREVIEW, data)
                 return str(stored), hint
         if metas.get(c, {}).get("mime") == "image/jpeg":
             return abspath(group.primary), None  # a JPEG with a RAW name
@@ -284,27 +290,27 @@ class Extractor:
         for rec in group.files:
             c = rec["checksum"]
             if file_type(rec["path"]) != VIDEO or (
-                s.exists(c, "ffprobe.json") and not self.opts.force
+                s.exists(c, layout.FFPROBE) and not self.opts.force
             ):
                 continue
             try:
-                s.write_json(c, "ffprobe.json", videos.probe(abspath(rec)))
+                s.write_json(c, layout.FFPROBE, videos.probe(abspath(rec)))
             except videos.VideoError as exc:
                 if rec is group.primary:
                     raise
                 result.errors.append({"path": rec["path"], "error": str(exc)})
-        result.duration = videos.duration(s.read_json(group.id, "ffprobe.json") or {})
+        result.duration = videos.duration(s.read_json(group.id, layout.FFPROBE) or {})
         stored = self._stored_previews(group.id)
         if stored:
             result.previews, result.colors = stored
         else:
-            poster = s.path(group.id, "video-poster.jpg")
+            poster = s.path(group.id, layout.VIDEO_POSTER)
             if self.opts.force or not poster.is_file():
-                with s.atomic(group.id, "video-poster.jpg") as tmp:
+                with s.atomic(group.id, layout.VIDEO_POSTER) as tmp:
                     videos.poster(abspath(group.primary), tmp, min(0.5, result.duration / 2))
             result.previews, result.colors = self.previews(group.id, str(poster))
-        if s.exists(group.id, VIDEO_OUT) and not self.opts.force:
-            result.video = relpath(group.id, VIDEO_OUT)
+        if s.exists(group.id, layout.WEB_VIDEO) and not self.opts.force:
+            result.video = relpath(group.id, layout.WEB_VIDEO)
         elif self.opts.video and result.duration > 0:
             result.needs_video = True
 
@@ -313,7 +319,7 @@ class Extractor:
         group = result.group
         timeout = self.opts.video_timeout or 300 + 4 * result.duration
         try:
-            with self.storage.atomic(group.id, VIDEO_OUT) as tmp:
+            with self.storage.atomic(group.id, layout.WEB_VIDEO) as tmp:
                 videos.transcode(abspath(group.primary), tmp, timeout)
         except Exception as exc:  # whatever it was: the entry keeps its poster and previews
             return replace(
@@ -321,7 +327,7 @@ class Extractor:
                 needs_video=False,
                 errors=[*result.errors, {"path": group.primary["path"], "error": describe(exc)}],
             )
-        return replace(result, needs_video=False, video=relpath(group.id, VIDEO_OUT))
+        return replace(result, needs_video=False, video=relpath(group.id, layout.WEB_VIDEO))
 
 
 # -- the per-process instance used by the worker pool -------------------------------------

@@ -3,7 +3,7 @@
 An import offers a file again until its chunk is committed, and `hg-extract --all` offers
 every file; a broken HEIC would be decoded (and reported as new) each time. A primary file
 that failed for a reason of its own (its decoder raised, a worker died on it, ffprobe found
-no video) gets `<C>-failed.json` in the storage, C its checksum::
+no video) gets `<C>-failed.json` (`layout.FAILED`) in the storage, C its checksum::
 
     {"v": 1, "extractor": EXTRACTOR_VERSION, "error": "…", "details": […], "date": "…Z"}
 
@@ -18,17 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from hg_common import layout
+from hg_common.groups import Group, entry_group, is_media, primary_rank
 from hg_extract.entry import file_error, not_imported
 from hg_extract.extractor import EXTRACTOR_VERSION
-from hg_extract.grouping import Group, is_media, without
-
-MEMO = "failed.json"
-MEMO_VERSION = 1
 
 
 def memo(error: str, details: list[dict[str, Any]], date: str) -> dict[str, Any]:
     return {
-        "v": MEMO_VERSION,
+        "v": layout.MEMO_VERSION,
         "extractor": EXTRACTOR_VERSION,
         "error": error,
         "details": details,
@@ -40,7 +38,7 @@ def is_current(value: Any) -> bool:
     """A memo this extractor wrote (an older one's failure may be fixed now)."""
     return (
         isinstance(value, dict)
-        and value.get("v") == MEMO_VERSION
+        and value.get("v") == layout.MEMO_VERSION
         and value.get("extractor") == EXTRACTOR_VERSION
         and isinstance(value.get("error"), str)
     )
@@ -64,9 +62,9 @@ def split_known(
         file_error(f, memos[f["checksum"]]["error"], _details(memos[f["checksum"]]), True)
         for f in failed
     ]
-    rest = without(group, set(memos))
+    rest, _ = entry_group(group.files, failed=memos)
     if rest is None:
-        first = max(failed, key=lambda f: (f.get("size") or 0, f["path"]))
+        first = max(failed, key=primary_rank)
         reason = memos[first["checksum"]]["error"]
         records += [
             not_imported(f, first, reason, known=True) for f in group.files if f not in failed

@@ -18,6 +18,7 @@ from typing import Any
 
 import pycountry
 
+from hg_common import layout
 from hg_extract.places import Places
 from hg_extract.storage import Storage
 from hg_index.checksum import checksum_bytes
@@ -106,7 +107,7 @@ class NominatimGeocoder:
 
     def address(self, lat: float, lon: float) -> dict[str, Any] | None:
         key = self._cache_key(lat, lon)
-        cached = self.storage.read_json(key, "geo-nominatim.json")
+        cached = self.storage.read_json(key, layout.NOMINATIM)
         if cached is not None:
             return from_nominatim(cached)
         if self.stopped:
@@ -140,5 +141,5 @@ class NominatimGeocoder:
             return None
         if not isinstance(data, dict) or "error" in data:
             return None
-        self.storage.write_json(key, "geo-nominatim.json", data)
+        self.storage.write_json(key, layout.NOMINATIM, data)
         return from_nominatim(data)

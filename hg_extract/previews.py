@@ -24,17 +24,6 @@ pillow_heif.register_heif_opener()
 SIZES = (1920, 1280, 800, 320, 128)
 QUALITY = 80
 DEFAULT_MAX_PIXELS = 200_000_000
-FORMAT_EXTS = {
-    "JPEG": {"jpg", "jpeg", "jpe", "thm", "nef"},
-    "PNG": {"png"},
-    "GIF": {"gif"},
-    "TIFF": {"tif", "tiff"},
-    "WEBP": {"webp"},
-    "AVIF": {"avif"},
-    "HEIF": {"heic", "heif", "hif", "avif"},
-    "BMP": {"bmp"},
-    "ICO": {"ico"},
-}
 
 # Our own pixel-count guard runs first and gives the clear message; Pillow's stays as a net.
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
@@ -131,11 +120,3 @@ def make_previews(
 
         save(size, writer)
     return img
-
-
-def extension_mismatch(fmt: str, ext: str) -> str | None:
-    """A warning when the content's format is not what the name says (a PNG named .jpg)."""
-    known = FORMAT_EXTS.get(fmt)
-    if known is None or ext in known or not ext:
-        return None
-    return f"content is {fmt} but the name says .{ext}"

@@ -1,4 +1,5 @@
-"""Where the file records come from: stdin (hg-index's output) or, with `--all`, the index.
+"""Where the file records come from: stdin (hg-index's output) or, with `--all`, the index
+(`hg_common.groups.index_records`).
 
 A line of stdin that is not a record hg-extract can use (not JSON, not an object, a file
 record without a path or with a checksum that is not hex) becomes an error record naming
@@ -9,27 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from hg_extract.entry import input_error
-from hg_index.indexfile import index_files, read_entries, read_header
 from hg_index.ndjson import NdjsonError, parse_line
-from hg_index.records import FILE, FILE_TYPES, file_record
+from hg_index.records import FILE_TYPES
 
 READ_SIZE = 1 << 16
 _HEX = frozenset("0123456789abcdef")
-
-
-def index_records(index_dir: Path) -> Iterator[dict[str, Any]]:
-    """Every indexed file of every source as a `file` record, in the index's walk order."""
-    for path in index_files(index_dir):
-        header = read_header(path)
-        if header is None:
-            continue
-        for entry in read_entries(path):
-            entry = {**entry, "mtime": entry.get("mtime_ns", 0) / 1e9}
-            yield file_record(FILE, header["source"], header["root"], entry)
 
 
 def fd_lines(fd: int) -> Iterator[tuple[int, bytes]]:

@@ -1,15 +1,11 @@
-"""The content-addressed storage: `<storage>/C[0:2]/C[2:4]/C[4:]-<what>.<ext>`.
+"""hg-extract's writes into the content-addressed storage (`hg_common.layout`).
 
-`C` is the blake3 checksum of an original file (per-file outputs such as `exif.json`) or of an
-entry's primary file (per-entry outputs such as previews). Every file is written to a temp
-file in its final folder and renamed, so a killed run leaves no partial output under a final
-name and a re-run can trust that what exists is complete.
-
-Temp files are dot files named with their writer's pid (`.<name>.<pid>.<random>.tmp`), so
-nothing that looks for `<rest>-<what>` ever finds one, and a temp whose writer is dead is
-known to be left over: every write removes those of its folder, and a run that finds the
-mark of a run that did not end (`.hg-extract.<pid>.run` at the storage root, see
-`begin_run`) sweeps the whole storage once, for the folders no later run writes into.
+Every file is written to a temp file in its final folder and renamed, so a killed run
+leaves no partial output under a final name and a re-run can trust that what exists is
+complete. A temp whose writer is dead is left over: every write removes those of its
+folder, and a run that finds the mark of a run that did not end (`.hg-extract.<pid>.run`
+at the storage root, see `begin_run`) sweeps the whole storage once, for the folders no
+later run writes into.
 """
 
 from __future__ import annotations
@@ -24,23 +20,16 @@ from typing import Any
 
 import orjson
 
+from hg_common import layout
 from hg_index.lock import process_alive
 
 log = logging.getLogger("hg-extract")
 
-TMP_SUFFIX = ".tmp"
 RUN_MARK = (".hg-extract.", ".run")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 """mkstemp makes 0600 files; storage is served by hg-serve, maybe as another user."""
-
-
-def relpath(checksum: str, what: str) -> str:
-    """Storage-relative path, `/`-separated: `ab/cd/<rest>-<what>`."""
-    if len(checksum) < 8 or not all(c in "0123456789abcdef" for c in checksum):
-        raise ValueError(f"not a hex checksum: {checksum!r}")
-    return f"{checksum[0:2]}/{checksum[2:4]}/{checksum[4:]}-{what}"
 
 
 class Storage:
@@ -50,7 +39,7 @@ class Storage:
         self.root = Path(root)
 
     def path(self, checksum: str, what: str) -> Path:
-        return self.root / relpath(checksum, what)
+        return layout.path(self.root, checksum, what)
 
     def exists(self, checksum: str, what: str) -> bool:
         return self.path(checksum, what).is_file()
@@ -69,7 +58,9 @@ class Storage:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(target.parent)
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
+            prefix=layout.temp_prefix(target.name, os.getpid()),
+            suffix=layout.TEMP_SUFFIX,
+            dir=target.parent,
         )
         os.fchmod(fd, FILE_MODE)
         os.close(fd)
@@ -121,18 +112,7 @@ class Storage:
 
     def sweep_stale_temps(self) -> int:
         """Remove the temp files of dead writers in every folder; how many."""
-        removed = 0
-        for a in _subdirs(self.root):
-            for b in _subdirs(a):
-                removed += remove_stale_temps(b)
-        return removed
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    try:
-        return [Path(e.path) for e in os.scandir(folder) if len(e.name) == 2 and e.is_dir()]
-    except OSError:
-        return []
+        return sum(remove_stale_temps(folder) for folder in layout.folders(self.root))
 
 
 def writer_alive(pid: int) -> bool:
@@ -145,14 +125,6 @@ def writer_alive(pid: int) -> bool:
     except OSError:
         return True  # no /proc (not Linux), or it ended just now: keep its temp this time
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
-
-
-def temp_pid(name: str) -> int | None:
-    """The writer's pid of a temp file name (`.<name>.<pid>.<random>.tmp`), else None."""
-    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
-        return None
-    parts = name[1 : -len(TMP_SUFFIX)].rsplit(".", 2)
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def run_mark_pid(name: str) -> int | None:
@@ -173,7 +145,7 @@ def remove_stale_temps(folder: Path) -> int:
         return 0
     removed = 0
     for name in names:
-        pid = temp_pid(name)
+        pid = layout.temp_pid(name)
         if pid is None or writer_alive(pid):
             continue
         try:

@@ -20,10 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from hg_common import layout
+from hg_common.entry import entry_record
+from hg_common.groups import Group, Unsupported, group_records, next_primary
 from hg_extract import extractor, failures
-from hg_extract.entry import build_entry, coordinates, file_error, is_failure, not_imported
+from hg_extract.entry import coordinates, file_error, is_failure, not_imported
 from hg_extract.extractor import Failure, GroupResult, Options, describe
-from hg_extract.grouping import Group, Unsupported, group_records, next_primary
 from hg_extract.pool import Workers
 from hg_extract.storage import Storage
 from hg_index.progress import Progress
@@ -38,7 +40,6 @@ CHUNK_FILES = 8
 while 4 costs ~3 % more CPU in exiftool calls and pickling."""
 LOOKAHEAD = 256
 """Input items (groups or records) read ahead of the workers: bounds memory."""
-ADDRESS = "geo-address.json"
 
 
 def now_utc() -> str:
@@ -191,7 +192,7 @@ class Runner:
         """Current failure memos of the group's media files (read in the input thread)."""
         found = {}
         for checksum in failures.media_checksums(group):
-            value = self.storage.read_json(checksum, failures.MEMO)
+            value = self.storage.read_json(checksum, layout.FAILED)
             if value is not None and failures.is_current(value):
                 found[checksum] = value
         return found
@@ -346,7 +347,7 @@ class Runner:
         if failure.remember:
             value = failures.memo(failure.error, failure.details, now_utc())
             try:
-                self.storage.write_json(failure.file["checksum"], failures.MEMO, value)
+                self.storage.write_json(failure.file["checksum"], layout.FAILED, value)
             except OSError as exc:  # the storage is full: tried again next time, no harm
                 log.debug("failure memo: %s", exc)
         return file_error(failure.file, failure.error, failure.details)
@@ -369,17 +370,11 @@ class Runner:
             address = None
             error = f"address lookup failed: {describe(exc)}"
             result.errors = [*result.errors, {"path": group.primary["path"], "error": error}]
-        entry = build_entry(
-            group,
-            result.metas,
-            result.previews,
-            result.video,
-            result.colors,
-            address,
-            result.errors,
+        entry = entry_record(
+            group, result.metas, result.errors, **result.outputs(), address=address
         )
         try:  # it is an entry now: an old memo must not make it a failure again
-            self.storage.path(group.id, failures.MEMO).unlink(missing_ok=True)
+            self.storage.path(group.id, layout.FAILED).unlink(missing_ok=True)
         except OSError:
             pass
         self.summary.entries += 1
@@ -396,10 +391,10 @@ class Runner:
         point = coordinates(group, metas)
         if point is None:
             return None
-        stored = None if self.opts.force else self.storage.read_json(group.id, ADDRESS)
+        stored = None if self.opts.force else self.storage.read_json(group.id, layout.ADDRESS)
         if isinstance(stored, dict) and stored.get("source") == self.geocoder.source:
             return stored
         address = self.geocoder.address(*point)
         if address is not None:
-            self.storage.write_json(group.id, ADDRESS, address)
+            self.storage.write_json(group.id, layout.ADDRESS, address)
         return address

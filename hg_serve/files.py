@@ -23,23 +23,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+from hg_common import layout
+
 CACHE = "public, max-age=31536000, immutable"
 PRIVATE_CACHE = "private, max-age=31536000, immutable"
-_HEX = frozenset("0123456789abcdef")  # storage names are lowercase hex
-_REST = 60  # hex digits of a checksum after the two folder levels
 
 
 def storage_key(rel: str) -> int | None:
     """The `lookup.checksum_key` of the checksum a storage path belongs to, or None when
     the path is not `C[0:2]/C[2:4]/C[4:]-<what>` (then no filtered user may have it)."""
-    parts = rel.split("/")
-    if len(parts) != 3 or len(parts[0]) != 2 or len(parts[1]) != 2:
-        return None
-    name = parts[2]
-    checksum = parts[0] + parts[1] + name[:_REST]
-    if name[_REST : _REST + 1] != "-" or not _HEX.issuperset(checksum):
-        return None
-    return int(checksum[:16], 16)
+    artefact = layout.parse(rel)
+    return None if artefact is None else int(artefact[0][:16], 16)
 
 
 def has_key(keys: Any, key: int) -> bool:

@@ -2,32 +2,33 @@
 
 A grid item carries only what the timeline lays out and paints: id, date, type, size (for
 the aspect ratio), the dominant colour and the preview sizes that exist. Preview files
-follow the storage layout `<stem>-image-preview-<size>.jpg`, so the item sends the stem
-once and the sizes; the browser picks the size for the row height and pixel ratio.
+follow the storage layout `<stem>-image-preview-<size>.jpg` (`hg_common.layout`), so the
+item sends the stem once and the sizes; the browser picks the size for the row height and
+pixel ratio.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from hg_common.layout import split_preview
 
 GRID_FIELDS = (
     *("date", "media_type", "width", "height", "colors", "previews", "duration"),
     *("city", "country"),  # the place, for the tile's accessible name
 )
 """The fields of a media record that `grid_item` reads (all that a grid page fetches)."""
-_PREVIEW = re.compile(r"^(?P<stem>.+)-image-preview-(?P<size>\d+)\.jpg$")
 
 
 def preview_sizes(previews: Iterable[str]) -> tuple[str | None, list[int]]:
     """(stem, sizes largest first) of the image previews; (None, []) when there are none."""
     stem, sizes = None, []
     for path in previews or ():
-        m = _PREVIEW.match(path)
-        if m and (stem is None or m["stem"] == stem):
-            stem = m["stem"]
-            sizes.append(int(m["size"]))
+        found = split_preview(path)
+        if found and (stem is None or found[0] == stem):
+            stem = found[0]
+            sizes.append(found[1])
     return stem, sorted(sizes, reverse=True)
 
 

@@ -416,7 +416,10 @@ def compile_query(query: str | ast.Query, drive_by_tag: bool = True) -> Compiled
         raise
     if driver is not None:  # tags has one row per entry and casefolded tag: no duplicates
         return Compiled(
-            where, params, order.replace("e.ts", "t.ts"), c.params,
+            where,
+            params,
+            order.replace("e.ts", "t.ts"),
+            c.params,
             source="tags t JOIN entries e ON e.id = t.entry_id",
-        )  # fmt: skip
+        )
     return Compiled(where, params, order, c.params)

@@ -3,19 +3,21 @@
 It turns hg-index records into the `entry` records of the extract -> build contract
 (docs/architecture.md), normalising `exiftool -json -n` output into the per-file `meta`
 dict, and writes each file's `<checksum>-meta.json` into storage, as hg-extract does, so
-`hg-build --rebuild` can be tested too. hg-extract owns the real normaliser.
+`hg-build --rebuild` can be tested too. hg-extract owns the real normaliser; the file
+types, groups and primaries, the entry record and the storage paths are hg-extract's own
+(`hg_common`), so a test here sees what a live import would do.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hg_build.filetypes import file_type, is_media
-from hg_index.sidecars import group_keys
+from hg_common import layout
+from hg_common.entry import entry_record
+from hg_common.groups import Group, group_records
 
 DATE_KEYS = ("GPSDateTime", "SubSecDateTimeOriginal", "DateTimeOriginal", "CreateDate")
 TAG_KEYS = ("TagsList", "HierarchicalSubject", "Keywords", "Subject")
@@ -49,6 +51,7 @@ def normalise(exif: dict[str, Any]) -> dict[str, Any]:
         tags += [t for t in _list(exif.get(key)) if t not in tags]
     exposure = exif.get("ExposureTime")
     return {
+        "v": layout.META_VERSION,
         "mime": exif.get("MIMEType"),
         "width": exif.get("ImageWidth"),
         "height": exif.get("ImageHeight"),
@@ -73,58 +76,23 @@ def normalise(exif: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def meta_path(storage: Path, checksum: str) -> Path:
-    return storage / checksum[0:2] / checksum[2:4] / f"{checksum[4:]}-meta.json"
-
-
 def extract(records: list[dict[str, Any]], storage: Path) -> list[dict[str, Any]]:
-    """hg-index records -> entry records (plus remove/move/error passed through)."""
+    """hg-index records -> entry records and the remove/move/error records passed through,
+    in hg-extract's order."""
     out: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    folders: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    for r in records:
-        if r["type"] in ("add", "change", "file"):
-            folders[(r["source"], r["root"], r["path"].rpartition("/")[0])].append(r)
-        else:  # remove, move, error: passed through
-            out.append(r)
-    for (_source, root, _dir), files in folders.items():
-        metas = exiftool([Path(root) / f["path"] for f in files])
-        names = {f["path"].rsplit("/", 1)[-1]: f for f in files}
-        groups: dict[str, list[dict]] = defaultdict(list)
-        for name, key in group_keys(names).items():
-            groups[key].append(names[name])
-        for members in groups.values():
-            media = [m for m in members if is_media(file_type(m["path"]))]
-            if not media:
-                continue
-            primary = max(media, key=lambda m: (m["size"], [-ord(c) for c in m["path"]]))
-            entry_files = []
-            for m in members:
-                meta = normalise(metas.get(str(Path(root) / m["path"]), {}))
-                target = meta_path(storage, m["checksum"])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(json.dumps(meta))
-                entry_files.append(
-                    {
-                        **{k: m[k] for k in ("source", "root", "path", "size", "mtime")},
-                        "checksum": m["checksum"],
-                        "file_type": file_type(m["path"]),
-                        "primary": m is primary,
-                        "meta": meta,
-                    }
-                )
-            entries.append(
-                {
-                    "type": "entry",
-                    "v": 1,
-                    "id": primary["checksum"],
-                    "media_type": file_type(primary["path"]),
-                    "files": entry_files,
-                    "previews": [],
-                    "video": None,
-                    "colors": [],
-                    "address": None,
-                    "errors": [],
-                }
-            )
-    return entries + out
+    for item in group_records(records):
+        if isinstance(item, dict):
+            out.append(item)  # remove, move, error: passed through
+        if not isinstance(item, Group):
+            continue  # a record, or a group without a media file
+        root = item.primary["root"]
+        exif = exiftool([Path(root) / f["path"] for f in item.files])
+        metas = {}
+        for f in item.files:
+            metas[f["checksum"]] = meta = normalise(exif.get(str(Path(root) / f["path"]), {}))
+            target = storage / layout.relpath(f["checksum"], layout.META)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(meta))
+        outputs = {"previews": [], "video": None, "colors": [], "address": None}
+        out.append(entry_record(item, metas, [], **outputs))
+    return out

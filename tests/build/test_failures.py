@@ -124,8 +124,8 @@ def test_a_rebuild_keeps_failures_from_the_memos_and_the_old_database(tmp_path):
     A group whose primary failed falls back to its next readable file (as hg-extract)."""
     from PIL import Image
 
+    from hg_common import layout
     from tests.build.conftest import index_and_extract
-    from tests.build.extract_stand_in import meta_path
 
     src, home = tmp_path / "photos", tmp_path / "home"
     src.mkdir()
@@ -138,7 +138,7 @@ def test_a_rebuild_keeps_failures_from_the_memos_and_the_old_database(tmp_path):
     sums = {f["path"]: f["checksum"] for r in records for f in r.get("files", ())}
     storage = home / "storage"
     for path, reason in (("shadow.png", "cannot identify image"), ("broken.heic", "EOFError")):
-        memo = meta_path(storage, sums[path]).with_name(sums[path][4:] + "-failed.json")
+        memo = layout.path(storage, sums[path], layout.FAILED)
         memo.write_text(
             json.dumps(
                 {
@@ -150,7 +150,7 @@ def test_a_rebuild_keeps_failures_from_the_memos_and_the_old_database(tmp_path):
                 }
             )
         )
-        meta_path(storage, sums[path]).unlink()  # a failed file has no meta.json
+        layout.path(storage, sums[path], layout.META).unlink()  # exiftool failed on it too
     # What hg-extract prints for that: good.jpg, shadow.jpg (fallback) and the failures
     fallback = next(r for r in records if "shadow.jpg" in {f["path"] for f in r["files"]})
     fallback = {**fallback, "id": sums["shadow.jpg"],

@@ -93,7 +93,7 @@ def test_remove_drops_and_move_keeps_the_entry(home_and_source):
     os.rename(src / "gps" / "DSCN0012.jpg", src / "later" / "renamed.jpg")
     stdin = index_and_extract(home, src)
     kinds = [json.loads(line)["type"] for line in stdin.splitlines()]
-    assert sorted(kinds) == ["move", "remove", "scanned"]
+    assert sorted(kinds) == ["entry", "move", "remove", "scanned"]  # a move's entry again
     proc = hg_build(home, stdin=stdin)
     assert b"1 removed (1 entries dropped), 1 moved" in proc.stderr
     assert query(home, "filename:DSCN0010.jpg") == []

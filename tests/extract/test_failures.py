@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import orjson
 
+from hg_common.groups import Group, next_primary
+from hg_common.layout import relpath
 from hg_extract import failures
 from hg_extract.extractor import EXTRACTOR_VERSION
-from hg_extract.grouping import Group, next_primary
 from hg_extract.sources import file_record_problem
-from hg_extract.storage import relpath
 
 from .conftest import run_extract, run_index
 from .hostile import heic_that_raises, photo, unreadable_png, xmp

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hg_extract.grouping import Group, Unsupported, group_records
+from hg_common.groups import Group, Unsupported, group_records
 
 from .conftest import copy_media, run_extract, run_index
 

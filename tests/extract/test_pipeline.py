@@ -6,7 +6,7 @@ import subprocess
 
 from PIL import Image, ImageChops, ImageStat
 
-from hg_extract.storage import relpath
+from hg_common.layout import relpath
 from tests.conftest import media_file
 
 

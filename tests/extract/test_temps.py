@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from hg_extract.storage import TMP_SUFFIX, Storage, relpath, temp_pid
+from hg_common.layout import TEMP_SUFFIX, relpath, temp_pid
+from hg_extract.storage import Storage
 
 from .conftest import run_extract
 from .hostile import dead_pid
@@ -17,7 +18,7 @@ OTHER = "ff" * 32
 def temp(storage, checksum: str, what: str, pid: int):
     target = storage / relpath(checksum, what)
     target.parent.mkdir(parents=True, exist_ok=True)
-    path = target.parent / f".{target.name}.{pid}.x1y2z3_q{TMP_SUFFIX}"
+    path = target.parent / f".{target.name}.{pid}.x1y2z3_q{TEMP_SUFFIX}"
     path.write_bytes(b"half a file")
     return path
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hg_extract.grouping import Group
+from hg_common.groups import Group
 from hg_extract.workers import CHUNK_FILES, _Lookahead, unit_size
 
 

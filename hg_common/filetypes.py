@@ -1,8 +1,12 @@
-"""File types by extension, as HomeGallery's `file-types.ts` (lower-cased, last extension).
+"""The file-type table: a file's kind by its extension (lower-cased, the last one).
 
-Differences from HomeGallery, on purpose: HEIC/HEIF count as `image` (Pillow decodes them
-through pillow-heif, no RAW path needed) and `hif` (Sony's HEIF) joins them. `meta` (XMP) files
-only ever describe another file; they are never an entry of their own.
+The one table every stage reads: hg-extract groups and extracts with it, hg-build types
+the files of a rebuild and of an entry record that names none with it. HomeGallery's
+`file-types.ts` lists, with these differences on purpose: HEIC/HEIF count as `image`
+(Pillow decodes them through pillow-heif, no RAW path needed) and `hif` (Sony's HEIF)
+joins them; `pef`, `x3f` (RAW) and `m2ts` (video) are added. Only `image`, `rawImage`
+and `video` files can be an entry's primary; `meta` (XMP) files only ever describe
+another file; other files are `unknown` and make no entry.
 """
 
 from __future__ import annotations
@@ -24,9 +28,6 @@ _BY_EXT = {ext: kind for kind, exts in _TYPES.items() for ext in exts}
 MEDIA_TYPES = (IMAGE, RAW_IMAGE, VIDEO)
 """File types that can be the primary file of an entry."""
 
-HEIF_EXTS = frozenset({"heic", "heif", "hif", "avif"})
-JPEG_EXTS = frozenset({"jpg", "jpeg", "jpe", "thm"})
-
 
 def extension(path: str) -> str:
     """The last extension, lower-cased, without the dot ('' when there is none)."""
@@ -39,6 +40,11 @@ def extension(path: str) -> str:
 def file_type(path: str) -> str:
     """image, rawImage, video, meta or unknown."""
     return _BY_EXT.get(extension(path), UNKNOWN)
+
+
+def is_media(kind: str) -> bool:
+    """Whether a file of this type can be an entry's primary."""
+    return kind in MEDIA_TYPES
 
 
 _MIME_EXTS = {
@@ -61,3 +67,8 @@ def mime_mismatch(path: str, mime: str | None) -> str | None:
     if file_type(path) != IMAGE or expected is None or ext in expected:
         return None
     return f"content is {mime} but the name says .{ext}"
+
+
+HEIF_MIMES = ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")
+"""MIAF: a HEIF's EXIF Orientation is not applied (libheif turns it by its irot/imir boxes,
+which exiftool reports as Rotation), so neither its previews nor its size follow it."""
