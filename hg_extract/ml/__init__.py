@@ -13,9 +13,9 @@ that made them, so hg-build can tell which vectors may be compared:
 
 from __future__ import annotations
 
-SIMILARITY = "similarity.json"
-OBJECTS = "objects.json"
-FACES = "faces.json"
+from hg_common.layout import FACES, OBJECTS, SIMILARITY
+
+__all__ = ["FACES", "OBJECTS", "SIMILARITY", "MLError", "ModelError"]
 
 
 class MLError(Exception):
