@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import orjson
 
-from hg_extract.filetypes import META, file_type
+from hg_common.filetypes import META, file_type
 from hg_index.cli_support import PARENT_ENV
 from hg_index.diskfull import is_disk_full, says_disk_full
 
