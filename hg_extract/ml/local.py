@@ -29,6 +29,9 @@ from hg_extract.ml import MLError, ModelError
 from hg_extract.ml.labels import COCO80
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "models" / "centernet-mbv3-coco.onnx"
+MODEL_ENV = "HG_ML_MODEL"
+"""A copy of the model elsewhere (a developer's, a test's damaged one): checked against
+MODEL_SHA256 like the shipped file."""
 MODEL_SHA256 = "63b9f0f0df77e810024b78fe7a7e2a8cb683d6e13aa28e1966b0c68aa9080dc6"
 MODEL_NAME = "centernet-mbv3-coco"
 MODEL_VERSION = "human-models-3.0.4"
@@ -217,14 +220,14 @@ _model_error: ModelError | None = None
 
 
 def model(threads: int = 1) -> LocalModel:
-    """This process's model, loaded on first use (a failed load is remembered: every
-    entry then gets the same clear error without loading again)."""
+    """This process's model (MODEL_FILE, or $HG_ML_MODEL), loaded on first use; a failed
+    load is remembered: every entry then gets the same clear error without loading again."""
     global _model, _model_error
     if _model is None:
         if _model_error is not None:
             raise _model_error
         try:
-            _model = LocalModel(threads=threads)
+            _model = LocalModel(Path(os.environ.get(MODEL_ENV) or MODEL_FILE), threads)
         except ModelError as exc:
             _model_error = exc
             raise
