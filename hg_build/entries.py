@@ -15,11 +15,11 @@ from several files. Which file wins, per field:
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hg_build.dates import date_from_meta, from_mtime, iso, pick_date, sort_key
+from hg_build.ml import ml_fields
 from hg_common.filetypes import HEIF_MIMES, file_type, is_media
 from hg_common.groups import primary_rank
 
@@ -132,7 +132,7 @@ def _make_storable(media: dict[str, Any]) -> None:
     """Fields stored as columns must be scalars. A record from anywhere but hg-extract may
     hold a list or an object (`"make": ["Canon", "x"]`): a list becomes text in a text
     field, anything else that is no number or text becomes null, so one odd record costs
-    its odd fields, not the build. A `similarity` list of numbers becomes float32 bytes."""
+    its odd fields, not the build. `similarity` is already a blob (`ml.vector_blob`)."""
     for key in _TEXT_FIELDS:
         value = media[key]
         if value is not None and value.__class__ not in _SCALARS:
@@ -150,9 +150,6 @@ def _make_storable(media: dict[str, Any]) -> None:
             f["mtime"] = None
     if media["video"] is not None and media["video"].__class__ is not str:
         media["video"] = None  # a storage path or nothing
-    vector = media["similarity"]
-    if vector is not None and vector.__class__ is not bytes:
-        media["similarity"] = _float32(vector)
 
 
 def _joined(value: Any) -> str | None:
@@ -160,15 +157,6 @@ def _joined(value: Any) -> str | None:
         parts = [str(v) for v in value if v.__class__ in _SCALARS]
         return ", ".join(parts) or None
     return str(value) if value.__class__ in _SCALARS else None
-
-
-def _float32(vector: Any) -> bytes | None:
-    if not isinstance(vector, list) or not vector:
-        return None
-    try:
-        return array("f", vector).tobytes()
-    except (TypeError, OverflowError):
-        return None
 
 
 def _merged(record: Mapping[str, Any], entry_id: str, files: list[dict[str, Any]]) -> dict:
@@ -278,9 +266,9 @@ def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
     media["previews"] = list(record.get("previews") or [])
     media["video"] = record.get("video")
     media["colors"] = list(record.get("colors") or [])
-    media["objects"] = list(record.get("objects") or [])
     media["faces"] = list(record.get("faces") or [])
-    media["similarity"] = record.get("similarity")
+    media.update(objects=[], similarity=None)
+    media.update(ml_fields(record))  # from -objects.json / -similarity.json (hg_build.ml)
 
 
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
