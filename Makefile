@@ -57,6 +57,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/ml.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/import.py

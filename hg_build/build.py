@@ -20,6 +20,7 @@ from typing import Any
 from hg_build import db, failures
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
+from hg_build.ml import ml_fields
 from hg_build.upsert import write_batch
 from hg_common.records import SCHEMA_VERSION, error_record
 
@@ -37,6 +38,7 @@ class Summary:
     errors: int = 0
     known: int = 0  # of `errors`: failures the table knew (same error and checksum), unprinted
     skipped: int = 0
+    ml: int = 0  # `ml` records applied (similarity and objects of entries)
 
 
 def timed_chunks(blocks: Iterable[list[Any]], size: int, max_delay: float) -> Iterator[list[Any]]:
@@ -158,7 +160,7 @@ class Builder:
             if batch:
                 plan.append(batch)
                 batch = []
-            if kind in ("remove", "move", "error", "scanned"):
+            if kind in ("remove", "move", "error", "scanned", "ml"):
                 plan.append(record)  # they read or write the database: in order
             else:
                 self.apply(record)
@@ -202,6 +204,8 @@ class Builder:
             self.fail(record)
         elif kind == "scanned":
             self.scanned(record)
+        elif kind == "ml":
+            self.ml(record)
         elif kind == "skip":
             s.skipped += 1  # a file that is not media: nothing to build, not a failure
         else:
@@ -221,6 +225,20 @@ class Builder:
             self.on_error(record)
         else:
             s.known += 1
+
+    def ml(self, record: dict[str, Any]) -> None:
+        """hg-extract's similarity vector and objects of an entry, made after its `entry`
+        record (so its previews were in the gallery first): the entry's ML columns and
+        search text are updated; an entry that is not (or no longer) there is left."""
+        fields = ml_fields(record)
+        if not isinstance(record.get("id"), str) or not fields:
+            self.summary.skipped += 1
+            return
+        if db.update_ml(self.conn, record["id"], fields, now_iso()):
+            self.summary.ml += 1
+            key = failures.failure_key(record)
+            if key is not None and failures.has_failures(self.conn):
+                failures.forget(self.conn, [key])  # an earlier ML failure of this photo
 
     def scanned(self, record: dict[str, Any]) -> None:
         """hg-index walked a source completely: its index failures this run did not report

@@ -54,14 +54,11 @@ def casefold(value: Any) -> str | None:
 
 
 def cosine(a: bytes | None, b: bytes | None) -> float | None:
-    """Cosine similarity of two float32 vectors stored as blobs (None when one is missing)."""
-    if not a or not b or len(a) != len(b):
-        return None
-    import numpy as np  # here: only similarity queries need it, and hg-build starts per chunk
+    """Cosine similarity of two stored vectors (None when one is missing or they come from
+    different models): see `hg_build.ml`, imported here only when a query needs it."""
+    from hg_build import ml  # numpy: only similarity queries need it
 
-    va, vb = np.frombuffer(a, dtype=np.float32), np.frombuffer(b, dtype=np.float32)
-    den = float(np.linalg.norm(va) * np.linalg.norm(vb))
-    return float(np.dot(va, vb)) / den if den else None
+    return ml.cosine(a, b)
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | None:
@@ -201,6 +198,28 @@ def move_file(
          group_keys([name])[name], from_source, from_path),
     )  # fmt: skip
     _retext(conn, entry_id)
+    return True
+
+
+def update_ml(
+    conn: sqlite3.Connection, entry_id: str, fields: dict[str, Any], updated: str
+) -> bool:
+    """Set an entry's `objects` and/or `similarity` (`hg_build.ml.ml_fields`) and its
+    search text (object classes are free text); False when there is no such entry."""
+    sets, params = [], []
+    if "objects" in fields:
+        sets += ["objects = ?", "objects_count = ?"]
+        params += [json_text(fields["objects"]), len(fields["objects"])]
+    if "similarity" in fields:
+        sets.append("similarity = ?")
+        params.append(fields["similarity"])
+    cur = conn.execute(f"UPDATE entries SET {', '.join(sets)} WHERE id = ?", [*params, entry_id])
+    if not cur.rowcount:
+        return False
+    if "objects" in fields:
+        _retext(conn, entry_id, updated)
+    else:
+        conn.execute("UPDATE entries SET updated = ? WHERE id = ?", (updated, entry_id))
     return True
 
 

@@ -15,12 +15,12 @@ from several files. Which file wins, per field:
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hg_build.dates import date_from_meta, from_mtime, iso, pick_date, sort_key
-from hg_common.filetypes import file_type, is_media
+from hg_build.ml import ml_fields
+from hg_common.filetypes import HEIF_MIMES, file_type, is_media
 from hg_common.groups import primary_rank
 
 CAMERA_FIELDS = ("make", "model", "lens", "iso", "aperture", "exposure", "focal_length")
@@ -93,9 +93,11 @@ def _tags(metas: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def display_size(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation."""
+    """Width and height as shown: swapped for orientation 5-8 or a 90/270 degree rotation.
+    A HEIF's EXIF orientation is never applied (MIAF; its previews turn by `rotation` only):
+    a meta.json written before hg-extract left it out still gets the right size."""
     width, height = meta.get("width"), meta.get("height")
-    orientation = meta.get("orientation") or 1
+    orientation = None if meta.get("mime") in HEIF_MIMES else meta.get("orientation") or 1
     rotation = meta.get("rotation") or 0
     swap = (isinstance(orientation, int) and 5 <= orientation <= 8) or (
         isinstance(rotation, int | float) and int(rotation) % 180 == 90
@@ -130,7 +132,7 @@ def _make_storable(media: dict[str, Any]) -> None:
     """Fields stored as columns must be scalars. A record from anywhere but hg-extract may
     hold a list or an object (`"make": ["Canon", "x"]`): a list becomes text in a text
     field, anything else that is no number or text becomes null, so one odd record costs
-    its odd fields, not the build. A `similarity` list of numbers becomes float32 bytes."""
+    its odd fields, not the build. `similarity` is already a blob (`ml.vector_blob`)."""
     for key in _TEXT_FIELDS:
         value = media[key]
         if value is not None and value.__class__ not in _SCALARS:
@@ -148,9 +150,6 @@ def _make_storable(media: dict[str, Any]) -> None:
             f["mtime"] = None
     if media["video"] is not None and media["video"].__class__ is not str:
         media["video"] = None  # a storage path or nothing
-    vector = media["similarity"]
-    if vector is not None and vector.__class__ is not bytes:
-        media["similarity"] = _float32(vector)
 
 
 def _joined(value: Any) -> str | None:
@@ -158,15 +157,6 @@ def _joined(value: Any) -> str | None:
         parts = [str(v) for v in value if v.__class__ in _SCALARS]
         return ", ".join(parts) or None
     return str(value) if value.__class__ in _SCALARS else None
-
-
-def _float32(vector: Any) -> bytes | None:
-    if not isinstance(vector, list) or not vector:
-        return None
-    try:
-        return array("f", vector).tobytes()
-    except (TypeError, OverflowError):
-        return None
 
 
 def _merged(record: Mapping[str, Any], entry_id: str, files: list[dict[str, Any]]) -> dict:
@@ -276,9 +266,9 @@ def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
     media["previews"] = list(record.get("previews") or [])
     media["video"] = record.get("video")
     media["colors"] = list(record.get("colors") or [])
-    media["objects"] = list(record.get("objects") or [])
     media["faces"] = list(record.get("faces") or [])
-    media["similarity"] = record.get("similarity")
+    media.update(objects=[], similarity=None)
+    media.update(ml_fields(record))  # from -objects.json / -similarity.json (hg_build.ml)
 
 
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)

@@ -39,7 +39,7 @@ from hg_build import db, failures, schema
 from hg_build.build import Builder
 from hg_build.parallel import apply_chunks, default_workers
 from hg_common import layout
-from hg_common.entry import entry_record
+from hg_common.entry import entry_record, ml_outputs
 from hg_common.groups import Group, entry_group, group_records, index_records, is_media, name_of
 from hg_common.records import error_record
 
@@ -61,8 +61,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def stored_outputs(storage: str, entry_id: str) -> dict[str, Any]:
-    """An entry's previews (largest first), video, colours and address, as hg-extract's
-    entry record has them: what is stored for its id."""
+    """An entry's previews (largest first), video, colours, address, similarity vector and
+    objects, as hg-extract's entry record has them: what is stored for its id."""
     names = layout.stored(storage, entry_id)
     sizes = sorted((s for n in names if (s := layout.preview_size(n)) is not None), reverse=True)
     own = layout.prefix(entry_id) + "-"
@@ -76,6 +76,7 @@ def stored_outputs(storage: str, entry_id: str) -> dict[str, Any]:
         "video": own + layout.WEB_VIDEO if layout.WEB_VIDEO in names else None,
         "colors": colors if isinstance(colors, list) else [],
         "address": address if isinstance(address, dict) else None,
+        **ml_outputs(stored_json(layout.SIMILARITY), stored_json(layout.OBJECTS)),
     }
 
 

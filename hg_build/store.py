@@ -130,6 +130,7 @@ def build(
     """
     run = RunState()
     phased = _Phased(chunks, chunk_size)
+    carried: list[Item] = []
     with ChunkWriter(workers or default_workers()) as writer:
         stream = writer.prepared(phased)
         if is_fresh(database):
@@ -139,6 +140,12 @@ def build(
                 writer.use(Builder(conn, on_error, run), fresh=True, own_transaction=False)
                 deadline = time.monotonic() + fresh_seconds
                 for items, future in stream:
+                    cut = first_ml(items)
+                    if cut is not None:  # the photos are in: show them, the ML step follows
+                        if cut:
+                            writer.write(items[:cut], None)
+                        carried = items[cut:]
+                        break
                     writer.write(items, future)
                     after_chunk()
                     if time.monotonic() > deadline:
@@ -148,12 +155,32 @@ def build(
         try:
             db.import_events(conn, events)
             writer.use(Builder(conn, on_error, run), fresh=False, own_transaction=True)
+            if carried:
+                writer.write(carried, None)
+                after_chunk()
             for items, future in stream:
+                cut = first_ml(items)
+                if cut:  # the entries before the chunk's first ML results: committed first
+                    writer.write(items[:cut], None)
+                    items, future = items[cut:], None
                 writer.write(items, future)
                 after_chunk()
         finally:
             conn.close()
     return run.summary
+
+
+def first_ml(items: list[Item]) -> int | None:
+    """The index of a chunk's first `ml` record (hg-extract's ML step, which follows the
+    entries), or None. A chunk is cut there so its entries are committed, and seen, before
+    the slower ML results: a first build's fresh file is put in place at that point."""
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            if item.get("type") == "ml":
+                return i
+        elif b'"type":"ml"' in item[1][:40] or b'"type": "ml"' in item[1][:40]:
+            return i  # (a false match only costs a transaction)
+    return None
 
 
 class _Phased:

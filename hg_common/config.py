@@ -127,6 +127,10 @@ def _filesize(v: Any) -> str | None:
     return None
 
 
+def _http_url(v: str) -> str | None:
+    return None if v.startswith(("http://", "https://")) else "must be an http(s):// URL"
+
+
 def _url_template(v: str) -> str | None:
     """A Leaflet tile URL template: http(s) or relative to this server, with {z} {x} {y};
     "" means no tiles (the map draws its offline outline)."""
@@ -172,6 +176,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "geo_server": Key("string"),
         "max_pixels": Key("integer", at_least(1)),
         "video_timeout": Key("number", positive),
+        # the ML step (similar images, objects): the shipped model, an api server, or none
+        "ml": Key("string", one_of("local", "api", "off"), default="local"),
+        "api_server": Key("string", _http_url),  # HomeGallery api-server for ml = "api"
+        "api_timeout": Key("number", positive, default=30),
+        "api_concurrency": Key("integer", between(1, 20), default=5),
     },
     "build": {
         "chunk_size": Key("integer", at_least(1), default=500),

@@ -51,3 +51,15 @@ def entry_record(
         **outputs,
         "errors": errors,
     }
+
+
+def ml_outputs(similarity: Any, objects: Any) -> dict[str, Any]:
+    """The entry record's `similarity` and `objects` fields from the entry's stored
+    `-similarity.json` and `-objects.json` (`hg_common.layout`), those that are stored
+    (hg-extract's live record and `hg-build --rebuild` both use this: the same record)."""
+    out: dict[str, Any] = {}
+    if isinstance(similarity, dict):
+        out["similarity"] = similarity
+    if isinstance(objects, dict):
+        out["objects"] = objects
+    return out

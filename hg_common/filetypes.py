@@ -67,3 +67,8 @@ def mime_mismatch(path: str, mime: str | None) -> str | None:
     if file_type(path) != IMAGE or expected is None or ext in expected:
         return None
     return f"content is {mime} but the name says .{ext}"
+
+
+HEIF_MIMES = ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")
+"""MIAF: a HEIF's EXIF Orientation is not applied (libheif turns it by its irot/imir boxes,
+which exiftool reports as Rotation), so neither its previews nor its size follow it."""

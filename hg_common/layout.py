@@ -54,6 +54,15 @@ COLORS = "colors.json"
 """Up to 4 `#rrggbb`; written after the previews, so both mean the previews are complete."""
 ADDRESS = "geo-address.json"
 """The entry record's `address`."""
+SIMILARITY = "similarity.json"
+"""The similarity vector of the entry's 800 px preview, in HomeGallery's api-server shape
+with the model beside the data: `{"model", "version", "dim", "created", "data": [floats]}`
+(`hg_extract.ml`; the api backend stores the server's answer verbatim, without `dim`)."""
+OBJECTS = "objects.json"
+"""Objects detected on the 800 px preview: `{"model", "version", "created", "width",
+"height", "data": [{"bbox": [x, y, w, h] (preview pixels), "class", "score"}]}`."""
+FACES = "faces.json"
+"""The api backend's `/faces` answer, verbatim (not read yet)."""
 
 # Keyed by something else than a file's checksum (never purged).
 NOMINATIM = "geo-nominatim.json"

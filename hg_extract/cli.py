@@ -8,6 +8,7 @@ import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from typing import Any
 
 from hg_common.cli_support import (
     EXIT_FAILED_INPUTS,
@@ -25,6 +26,8 @@ from hg_common.ndjson import NdjsonWriter
 from hg_common.progress import Progress
 from hg_extract.extractor import Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
+from hg_extract.ml import step as ml
+from hg_extract.ml.api import ApiClient
 from hg_extract.previews import DEFAULT_MAX_PIXELS
 from hg_extract.sources import stdin_records
 from hg_extract.storage import Storage
@@ -57,11 +60,45 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--no-geo", action="store_true", help="no address lookup")
     p.add_argument("--max-pixels", type=int, help=f"refuse larger images ({DEFAULT_MAX_PIXELS})")
     p.add_argument("--video-timeout", type=float, help="seconds per transcode (default 300+4/s)")
+    p.add_argument(
+        "--ml",
+        nargs="+",
+        metavar=("local|off|api", "URL"),
+        help="similar images and objects: the shipped model (local, the default), "
+        "a HomeGallery api-server (api URL), or none (off)",
+    )
+    p.add_argument("--api-timeout", type=float, help="seconds per api request (default 30)")
+    p.add_argument("--api-concurrency", type=int, help="api requests at once (default 5, 1..20)")
     progress = p.add_mutually_exclusive_group()
     progress.add_argument("--json-progress", action="store_true", help="progress as NDJSON")
     progress.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common_arguments(p)
     return p
+
+
+def _ml_backend(args: Any, section: dict[str, Any]) -> tuple[str, ApiClient | None]:
+    """The ML step's backend of this run (`--ml`, else `[extract] ml`) and the api client."""
+    words = args.ml or [section.get("ml", "local")]
+    backend = words[0]
+    if backend not in ml.BACKENDS:
+        raise UsageError(f"--ml must be local, api URL or off, not {backend!r}")
+    if backend != "api":
+        if len(words) > 1:
+            raise UsageError(f"--ml {backend} takes no URL")
+        return backend, None
+    if len(words) > 2:
+        raise UsageError("--ml api takes one URL")
+    url = words[1] if len(words) > 1 else section.get("api_server")
+    if not url:
+        raise UsageError("--ml api needs the server's URL (--ml api URL, or [extract] api_server)")
+    timeout = args.api_timeout or float(section.get("api_timeout", 30))
+    concurrency = args.api_concurrency or int(section.get("api_concurrency", 5))
+    if timeout <= 0 or not 1 <= concurrency <= 20:
+        raise UsageError("--api-timeout must be > 0 and --api-concurrency 1..20")
+    try:
+        return backend, ApiClient(url, timeout, concurrency)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -78,12 +115,16 @@ def _extract(argv: Sequence[str]) -> int:
     section = cfg.section("extract")
     if not args.all and sys.stdin.isatty():
         raise UsageError("pipe hg-index records into hg-extract, or use --all")
+    jobs = args.jobs or cfg.value("extract", "jobs") or os.cpu_count() or 1
+    backend, api = _ml_backend(args, section)
     opts = Options(
         storage=cfg.storage,
         force=args.force,
         video=not args.no_video and cfg.value("extract", "video"),
         max_pixels=args.max_pixels or section.get("max_pixels", DEFAULT_MAX_PIXELS),
         video_timeout=args.video_timeout or section.get("video_timeout"),
+        ml=backend,
+        ml_threads=ml.worker_threads(jobs),
     )
     geo_server = args.geo_server or section.get("geo_server")
     geocoder = (
@@ -93,12 +134,11 @@ def _extract(argv: Sequence[str]) -> int:
         if geo_server
         else OfflineGeocoder(cache_dir(cfg.home))
     )
-    jobs = args.jobs or cfg.value("extract", "jobs") or os.cpu_count() or 1
     mode = "json" if args.json_progress else "off" if args.no_progress or args.quiet else "auto"
     progress = Progress("extract", mode)
     records = index_records(cfg.index_dir) if args.all else stdin_records(sys.stdin.fileno())
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
-    runner = Runner(opts, jobs, geocoder, progress, retry_failed=args.retry_failed)
+    runner = Runner(opts, jobs, geocoder, progress, retry_failed=args.retry_failed, api=api)
     storage = Storage(cfg.storage)
     storage.begin_run()  # sweeps the temp files a killed run left
     try:
@@ -115,6 +155,7 @@ def _extract(argv: Sequence[str]) -> int:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
             f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed"
+            + (f", {s.ml} analysed (similar images, objects)" if s.ml else "")
             + (f" ({s.known} known from an earlier run)" if s.known else ""),
             file=sys.stderr,
         )

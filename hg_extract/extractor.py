@@ -27,6 +27,7 @@ from hg_common.layout import relpath
 from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
+from hg_extract.ml import step as ml
 from hg_extract.normalise import normalise
 from hg_extract.previews import (
     DEFAULT_MAX_PIXELS,
@@ -55,6 +56,10 @@ class Options:
     file_timeout: float = FILE_TIMEOUT
     video_timeout: float | None = None
     """None: 300 s plus 4 s per second of video."""
+    ml: str = "local"
+    """The ML step's backend: local, api or off (`hg_extract.ml.step`)."""
+    ml_threads: int = 1
+    """Intra-op threads of each worker's model session (the cores shared by the jobs)."""
 
 
 @dataclass
@@ -84,10 +89,14 @@ class GroupResult:
     """No entry: `group.primary` is the last of `failed`, the other files are not imported."""
     needs_video: bool = False
     duration: float = 0.0
+    ml: dict[str, Any] = field(default_factory=dict)
+    """The stored similarity vector and objects (`ml.stored`)."""
+    ml_task: ml.MLTask | None = None
+    """The ML pass this entry needs, after its record is printed."""
 
     def outputs(self) -> dict[str, Any]:
         """The entry record's fields of what was made (`hg_common.entry.entry_record`)."""
-        return {"previews": self.previews, "video": self.video, "colors": self.colors}
+        return {"previews": self.previews, "video": self.video, "colors": self.colors, **self.ml}
 
 
 def describe(exc: BaseException) -> str:
@@ -274,6 +283,17 @@ class Extractor:
             self._raw(group, result)
         else:
             result.previews, result.colors = self.previews(group.id, abspath(group.primary))
+        self._ml(group, result)
+
+    def _ml(self, group: Group, result: GroupResult) -> None:
+        """What is stored of the ML step, and whether it must run (after the entry)."""
+        result.ml = ml.stored(self.storage, group.id)
+        if ml.needed(self.opts.ml, self.opts.force, self.storage, group.id, result.ml):
+            result.ml_task = ml.task_for(group, result.previews)
+
+    def analyse(self, tasks: list[ml.MLTask]) -> list[ml.MLResult]:
+        """The local model's pass over some entries' previews (one session per process)."""
+        return [ml.run_local(self.storage, t, self.opts.ml_threads) for t in tasks]
 
     def _raw(self, group: Group, result: GroupResult) -> None:
         try:
@@ -354,3 +374,8 @@ def process_chunk(groups: list[Group]) -> list[GroupResult]:
 def transcode_one(result: GroupResult) -> GroupResult:
     assert _extractor is not None, "init_worker was not called"
     return _extractor.transcode(result)
+
+
+def analyse_chunk(tasks: list[ml.MLTask]) -> list[ml.MLResult]:
+    assert _extractor is not None, "init_worker was not called"
+    return _extractor.analyse(tasks)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hg_common.filetypes import HEIF_MIMES
 from hg_common.layout import META_VERSION
 
 DATE_KEYS = ("GPSDateTime", "SubSecDateTimeOriginal", "DateTimeOriginal", "CreateDate")
 OFFSET_KEYS = ("OffsetTimeOriginal", "OffsetTime", "OffsetTimeDigitized", "TimeZone")
 TAG_KEYS = ("TagsList", "HierarchicalSubject", "Keywords", "Subject")
-# MIAF: a HEIF's EXIF Orientation is not applied (libheif turns by irot/imir: `rotation`)
-HEIF_MIMES = ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")
 # exiftool -n prints an AVCHD clip's make (H.264 MDPM) as its code: Image::ExifTool::H264's names
 H264_MAKES = {0x0103: "Panasonic", 0x0108: "Sony", 0x1011: "Canon", 0x1104: "JVC"}
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from hg_common.records import skip_record
 from hg_extract import extractor, failures
 from hg_extract.entry import coordinates, file_error, is_failure, not_imported
 from hg_extract.extractor import Failure, GroupResult, Options, describe
+from hg_extract.ml import step as ml
 from hg_extract.pool import Workers
 from hg_extract.storage import Storage
 
@@ -40,6 +41,11 @@ CHUNK_FILES = 8
 while 4 costs ~3 % more CPU in exiftool calls and pickling."""
 LOOKAHEAD = 256
 """Input items (groups or records) read ahead of the workers: bounds memory."""
+ML_UNIT = 4
+"""Previews per ML work unit (local backend: ~0.1 s each)."""
+ML_BACKLOG = 256
+"""Entries waiting for the ML step before it runs while the input goes on: the ML step
+follows the previews (the photos appear first) without waiting for the end of a long run."""
 
 
 def now_utc() -> str:
@@ -55,6 +61,8 @@ class Summary:
     skipped: int = 0
     passed: int = 0
     videos: int = 0
+    ml: int = 0
+    """Entries whose similarity vector and objects were made in this run."""
 
 
 def _classify(items: Iterable[Any], memos: Callable[[Group], dict[str, dict]] | None) -> Iterator:
@@ -164,6 +172,7 @@ class Runner:
         progress: Progress | None = None,
         retry_failed: bool = False,
         work: Callable[[list[Group]], list[GroupResult]] = extractor.process_chunk,
+        api: Any = None,
     ) -> None:
         self.opts = opts
         self.jobs = max(1, jobs)
@@ -176,6 +185,10 @@ class Runner:
         self.summary = Summary()
         self.workers: Workers | None = None
         self._pending: deque[tuple[Any, Future, int]] = deque()
+        self._ml_tasks: list[ml.MLTask] = []
+        self._ml_ids: set[str] = set()
+        self.api = api
+        """The api backend's client (`hg_extract.ml.api.ApiClient`) when `opts.ml` is api."""
 
     def run(self, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         # Forked before the input thread starts (see `pool`); a worker per job, also for
@@ -210,8 +223,14 @@ class Runner:
             pending.append((chunk, *self._submit(self.work, chunk)))
             while len(pending) >= 2 * self.jobs:
                 yield from self._results(self._collect(self._unit_alone), videos)
+            if len(self._ml_tasks) >= ML_BACKLOG:
+                while pending:
+                    yield from self._results(self._collect(self._unit_alone), videos)
+                yield from self._ml_pass()
+                self.progress.update(phase="metadata+previews")
         while pending:
             yield from self._results(self._collect(self._unit_alone), videos)
+        yield from self._ml_pass()
         if videos:
             self.progress.update(phase="video transcode")
             for result in videos:
@@ -224,6 +243,67 @@ class Runner:
     def _submit(self, fn: Callable, arg: Any) -> tuple[Future, int]:
         assert self.workers is not None
         return self.workers.submit(fn, arg)
+
+    # -- the ML step ---------------------------------------------------------------------------
+
+    def _ml_pass(self) -> Iterator[dict[str, Any]]:
+        """The similarity vectors and objects of the entries printed so far: local in the
+        workers (a unit of ML_UNIT previews each), api in `concurrency` threads here."""
+        tasks, self._ml_tasks = self._ml_tasks, []
+        if not tasks:
+            return
+        self.progress.update(phase="similar images and objects")
+        if self.api is not None:
+            yield from self._api_pass(tasks)
+            return
+        pending = self._pending
+        for start in range(0, len(tasks), ML_UNIT):
+            unit = tasks[start : start + ML_UNIT]
+            pending.append((unit, *self._submit(extractor.analyse_chunk, unit)))
+            while len(pending) >= 2 * self.jobs:
+                yield from self._ml_results(self._collect(self._ml_alone))
+        while pending:
+            yield from self._ml_results(self._collect(self._ml_alone))
+
+    def _api_pass(self, tasks: list[ml.MLTask]) -> Iterator[dict[str, Any]]:
+        limit = self.api.concurrency
+        with ThreadPoolExecutor(limit, thread_name_prefix="ml-api") as pool:
+            futures: deque[Future] = deque()
+            for task in tasks:
+                futures.append(pool.submit(ml.run_api, self.storage, self.api, task))
+                while len(futures) >= 2 * limit:
+                    yield from self._ml_results([futures.popleft().result()])
+            while futures:
+                yield from self._ml_results([futures.popleft().result()])
+
+    def _ml_alone(self, unit: list[ml.MLTask]) -> list[ml.MLResult]:
+        """Each preview of a unit whose worker died, alone: a crash is that entry's error."""
+        assert self.workers is not None
+        out = []
+        for task in unit:
+            future, generation = self.workers.submit(extractor.analyse_chunk, [task])
+            try:
+                out += future.result()
+            except BrokenProcessPool:
+                how = self.workers.replace(generation)
+                out.append(ml.MLResult(task, errors=[f"the worker process {how} on it"]))
+            except Exception as exc:
+                out.append(ml.MLResult(task, errors=[describe(exc)]))
+        return out
+
+    def _ml_results(self, results: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        for item in results:
+            for result in item if isinstance(item, list) else [item]:
+                if result.outputs:
+                    self.summary.ml += 1
+                    yield ml.ml_record(result)
+                if result.errors:
+                    error = ml.error_sentence(result.errors)
+                    log.warning("%s: %s", result.task.file.get("path"), error)
+                    self.summary.failed += 1
+                    record = file_error(result.task.file, error)
+                    record.update(id=result.task.id, ml=True)
+                    yield record
 
     # -- when a worker dies -----------------------------------------------------------------
 
@@ -379,6 +459,9 @@ class Runner:
             pass
         self.summary.entries += 1
         self.summary.videos += result.video is not None
+        if result.ml_task is not None and result.ml_task.id not in self._ml_ids:
+            self._ml_ids.add(result.ml_task.id)  # copies of one photo: one pass
+            self._ml_tasks.append(result.ml_task)
         for err in result.errors:
             log.warning("%s: %s", err["path"], err["error"])
         if any(is_failure(e) for e in result.errors):

@@ -6,6 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +100,25 @@ def copy_media_parts(parts: list[str], root: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return root
+
+
+@contextmanager
+def tmpfs(size: str, path: Path | None = None) -> Iterator[Path]:
+    """A small filesystem of its own at `path` (default: a new temp folder), to fill a disk
+    without filling /tmp; root only: the test is skipped where mounting is refused."""
+    where = path or Path(tempfile.mkdtemp(prefix="hg-tmpfs-"))
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+    finally:
+        if path is None:
+            shutil.rmtree(where, ignore_errors=True)

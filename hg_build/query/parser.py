@@ -1,7 +1,8 @@
 """Query text -> AST (`ast.Query`): HomeGallery's grammar, with lark (LALR, contextual lexer).
 
 Precedence, strongest first: `not`, `and`, `or`, juxtaposition (implicit AND between
-terms). Keywords (`and or not in all count exists order by asc desc`) are case-insensitive.
+terms). `key:(a or b)` scopes the bare words of a group to a key (`key:a or key:b`).
+Keywords (`and or not in all count exists order by asc desc`) are case-insensitive.
 A pure function: no database, no I/O; errors are QueryError with a position.
 """
 
@@ -30,6 +31,7 @@ terms: or_expr+
 ?not_expr: NOT not_expr -> not_
          | atom
 ?atom: key ":" value ("," value)*        -> colon
+     | key ":" LPAR terms ")"             -> scoped
      | key CMP value                      -> cmp
      | key IN "(" value_list ")"          -> in_list
      | key ALL IN "(" value_list ")"      -> all_in
@@ -124,6 +126,10 @@ class _ToAst(Transformer):
     def group(self, _lpar, terms):
         return terms
 
+    def scoped(self, key, _lpar, terms):
+        """`objects:(dog or cat)`: each bare word inside is `key:word`."""
+        return _scoped(terms, str(key))
+
     def text(self, value):
         return ast.Text(value, value.pos)
 
@@ -140,6 +146,16 @@ def _dir(tok: Token | None) -> str | None:
 
 def _pos(node) -> int:
     return node.pos
+
+
+def _scoped(node: ast.Node, key: str) -> ast.Node:
+    if isinstance(node, ast.Text):
+        return ast.Cmp(key, ":", node.value, node.pos)
+    if isinstance(node, ast.Not):
+        return ast.Not(_scoped(node.expr, key), node.pos)
+    if isinstance(node, ast.And | ast.Or):
+        return type(node)(tuple(_scoped(n, key) for n in node.items), node.pos)
+    return node  # `tag:(year:2020 …)`: a term with its own key keeps it
 
 
 def _flat(cls, left, right) -> tuple:

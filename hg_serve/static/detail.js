@@ -130,7 +130,12 @@ export class Detail {
     rows.push(["Files", files.join("")]);
     const tags = (d.tags || []).map((t) => `<a href="#" class="tag search-link" data-q="${esc(`tag:${quote(t)}`)}">${esc(t)}</a>`);
     rows.push(["Tags", tags.join(" ") || '<span class="muted">none</span>']);
-    if (d.objects?.length) rows.push(["Objects", d.objects.map((o) => link(o.class, `object:${quote(o.class)}`)).join(" ")]);
+    if (d.objects?.length) {
+      const counts = new Map();
+      for (const o of d.objects) counts.set(o.class, (counts.get(o.class) || 0) + 1);
+      const labels = [...counts].map(([c, n]) => link(n > 1 ? `${c} ×${n}` : c, `object:${quote(c)}`));
+      rows.push(["Objects", labels.join(" ")]);
+    }
     if (d.faces?.length) rows.push(["Faces", `${d.faces.length}`]);
     info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
       ${d.latitude != null ? '<div class="minimap"></div>' : ""}

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from bench.build import synthetic
-from hg_build.entries import _merged, _single, media_from_entry
+from hg_build.entries import _merged, _single, display_size, media_from_entry
 
 
 def variants() -> list[dict]:
@@ -53,5 +53,15 @@ def test_fields_that_are_not_scalars_become_storable():
     assert media["iso"] is None and media["aperture"] is None and media["media_type"] == "image"
     assert media["files"][0]["mtime"] is None and media["files"][0]["root"] == "/a"
     assert media["files"][0]["checksum"] == "7"
-    assert media["similarity"] == struct.pack("2f", 1, 2.5) and media["video"] is None
+    assert media["similarity"] == b"/\0f" + struct.pack("2f", 1, 2.5)  # model "", float32
+    assert media["video"] is None
     assert media["width"] == f["meta"].get("width")  # the rest as it was
+
+
+def test_a_heif_size_turns_by_its_rotation_not_by_exif_orientation():
+    """A meta.json written before hg-extract dropped a HEIF's EXIF orientation still gets
+    its size as its previews show it (no re-extraction needed)."""
+    old_heic = {"mime": "image/heic", "width": 4032, "height": 3024, "orientation": 6}
+    assert display_size(old_heic) == (4032, 3024)
+    assert display_size({**old_heic, "rotation": 270}) == (3024, 4032)
+    assert display_size({**old_heic, "mime": "image/jpeg"}) == (3024, 4032)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from hg_build.events import append_events, read_events, tag_event
-from tests.serve.test_home_errors import tmpfs
+from tests.conftest import tmpfs
 
 
 def test_an_append_that_does_not_fit_leaves_no_torn_line():

@@ -95,8 +95,25 @@ def by_path(records: list[dict]) -> dict[str, dict]:
         if rec["type"] == "entry":
             for f in rec["files"]:
                 out[f["path"]] = rec
-        elif "path" in rec:
+        elif "path" in rec and rec["type"] != "ml":
             out[rec["path"]] = rec
+    return out
+
+
+def with_ml(records: list[dict]) -> list[dict]:
+    """The records with each `ml` record's similarity and objects put into its entry, as a
+    re-run prints the entry once they are stored."""
+    entries: dict[str, list[dict]] = {}
+    for rec in records:
+        if rec["type"] == "entry":
+            entries.setdefault(rec["id"], []).append(rec)  # copies of one photo: one id
+    out = []
+    for rec in records:
+        if rec["type"] == "ml":
+            for entry in entries[rec["id"]]:
+                entry.update({k: rec[k] for k in ("similarity", "objects") if k in rec})
+        else:
+            out.append(rec)
     return out
 
 

@@ -19,7 +19,8 @@ def _img(storage, rel):
 def test_run_reports_failures_and_finishes_the_rest(pipeline):
     assert pipeline["code"] == 1
     types = {r["type"] for r in pipeline["records"]}
-    assert types == {"entry", "error", "skip", "scanned"}  # scanned: hg-index's, passed on
+    # scanned: hg-index's, passed on; ml: the similarity vectors and objects, after the entries
+    assert types == {"entry", "error", "skip", "scanned", "ml"}
     entries = [r for r in pipeline["records"] if r["type"] == "entry"]
     primaries = sorted(r["files"][0]["path"] for r in entries)
     assert primaries == sorted(

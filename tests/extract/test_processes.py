@@ -76,7 +76,7 @@ def test_killing_a_worker_does_not_stop_the_run(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     records = [orjson.loads(line) for line in out.splitlines()]
-    records = [r for r in records if r["type"] != "scanned"]  # passed through
+    records = [r for r in records if r["type"] == "entry"]  # not scanned (passed on), not ml
     assert sorted(r["files"][0]["path"] for r in records) == [f"p{n:02}.jpg" for n in range(24)]
     assert b"a worker process died" in err
 

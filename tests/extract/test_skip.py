@@ -19,7 +19,7 @@ def test_notes_beside_photos_exit_0(tmp_path):
     proc = subprocess.run(["bash", "-c", pipe], capture_output=True, env=env, timeout=120)
     records = [orjson.loads(line) for line in proc.stdout.splitlines()]
     assert proc.stderr.decode().strip().splitlines()[-1] == "0"
-    assert sorted(r["type"] for r in records) == ["entry", "scanned", "skip", "skip"]
+    assert sorted(r["type"] for r in records) == ["entry", "ml", "scanned", "skip", "skip"]
     skipped = sorted(r["path"] for r in records if r["type"] == "skip")
     assert skipped == ["Thumbs.db", "notes.txt"]
     assert "2 skipped (not media)" in proc.stderr.decode()

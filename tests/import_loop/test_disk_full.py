@@ -13,16 +13,15 @@ them (everything in the home)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 import pytest
 
 from hg_common.indexfile import read_entries
+from tests.conftest import tmpfs
 from tests.import_loop.conftest import hg, hg_import, make_jpegs
 
 N = 40  # batch 1 chunks: 10, 20, 10
@@ -34,20 +33,6 @@ def photos(tmp_path_factory):
     src = tmp_path_factory.mktemp("photos") / "src"
     make_jpegs(src, N, size=(1600, 1200))
     return src
-
-
-@contextmanager
-def tmpfs(path: Path, size: str = SMALL_DISK):
-    path.mkdir(parents=True, exist_ok=True)
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mount.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def fill(disk: Path) -> Path:
@@ -96,7 +81,7 @@ LAYOUTS = {
 def test_a_full_disk_stops_the_import_and_the_next_one_completes(photos, tmp_path, layout):
     other = tmp_path / "big disk"
     small = tmp_path / "small disk"
-    with tmpfs(small):
+    with tmpfs(SMALL_DISK, small):
         home = small / "home" if layout in ("home", "status file") else other / "home"
         elsewhere = {"storage": "storage", "database": "gallery.db", "events": "events.ndjson"}
         elsewhere["index_dir"] = "index"

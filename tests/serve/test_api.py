@@ -69,9 +69,15 @@ def test_years_tags_geo(server):
     assert server.get("/api/geo", params={"q": "coolpix"}).json()["ids"].__len__() == 9
 
 
-def test_similar_is_empty_until_extracted(server):
-    item = server.get("/api/entries", params={"limit": 1}).json()["entries"][0]
-    assert server.get(f"/api/entries/{item['id']}/similar").json() == {"entries": []}
+def test_similar_lists_other_photos_and_is_empty_for_a_video(server):
+    entries = server.get("/api/entries", params={"limit": 100}).json()["entries"]
+    photo = next(e for e in entries if e["type"] == "image")
+    similar = server.get(f"/api/entries/{photo['id']}/similar").json()["entries"]
+    # hg-extract's ML step gave every photo a vector; the photo itself is not listed
+    assert similar and photo["id"] not in [e["id"] for e in similar]
+    assert server.get(f"/api/entries/{photo['id']}").json()["has_similar"] is True
+    video = next(e for e in entries if e["type"] == "video")  # no ML step for videos
+    assert server.get(f"/api/entries/{video['id']}/similar").json() == {"entries": []}
 
 
 def test_app_shell_manifest_and_vendor_assets(server):

@@ -829,3 +829,57 @@ def test_failures_show_in_the_header_and_in_the_failures_view(own_home, page, tm
         rows_shown(page, 100)
     finally:
         srv.stop()
+
+
+def test_detail_object_labels_and_similar_images(browser, tmp_path):
+    """Real photos through the ML step: the info panel's object labels search for the
+    object; "Similar images" shows a grid led by the re-saved copy of the photo."""
+    src, home = tmp_path / "src", tmp_path / "home"
+    src.mkdir()
+    for name in ("DSCN0010", "DSCN0025", "DSCN0029", "DSCN0040"):
+        shutil.copyfile(media_file(f"exif-samples/jpg/gps/{name}.jpg"), src / f"{name}.jpg")
+    from PIL import Image
+
+    with Image.open(src / "DSCN0029.jpg") as img:
+        img.resize((400, 300)).save(src / "car-copy.jpg", quality=50)
+    import_media(src, home)
+    srv = start_server(home)
+    pg = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(20_000)
+    try:
+        pg.goto(srv.url + "/?q=filename:DSCN0029.jpg")
+        loaded(pg, 1)
+        seed = pg.eval_on_selector(".cell", "e => e.dataset.id")
+        pg.locator(".cell").first.click()
+        objects = pg.locator(".info dt:text('Objects') + dd a")
+        objects.first.wait_for()
+        labels = objects.all_inner_texts()  # one link per class, "car ×3" for three cars
+        assert any(t == "car" or t.startswith("car ×") for t in labels), labels
+        assert len(labels) == len(set(labels))
+        shot(pg, "detail-objects")
+        pg.locator(".info dd a", has_text="car").first.click()
+        pg.wait_for_url("**/?q=object%3Acar")
+        cars = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+        assert seed in cars and len(cars) >= 2
+        pg.goto(f"{srv.url}/view/{seed}")
+        pg.locator(".info a", has_text="Similar images").click()
+        pg.wait_for_url("**/?q=similar%3A*")
+        pg.wait_for_selector(".cell img.loaded")
+        order = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+        names = {r["id"]: r["files"][0]["path"] for r in srv_query(home, "")}
+        assert [names[i] for i in order[:2]] == ["DSCN0029.jpg", "car-copy.jpg"]
+        shot(pg, "similar")
+    finally:
+        pg.context.close()
+        srv.stop()
+    assert not errors, errors
+
+
+def srv_query(home: Path, text: str) -> list[dict]:
+    from tests.conftest import run_tool
+
+    run = run_tool("hg-build", "query", text, "--home", str(home))
+    assert run.returncode == 0, run.stderr
+    return run.records

@@ -6,39 +6,17 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hg_build.events import read_events
 from hg_serve.diagnose import describe
-from tests.conftest import run_tool
+from tests.conftest import run_tool, tmpfs
 from tests.serve.conftest import free_port, start_server
 
 EDIT = {"actions": [{"action": "addTag", "value": "kept"}]}
-
-
-@contextmanager
-def tmpfs(size: str) -> Iterator[Path]:
-    """A small filesystem of its own (root only): to fill a disk without filling /tmp."""
-    where = Path(tempfile.mkdtemp(prefix="hg-tmpfs-"))
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-            capture_output=True,
-        )
-        if mounted.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
-        try:
-            yield where
-        finally:
-            subprocess.run(["umount", "-l", str(where)], check=False)
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
 
 
 def fill(folder: Path) -> Path:

@@ -1,0 +1,173 @@
+"""The ML step of hg-extract: which entries need it, the pass itself, and its records.
+
+An image entry is analysed on its 800 px preview (the largest preview <= 800 px, never the
+original) after its `entry` record was printed: the previews reach the gallery first, the
+similarity vector and objects follow in an `ml` record (`{"type": "ml", "v": 1, "id",
+"source", "root", "path", "checksum", "similarity"?, "objects"?}`; the file fields are the
+primary's) that hg-build applies to the entry. What is stored is read back into the entry
+record itself (`hg_common.entry.ml_outputs`), so a re-run, a move or a rebuild keeps it.
+
+Skips what exists: for `local`, both files made by the shipped model's name and version (a
+new model version recomputes); for `api`, the three answers (whatever model the server
+has). A failure is an `error` record for the entry's primary (stage extract, `"ml": true`)
+and nothing stored: the next run, or hg-import's retry of failed files, tries again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from hg_common import layout
+from hg_common.entry import ml_outputs
+from hg_common.records import SCHEMA_VERSION
+from hg_extract.ml import MLError
+
+BACKENDS = ("local", "api", "off")
+ML_SIZE = 800
+"""The preview the model sees: as HomeGallery, the largest one of at most 800 px."""
+ML = "ml"
+PREFIX = "similar images and objects: "
+
+
+@dataclass(frozen=True)
+class MLTask:
+    id: str
+    preview: str
+    """Storage-relative path of the preview to analyse."""
+    file: dict[str, Any]
+    """The primary's source, root, path and checksum (for the records)."""
+
+
+@dataclass
+class MLResult:
+    task: MLTask
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """`similarity` and/or `objects` as stored now."""
+    errors: list[str] = field(default_factory=list)
+
+
+def ml_preview(previews: list[str]) -> str | None:
+    """The preview the model sees, of a list of storage paths (largest first)."""
+    for rel in previews:
+        split = layout.split_preview(rel)
+        if split is not None and split[1] <= ML_SIZE:
+            return rel
+    return None
+
+
+def stored(storage: Any, entry_id: str) -> dict[str, Any]:
+    """The entry record's ML fields of what is stored (see `ml_outputs`)."""
+    return ml_outputs(
+        storage.read_json(entry_id, layout.SIMILARITY), storage.read_json(entry_id, layout.OBJECTS)
+    )
+
+
+def _local_current(value: Any) -> bool:
+    from hg_extract.ml.local import MODEL_NAME, MODEL_VERSION
+
+    return (
+        isinstance(value, dict)
+        and value.get("model") == MODEL_NAME
+        and value.get("version") == MODEL_VERSION
+    )
+
+
+def needed(backend: str, force: bool, storage: Any, entry_id: str, have: dict) -> bool:
+    """Whether the entry needs a pass of `backend` (`have`: what `stored` found)."""
+    if backend == "off":
+        return False
+    if force:
+        return True
+    if backend == "local":
+        return not (_local_current(have.get("similarity")) and _local_current(have.get("objects")))
+    return not all(storage.exists(entry_id, what) for what in ENDPOINT_FILES)
+
+
+ENDPOINT_FILES = (layout.SIMILARITY, layout.OBJECTS, layout.FACES)
+
+
+def task_for(group: Any, previews: list[str]) -> MLTask | None:
+    preview = ml_preview(previews)
+    if preview is None:
+        return None
+    p = group.primary
+    file = {k: p.get(k) for k in ("source", "root", "path", "checksum")}
+    return MLTask(group.id, preview, file)
+
+
+# -- the backends ---------------------------------------------------------------------------
+
+
+def run_local(storage: Any, task: MLTask, threads: int) -> MLResult:
+    """The local model's pass (in a worker process): both files stored, or neither."""
+    from hg_extract.ml import local
+
+    try:
+        analysis = local.model(threads).analyse(storage.root / task.preview)
+    except MLError as exc:
+        return MLResult(task, errors=[str(exc)])
+    created = local.now_utc()
+    outputs = {
+        "objects": local.objects_json(analysis, created),
+        "similarity": local.similarity_json(analysis, created),
+    }
+    written: list[str] = []
+    try:
+        for key, what in (("objects", layout.OBJECTS), ("similarity", layout.SIMILARITY)):
+            storage.write_json(task.id, what, outputs[key])
+            written.append(what)
+    except OSError as exc:
+        for what in written:  # nothing stored half
+            try:
+                storage.path(task.id, what).unlink(missing_ok=True)
+            except OSError:
+                pass
+        return MLResult(task, errors=[f"cannot store the results: {exc.strerror or exc}"])
+    return MLResult(task, outputs)
+
+
+def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
+    """One preview through the api server (in a thread of the parent): each answer stored
+    verbatim as it came; a detector that failed stores nothing."""
+    from hg_extract.ml.api import ENDPOINTS
+
+    try:
+        jpeg = (storage.root / task.preview).read_bytes()
+    except OSError as exc:
+        return MLResult(task, errors=[f"the preview cannot be read: {exc.strerror or exc}"])
+    answer = client.analyse(jpeg)
+    result = MLResult(task, errors=list(answer.errors.values()))
+    for endpoint, body in answer.answers.items():
+        what = ENDPOINTS[endpoint]
+        try:
+            storage.write_bytes(task.id, what, body)
+        except OSError as exc:
+            result.errors.append(f"cannot store {what}: {exc.strerror or exc}")
+            continue
+        if endpoint == "embeddings":
+            result.outputs["similarity"] = orjson.loads(body)
+        elif endpoint == "objects":
+            result.outputs["objects"] = orjson.loads(body)
+    return result
+
+
+# -- records --------------------------------------------------------------------------------
+
+
+def ml_record(result: MLResult) -> dict[str, Any]:
+    return {"type": ML, "v": SCHEMA_VERSION, "id": result.task.id, **result.task.file,
+            **result.outputs}  # fmt: skip
+
+
+def error_sentence(errors: list[str]) -> str:
+    return PREFIX + "; ".join(errors)
+
+
+def worker_threads(jobs: int) -> int:
+    from hg_extract.ml.local import threads_for
+
+    return threads_for(jobs, len(os.sched_getaffinity(0)))
