@@ -18,7 +18,7 @@ from hg_common.cli_support import (
     add_common_arguments,
     run_main,
 )
-from hg_common.config import load_config
+from hg_common.config import Config, load_config
 from hg_common.groups import index_records
 from hg_common.home import cache_dir
 from hg_common.log import setup_logging
@@ -76,9 +76,9 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _ml_backend(args: Any, section: dict[str, Any]) -> tuple[str, ApiClient | None]:
+def _ml_backend(args: Any, cfg: Config) -> tuple[str, ApiClient | None]:
     """The ML step's backend of this run (`--ml`, else `[extract] ml`) and the api client."""
-    words = args.ml or [section.get("ml", "local")]
+    words = args.ml or [cfg.value("extract", "ml")]
     backend = words[0]
     if backend not in ml.BACKENDS:
         raise UsageError(f"--ml must be local, api URL or off, not {backend!r}")
@@ -88,11 +88,11 @@ def _ml_backend(args: Any, section: dict[str, Any]) -> tuple[str, ApiClient | No
         return backend, None
     if len(words) > 2:
         raise UsageError("--ml api takes one URL")
-    url = words[1] if len(words) > 1 else section.get("api_server")
+    url = words[1] if len(words) > 1 else cfg.value("extract", "api_server")
     if not url:
         raise UsageError("--ml api needs the server's URL (--ml api URL, or [extract] api_server)")
-    timeout = args.api_timeout or float(section.get("api_timeout", 30))
-    concurrency = args.api_concurrency or int(section.get("api_concurrency", 5))
+    timeout = args.api_timeout or cfg.value("extract", "api_timeout")
+    concurrency = args.api_concurrency or cfg.value("extract", "api_concurrency")
     if timeout <= 0 or not 1 <= concurrency <= 20:
         raise UsageError("--api-timeout must be > 0 and --api-concurrency 1..20")
     try:
@@ -112,21 +112,20 @@ def _extract(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("hg-extract", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
-    section = cfg.section("extract")
     if not args.all and sys.stdin.isatty():
         raise UsageError("pipe hg-index records into hg-extract, or use --all")
     jobs = args.jobs or cfg.value("extract", "jobs") or os.cpu_count() or 1
-    backend, api = _ml_backend(args, section)
+    backend, api = _ml_backend(args, cfg)
     opts = Options(
         storage=cfg.storage,
         force=args.force,
         video=not args.no_video and cfg.value("extract", "video"),
-        max_pixels=args.max_pixels or section.get("max_pixels", DEFAULT_MAX_PIXELS),
-        video_timeout=args.video_timeout or section.get("video_timeout"),
+        max_pixels=args.max_pixels or cfg.value("extract", "max_pixels") or DEFAULT_MAX_PIXELS,
+        video_timeout=args.video_timeout or cfg.value("extract", "video_timeout"),
         ml=backend,
         ml_threads=ml.worker_threads(jobs),
     )
-    geo_server = args.geo_server or section.get("geo_server")
+    geo_server = args.geo_server or cfg.value("extract", "geo_server")
     geocoder = (
         None
         if args.no_geo
