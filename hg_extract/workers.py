@@ -36,9 +36,9 @@ log = logging.getLogger("hg-extract")
 
 CHUNK_FILES = 8
 """Files per work unit (one exiftool call) while the input goes on; smaller at its end (see
-`unit_size`). With 48, a 60-file run (an import chunk) gave one worker 48 files and the other
-12 and took 19.2 s instead of 13.2 s; at 200 files 8 and 48 take the same (38.9 / 38.7 s),
-while 4 costs ~3 % more CPU in exiftool calls and pickling."""
+`unit_size`). Small enough that an import chunk is shared between the workers, large enough
+that exiftool calls and pickling stay a small part of the work (figures: docs/benchmarks.md,
+hg-import section)."""
 LOOKAHEAD = 256
 """Input items (groups or records) read ahead of the workers: bounds memory."""
 ML_UNIT = 4
