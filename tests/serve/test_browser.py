@@ -861,6 +861,9 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         shot(pg, "detail-objects")
         pg.locator(".info dd a", has_text="car").first.click()
         pg.wait_for_url("**/?q=object%3Acar")
+        pg.wait_for_function(  # the search's grid, not the one before it (the URL comes first)
+            "() => document.querySelectorAll('.cell').length >= 2"
+        )
         cars = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
         assert seed in cars and len(cars) >= 2
         pg.goto(f"{srv.url}/view/{seed}")
