@@ -141,6 +141,13 @@ def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
         return MLResult(task, errors=[f"the preview cannot be read: {exc.strerror or exc}"])
     answer = client.analyse(jpeg)
     result = MLResult(task, errors=list(answer.errors.values()))
+    # A detector disabled after repeated errors is still this entry's error: with an error
+    # record (not only a log line) the entry is retried by the next run or --retry-failed,
+    # instead of staying without objects or faces unnoticed.
+    result.errors += [
+        f"{client.url}/{endpoint}: not asked, disabled for this run after repeated errors"
+        for endpoint in answer.disabled
+    ]
     for endpoint, body in answer.answers.items():
         what = ENDPOINTS[endpoint]
         try:

@@ -250,9 +250,11 @@ def test_api_errors_are_error_records_and_a_failing_detector_is_disabled(tmp_pat
     assert code == 1
     assert len(entries(records)) == 8 and len(kinds(records, "ml")) == 8  # embeddings came
     errors = kinds(records, "error")  # then both are disabled: the rest are not asked
-    assert len(errors) == 6 and all(e["ml"] for e in errors)
+    assert len(errors) == 8 and all(e["ml"] for e in errors)  # but still each one's error
     assert "HTTP 500: model failed" in errors[0]["error"]
     assert "/faces: the answer is not JSON" in errors[0]["error"]
+    late = [e["error"] for e in errors if "not asked" in e["error"]]
+    assert len(late) == 2 and all("/objects: not asked, disabled" in e for e in late)
     assert server.paths().count("/objects") == 6  # disabled after more than 5 errors
     assert "disabled for this run after 6 errors" in stderr
     storage = home / "storage"
