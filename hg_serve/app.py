@@ -43,7 +43,7 @@ def page(request: Request) -> Response:
     """The app shell, with the base path it lives under."""
     settings = request.app.state.settings
     html = (STATIC / "index.html").read_text().replace("%BASE%", settings.base_path)
-    return html_response(html, map_tiles(settings), headers={"Cache-Control": "no-cache"})
+    return html_response(html, headers={"Cache-Control": "no-cache"})
 
 
 def manifest(request: Request) -> Response:

@@ -6,24 +6,18 @@ empty tile) and the map's tile host (`[server] map_tiles`, a URL template: `{s}`
 host becomes `*`); styles from files only (the app and Leaflet set styles through the CSSOM,
 which a policy does not restrict; no style attribute in markup); forms post here only;
 nobody may frame it (`frame-ancestors 'none'` and, for older browsers, `X-Frame-Options`).
-An inline `<script>` of a served page is allowed by its hash (`html_response`), so a page
-works whatever inline code it carries, and injected code does not run.
+No page carries inline code, so scripts come from files only and injected code does not run;
+the policy is one string per server, made once.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hg_common.config import DEFAULT_MAP_TILES
-
-_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 
 
 def tile_source(template: str) -> str | None:
@@ -41,12 +35,11 @@ def tile_source(template: str) -> str | None:
     return f"{parts.scheme}://{'.'.join(labels)}"
 
 
-def content_security_policy(map_tiles: str, script_hashes: Iterable[str] = ()) -> str:
+def content_security_policy(map_tiles: str) -> str:
     tiles = tile_source(map_tiles)
-    scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in script_hashes)])
     directives = [
         "default-src 'none'",
-        f"script-src {scripts}",
+        "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data: blob:" + (f" {tiles}" if tiles else ""),
         "media-src 'self'",
@@ -60,27 +53,15 @@ def content_security_policy(map_tiles: str, script_hashes: Iterable[str] = ()) -
     return "; ".join(directives)
 
 
-def inline_script_hashes(html: str) -> list[str]:
-    """base64 SHA-256 of each inline script's text, as CSP hash sources take them."""
-    return [
-        base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-        for body in _INLINE_SCRIPT.findall(html)
-    ]
-
-
 def html_response(
-    text: str, map_tiles: str, status: int = 200, headers: dict[str, str] | None = None
+    text: str, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
-    """A page with a policy that lets its own inline scripts run (by hash), no others."""
-    policy = content_security_policy(map_tiles, inline_script_hashes(text))
-    return HTMLResponse(
-        text, status_code=status, headers={**(headers or {}), "Content-Security-Policy": policy}
-    )
+    """A page; its policy is the server's one (added by `SecurityHeaders`)."""
+    return HTMLResponse(text, status_code=status, headers=headers)
 
 
 class SecurityHeaders:
-    """Adds nosniff, the frame policy and the default CSP to every HTTP answer (a page's own
-    CSP, with its script hashes, is kept)."""
+    """Adds nosniff, the frame policy and the CSP to every HTTP answer that has none."""
 
     def __init__(self, app: ASGIApp, map_tiles: str = DEFAULT_MAP_TILES) -> None:
         self.app = app

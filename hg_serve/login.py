@@ -34,8 +34,7 @@ def _render(
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
-    tiles = request.app.state.settings.map_tiles
-    return html_response(text, tiles, status, {"Cache-Control": "no-store", **(headers or {})})
+    return html_response(text, status, {"Cache-Control": "no-store", **(headers or {})})
 
 
 async def form(request: Request) -> Response:
