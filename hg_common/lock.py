@@ -42,16 +42,22 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError:
+        except BaseException as exc:
+            if not isinstance(exc, BlockingIOError):
+                os.close(fd)
+                raise
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise LockedError(
                 f"another run (pid {holder}) is using {self.path.parent}; "
                 "try again when it has finished, or pass --wait"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass  # a full disk: the pid only names the holder in a message; the lock holds
         return self
 
     def __exit__(self, *exc: object) -> None:
