@@ -861,7 +861,7 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         # "o" draws the boxes over the photo, inside the image's rectangle, with labels
         pg.keyboard.press("o")
         pg.wait_for_selector(".stage svg.boxes g.box")
-        texts = pg.locator(".boxes text").all_inner_texts()
+        texts = pg.locator(".boxes text").all_text_contents()
         assert any(t.startswith("car ") and t.endswith("%") for t in texts), texts
         img = pg.locator(".stage img.media").bounding_box()
         for i in range(pg.locator(".boxes rect").count()):
