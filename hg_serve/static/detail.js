@@ -29,6 +29,8 @@ export class Detail {
     Object.assign(this, { root, items, onNavigate, onClose, onSearch });
     this.index = -1;
     this.showInfo = window.innerWidth > 900;
+    // Hidden by default, remembered while browsing (and over a reload of the tab).
+    this.showBoxes = sessionStorage.getItem("hg.boxes") === "1";
     this.data = null;
     document.addEventListener("keydown", (e) => this.key(e));
   }
@@ -51,12 +53,15 @@ export class Detail {
         <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
         <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
         <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
+        <button class="boxes-toggle" type="button" title="Object boxes (o)" aria-label="Object boxes"
+          aria-pressed="${this.showBoxes}" hidden>▢</button>
       </div>
       <aside class="info" aria-label="Info" ${this.showInfo ? "" : "hidden"}></aside>`;
     this.root.querySelector(".close").onclick = () => this.onClose();
     this.root.querySelector(".prev").onclick = () => this.step(-1);
     this.root.querySelector(".next").onclick = () => this.step(1);
     this.root.querySelector(".info-toggle").onclick = () => this.toggleInfo();
+    this.root.querySelector(".boxes-toggle").onclick = () => this.toggleBoxes();
     this.renderMedia(item);
     this.preload(index);
     this.data = null;
@@ -89,6 +94,7 @@ export class Detail {
       this.data = d;
       if (this.video && d.video && !this.video.src) this.video.src = fileUrl(d.video);
       this.renderInfo();
+      this.renderBoxes();
     } catch (err) {
       const info = this.root.querySelector(".info");
       if (info) info.textContent = err.message;
@@ -187,6 +193,45 @@ export class Detail {
     }
   }
 
+  toggleBoxes() {
+    this.showBoxes = !this.showBoxes;
+    sessionStorage.setItem("hg.boxes", this.showBoxes ? "1" : "0");
+    this.renderBoxes();
+  }
+
+  // The detected objects' boxes over the photo: an SVG over the image with the preview's
+  // pixel size as its viewBox and the image's `object-fit: contain` as its
+  // preserveAspectRatio, so boxes (relative to the oriented preview the model saw) land on
+  // the photo at any displayed size; zoom.js moves it with the image. Attributes, not
+  // style attributes: the content security policy allows styles from files only.
+  renderBoxes() {
+    const stage = this.root.querySelector(".stage");
+    const img = stage?.querySelector("img.media");
+    const boxes = (this.data?.objects || []).filter((o) => o.width > 0 && o.height > 0);
+    const button = this.root.querySelector(".boxes-toggle");
+    if (button) {
+      button.hidden = !img || !boxes.length;
+      button.setAttribute("aria-pressed", String(this.showBoxes));
+    }
+    stage?.querySelector(".boxes")?.remove();
+    if (!img || !boxes.length || !this.showBoxes) return;
+    if (!img.naturalWidth) { img.addEventListener("load", () => this.renderBoxes(), { once: true }); return; }
+    const w = img.naturalWidth;
+    const h = img.naturalHeight;
+    const font = Math.max(w, h) / 40;
+    const svg = `<svg class="boxes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}"
+      preserveAspectRatio="xMidYMid meet" aria-hidden="true">${boxes.map((o) => {
+        const [x, y, bw, bh] = [o.x * w, o.y * h, o.width * w, o.height * h];
+        const label = `${o.class} ${Math.round(o.score * 100)}%`;
+        const ty = y > font * 1.2 ? y - font * 0.3 : y + font;
+        return `<g class="box"><rect x="${x}" y="${y}" width="${bw}" height="${bh}"></rect>
+          <text x="${x + font * 0.2}" y="${ty}" font-size="${font}">${esc(label)}</text></g>`;
+      }).join("")}</svg>`;
+    img.insertAdjacentHTML("afterend", svg);
+    const overlay = stage.querySelector(".boxes");
+    overlay.style.transform = img.style.transform;
+  }
+
   close() {
     this.root.hidden = true;
     this.root.replaceChildren();
@@ -201,6 +246,7 @@ export class Detail {
     else if (e.key === "ArrowLeft") this.step(-1);
     else if (e.key === "Escape") this.onClose();
     else if (e.key === "i") this.toggleInfo();
+    else if (e.key === "o" && this.data?.objects?.some((o) => o.width > 0)) this.toggleBoxes();
     else return;
     e.preventDefault();
   }

@@ -20,6 +20,9 @@ export function zoomable(stage, img, { onSwipe }) {
   const apply = () => {
     clamp();
     img.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`;
+    // The object boxes' overlay (detail.js) moves with the image.
+    const boxes = stage.querySelector(".boxes");
+    if (boxes) boxes.style.transform = img.style.transform;
     img.dataset.scale = scale.toFixed(3);
     stage.classList.toggle("zoomed", scale > 1);
   };

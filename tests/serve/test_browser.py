@@ -858,7 +858,25 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         labels = objects.all_inner_texts()  # one link per class, "car ×3" for three cars
         assert any(t == "car" or t.startswith("car ×") for t in labels), labels
         assert len(labels) == len(set(labels))
+        # "o" draws the boxes over the photo, inside the image's rectangle, with labels
+        pg.keyboard.press("o")
+        pg.wait_for_selector(".stage svg.boxes g.box")
+        texts = pg.locator(".boxes text").all_text_contents()
+        assert any(t.startswith("car ") and t.endswith("%") for t in texts), texts
+        img = pg.locator(".stage img.media").bounding_box()
+        for i in range(pg.locator(".boxes rect").count()):
+            r = pg.locator(".boxes rect").nth(i).bounding_box()
+            assert r["width"] > 0 and r["height"] > 0
+            assert r["x"] >= img["x"] - 1 and r["y"] >= img["y"] - 1
+            assert r["x"] + r["width"] <= img["x"] + img["width"] + 1
+            assert r["y"] + r["height"] <= img["y"] + img["height"] + 1
         shot(pg, "detail-objects")
+        pg.locator(".boxes-toggle").click()
+        assert pg.locator(".boxes").count() == 0
+        pg.locator(".boxes-toggle").click()  # on again, then off: remembered while browsing
+        pg.wait_for_selector(".boxes g.box")
+        pg.keyboard.press("o")
+        assert pg.locator(".boxes").count() == 0
         pg.locator(".info dd a", has_text="car").first.click()
         pg.wait_for_url("**/?q=object%3Acar")
         pg.wait_for_function(  # the search's grid, not the one before it (the URL comes first)
