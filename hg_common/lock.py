@@ -42,16 +42,16 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BaseException as exc:
-            if not isinstance(exc, BlockingIOError):
-                os.close(fd)
-                raise
+        except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise LockedError(
                 f"another run (pid {holder}) is using {self.path.parent}; "
                 "try again when it has finished, or pass --wait"
             ) from None
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         try:
             os.ftruncate(fd, 0)
