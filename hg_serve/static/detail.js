@@ -204,10 +204,16 @@ export class Detail {
   // preserveAspectRatio, so boxes (relative to the oriented preview the model saw) land on
   // the photo at any displayed size; zoom.js moves it with the image. Attributes, not
   // style attributes: the content security policy allows styles from files only.
+  // The objects with a box, on a photo (a video has no boxes to draw over).
+  drawableBoxes() {
+    if (!this.root.querySelector(".stage img.media")) return [];
+    return (this.data?.objects || []).filter((o) => o.width > 0 && o.height > 0);
+  }
+
   renderBoxes() {
     const stage = this.root.querySelector(".stage");
     const img = stage?.querySelector("img.media");
-    const boxes = (this.data?.objects || []).filter((o) => o.width > 0 && o.height > 0);
+    const boxes = this.drawableBoxes();
     const button = this.root.querySelector(".boxes-toggle");
     if (button) {
       button.hidden = !img || !boxes.length;
@@ -246,7 +252,7 @@ export class Detail {
     else if (e.key === "ArrowLeft") this.step(-1);
     else if (e.key === "Escape") this.onClose();
     else if (e.key === "i") this.toggleInfo();
-    else if (e.key === "o" && this.data?.objects?.some((o) => o.width > 0)) this.toggleBoxes();
+    else if (e.key === "o" && this.drawableBoxes().length) this.toggleBoxes();
     else return;
     e.preventDefault();
   }
