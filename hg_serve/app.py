@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -27,7 +27,7 @@ from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
-from hg_serve.headers import SecurityHeaders, html_response
+from hg_serve.headers import SecurityHeaders
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
@@ -43,7 +43,7 @@ def page(request: Request) -> Response:
     """The app shell, with the base path it lives under."""
     settings = request.app.state.settings
     html = (STATIC / "index.html").read_text().replace("%BASE%", settings.base_path)
-    return html_response(html, headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 def manifest(request: Request) -> Response:

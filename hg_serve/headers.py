@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hg_common.config import DEFAULT_MAP_TILES
@@ -51,13 +50,6 @@ def content_security_policy(map_tiles: str) -> str:
         "frame-ancestors 'none'",
     ]
     return "; ".join(directives)
-
-
-def html_response(
-    text: str, status: int = 200, headers: dict[str, str] | None = None
-) -> HTMLResponse:
-    """A page; its policy is the server's one (added by `SecurityHeaders`)."""
-    return HTMLResponse(text, status_code=status, headers=headers)
 
 
 class SecurityHeaders:

@@ -6,11 +6,10 @@ import html
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import COOKIE, RateLimited, Sessions, client_address
-from hg_serve.headers import html_response
 
 MAX_FORM = 4096
 
@@ -34,7 +33,7 @@ def _render(
     text = (STATIC / "login.html").read_text()
     text = text.replace("%BASE%", base).replace("%NEXT%", html.escape(nxt, quote=True))
     text = text.replace("%MESSAGE%", html.escape(message))
-    return html_response(text, status, {"Cache-Control": "no-store", **(headers or {})})
+    return HTMLResponse(text, status, {"Cache-Control": "no-store", **(headers or {})})
 
 
 async def form(request: Request) -> Response:
