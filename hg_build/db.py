@@ -61,6 +61,28 @@ def cosine(a: bytes | None, b: bytes | None) -> float | None:
     return ml.cosine(a, b)
 
 
+def similar_functions(conn: sqlite3.Connection) -> None:
+    """`hg_similar_ids(prefix, minimum)` (a JSON list of the ids whose cosine with the seed
+    is at least `minimum`) and `hg_similar_score(prefix, id)` (that cosine, NULL when not
+    comparable), what `similar:<id>` compiles to: one matrix product in numpy per seed,
+    over the vectors `hg_build.vectors` keeps per database file (an in-memory database's
+    are read through this connection)."""
+    source: str | sqlite3.Connection = conn.execute("PRAGMA database_list").fetchone()[2] or conn
+
+    def similar_ids(prefix: str, minimum: float) -> str:
+        from hg_build import vectors  # numpy: only similarity queries need it
+
+        return json_text(vectors.for_source(source).similar_ids(str(prefix), float(minimum)))
+
+    def similar_score(prefix: str, entry_id: str) -> float | None:
+        from hg_build import vectors
+
+        return vectors.for_source(source).score(str(prefix), entry_id)
+
+    conn.create_function("hg_similar_ids", 2, similar_ids)
+    conn.create_function("hg_similar_score", 2, similar_score)
+
+
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | None:
     """Great-circle distance (haversine) in km."""
     if None in (lat1, lon1, lat2, lon2):
@@ -96,6 +118,7 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     conn.create_function("casefold", 1, casefold, deterministic=True)
     conn.create_function("hg_cosine", 2, cosine, deterministic=True)
     conn.create_function("hg_distance_km", 4, distance_km, deterministic=True)
+    similar_functions(conn)
     return conn
 
 

@@ -240,14 +240,10 @@ class _Compiler:
         if op != ":" or len(text) < 5:
             raise QueryError("similar takes an entry id (at least 5 characters)", n.pos)
         self.similar.append(text)
-        return f"(hg_cosine(e.similarity, {self.seed(text)}) >= {self.p(SIMILAR_MIN)})"
-
-    def seed(self, prefix: str) -> str:
-        """The similarity vector of the first entry whose id starts with `prefix`."""
-        return (
-            f"(SELECT similarity FROM entries WHERE substr(id, 1, {len(prefix)}) = "
-            f"{self.p(prefix)} AND similarity IS NOT NULL LIMIT 1)"
-        )
+        # the ids at or above the threshold come from one numpy product (hg_build.vectors),
+        # not from a cosine per row: an uncorrelated IN list is read once per statement
+        ids = f"hg_similar_ids({self.p(text)}, {self.p(SIMILAR_MIN)})"
+        return f"(e.id IN (SELECT value FROM json_each({ids})))"
 
     # -- lists, ranges, counts, exists ----------------------------------------------------
     def in_(self, n: ast.In) -> str:
@@ -290,7 +286,7 @@ class _Compiler:
 
     def order(self, o: ast.Order | None) -> str:
         if self.similar and (o is None or o.key.lower() == "similar"):
-            scores = ", ".join(f"hg_cosine(e.similarity, {self.seed(s)})" for s in self.similar)
+            scores = ", ".join(f"hg_similar_score({self.p(s)}, e.id)" for s in self.similar)
             expr = f"max({scores}, -1)" if len(self.similar) > 1 else scores
             return f"{expr} DESC, e.ts DESC, e.id"
         if o is None:

@@ -83,6 +83,58 @@ def test_similar_is_ordered_by_cosine_above_homegallerys_threshold(gallery):
         assert results == expected
 
 
+def direct_similar(home, query_ids: list[str]) -> list[str]:
+    """`similar:A [or similar:B…]` computed row by row with `ml.cosine` (the SQL route's
+    function) over the stored blobs: ids at or above 0.5 by the best cosine, then newest."""
+    with sqlite3.connect(home / "gallery.db") as conn:
+        rows = conn.execute("SELECT id, ts, similarity FROM entries ORDER BY rowid").fetchall()
+    blobs = {entry_id: blob for entry_id, _ts, blob in rows}
+    seeds = [next(b for i, _t, b in rows if b is not None and i.startswith(q)) for q in query_ids]
+    scores = {i: [ml.cosine(blobs[i], s) for s in seeds] for i in blobs}
+    hits = [(i, ts) for i, ts, _b in rows if any(c is not None and c >= 0.5 for c in scores[i])]
+    return [i for i, ts in sorted(hits, key=lambda h: (-max(scores[h[0]]), -h[1], h[0]))]
+
+
+def test_the_numpy_route_gives_the_ids_and_order_of_a_cosine_per_row(gallery):
+    ids = ids_by_name(gallery)
+    assert len(ids) == len(PHOTOS) + 2
+    for name, entry_id in ids.items():
+        for prefix in (entry_id, entry_id[:6]):
+            found = [r["id"] for r in query(gallery, f"similar:{prefix}")]
+            assert found == direct_similar(gallery, [prefix]), (name, prefix)
+            assert found[0] == entry_id
+    a, b = ids["DSCN0029.jpg"], ids["DSCN0010.jpg"]
+    both = [r["id"] for r in query(gallery, f"similar:{a} or similar:{b[:7]}")]
+    assert both == direct_similar(gallery, [a, b[:7]])
+    assert set(both) > {a, ids["car-copy.jpg"], b}
+    rest = {r["id"] for r in query(gallery, f"not similar:{a}")}
+    assert rest == set(ids.values()) - set(direct_similar(gallery, [a]))
+    assert query(gallery, "similar:0000000") == []  # no such entry: nothing is similar
+
+
+def test_a_long_lived_connection_sees_new_vectors(gallery, tmp_path):
+    """hg-serve keeps its connections: the cached matrix is read again after a build."""
+    from hg_build import db
+    from hg_build.query.search import search_ids
+
+    home = tmp_path / "home"
+    shutil.copytree(gallery, home)
+    seed = ids_by_name(home)["DSCN0029.jpg"]
+    conn = db.connect(home / "gallery.db", readonly=True)
+    try:
+        before = list(search_ids(conn, f"similar:{seed}"))
+        src = tmp_path / "more"
+        src.mkdir()
+        recompressed(media_file(f"{GPS}DSCN0029.jpg"), src / "car-again.jpg", 500, 60)
+        pipeline(home, src)
+        after = list(search_ids(conn, f"similar:{seed}"))
+    finally:
+        conn.close()
+    again = ids_by_name(home)["car-again.jpg"]
+    assert again not in before and again in after[:3]
+    assert after == direct_similar(home, [seed])
+
+
 def test_objects_are_search_terms(gallery):
     cars = set(names(query(gallery, "object:car")))
     assert {"DSCN0029.jpg", "car-copy.jpg"} <= cars
