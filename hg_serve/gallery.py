@@ -134,14 +134,15 @@ class Gallery:
     def page(
         self, q: str = "", filters: Sequence[str] = (), offset: int = 0, limit: int = 1000
     ) -> dict[str, Any]:
-        """One page of grid items for a query (newest first by default) and the total."""
+        """One page of grid items for a query (newest first by default), the total and
+        whether they are in date order (`dated`: the web app's month headers)."""
         c = compile_filtered(q, filters)
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
             total = api.count(conn, c)
             found = api.search_fields(conn, c, grid.GRID_FIELDS, limit, offset)
             items = [grid.grid_item(m) for m in found]
-        return {"total": total, "offset": offset, "entries": items}
+        return {"total": total, "offset": offset, "dated": c.dated, "entries": items}
 
     def detail(self, entry_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
         c = compile_filtered("", filters, drive_by_tag=False)

@@ -52,6 +52,7 @@ class Compiled:
     order: str
     order_params: list[Any] = field(default_factory=list)
     source: str = ENTRIES  # or tags t joined with entries e (see _tag_driven)
+    dated: bool = True  # in date order (the web app's month headers make sense)
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
@@ -285,6 +286,7 @@ class _Compiler:
         raise QueryError(f"exists() does not know {n.key!r}", n.pos)
 
     def order(self, o: ast.Order | None) -> str:
+        self.dated = not self.similar if o is None else not o.count and o.key.lower() == "date"
         if self.similar and (o is None or o.key.lower() == "similar"):
             scores = ", ".join(f"hg_similar_score({self.p(s)}, e.id)" for s in self.similar)
             expr = f"max({scores}, -1)" if len(self.similar) > 1 else scores
@@ -417,5 +419,6 @@ def compile_query(query: str | ast.Query, drive_by_tag: bool = True) -> Compiled
             order.replace("e.ts", "t.ts"),
             c.params,
             source="tags t JOIN entries e ON e.id = t.entry_id",
+            dated=c.dated,
         )
-    return Compiled(where, params, order, c.params)
+    return Compiled(where, params, order, c.params, dated=c.dated)

@@ -31,5 +31,10 @@ def compile_filtered(
         params += part.params
     wheres.append(f"({main.where})")
     return Compiled(
-        " AND ".join(wheres), params + main.params, main.order, main.order_params, main.source
+        " AND ".join(wheres),
+        params + main.params,
+        main.order,
+        main.order_params,
+        main.source,
+        main.dated,
     )

@@ -14,7 +14,8 @@ export function aspect(item) {
 }
 
 // rows: {kind: "header"|"row", top, height, label?, start, end, lefts[], widths[]}
-export function justify(items, width, targetHeight, gap = 4, headerHeight = 44) {
+// Without `headers` (items not in date order: similarity, random, size) no month headers.
+export function justify(items, width, targetHeight, headers = true, gap = 4, headerHeight = 44) {
   const rows = [];
   let top = 0;
   let start = 0;
@@ -39,8 +40,8 @@ export function justify(items, width, targetHeight, gap = 4, headerHeight = 44) 
     sum = 0;
   };
   for (let i = 0; i < items.length; i++) {
-    const key = monthKey(items[i].date);
-    if (key !== month) {
+    const key = headers ? monthKey(items[i].date) : null;
+    if (headers && key !== month) {
       close(i, false);
       month = key;
       rows.push({ kind: "header", top, height: headerHeight, label: monthLabel(key), key, start: i, end: i });

@@ -16,6 +16,7 @@ export class Timeline {
     this.index = new Map();
     this.rows = [];
     this.total = 0;
+    this.dated = true; // the items are in date order: month headers
     this.q = null;
     this.generation = 0;
     this.rendered = new Map();
@@ -43,28 +44,31 @@ export class Timeline {
     let offset = 0;
     let total = 0;
     let chunk = 0;
+    let dated = true;
     try {
       for (;;) {
         const page = await api.entries(q, offset, CHUNKS[Math.min(chunk++, CHUNKS.length - 1)]);
         if (generation !== this.generation) return;
         items.push(...page.entries);
+        dated = page.dated !== false;
         offset += page.entries.length;
         total = page.entries.length ? page.total : offset; // fewer than announced: shrank meanwhile
         const done = offset >= total;
         // First chunk of a new query paints at once; a refresh swaps when complete.
-        if (!keepAnchor) this.setItems(q, items, total, null, done);
+        if (!keepAnchor) this.setItems(q, items, total, null, done, dated);
         if (done) break;
       }
     } catch (err) {
       if (generation === this.generation) this.onError(err);
       return;
     }
-    if (keepAnchor) this.setItems(q, items, total, anchor, true);
+    if (keepAnchor) this.setItems(q, items, total, anchor, true, dated);
   }
 
-  setItems(q, items, total, anchor, done) {
+  setItems(q, items, total, anchor, done, dated = true) {
     const fresh = q !== this.q;
     this.q = q;
+    this.dated = dated;
     this.items = items;
     this.total = total;
     this.index = new Map(items.map((it, i) => [it.id, i]));
@@ -108,7 +112,7 @@ export class Timeline {
     if (!force && width === this.width) return;
     const anchor = force ? null : this.anchor();
     this.width = width;
-    const { rows, height } = justify(this.items, width, this.targetHeight());
+    const { rows, height } = justify(this.items, width, this.targetHeight(), this.dated);
     this.rows = rows;
     this.height = height;
     this.grid.style.height = `${height}px`;

@@ -113,3 +113,17 @@ def test_empty_query_is_everything_newest_first():
     compiled = compile_query("")
     assert compiled.where == "1"
     assert compiled.order.startswith("e.ts DESC")
+
+
+def test_only_a_date_order_is_dated():
+    """The web app shows month headers only for results in date order."""
+    dated = {q: compile_query(q).dated for q in (
+        "", "tag:x", "year:2020 order by date asc", "similar:abcdef", "similar:abcdef or tag:x",
+        "tag:x order by random", "order by count(tags)", "similar:abcdef order by date",
+    )}  # fmt: skip
+    assert dated == {
+        "": True, "tag:x": True, "year:2020 order by date asc": True,
+        "similar:abcdef": False, "similar:abcdef or tag:x": False,
+        "tag:x order by random": False, "order by count(tags)": False,
+        "similar:abcdef order by date": True,
+    }  # fmt: skip

@@ -76,6 +76,10 @@ def test_similar_lists_other_photos_and_is_empty_for_a_video(server):
     # hg-extract's ML step gave every photo a vector; the photo itself is not listed
     assert similar and photo["id"] not in [e["id"] for e in similar]
     assert server.get(f"/api/entries/{photo['id']}").json()["has_similar"] is True
+    # the search grid of similar:ID is most similar first: not in date order
+    grid = server.get("/api/entries", params={"q": f"similar:{photo['id']}"}).json()
+    assert grid["dated"] is False and grid["entries"][0]["id"] == photo["id"]
+    assert server.get("/api/entries", params={"limit": 1}).json()["dated"] is True
     video = next(e for e in entries if e["type"] == "video")  # no ML step for videos
     assert server.get(f"/api/entries/{video['id']}/similar").json() == {"entries": []}
 

@@ -884,6 +884,10 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         )
         cars = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
         assert seed in cars and len(cars) >= 2
+        # the photos' grid in date order has month headers (the copy has no EXIF date)
+        pg.goto(srv.url + "/?q=filename:DSCN0029.jpg or filename:car-copy.jpg")
+        loaded(pg, 2)
+        assert pg.locator(".month").count() == 2
         pg.goto(f"{srv.url}/view/{seed}")
         pg.locator(".info a", has_text="Similar images").click()
         pg.wait_for_url("**/?q=similar%3A*")
@@ -891,6 +895,9 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         order = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
         names = {r["id"]: r["files"][0]["path"] for r in srv_query(home, "")}
         assert [names[i] for i in order[:2]] == ["DSCN0029.jpg", "car-copy.jpg"]
+        # most similar first is no date order: no month headers (nor years on the scrubber)
+        assert pg.locator(".month").count() == 0
+        assert pg.locator("#scrubber button").count() == 0
         shot(pg, "similar")
     finally:
         pg.context.close()
