@@ -3,7 +3,8 @@
 Reading (`check_readable`, `connect_readonly`, `empty_database`), searching (the query
 language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `search_fields`,
 `media_by_id`, `existing_ids`, `visible_keys`), summaries (`years`, `tags`, the map's
-`geo_snapshot` / `geo_rowids` / `geo_select`), the event log (`append_events`,
+`geo_snapshot` / `geo_rowids` / `geo_select`), near-duplicates (`find_duplicates`,
+`group_fields`, `DUPLICATE_THRESHOLD`), the event log (`append_events`,
 `read_events`, `EventLogError`, and `apply_events` into the database) and the failures
 (`count_failures`, `list_failures`). Everything else in hg_build is its own business, so
 hg-build may reorganise it without touching hg-serve. The writer lock that `apply_events`
@@ -16,6 +17,8 @@ import sqlite3
 from pathlib import Path
 
 from hg_build import db, schema
+from hg_build.duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
+from hg_build.duplicates import find_duplicates, group_fields
 from hg_build.events import EventLogError, append_events, read_events
 from hg_build.failures import count_failures, list_failures
 from hg_build.lookup import existing_ids, media_by_id, visible_keys
@@ -26,6 +29,7 @@ from hg_build.store import open_readonly
 from hg_build.summaries import GeoSnapshot, geo_rowids, geo_select, geo_snapshot, tags, years
 
 __all__ = [
+    "DUPLICATE_THRESHOLD",
     "EventLogError",
     "GeoSnapshot",
     "QueryError",
@@ -39,9 +43,11 @@ __all__ = [
     "count_failures",
     "empty_database",
     "existing_ids",
+    "find_duplicates",
     "geo_rowids",
     "geo_select",
     "geo_snapshot",
+    "group_fields",
     "list_failures",
     "media_by_id",
     "read_events",

@@ -6,6 +6,8 @@ hg-build query QUERY [--ids]       matching media as NDJSON
 hg-build events add --tag T ID…    append a tag edit to the event log
 hg-build purge [--yes]             delete storage files nothing references any more
 hg-build failures [--json]         the files that failed, and why
+hg-build duplicates [QUERY] [--threshold T] [--json] [--pairs]
+                                   near-duplicate groups (similar vectors)
 """
 
 from __future__ import annotations
@@ -156,6 +158,58 @@ def _failures(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _duplicates(argv: Sequence[str]) -> int:
+    from hg_build.duplicates import DEFAULT_THRESHOLD, find_duplicates  # numpy: see _query
+    from hg_build.query import QueryError
+
+    p = ArgumentParser(
+        prog="hg-build duplicates",
+        description="List groups of near-duplicates (bursts, re-saved, resized or cropped "
+        "copies): entries whose similarity vectors have a cosine of at least the threshold, "
+        "joined into groups; a blank line between groups of 'source:path' lines, or NDJSON "
+        "`duplicate-group` records (and `duplicate-pair` records with --pairs) with --json.",
+    )
+    p.add_argument("query", nargs="?", default="", help="compare only these entries")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="lowest cosine of a pair (default %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="NDJSON records")
+    p.add_argument("--pairs", action="store_true", help="with --json: the pairs too")
+    _common(p)
+    args = p.parse_args(argv)
+    threshold = args.threshold
+    if not -1 <= threshold <= 1:
+        raise UsageError("--threshold is a cosine, between -1 and 1")
+    if args.pairs and not args.json:
+        raise UsageError("--pairs needs --json")
+    cfg = load_config(args.home, args.config, args.storage)
+    conn = open_readonly(_paths(args, cfg)[0])
+    out = NdjsonWriter(sys.stdout.buffer)
+    try:
+        groups = find_duplicates(conn, args.query, threshold, out.write if args.pairs else None)
+        for group in groups:
+            if args.json:
+                out.write(group)
+                continue
+            found = db.records(conn, group["ids"])
+            out.flush()
+            sys.stdout.writelines(
+                f"{f['source']}:{f['path']}\n" for i in group["ids"] for f in found[i]["files"]
+                if f["primary"]
+            )  # fmt: skip
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    except QueryError as exc:
+        raise UsageError(f"query: {exc}") from None
+    finally:
+        conn.close()
+    out.flush()
+    return EXIT_OK
+
+
 def _events_add(argv: Sequence[str]) -> int:
     p = ArgumentParser(
         prog="hg-build events add",
@@ -208,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main("hg-build", purge_main, args[1:])
     if args[:1] == ["failures"]:
         return run_main("hg-build", _failures, args[1:])
+    if args[:1] == ["duplicates"]:
+        return run_main("hg-build", _duplicates, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
     return run_main("hg-build", _build, args)

@@ -47,6 +47,19 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
+def _threshold(request: Request) -> float | None:
+    raw = request.query_params.get("threshold")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise QueryError("threshold must be a cosine from -1 to 1")
+    return value
+
+
 def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
     """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
 
@@ -100,6 +113,7 @@ years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
+duplicates = query_endpoint(lambda g, r, q, f: g.duplicates(q, f, _threshold(r)))
 failures = query_endpoint(
     lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
 )

@@ -209,6 +209,22 @@ class Gallery:
             found = api.search_fields(conn, c, grid.GRID_FIELDS, SIMILAR_LIMIT + 1)
             return [grid.grid_item(m) for m in found if m["id"] != entry_id][:SIMILAR_LIMIT]
 
+    def duplicates(
+        self, q: str = "", filters: Sequence[str] = (), threshold: float | None = None
+    ) -> dict[str, Any]:
+        """Groups of near-duplicates among the entries the query and the user's filter
+        select (the filter applies before grouping: a group never holds, or is joined
+        through, an entry the user cannot see), each with its grid items."""
+        c = compile_filtered(q, filters, drive_by_tag=False)
+        threshold = api.DUPLICATE_THRESHOLD if threshold is None else threshold
+        with self._read() as conn:
+            groups = list(api.find_duplicates(conn, c, threshold))
+            found = api.group_fields(conn, groups, grid.GRID_FIELDS)
+        for group in groups:
+            group["entries"] = [grid.grid_item(found[i]) for i in group.pop("ids")]
+            del group["type"], group["v"]
+        return {"threshold": threshold, "groups": groups}
+
     def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
         """The storage keys these filters let a user see, if known for this version (no
         I/O but two stats: answered on the event loop, so a grid's hundreds of previews

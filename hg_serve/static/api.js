@@ -39,6 +39,7 @@ export const api = {
   years: (q) => request("/api/years" + qs({ q })),
   tags: (q) => request("/api/tags" + qs({ q })),
   geo: (q) => request("/api/geo" + qs({ q })),
+  duplicates: (q) => request("/api/duplicates" + qs({ q })),
   similar: (id) => request(`/api/entries/${encodeURIComponent(id)}/similar`),
   postEvent: (targetIds, actions) => request("/api/events", {
     method: "POST",

@@ -2,7 +2,7 @@
 import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
 import { Timeline } from "./timeline.js";
-import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
+import { duplicatesPage, failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null };
@@ -132,6 +132,8 @@ async function renderPage() {
           renderPage();
         },
       });
+    } else if (state.view === "duplicates") {
+      await duplicatesPage(el, state.q, { onOpen: (id) => navigate(`/view/${id}`, state.q) });
     } else if (state.view === "map") {
       await mapPage(el, state.q, {
         onOpen: (id) => navigate(`/view/${id}`, state.q),

@@ -1,4 +1,4 @@
-// The overview pages: years, tags, the map and the failures. Each renders into the page
+// The overview pages: years, tags, the map, near-duplicates and the failures. Each renders into the page
 // section. No inline style attributes in the HTML (the CSP's style-src 'self' refuses them):
 // sizes are set through element.style.
 import { api, BASE, previewUrl } from "./api.js";
@@ -71,6 +71,25 @@ export async function mapPage(el, q, { onOpen, items }) {
   else map.setView([20, 0], 2);
   el.dataset.markers = String(markers.length);
   return map;
+}
+
+// Near-duplicates (bursts, re-saved or cropped copies): one row of thumbnails per group,
+// as the server grouped them among what the query and the user's filter select.
+export async function duplicatesPage(el, q, { onOpen }) {
+  const { groups } = await api.duplicates(q);
+  el.innerHTML = `<h2>Near-duplicates</h2>
+    <p class="muted">${groups.length ? `${groups.length.toLocaleString()} ${groups.length === 1 ? "group" : "groups"} of
+      photos that look (almost) the same.` : "No near-duplicates found."}</p>
+    ${groups.map((g) => `<section class="dup-group" data-count="${g.entries.length}">
+      <h3>${g.entries.length} photos <small class="muted">similarity ${g.min_score.toFixed(2)}${g.max_score !== g.min_score ? `–${g.max_score.toFixed(2)}` : ""}</small></h3>
+      <div class="dup-row">${g.entries.map((it) => {
+        const url = previewUrl(it, 256);
+        return `<a href="${BASE}/view/${esc(it.id)}" class="dup-cell" data-id="${esc(it.id)}" title="${esc(describe(it))}">${
+          url ? `<img src="${url}" alt="${esc(describe(it))}" loading="lazy">` : esc(it.id.slice(0, 8))}</a>`;
+      }).join("")}</div></section>`).join("")}`;
+  for (const a of el.querySelectorAll("a.dup-cell")) {
+    a.addEventListener("click", (e) => { e.preventDefault(); onOpen(a.dataset.id); });
+  }
 }
 
 // Files that could not be imported (hg-build's failures table): path, stage, reason, paged.

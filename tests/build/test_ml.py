@@ -135,6 +135,45 @@ def test_a_long_lived_connection_sees_new_vectors(gallery, tmp_path):
     assert after == direct_similar(home, [seed])
 
 
+def duplicates(home, *args: str) -> list[dict]:
+    proc = hg_build(home, "duplicates", "--json", *args, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return [orjson.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_duplicates_are_the_resaved_and_cropped_copies(gallery):
+    ids = ids_by_name(gallery)
+    name = {v: k for k, v in ids.items()}
+    groups = duplicates(gallery)
+    assert all(g["type"] == "duplicate-group" and g["v"] == 1 for g in groups)
+    assert sorted(sorted(name[i] for i in g["ids"]) for g in groups) == [
+        ["DSCN0029.jpg", "car-copy.jpg"],
+        ["DSCN0040.jpg", "church-crop.jpg"],
+    ]
+    with sqlite3.connect(gallery / "gallery.db") as conn:
+        blobs = dict(conn.execute("SELECT id, similarity FROM entries"))
+    records = duplicates(gallery, "--pairs")
+    pairs = [r for r in records if r["type"] == "duplicate-pair"]
+    assert [r for r in records if r["type"] == "duplicate-group"] == groups
+    assert len(pairs) == 2
+    for pair in pairs:
+        assert pair["score"] == pytest.approx(
+            ml.cosine(blobs[pair["a"]], blobs[pair["b"]]), abs=1e-3
+        )
+        group = next(g for g in groups if pair["a"] in g["ids"])
+        assert pair["b"] in group["ids"] and group["min_score"] == pair["score"]
+    # a query limits what is compared: a user's filter never joins what they cannot see
+    left = duplicates(gallery, "not filename:car-copy.jpg")
+    assert [sorted(name[i] for i in g["ids"]) for g in left] == [
+        ["DSCN0040.jpg", "church-crop.jpg"]
+    ]
+    everything = duplicates(gallery, "--threshold", "-1")
+    assert [len(g["ids"]) for g in everything] == [len(ids)]
+    text = hg_build(gallery, "duplicates").stdout.decode()
+    assert text.count("\n\n") == 2 and "car-copy.jpg" in text and "DSCN0010" not in text
+    assert hg_build(gallery, "duplicates", "--threshold", "2", check=False).returncode == 2
+
+
 def test_objects_are_search_terms(gallery):
     cars = set(names(query(gallery, "object:car")))
     assert {"DSCN0029.jpg", "car-copy.jpg"} <= cars

@@ -833,7 +833,8 @@ def test_failures_show_in_the_header_and_in_the_failures_view(own_home, page, tm
 
 def test_detail_object_labels_and_similar_images(browser, tmp_path):
     """Real photos through the ML step: the info panel's object labels search for the
-    object; "Similar images" shows a grid led by the re-saved copy of the photo."""
+    object; "Similar images" shows a grid led by the re-saved copy of the photo, without
+    month headers; the Duplicates page groups the two, and a thumbnail opens the photo."""
     src, home = tmp_path / "src", tmp_path / "home"
     src.mkdir()
     for name in ("DSCN0010", "DSCN0025", "DSCN0029", "DSCN0040"):
@@ -899,6 +900,26 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         assert pg.locator(".month").count() == 0
         assert pg.locator("#scrubber button").count() == 0
         shot(pg, "similar")
+        # the near-duplicates page: the photo and its re-saved copy are the one group
+        pg.locator(".views a[data-view='duplicates']").click()  # among the search's results
+        pg.wait_for_selector("#page[data-ready='1'] .dup-group img")
+        assert "/duplicates" in pg.url
+        groups = pg.eval_on_selector_all(
+            ".dup-group",
+            "els => els.map(g => [...g.querySelectorAll('.dup-cell')].map(a => a.dataset.id))",
+        )
+        assert len(groups) == 1 and sorted(names[i] for i in groups[0]) == [
+            "DSCN0029.jpg",
+            "car-copy.jpg",
+        ]
+        pg.wait_for_function(
+            "() => [...document.querySelectorAll('.dup-cell img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
+        shot(pg, "duplicates")
+        pg.locator(f".dup-cell[data-id='{seed}']").click()
+        pg.wait_for_selector(".detail img.media")
+        assert f"/view/{seed}" in pg.url
     finally:
         pg.context.close()
         srv.stop()

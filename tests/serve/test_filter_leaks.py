@@ -134,3 +134,31 @@ def test_live_events_carry_only_the_entries_a_user_can_see(own_home):
         assert ben_hears.empty()
     finally:
         srv.stop()
+
+
+def test_duplicates_are_grouped_within_the_users_filter(own_home):
+    """A group of near-duplicates is made among what the user sees: ben never gets an
+    entry outside his filter, nor a group joined through one."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        groups = srv.get("/api/duplicates", auth=ANNA).json()["groups"]
+        biggest = max(groups, key=lambda g: len(g["entries"]))
+        members = [e["id"] for e in biggest["entries"]]
+        assert len(members) >= 3  # the corpus's orientation set: one picture, 8 files
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        assert srv.get("/api/duplicates", auth=BEN).json()["groups"] == []  # one entry seen
+        tag(srv, members[:2], "beach")
+        seen = {e["id"] for e in srv.get("/api/entries", auth=BEN).json()["entries"]}
+        assert seen == {mine["id"], *members[:2]}
+        groups = srv.get("/api/duplicates", auth=BEN).json()["groups"]
+        ids = [{e["id"] for e in g["entries"]} for g in groups]
+        assert any(set(members[:2]) <= g for g in ids)
+        assert set().union(*ids) <= seen  # the rest of the group stays out of sight
+        low = srv.get("/api/duplicates", auth=ANNA, params={"threshold": "-1"}).json()
+        assert len(low["groups"]) == 1 and low["threshold"] == -1
+        bad = srv.get("/api/duplicates", auth=ANNA, params={"threshold": "x"})
+        assert bad.status_code == 400 and "threshold" in bad.json()["error"]
+    finally:
+        srv.stop()
