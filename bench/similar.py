@@ -110,19 +110,27 @@ def main() -> None:
         gallery = Gallery(path, Path(tmp) / "events.ndjson", readers=1)
         conn = db.connect(path, readonly=True)
         ids = [r[0] for r in conn.execute("SELECT id FROM entries")]
-        seeds = random.Random(3).sample(ids, 2 * args.repeat + args.old + 1)
+        seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         first, _ = timed(gallery.similar, seeds.pop())
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(f"first query (reads the matrix): {first:.0f} ms, max RSS +{(rss1 - rss0) >> 10} MiB")
-        rows = {"similar() (detail view, 201 rows)": [], "page(similar:ID) (grid, count + 500)": []}
+        rows: dict[str, list[float]] = {
+            "similar() (detail view, 201 rows)": [],
+            "page(similar:ID) (grid, count + 500)": [],
+            "page(not similar:ID) (every other entry scored)": [],
+        }
         hits = []
-        calls = (gallery.similar, lambda s: gallery.page(f"similar:{s}", (), 0, 500))
+        calls = (
+            gallery.similar,
+            lambda s: gallery.page(f"similar:{s}", (), 0, 500),
+            lambda s: gallery.page(f"not similar:{s}", (), 0, 500),
+        )
         for name, fn in zip(rows, calls, strict=True):
-            for _ in range(args.repeat):
+            for _ in range(args.repeat if "not" not in name else args.old):
                 ms, out = timed(fn, seeds.pop())
                 rows[name].append(ms)
-                if isinstance(out, dict):
+                if isinstance(out, dict) and "not" not in name:
                     hits.append(out["total"])
         old_ms, same = [], 0
         for seed in seeds[: args.old]:

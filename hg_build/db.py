@@ -61,23 +61,39 @@ def cosine(a: bytes | None, b: bytes | None) -> float | None:
     return ml.cosine(a, b)
 
 
+SIMILAR_RECHECK = 0.1
+"""Seconds `hg_similar_score` goes on with the vectors last checked on its connection."""
+
+
 def similar_functions(conn: sqlite3.Connection) -> None:
     """`hg_similar_ids(prefix, minimum)` (a JSON list of the ids whose cosine with the seed
     is at least `minimum`) and `hg_similar_score(prefix, id)` (that cosine, NULL when not
     comparable), what `similar:<id>` compiles to: one matrix product in numpy per seed,
     over the vectors `hg_build.vectors` keeps per database file (an in-memory database's
-    are read through this connection)."""
-    source: str | sqlite3.Connection = conn.execute("PRAGMA database_list").fetchone()[2] or conn
+    are read through this connection).
 
-    def similar_ids(prefix: str, minimum: float) -> str:
+    `hg_similar_ids` checks the file (two stats) on every call, once per statement;
+    `hg_similar_score` runs once per scored row (100k for `not similar:x`), where two stats
+    would cost more than the score: it goes on with the vectors last checked on this
+    connection, for SIMILAR_RECHECK seconds, so a statement's order and its ids come from
+    one state."""
+    import time
+
+    source: str | sqlite3.Connection = conn.execute("PRAGMA database_list").fetchone()[2] or conn
+    held: list[Any] = [None, -math.inf]  # the Vectors last checked here, and when
+
+    def checked():
         from hg_build import vectors  # numpy: only similarity queries need it
 
-        return json_text(vectors.for_source(source).similar_ids(str(prefix), float(minimum)))
+        held[0], held[1] = vectors.for_source(source), time.monotonic()
+        return held[0]
+
+    def similar_ids(prefix: str, minimum: float) -> str:
+        return json_text(checked().similar_ids(str(prefix), float(minimum)))
 
     def similar_score(prefix: str, entry_id: str) -> float | None:
-        from hg_build import vectors
-
-        return vectors.for_source(source).score(str(prefix), entry_id)
+        fresh = time.monotonic() - held[1] < SIMILAR_RECHECK
+        return (held[0] if fresh else checked()).score(str(prefix), entry_id)
 
     conn.create_function("hg_similar_ids", 2, similar_ids)
     conn.create_function("hg_similar_score", 2, similar_score)

@@ -57,6 +57,7 @@ class Vectors:
     sorted_ids: list[str]  # the ids of `rank`, sorted (prefix lookups)
     _scores: OrderedDict[str, Any] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last: tuple[str, Any] = ("", None)  # (prefix, scores) last asked: one read per row
 
     def seed(self, prefix: str) -> str | None:
         """The entry whose vector a `similar:<prefix>` compares with (see module doc)."""
@@ -73,11 +74,16 @@ class Vectors:
 
     def scores(self, prefix: str) -> tuple[int, np.ndarray] | None:
         """(group, cosine of each of its rows with the seed); None when the prefix has no
-        seed or the seed's vector is unusable. The last few are kept."""
+        seed or the seed's vector is unusable. The last few are kept; the last one is
+        answered without the lock (`score` asks once per row)."""
+        last = self._last  # one read of an immutable tuple
+        if prefix and last[0] == prefix:
+            return last[1]
         with self._lock:
             if prefix in self._scores:
                 self._scores.move_to_end(prefix)
-                return self._scores[prefix]
+                self._last = (prefix, self._scores[prefix])
+                return self._last[1]
         seed = self.seed(prefix)
         place = self.where.get(seed) if seed is not None else None
         found = None
@@ -88,6 +94,7 @@ class Vectors:
             self._scores[prefix] = found
             while len(self._scores) > CACHED_SEEDS:
                 self._scores.popitem(last=False)
+            self._last = (prefix, found)
         return found
 
     def similar_ids(self, prefix: str, minimum: float) -> list[str]:

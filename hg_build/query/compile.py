@@ -68,6 +68,7 @@ class _Compiler:
     def __init__(self) -> None:
         self.params: list[Any] = []
         self.similar: list[str] = []  # the entry id prefixes of similar:ID terms
+        self.dated = True  # set by order()
 
     def p(self, value: Any) -> str:
         self.params.append(value)

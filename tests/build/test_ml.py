@@ -315,3 +315,47 @@ def test_objects_by_the_models_threshold_with_relative_boxes():
     assert ml.objects_list({"data": "x"}) == [] and ml.objects_list([{"class": "a"}]) == [
         {"class": "a"}
     ]
+
+
+def test_an_in_memory_database_and_vectors_that_are_not_comparable():
+    """Through the real schema in memory (hg-serve's gallery before any build): vectors of
+    two models, two lengths, a zero vector and a script's list; `similar:` compares only
+    like with like, in the order of a cosine per row."""
+    from hg_build import db, schema
+    from hg_build.query.search import search_ids
+
+    conn = db.connect(":memory:")
+    schema.create(conn)
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=720)
+    values = {
+        "a00001": {"model": "m", "version": "1", "data": base.tolist()},
+        "a00002": {"model": "m", "version": "1", "data": (base + rng.normal(size=720)).tolist()},
+        "a00003": {"model": "m", "version": "1", "data": (-base).tolist()},
+        "b00001": {"model": "m", "version": "2", "data": base.tolist()},  # another version
+        "c00001": {"model": "m", "version": "1", "data": base[:360].tolist()},  # another length
+        "d00001": [0.0] * 720,  # a script's zero vector: no direction
+        "e00001": base.tolist(),  # a script's list: model ""
+    }
+    blobs = {k: ml.vector_blob(v) for k, v in values.items()}
+    blobs["d00001"] = b"/\0f" + np.zeros(720, np.float32).tobytes()
+    for n, (entry_id, blob) in enumerate(blobs.items()):
+        conn.execute(
+            "INSERT INTO entries (id, type, date, ts, updated, files_count, tags_count, text, "
+            "tags, extracted_tags, similarity) VALUES (?, 'image', '2020-01-01', ?, '', 0, 0, "
+            "'', '[]', '[]', ?)",
+            (entry_id, float(n), blob),
+        )
+    for seed in blobs:
+        cos = {i: ml.cosine(b, blobs[seed]) for i, b in blobs.items()}
+        hits = sorted((i for i, c in cos.items() if c is not None and c >= 0.5),
+                      key=lambda i: (-cos[i], -list(blobs).index(i)))  # fmt: skip
+        assert list(search_ids(conn, f"similar:{seed}")) == hits, seed
+    assert list(search_ids(conn, "similar:a00001")) == ["a00001", "a00002"]
+    assert list(search_ids(conn, "similar:d00001")) == []
+    # a prefix: the first entry in row order that has it is the seed
+    assert list(search_ids(conn, "similar:a0000")) == ["a00001", "a00002"]
+    # several seeds order by the best cosine, but a row one of them cannot compare has
+    # none (SQLite's max() of a NULL, as the per-row route had it): those go newest first
+    both = list(search_ids(conn, "similar:a00003 or similar:b00001"))
+    assert both == ["b00001", "a00003"]
