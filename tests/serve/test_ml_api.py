@@ -173,8 +173,9 @@ def test_without_the_flag_there_are_no_model_routes(tmp_path):
 def test_the_config_key_turns_it_on(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.toml").write_text("[server]\nml_api = true\n")
+    (home / "config.toml").write_text('[server]\nml_api = true\nbase_path = "/g"\n')
     srv = start_server(home)
+    srv.url += "/g"  # the routes live under the base path like the rest
     try:
         resp = srv.post("/objects", data=media_file(CARS).read_bytes(), headers=JPEG)
         assert resp.status_code == 200 and "car" in labels(resp.json())
