@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, files, live, login
+from hg_serve import api, files, live, login, mlapi
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -62,19 +62,25 @@ def create_app(
     broker = live.Broker(lambda ids, filters: gallery.call(gallery.existing, ids, filters))
     watcher = live.Watcher(gallery, broker, poll_interval)
     sessions = Sessions(settings, session_key)
+    ml = mlapi.MlApi() if settings.ml_api else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         task = asyncio.create_task(watcher.run())
+        loading = asyncio.create_task(ml.load()) if ml is not None else None
         try:
             yield
         finally:
             task.cancel()
+            if loading is not None:
+                loading.cancel()
             broker.close()
             gallery.close()
             sessions.close()
 
     routes = _routes(cfg, broker, storage_handler(cfg, settings, gallery))
+    if ml is not None:
+        routes += ml.routes()
     app = Starlette(
         routes=_under_base(routes, settings.base_path),
         lifespan=lifespan,
