@@ -887,6 +887,8 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         pg.goto(f"{srv.url}/view/{seed}")
         pg.locator(".info a", has_text="Similar images").click()
         pg.wait_for_url("**/?q=similar%3A*")
+        # the similar grid, not the timeline behind the detail view (the URL comes first)
+        pg.wait_for_function("() => (document.body.dataset.loaded || '').startsWith('similar:')")
         pg.wait_for_selector(".cell img.loaded")
         order = pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
         names = {r["id"]: r["files"][0]["path"] for r in srv_query(home, "")}
