@@ -98,6 +98,7 @@ entries = query_endpoint(
 entry = query_endpoint(lambda g, r, q, f: g.detail(r.path_params["id"], f))
 years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
+folders = query_endpoint(lambda g, r, q, f: g.folders(r.query_params.get("path", ""), q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
 failures = query_endpoint(

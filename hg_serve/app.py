@@ -31,7 +31,7 @@ from hg_serve.headers import SecurityHeaders
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
-APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/failures", "/view/{id}")
+APP_PAGES = ("/", "/years", "/tags", "/folders", "/map", "/videos", "/failures", "/view/{id}")
 
 
 def map_tiles(settings: ServerSettings) -> str:
@@ -131,6 +131,7 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/years", api.years),
         Route("/api/tags", api.tags),
         Route("/api/geo", api.geo),
+        Route("/api/folders", api.folders),
         Route("/api/failures", api.failures),
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),

@@ -195,6 +195,22 @@ class _Compiler:
             return self.files(f"dir = {self.p(value.text.strip('/'))}")
         return self.files(self.text("dir_f", op, value, n))
 
+    def k_folder(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        """`folder:a/b`: an entry with a file in folder a/b or below (case-sensitive, as
+        `path`). A range on `files.dir` (index `files_dir`), not LIKE: folder names may hold
+        `%` and `_`, which LIKE would read as wildcards."""
+        folder = value.text.strip("/")
+        if op not in (":", "=", "!="):
+            raise QueryError(f"operator {op!r} does not apply to 'folder'", n.pos)
+        if not folder:  # the root: every entry has a file in it or below
+            return "(1)" if op != "!=" else "(0)"
+        low, high = subtree_bounds(folder)
+        inner = (
+            f"SELECT entry_id FROM files WHERE dir = {self.p(folder)} "
+            f"OR (dir >= {self.p(low)} AND dir < {self.p(high)})"
+        )
+        return f"(e.id {'NOT IN' if op == '!=' else 'IN'} ({inner}))"
+
     def k_filename(self, key: str, op: str, value: ast.Value, n: Any) -> str:
         if op in (":", "="):
             return self.files(f"name = {self.p(value.text)}")
@@ -309,10 +325,18 @@ class _Compiler:
         return f"{expr} {direction}, e.ts DESC, e.id"
 
 
+def subtree_bounds(folder: str) -> tuple[str, str]:
+    """[low, high) of the `dir` values strictly below a folder (no leading or trailing /):
+    every string that starts with `folder/` sorts at or after `folder/` and before `folder0`
+    ('0' follows '/' in byte order, SQLite's BINARY collation)."""
+    return f"{folder}/", f"{folder}0"
+
+
 KNOWN = (
     INT_KEYS | NUM_KEYS | TEXT_KEYS
     | {"date", "type", "id", "duration", "ratio", "tag", "object", "face", "file", "path",
-       "filename", "ext", "index", "filesize", "location", "geo", "near", "similar"}
+       "filename", "ext", "index", "filesize", "location", "geo", "near", "similar",
+       "folder"}
 )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ export const api = {
   entry: (id) => request(`/api/entries/${encodeURIComponent(id)}`),
   years: (q) => request("/api/years" + qs({ q })),
   tags: (q) => request("/api/tags" + qs({ q })),
+  folders: (path, q) => request("/api/folders" + qs({ path, q })),
   geo: (q) => request("/api/geo" + qs({ q })),
   similar: (id) => request(`/api/entries/${encodeURIComponent(id)}/similar`),
   postEvent: (targetIds, actions) => request("/api/events", {

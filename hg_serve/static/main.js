@@ -1,6 +1,7 @@
 // hg web app: URL routing, search, live reload, selection and tag editing.
 import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
+import { folderQuery, foldersPage, folderUrl } from "./folders.js";
 import { Timeline } from "./timeline.js";
 import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
@@ -124,6 +125,12 @@ async function renderPage() {
       });
     } else if (state.view === "tags") {
       await tagsPage(el, state.q, { onTag: (t) => navigate("/", `tag:${quote(t)}`) });
+    } else if (state.view === "folders") {
+      await foldersPage(el, state.q, {
+        path: new URLSearchParams(location.search).get("path") || "",
+        onFolder: (path) => { history.pushState({}, "", folderUrl(path, state.q)); renderPage(); },
+        onPhotos: (path) => navigate("/", folderQuery(path, state.q)),
+      });
     } else if (state.view === "failures") {
       await failuresPage(el, {
         offset: Number(new URLSearchParams(location.search).get("offset")) || 0,
@@ -173,6 +180,11 @@ function closeDetail(push = true) {
 document.querySelector(".search").addEventListener("submit", (e) => {
   e.preventDefault();
   const q = $("q").value.trim();
+  if (state.view === "folders") { // a search within the folder shown
+    history.pushState({}, "", folderUrl(new URLSearchParams(location.search).get("path") || "", q));
+    route();
+    return;
+  }
   const path = state.view === "videos" ? "/videos" : state.view === "all" ? "/" : `/${state.view}`;
   navigate(path, q);
 });

@@ -90,6 +90,35 @@ def test_a_filtered_users_previews_stay_fast(own_home):
         srv.stop()
 
 
+def test_folders_show_only_what_the_filter_lets_a_user_see(own_home):
+    """The folder tree of a filtered user: no folder names, counts or covers of entries
+    outside the filter, at the root, inside a hidden folder, or through a search."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        everything = srv.get("/api/folders", auth=ANNA).json()
+        assert [f["name"] for f in everything["folders"]] == ["exif-samples", "tricky"]
+        assert everything["count"] == 15
+        root = srv.get("/api/folders", auth=BEN).json()
+        assert root["count"] == 1 and root["direct"] == 0
+        assert [(f["name"], f["count"]) for f in root["folders"]] == [("tricky", 1)]
+        assert root["folders"][0]["cover"]["id"] == mine["id"]  # the cover is one of his
+        tricky = srv.get("/api/folders", auth=BEN, params={"path": "tricky"}).json()
+        assert tricky["direct"] == 0  # Straße_ümlaut.jpg and the video lie outside
+        assert [(f["name"], f["count"]) for f in tricky["folders"]] == [("sidecar", 1)]
+        assert srv.get("/api/folders", auth=ANNA, params={"path": "tricky"}).json()["direct"] == 2
+        hidden = srv.get("/api/folders", auth=BEN, params={"path": "exif-samples"}).json()
+        assert hidden == {"path": "exif-samples", "count": 0, "direct": 0, "folders": []}
+        searched = srv.get("/api/folders", auth=BEN, params={"q": "coolpix"}).json()
+        assert searched["count"] == 0 and searched["folders"] == []
+        photos = srv.get("/api/entries", auth=BEN, params={"q": "folder:exif-samples"}).json()
+        assert photos["total"] == 0
+    finally:
+        srv.stop()
+
+
 def listen(srv, auth) -> queue.Queue:
     """userAction messages a user's page receives over SSE (a real connection, a thread)."""
     messages: queue.Queue = queue.Queue()
