@@ -105,7 +105,7 @@ CREATE INDEX IF NOT EXISTS files_size ON files (size);
 -- tags_f holds entry_id too (the table's key): a covering index for tag terms
 CREATE INDEX IF NOT EXISTS tags_f ON tags (tag_f, ts);
 -- the folder view and folder:/path: terms: a folder's subtree is a range of dir (covering)
-CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id);
+CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id, mtime);
 -- memories:MM-DD (the same day in any year) without a scan of every entry
 CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year);
 """
@@ -176,7 +176,7 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
 def _v5_to_v6(conn: sqlite3.Connection) -> None:
     """v6: indexes for the folder view (`files_dir`) and for memories
     (`entries_month_day`); the data is unchanged."""
-    conn.execute("CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id, mtime)")
     conn.execute("CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year)")
 
 

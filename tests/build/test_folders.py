@@ -17,7 +17,7 @@ def entry(n: int, path: str, date: str, tags=(), sidecar: bool = False) -> dict:
     meta = {"width": 400, "height": 300, "dates": {"DateTimeOriginal": date}, "tags": list(tags)}
 
     def file(p: str, primary: bool, k: int) -> dict:
-        return {"source": "s", "root": "/r", "path": p, "size": 100 + n, "mtime": 1.7e9,
+        return {"source": "s", "root": "/r", "path": p, "size": 100 + n, "mtime": 1.7e9 + n,
                 "checksum": f"{n:062x}{k:02x}" if k else cid, "file_type": "image" if primary
                 else "meta", "primary": primary, "meta": meta if primary else {}}  # fmt: skip
 
@@ -48,14 +48,14 @@ def ids(conn, q: str) -> set[int]:
     return {int(i, 16) for i in search_ids(conn, q)}
 
 
-def test_the_root_lists_top_folders_with_counts_and_the_newest_as_cover(conn):
+def test_the_root_lists_top_folders_with_counts_and_the_last_changed_as_cover(conn):
     tree = folders.folders(conn)
     assert tree["path"] == "" and tree["count"] == 7 and tree["direct"] == 1
     got = [(f["name"], f["count"], f["folders"], int(f["cover"], 16)) for f in tree["folders"]]
     assert got == [
         ("100%_sure", 1, False, 6),
         ("100x_sure", 1, False, 7),
-        ("2020", 3, True, 4),  # a.jpg and its sidecar count once; the newest is c.jpg
+        ("2020", 3, True, 4),  # a.jpg and its sidecar count once; c.jpg changed last
         ("2020-old", 1, False, 5),
     ]
 
