@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, files, live, login
+from hg_serve import api, files, live, login, originals
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -136,6 +136,7 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
+        Route("/originals/{id}/{n}", originals.original, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC)),
         Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
         Mount(

@@ -237,7 +237,7 @@ class AuthMiddleware:
             scope.setdefault("state", {})["user"] = user
             await self.app(scope, receive, send)
             return
-        if rel.startswith(("/api/", "/files/")):
+        if rel.startswith(("/api/", "/files/", "/originals/")):
             extra = (
                 []
                 if b"x-requested-with" in headers

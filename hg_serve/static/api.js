@@ -61,3 +61,5 @@ export function previewUrl(item, needed) {
 }
 
 export const fileUrl = (path) => `${BASE}/files/${path}`;
+// The n-th file of an entry as it lies in its source (hg-serve's /originals/ route).
+export const originalUrl = (id, n) => `${BASE}/originals/${encodeURIComponent(id)}/${n}`;

@@ -2,6 +2,7 @@
 import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
 import { folderQuery, foldersPage, folderUrl } from "./folders.js";
+import { Help } from "./help.js";
 import { Timeline } from "./timeline.js";
 import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
@@ -51,6 +52,7 @@ const timeline = new Timeline($("timeline"), $("grid"), $("scrubber"), {
     document.body.dataset.loaded = state.q + "|" + state.view;
     if (state.pendingYear) { timeline.scrollToYear(state.pendingYear); state.pendingYear = null; }
     if (state.pendingId) openId(state.pendingId, false);
+    if (state.pendingScroll) scrollToPending();
   },
   onError: (err) => { showError(err); showCount(null); document.body.dataset.loaded = "error"; },
 });
@@ -60,7 +62,22 @@ const detail = new Detail($("detail"), {
   onNavigate: (i) => openIndex(i, true),
   onClose: () => closeDetail(),
   onSearch: (q) => { closeDetail(false); navigate("/", q); },
+  // m: the map around the photo; c: the photo in the whole timeline (no search).
+  onMap: (d) => { closeDetail(false); state.mapCenter = [d.latitude, d.longitude]; navigate("/map", state.q); },
+  onChronology: (id) => { closeDetail(false); state.pendingScroll = id; navigate("/", ""); },
 });
+new Help($("help"));
+
+// After `c`: the photo's tile in view and focused, once the timeline has it.
+function scrollToPending() {
+  const id = state.pendingScroll;
+  const i = id && timeline.index.get(id);
+  if (i === undefined || i === null || i === "") return;
+  state.pendingScroll = null;
+  timeline.scrollToIndex(i);
+  timeline.render();
+  requestAnimationFrame(() => timeline.grid.querySelector(`.cell[data-id="${id}"]`)?.focus());
+}
 
 // ---- routing ---------------------------------------------------------------------------
 function effectiveQuery() {
@@ -104,6 +121,8 @@ async function route() {
     timeline.load(q);
   } else if (state.pendingId && timeline.items.length) {
     openId(state.pendingId, false);
+  } else if (state.pendingScroll && timeline.items.length) {
+    scrollToPending();
   }
   if (!isTimeline) await renderPage();
 }
@@ -140,7 +159,10 @@ async function renderPage() {
         },
       });
     } else if (state.view === "map") {
+      const center = state.mapCenter;
+      state.mapCenter = null;
       await mapPage(el, state.q, {
+        center,
         onOpen: (id) => navigate(`/view/${id}`, state.q),
         items: () => timeline.items,
       });

@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import requests
@@ -115,6 +116,36 @@ def test_folders_show_only_what_the_filter_lets_a_user_see(own_home):
         assert searched["count"] == 0 and searched["folders"] == []
         photos = srv.get("/api/entries", auth=BEN, params={"q": "folder:exif-samples"}).json()
         assert photos["total"] == 0
+    finally:
+        srv.stop()
+
+
+def test_originals_only_for_entries_the_user_may_see(own_home):
+    """/originals/<id>/<n> serves the file from its source, read-only, for an entry the
+    user may see; any other entry is 404, as in the API."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        hidden = srv.get("/api/entries", auth=ANNA, params={"q": "coolpix"}).json()["entries"][0]
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        files = srv.get(f"/api/entries/{mine['id']}", auth=BEN).json()["files"]
+        on_disk = [Path(f["root"], f["path"]).read_bytes() for f in files]
+        for n, data in enumerate(on_disk):  # the photo and its XMP sidecar
+            r = srv.get(f"/originals/{mine['id']}/{n}", auth=BEN)
+            assert r.status_code == 200 and r.content == data
+            name = files[n]["path"].rsplit("/", 1)[-1]
+            assert r.headers["content-disposition"] == f"attachment; filename*=UTF-8''{name}"
+        hidden_path = f"/originals/{hidden['id']}/0"
+        assert srv.get(hidden_path, auth=ANNA).status_code == 200
+        assert srv.get(hidden_path, auth=BEN).status_code == 404
+        assert requests.head(srv.url + hidden_path, auth=BEN, timeout=10).status_code == 404
+        assert srv.get(f"/originals/{mine['id']}/{len(files)}", auth=BEN).status_code == 404
+        assert srv.get(f"/originals/{mine['id']}/-1", auth=BEN).status_code == 404
+        assert srv.get(hidden_path).status_code == 401  # no login, no file
+        put = requests.put(srv.url + f"/originals/{mine['id']}/0", auth=BEN, data=b"x", timeout=10)
+        assert put.status_code == 405
+        assert Path(files[0]["root"], files[0]["path"]).read_bytes() == on_disk[0]
     finally:
         srv.stop()
 
