@@ -31,7 +31,17 @@ from hg_serve.headers import SecurityHeaders
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
-APP_PAGES = ("/", "/years", "/tags", "/folders", "/map", "/videos", "/failures", "/view/{id}")
+APP_PAGES = (
+    "/",
+    "/years",
+    "/tags",
+    "/folders",
+    "/map",
+    "/videos",
+    "/memories",
+    "/failures",
+    "/view/{id}",
+)
 
 
 def map_tiles(settings: ServerSettings) -> str:

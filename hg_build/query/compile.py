@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hg_build.query import ast
@@ -211,6 +211,19 @@ class _Compiler:
         )
         return f"(e.id {'NOT IN' if op == '!=' else 'IN'} ({inner}))"
 
+    def k_memories(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        """`memories:today` or `memories:MM-DD`: "on this day", the entries taken on that
+        month and day in the years before this one (newest first), over the index
+        `entries_month_day`. HomeGallery's grammar has no such term; `day:` is already the
+        day of the month. "today" and "this year" are this computer's local date."""
+        if op not in (":", "="):
+            raise QueryError(f"operator {op!r} does not apply to 'memories'", n.pos)
+        month, day = qv.month_day(value)
+        return (
+            f"(e.month = {self.p(month)} AND e.day = {self.p(day)} "
+            f"AND e.year < {self.p(date.today().year)})"
+        )
+
     def k_filename(self, key: str, op: str, value: ast.Value, n: Any) -> str:
         if op in (":", "="):
             return self.files(f"name = {self.p(value.text)}")
@@ -336,7 +349,7 @@ KNOWN = (
     INT_KEYS | NUM_KEYS | TEXT_KEYS
     | {"date", "type", "id", "duration", "ratio", "tag", "object", "face", "file", "path",
        "filename", "ext", "index", "filesize", "location", "geo", "near", "similar",
-       "folder"}
+       "folder", "memories"}
 )  # fmt: skip
 
 

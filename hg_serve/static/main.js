@@ -3,11 +3,14 @@ import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
 import { folderQuery, foldersPage, folderUrl } from "./folders.js";
 import { Help } from "./help.js";
+import { dayLabel, MemoriesBar, memoriesQuery, todayMD, validMD } from "./memories.js";
 import { Timeline } from "./timeline.js";
 import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null };
+const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null, day: null };
+// The views that show the timeline (the others render into the page section).
+const TIMELINE_VIEWS = new Set(["all", "videos", "memories"]);
 const quote = (v) => (/^[^\s:=<>!()[\],"']+$/.test(v) ? v : `"${String(v).replace(/["\\]/g, "\\$&")}"`);
 
 function showError(err) {
@@ -35,12 +38,14 @@ function showCount(total) {
 
 // No results: say so (the grid is already empty), with the query and a way back.
 function showEmpty(total) {
-  const isTimeline = state.view === "all" || state.view === "videos";
+  const isTimeline = TIMELINE_VIEWS.has(state.view);
   const empty = isTimeline && total === 0;
   $("empty").hidden = !empty;
   if (!empty) return;
   const what = state.view === "videos" ? "videos" : "photos";
-  $("empty-text").textContent = state.q ? `No ${what} match “${state.q}”.` : `No ${what} yet.`;
+  $("empty-text").textContent = state.view === "memories"
+    ? `No photos from ${dayLabel(state.day)} in earlier years${state.q ? ` match “${state.q}”` : ""}.`
+    : state.q ? `No ${what} match “${state.q}”.` : `No ${what} yet.`;
   $("empty-all").hidden = !state.q && state.view === "all";
 }
 
@@ -49,6 +54,7 @@ const timeline = new Timeline($("timeline"), $("grid"), $("scrubber"), {
   onLoaded: (t) => {
     showCount(t.total);
     showEmpty(t.total);
+    if (state.view === "memories") memoriesBar.show(state.day, t.total);
     document.body.dataset.loaded = state.q + "|" + state.view;
     if (state.pendingYear) { timeline.scrollToYear(state.pendingYear); state.pendingYear = null; }
     if (state.pendingId) openId(state.pendingId, false);
@@ -81,12 +87,21 @@ function scrollToPending() {
 
 // ---- routing ---------------------------------------------------------------------------
 function effectiveQuery() {
+  if (state.view === "memories") return memoriesQuery(state.day, state.q);
   return state.view === "videos" ? (state.q ? `type:video ${state.q}` : "type:video") : state.q;
 }
 
+// A memories URL names its day unless it is today.
 function urlFor(path, q) {
-  return `${BASE}${path}${q ? `?q=${encodeURIComponent(q)}` : ""}`;
+  const p = [];
+  if (path.startsWith("/memories") && state.day && state.day !== todayMD()) p.push(`day=${state.day}`);
+  if (q) p.push(`q=${encodeURIComponent(q)}`);
+  return `${BASE}${path}${p.length ? `?${p.join("&")}` : ""}`;
 }
+
+const memoriesBar = new MemoriesBar($("memories"), {
+  onDay: (day) => { state.day = day; navigate("/memories"); },
+});
 
 function navigate(path, q = state.q, replace = false) {
   const url = urlFor(path, q);
@@ -97,17 +112,21 @@ function navigate(path, q = state.q, replace = false) {
 let shownQuery = null;
 async function route() {
   const path = location.pathname.slice(BASE.length) || "/";
-  state.q = new URLSearchParams(location.search).get("q") || "";
+  const params = new URLSearchParams(location.search);
+  state.q = params.get("q") || "";
   $("q").value = state.q;
   const viewMatch = path.match(/^\/view\/([0-9a-f]+)$/);
   const page = path.replace(/^\//, "") || "all";
-  state.view = viewMatch ? (state.view === "videos" ? "videos" : "all") : page;
+  state.view = viewMatch ? (TIMELINE_VIEWS.has(state.view) ? state.view : "all") : page;
+  if (state.view === "memories" && !viewMatch) state.day = validMD(params.get("day")) ? params.get("day") : todayMD();
+  $("memories").hidden = state.view !== "memories";
+  if (state.view === "memories") memoriesBar.show(state.day, shownQuery === effectiveQuery() ? timeline.total : null);
   for (const a of document.querySelectorAll(".views a, a.failures")) {
     a.classList.toggle("active", a.dataset.view === state.view);
   }
   showError(null);
   const pageEl = $("page");
-  const isTimeline = state.view === "all" || state.view === "videos";
+  const isTimeline = TIMELINE_VIEWS.has(state.view);
   pageEl.hidden = isTimeline;
   $("timeline").hidden = !isTimeline;
   $("scrubber").hidden = !isTimeline;
@@ -194,7 +213,7 @@ function openId(id) {
 
 function closeDetail(push = true) {
   detail.close();
-  const back = state.view === "videos" ? "/videos" : "/";
+  const back = state.view === "all" ? "/" : `/${state.view}`;
   if (push) history.pushState({}, "", urlFor(back, state.q));
 }
 
@@ -207,7 +226,7 @@ document.querySelector(".search").addEventListener("submit", (e) => {
     route();
     return;
   }
-  const path = state.view === "videos" ? "/videos" : state.view === "all" ? "/" : `/${state.view}`;
+  const path = state.view === "all" ? "/" : `/${state.view}`;
   navigate(path, q);
 });
 

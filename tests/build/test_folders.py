@@ -100,3 +100,30 @@ def test_folder_term_uses_the_dir_index(conn):
     sql, params = compile_filtered("folder:2020/trip").select("e.id")
     plan = " ".join(r[-1] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "files_dir" in plan, plan
+
+
+def test_memories_are_the_same_day_in_earlier_years(tmp_path):
+    from datetime import date
+
+    from hg_build.query import QueryError
+
+    today = date.today()
+    md = f"{today.month:02d}-{today.day:02d}"
+    c = db.open_database(tmp_path / "m.db")
+    other = "02-28" if md != "02-28" else "03-01"
+    same_day = [f"{y}:{md.replace('-', ':')} 12:00:00" for y in (2001, 2019, today.year)]
+    Builder(c, lambda r: None).apply_chunk(
+        [entry(n, f"x/{n}.jpg", d) for n, d in enumerate(same_day, 1)]
+        + [entry(9, "x/9.jpg", f"2019:{other.replace('-', ':')} 12:00:00")]
+    )
+    assert list(map(lambda i: int(i, 16), search_ids(c, "memories:today"))) == [2, 1]  # newest
+    assert ids(c, f"memories:{md}") == {1, 2}  # not this year's
+    assert ids(c, f"memories:{other}") == {9} and ids(c, f"memories:{other} year:2019") == {9}
+    assert ids(c, "memories:2-29") == set()  # a leap day is a day
+    for bad in ("memories:2-30", "memories:13-01", "memories:yesterday", "memories~today"):
+        with pytest.raises(QueryError):
+            count(c, bad)
+    sql, params = compile_filtered("memories:12-06").select("e.id")
+    plan = " ".join(r[-1] for r in c.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "entries_month_day" in plan, plan
+    c.close()

@@ -3,11 +3,14 @@ view's downloads, keys and help, memories, the light theme and the slideshow."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from PIL import Image
 
-from tests.serve.test_browser import browser, loaded, page, shot  # noqa: F401 (fixtures)
+from tests.serve.conftest import start_server
+from tests.serve.pipeline import import_media
+from tests.serve.test_browser import loaded, make_jpeg, shot
 
 
 def cards(pg) -> list[tuple[str, str]]:
@@ -25,7 +28,7 @@ def folder_shown(pg, path: str) -> None:
     )
 
 
-def test_folder_view_walks_the_tree_and_combines_with_search(server, page):  # noqa: F811
+def test_folder_view_walks_the_tree_and_combines_with_search(server, page):
     page.goto(server.url + "/folders")
     folder_shown(page, "")
     assert cards(page) == [("exif-samples", "11 entries"), ("tricky", "4 entries")]
@@ -72,7 +75,7 @@ def at(pg, ids: list[str], i: int) -> None:
     pg.wait_for_url(f"**/view/{ids[i]}")
 
 
-def test_detail_downloads_the_original_and_the_largest_preview(server, page, tmp_path):  # noqa: F811
+def test_detail_downloads_the_original_and_the_largest_preview(server, page, tmp_path):
     page.goto(server.url + "/?q=filename:DSCN0010.jpg")
     loaded(page, 1)
     page.locator(".cell[data-index='0']").click()
@@ -99,7 +102,7 @@ def test_detail_downloads_the_original_and_the_largest_preview(server, page, tmp
     shot(page, "detail-downloads")
 
 
-def test_detail_keys_move_jump_and_are_listed_by_question_mark(server, page):  # noqa: F811
+def test_detail_keys_move_jump_and_are_listed_by_question_mark(server, page):
     page.goto(server.url + "/")
     loaded(page, 15)
     ids = page.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
@@ -130,7 +133,7 @@ def test_detail_keys_move_jump_and_are_listed_by_question_mark(server, page):  #
     help_box.wait_for(state="hidden")
 
 
-def test_detail_m_opens_the_map_there_and_c_the_whole_timeline(server, page):  # noqa: F811
+def test_detail_m_opens_the_map_there_and_c_the_whole_timeline(server, page):
     page.goto(server.url + "/?q=filename:DSCN0010.jpg")
     loaded(page, 1)
     (item,) = server.get("/api/entries", params={"q": "filename:DSCN0010.jpg"}).json()["entries"]
@@ -155,3 +158,64 @@ def test_detail_m_opens_the_map_there_and_c_the_whole_timeline(server, page):  #
     assert page.url.endswith("/gallery/") and page.locator("#q").input_value() == ""
     assert page.locator("#detail").is_hidden()
     page.wait_for_function("() => document.querySelector('#count').innerText === '15 entries'")
+
+
+def test_memories_show_this_day_in_earlier_years(browser, tmp_path):
+    today = date.today()
+    other = today - timedelta(days=40)
+    src = tmp_path / "src"
+    for year, when, color in [(2015, today, (200, 40, 40)), (2020, today, (40, 200, 40)),
+                              (today.year, today, (40, 40, 200)),  # this year: no memory yet
+                              (2018, other, (90, 90, 90))]:  # fmt: skip
+        stamp = f"{year}:{when.month:02d}:{when.day:02d} 12:00:00"
+        make_jpeg(src / f"{year}-{when.month}-{when.day}.jpg", stamp, color=color)
+    home = tmp_path / "home"
+    import_media(src, home)
+    srv = start_server(home)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(srv.url + "/")
+        loaded(pg, 4)
+        pg.locator(".views a[data-view='memories']").click()
+        pg.wait_for_url("**/memories")
+        loaded(pg, 2)
+        label = pg.locator(".mem-title").inner_text()
+        assert label.startswith("On this day: ") and str(today.day) in label
+        pg.wait_for_function(
+            "() => document.querySelector('.mem-count').innerText === '2 photos from earlier years'"
+        )
+        headers = pg.locator(".month").all_inner_texts()
+        assert [h[-4:] for h in headers] == ["2020", "2015"]  # newest first
+        shot(pg, "memories")
+        # the day after: nothing (a day before or after the 40 days back, too)
+        pg.locator(".mem-next").click()
+        after = today + timedelta(days=1)
+        pg.wait_for_url(f"**/memories?day={after.month:02d}-{after.day:02d}")
+        pg.locator("#empty").wait_for(state="visible")
+        assert "in earlier years" in pg.locator("#empty-text").inner_text()
+        pg.locator(".mem-prev").click()
+        loaded(pg, 2)
+        # a search within the memories
+        pg.fill("#q", "year:2015")
+        pg.press("#q", "Enter")
+        pg.wait_for_url("**/memories?q=year%3A2015")
+        pg.wait_for_function("() => document.querySelector('#count').innerText === '1 entry'")
+        # a memory opens in the detail view and goes back to the memories
+        pg.locator(".cell[data-index='0']").click()
+        pg.wait_for_selector(".detail .info dl")
+        pg.keyboard.press("Escape")
+        pg.wait_for_url("**/memories?q=year%3A2015")
+        # the query on its own, in the All view
+        pg.goto(srv.url + "/?q=memories:today")
+        pg.wait_for_function("() => document.querySelector('#count').innerText === '2 entries'")
+        md = f"{other.month:02d}-{other.day:02d}"
+        pg.goto(srv.url + f"/memories?day={md}")
+        pg.wait_for_function("() => document.querySelector('#count').innerText === '1 entry'")
+    finally:
+        context.close()
+        srv.stop()
+    assert not errors, errors

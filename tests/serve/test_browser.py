@@ -15,36 +15,10 @@ from tests.serve.pipeline import import_media
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
 SHOTS = Path(os.environ["HG_SCREENSHOTS"]) if os.environ.get("HG_SCREENSHOTS") else None
 """Where the tests' screenshots go: `HG_SCREENSHOTS=docs/screenshots make test` renews
 the pictures in docs/screenshots; by default none are written (a test run never changes
 the checkout)."""
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: run `make install` (bin/install-system-deps)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.set_default_timeout(20_000)
-    yield pg
-    context.close()
-    assert not errors, errors
 
 
 def shot(pg, name: str) -> None:
