@@ -219,3 +219,34 @@ def test_memories_show_this_day_in_earlier_years(browser, tmp_path):
         context.close()
         srv.stop()
     assert not errors, errors
+
+
+def colors(pg, selector: str) -> tuple[str, str]:
+    got = pg.eval_on_selector(
+        selector, "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]"
+    )
+    return tuple(got)
+
+
+def test_light_theme_follows_the_system_beside_the_dark_one(server, browser):
+    seen = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+        pg = context.new_page()
+        pg.set_default_timeout(20_000)
+        pg.goto(server.url + "/")
+        loaded(pg, 15)
+        seen[scheme] = {"body": colors(pg, "body"), "bar": colors(pg, ".bar"),
+                        "search": colors(pg, "#q")}  # fmt: skip
+        if scheme == "light":
+            shot(pg, "light-theme")
+        pg.locator(".cell[data-index='0']").click()
+        pg.wait_for_selector(".detail .info dl")
+        seen[scheme]["detail"] = colors(pg, ".detail")
+        context.close()
+    light, dark = seen["light"], seen["dark"]
+    assert light["body"] == ("rgb(250, 250, 250)", "rgb(26, 26, 26)")
+    assert light["bar"][0] == "rgb(250, 250, 250)" and light["search"][0] == "rgb(255, 255, 255)"
+    assert dark["body"] == ("rgb(17, 17, 17)", "rgb(238, 238, 238)")
+    assert dark["search"][0] == "rgb(30, 30, 30)"
+    assert light["detail"][0] == dark["detail"][0] == "rgb(0, 0, 0)"  # photos on black
