@@ -2,6 +2,7 @@
 // pinch, double-click), video playback, and the info panel whose values search on click.
 import { api, BASE, fileUrl, originalUrl, pickSize, previewUrl } from "./api.js";
 import { describe, formatDuration, photoTime, photoTimeParts } from "./labels.js";
+import { Slideshow } from "./slideshow.js";
 import { zoomable } from "./zoom.js";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -32,6 +33,7 @@ export class Detail {
     // Hidden by default, remembered while browsing (and over a reload of the tab).
     this.showBoxes = sessionStorage.getItem("hg.boxes") === "1";
     this.data = null;
+    this.slideshow = new Slideshow(this);
     document.addEventListener("keydown", (e) => this.key(e));
   }
 
@@ -53,6 +55,7 @@ export class Detail {
         <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
         <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
         <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
+        <button class="play" type="button" title="Slideshow (p)" aria-label="Slideshow">▶</button>
         <button class="boxes-toggle" type="button" title="Object boxes (o)" aria-label="Object boxes"
           aria-pressed="${this.showBoxes}" hidden>▢</button>
       </div>
@@ -61,11 +64,13 @@ export class Detail {
     this.root.querySelector(".prev").onclick = () => this.step(-1);
     this.root.querySelector(".next").onclick = () => this.step(1);
     this.root.querySelector(".info-toggle").onclick = () => this.toggleInfo();
+    this.root.querySelector(".play").onclick = () => (this.slideshow.playing ? this.slideshow.toggle() : this.slideshow.start());
     this.root.querySelector(".boxes-toggle").onclick = () => this.toggleBoxes();
     this.renderMedia(item);
     this.preload(index);
     this.data = null;
     this.loadInfo(item.id);
+    this.slideshow.shown();
   }
 
   renderMedia(item) {
@@ -92,7 +97,10 @@ export class Detail {
       const d = await api.entry(id);
       if (this.items()[this.index]?.id !== id) return;
       this.data = d;
-      if (this.video && d.video && !this.video.src) this.video.src = fileUrl(d.video);
+      if (this.video && d.video && !this.video.src) {
+        this.video.src = fileUrl(d.video);
+        this.slideshow.shown(); // a video plays in the slideshow once it has its source
+      }
       this.renderInfo();
       this.renderBoxes();
     } catch (err) {
@@ -252,6 +260,7 @@ export class Detail {
   }
 
   close() {
+    this.slideshow.stop();
     this.root.hidden = true;
     this.root.replaceChildren();
     document.body.classList.remove("detail-open");
@@ -271,6 +280,7 @@ export class Detail {
   key(e) {
     if (!this.open || e.target.closest?.("input, textarea")) return;
     if (e.altKey || e.metaKey) return;
+    if (this.slideshow.key(e)) { e.preventDefault(); return; }
     const jump = e.ctrlKey ? (e.shiftKey ? 100 : 10) : 1;
     const k = e.key;
     const d = this.data;

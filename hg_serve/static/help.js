@@ -10,7 +10,7 @@ const KEYS = [
     ["c", "in the whole timeline (chronology)"], ["d", "download the original"],
     ["p", "slideshow: play, pause"], ["Esc", "back to the photos"],
   ]],
-  ["Slideshow", [["Space p", "pause, play"], ["→ ←", "next, previous"], ["+ −", "slower, faster"],
+  ["Slideshow", [["Space p", "pause, play"], ["→ ←", "next, previous"], ["+ -", "slower, faster"],
     ["Esc", "stop"]]],
 ];
 

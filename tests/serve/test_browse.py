@@ -250,3 +250,46 @@ def test_light_theme_follows_the_system_beside_the_dark_one(server, browser):
     assert dark["body"] == ("rgb(17, 17, 17)", "rgb(238, 238, 238)")
     assert dark["search"][0] == "rgb(30, 30, 30)"
     assert light["detail"][0] == dark["detail"][0] == "rgb(0, 0, 0)"  # photos on black
+
+
+def badge_is(pg, text: str) -> None:
+    pg.wait_for_function(
+        "t => document.querySelector('.detail .slideshow')?.innerText === t", arg=text
+    )
+
+
+def test_slideshow_steps_by_itself_plays_videos_and_pauses(server, page):
+    page.goto(server.url + "/")
+    loaded(page, 15)
+    ids = page.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+    items = server.get("/api/entries").json()["entries"]
+    assert [it["id"] for it in items] == ids and items[4]["type"] == "video"
+    page.locator(".cell[data-index='2']").click()
+    page.wait_for_selector(".detail .info dl")
+    page.keyboard.press("p")
+    badge_is(page, "▶ 5 s")
+    for _ in range(6):
+        page.keyboard.press("-")  # down to the shortest, 1 s
+    badge_is(page, "▶ 1 s")
+    at(page, ids, 3)  # by itself
+    badge_is(page, "▶ video")  # 4: the video plays to its end before the next
+    page.wait_for_function("() => document.querySelector('.detail video').currentTime > 0.5")
+    at(page, ids, 5)
+    page.keyboard.press("Space")
+    badge_is(page, "❚❚ paused")
+    page.wait_for_timeout(2500)
+    assert page.url.endswith(f"/view/{ids[5]}")  # paused: stays
+    page.keyboard.press("ArrowRight")  # by hand while paused
+    at(page, ids, 6)
+    page.keyboard.press("p")
+    at(page, ids, 7)
+    page.keyboard.press("Escape")  # stops the slideshow, the photo stays
+    page.wait_for_selector(".detail .slideshow", state="detached")
+    page.wait_for_timeout(1500)
+    assert page.url.endswith(f"/view/{ids[7]}") and page.locator("#detail").is_visible()
+    page.keyboard.press("End")
+    at(page, ids, 14)
+    page.locator(".detail .play").click()  # the button; after the last one it stops
+    badge_is(page, "▶ 1 s")  # the interval was kept
+    page.wait_for_selector(".detail .slideshow", state="detached")
+    assert page.url.endswith(f"/view/{ids[14]}")
