@@ -2,7 +2,8 @@
 // view (HomeGallery's media-view keys and hg's own), Esc or `?` closes it. Listens in the
 // capture phase, so the Esc that closes the help does not also close the detail view.
 const KEYS = [
-  ["Everywhere", [["?", "this help"], ["/", "search"], ["Esc", "close, or stop selecting"]]],
+  ["Everywhere", [["?", "this help"], ["/", "search"], ["Esc", "close, or stop selecting"],
+    ["p", "slideshow (on the grid: from the first photo)"]]],
   ["Photo", [
     ["→ k Space", "next"], ["← j Backspace", "previous"], ["Ctrl+→ Ctrl+←", "10 on, 10 back"],
     ["Ctrl+Shift+→ Ctrl+Shift+←", "100 on, 100 back"], ["Home End", "first, last"],

@@ -333,6 +333,12 @@ document.addEventListener("keydown", (e) => {
   if (detail.open || e.target.closest("input, textarea")) return;
   if (e.key === "Escape" && state.selecting) setSelecting(false);
   if (e.key === "/") { e.preventDefault(); $("q").focus(); }
+  // p on the grid: a slideshow of the result set from its first photo
+  if (e.key === "p" && !e.ctrlKey && !e.metaKey && !e.altKey && !$("timeline").hidden && timeline.items.length) {
+    e.preventDefault();
+    openIndex(0);
+    detail.slideshow.start();
+  }
 });
 
 // ---- live reload ---------------------------------------------------------------------------

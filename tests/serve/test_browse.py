@@ -293,3 +293,12 @@ def test_slideshow_steps_by_itself_plays_videos_and_pauses(server, page):
     badge_is(page, "▶ 1 s")  # the interval was kept
     page.wait_for_selector(".detail .slideshow", state="detached")
     assert page.url.endswith(f"/view/{ids[14]}")
+    page.keyboard.press("Escape")
+    page.locator("#detail").wait_for(state="hidden")
+    page.keyboard.press("p")  # on the grid: from the first
+    at(page, ids, 0)
+    badge_is(page, "▶ 1 s")
+    at(page, ids, 1)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.locator("#detail").wait_for(state="hidden")
