@@ -866,6 +866,12 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         names = {r["id"]: r["files"][0]["path"] for r in srv_query(home, "")}
         assert [names[i] for i in order[:2]] == ["DSCN0029.jpg", "car-copy.jpg"]
         shot(pg, "similar")
+        pg.goto(f"{srv.url}/view/{seed}")  # the key s: the same search
+        pg.wait_for_selector(".info a:text('Similar images')")
+        pg.keyboard.press("s")
+        pg.wait_for_url(f"**/?q=similar%3A{seed}")
+        pg.wait_for_function("() => document.querySelectorAll('.cell img.loaded').length >= 2")
+        assert pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)") == order
     finally:
         pg.context.close()
         srv.stop()
