@@ -302,3 +302,14 @@ def test_slideshow_steps_by_itself_plays_videos_and_pauses(server, page):
     page.keyboard.press("Escape")
     page.keyboard.press("Escape")
     page.locator("#detail").wait_for(state="hidden")
+
+
+def test_memories_of_real_photos_on_their_day(server, page):
+    """The nine Nikon photos of the sample media were taken on 23 October 2008."""
+    page.goto(server.url + "/memories?day=10-23")
+    loaded(page, 9)
+    assert page.locator(".mem-count").inner_text() == "9 photos from earlier years"
+    assert page.locator(".month").all_inner_texts() == ["October 2008"]
+    page.locator(".mem-prev").click()
+    page.wait_for_url("**/memories?day=10-22")
+    page.locator("#empty").wait_for(state="visible")
