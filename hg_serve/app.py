@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, files, live, login, mlapi
+from hg_serve import api, files, live, login, mlapi, originals
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -31,7 +31,17 @@ from hg_serve.headers import SecurityHeaders
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
-APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/failures", "/view/{id}")
+APP_PAGES = (
+    "/",
+    "/years",
+    "/tags",
+    "/folders",
+    "/map",
+    "/videos",
+    "/memories",
+    "/failures",
+    "/view/{id}",
+)
 
 
 def map_tiles(settings: ServerSettings) -> str:
@@ -137,10 +147,12 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/years", api.years),
         Route("/api/tags", api.tags),
         Route("/api/geo", api.geo),
+        Route("/api/folders", api.folders),
         Route("/api/failures", api.failures),
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
+        Route("/originals/{id}/{n}", originals.original, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC)),
         Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
         Mount(

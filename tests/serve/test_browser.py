@@ -15,36 +15,10 @@ from tests.serve.pipeline import import_media
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
 SHOTS = Path(os.environ["HG_SCREENSHOTS"]) if os.environ.get("HG_SCREENSHOTS") else None
 """Where the tests' screenshots go: `HG_SCREENSHOTS=docs/screenshots make test` renews
 the pictures in docs/screenshots; by default none are written (a test run never changes
 the checkout)."""
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: run `make install` (bin/install-system-deps)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.set_default_timeout(20_000)
-    yield pg
-    context.close()
-    assert not errors, errors
 
 
 def shot(pg, name: str) -> None:
@@ -894,6 +868,12 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         names = {r["id"]: r["files"][0]["path"] for r in srv_query(home, "")}
         assert [names[i] for i in order[:2]] == ["DSCN0029.jpg", "car-copy.jpg"]
         shot(pg, "similar")
+        pg.goto(f"{srv.url}/view/{seed}")  # the key s: the same search
+        pg.wait_for_selector(".info a:text('Similar images')")
+        pg.keyboard.press("s")
+        pg.wait_for_url(f"**/?q=similar%3A{seed}")
+        pg.wait_for_function("() => document.querySelectorAll('.cell img.loaded').length >= 2")
+        assert pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)") == order
     finally:
         pg.context.close()
         srv.stop()
