@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from hg_build import vectors
-from hg_build.query.compile import ENTRIES, Compiled
-from hg_build.query.search import search_fields, search_ids
+from hg_build.query.compile import Compiled
+from hg_build.query.search import search_ids
 
 DEFAULT_THRESHOLD = 0.86
 """Measured by bench/duplicates.py on the 69 photos of the fixture and shared media at
@@ -99,20 +99,3 @@ def find_duplicates(
     for _rank, group_ids, low, high in found:
         yield {"type": "duplicate-group", "v": 1, "ids": group_ids,
                "min_score": round(low, 4), "max_score": round(high, 4)}  # fmt: skip
-
-
-def group_fields(
-    conn: sqlite3.Connection, groups: list[dict[str, Any]], fields: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Some fields of every entry of the groups (`search_fields`), by id: what a grid of
-    the groups shows."""
-    ids = [i for g in groups for i in g["ids"]]
-    if not ids:
-        return {}
-    import orjson
-
-    picked = Compiled(
-        "(e.id IN (SELECT value FROM json_each(?)))", [orjson.dumps(ids).decode()], "e.id", [],
-        ENTRIES,
-    )  # fmt: skip
-    return {m["id"]: m for m in search_fields(conn, picked, fields)}
