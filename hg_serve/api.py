@@ -61,16 +61,22 @@ def _threshold(request: Request) -> float | None:
     return value
 
 
-def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any]):
+def query_endpoint(
+    run: Callable[[Gallery, Request, str, tuple[str, ...]], Any], slow: bool = False
+):
     """A GET handler: q and the user's filter in, JSON out, QueryError -> 400.
 
     `run` is called in a reader thread, and the JSON is made (and gzip'd by ISA-L, level 1: a
     100k map's points are a megabyte) there too, so the event loop stays free for other
-    clients. Answers are cached while the database version holds.
+    clients. Answers are cached while the database version holds. A `slow` question runs
+    on the gallery's one slow thread, and a request that waited there for the same
+    question takes the answer the one before it cached.
     """
 
     def work(gallery: Gallery, request: Request, q: str, filters, key, gz: bool):
         version = gallery.version()  # before the query: a commit meanwhile is a miss later
+        if slow and (body := request.app.state.cache.get(key, version)) is not None:
+            return body
         result = run(gallery, request, q, filters)
         if result is None:
             return None
@@ -91,7 +97,8 @@ def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any])
         body = cache.get(key, gallery.version())
         if body is None:
             try:
-                body = await gallery.call(work, gallery, request, q, filters, key, gz)
+                call = gallery.call_slow if slow else gallery.call
+                body = await call(work, gallery, request, q, filters, key, gz)
             except QueryError as exc:
                 return error(400, str(exc))
             except sqlite3.OperationalError as exc:  # e.g. a new connection in a full home
@@ -116,7 +123,7 @@ tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
 folders = query_endpoint(lambda g, r, q, f: g.folders(r.query_params.get("path", ""), q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
-duplicates = query_endpoint(lambda g, r, q, f: g.duplicates(q, f, _threshold(r)))
+duplicates = query_endpoint(lambda g, r, q, f: g.duplicates(q, f, _threshold(r)), slow=True)
 failures = query_endpoint(
     lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
 )

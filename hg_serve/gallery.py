@@ -83,6 +83,9 @@ class Gallery:
         self._generation = 0  # bumped by reload(): reader threads reconnect
         self._edits = 0  # bumped by applied edits: cached answers are stale
         self.executor = ThreadPoolExecutor(readers, thread_name_prefix="hg-serve-db")
+        # questions that take minutes at 100k (near-duplicates compare every pair) run one
+        # at a time on a thread of their own: the readers stay free for the grid and map
+        self.slow_executor = ThreadPoolExecutor(1, thread_name_prefix="hg-serve-slow")
         self._geo: tuple[tuple, api.GeoSnapshot] | None = None  # (version, snapshot)
         self._geo_used = -float("inf")  # when the map's points were last asked for
         self._write_failed = -float("inf")  # when applying edits last failed (see apply)
@@ -123,12 +126,19 @@ class Gallery:
         paths = (self.database, Path(f"{self.database}-wal"))
         return (self._generation, self._edits, *file_signature(*paths))
 
+    async def call_slow(self, fn: Callable[..., T], *args: Any) -> T:
+        """`call` on the one thread for slow questions (`duplicates`)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.slow_executor, partial(fn, *args)
+        )
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a method in a reader thread (the event loop never waits on SQLite)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.slow_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- queries ---------------------------------------------------------------------------
     def page(
