@@ -78,6 +78,7 @@ def similar_functions(conn: sqlite3.Connection) -> None:
     connection, for SIMILAR_RECHECK seconds, so a statement's order and its ids come from
     one state."""
     import time
+    import weakref
 
     source: str | sqlite3.Connection = conn.execute("PRAGMA database_list").fetchone()[2] or conn
     held: list[Any] = [None, -math.inf]  # the Vectors last checked here, and when
@@ -85,15 +86,21 @@ def similar_functions(conn: sqlite3.Connection) -> None:
     def checked():
         from hg_build import vectors  # numpy: only similarity queries need it
 
-        held[0], held[1] = vectors.for_source(source), time.monotonic()
-        return held[0]
+        found = vectors.for_source(source)
+        # a file's vectors belong to the cache: held weakly, so the matrices of a state the
+        # cache replaced are freed at once, not when this connection next asks
+        held[0] = found if source is conn else weakref.ref(found)
+        held[1] = time.monotonic()
+        return found
 
     def similar_ids(prefix: str, minimum: float) -> str:
         return json_text(checked().similar_ids(str(prefix), float(minimum)))
 
     def similar_score(prefix: str, entry_id: str) -> float | None:
-        fresh = time.monotonic() - held[1] < SIMILAR_RECHECK
-        return (held[0] if fresh else checked()).score(str(prefix), entry_id)
+        found = None
+        if time.monotonic() - held[1] < SIMILAR_RECHECK:
+            found = held[0] if source is conn else held[0]()
+        return (checked() if found is None else found).score(str(prefix), entry_id)
 
     conn.create_function("hg_similar_ids", 2, similar_ids)
     conn.create_function("hg_similar_score", 2, similar_score)

@@ -359,3 +359,34 @@ def test_an_in_memory_database_and_vectors_that_are_not_comparable():
     # none (SQLite's max() of a NULL, as the per-row route had it): those go newest first
     both = list(search_ids(conn, "similar:a00003 or similar:b00001"))
     assert both == ["b00001", "a00003"]
+
+
+def test_a_changed_database_frees_the_old_matrices(gallery, tmp_path):
+    """Connections that asked before a commit do not keep the matrices of the state the
+    cache replaced (hg-serve's readers would hold one copy each)."""
+    import gc
+    import weakref
+
+    from hg_build import db, vectors
+    from hg_build.query.search import search_ids
+
+    home = tmp_path / "home"
+    shutil.copytree(gallery, home)
+    ids = ids_by_name(home)
+    seed, other = ids["DSCN0010.jpg"], ids["DSCN0029.jpg"]
+    readers = [db.connect(home / "gallery.db", readonly=True) for _ in range(2)]
+    writer = db.connect(home / "gallery.db")
+    try:
+        for conn in readers:
+            assert other not in list(search_ids(conn, f"similar:{seed}"))[:1]
+        old = weakref.ref(vectors.for_source(str(home / "gallery.db")))
+        # the seed's vector becomes the car photo's: the car is now the most similar
+        (blob,) = writer.execute("SELECT similarity FROM entries WHERE id = ?", (other,)).fetchone()
+        writer.execute("UPDATE entries SET similarity = ? WHERE id = ?", (blob, seed))
+        found = list(search_ids(readers[0], f"similar:{seed}"))
+        assert set(found[:2]) == {seed, other} and found == direct_similar(home, [seed])
+        gc.collect()
+        assert old() is None  # readers[1] asked before the commit and holds nothing
+    finally:
+        for conn in (*readers, writer):
+            conn.close()
