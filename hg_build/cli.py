@@ -39,6 +39,7 @@ records), one transaction per chunk; or rebuild it from the index and storage.
 
   hg-extract … | hg-build         hg-build --rebuild
   hg-build query QUERY [--ids]    hg-build events add --tag TAG ID…
+  hg-build export meta [--dry-run] [--query Q]   (tags into XMP sidecars)
 
 Error records are kept as the files' failures (`hg-build failures`) and printed on stdout
 when they are new or changed; known ones are only counted.

@@ -210,6 +210,8 @@ def test_a_source_without_write_xmp_is_never_written(gallery):
     assert run.returncode == 0, run.stderr
     assert run.of_type("xmp") == [] and len(run.of_type("skip")) == 5
     assert snapshot(gallery) == untouched
+    bad = run_tool("hg-build", "export", "meta", "--query", "year>>1", home=home)
+    assert bad.returncode == 2 and "query" in bad.stderr
 
 
 def test_plan_filters_every_tag_field_and_adds_to_the_subject_once():
