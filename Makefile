@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/export_meta.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info

@@ -8,6 +8,7 @@ hg-build purge [--yes]             delete storage files nothing references any m
 hg-build failures [--json]         the files that failed, and why
 hg-build duplicates [QUERY] [--threshold T] [--json] [--pairs]
                                    near-duplicate groups (similar vectors)
+hg-build export meta [--dry-run]   write the tags into XMP sidecars (sources with write_xmp)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ records), one transaction per chunk; or rebuild it from the index and storage.
 
   hg-extract … | hg-build         hg-build --rebuild
   hg-build query QUERY [--ids]    hg-build events add --tag TAG ID…
+  hg-build export meta [--dry-run] [--query Q]   (tags into XMP sidecars)
 
 Error records are kept as the files' failures (`hg-build failures`) and printed on stdout
 when they are new or changed; known ones are only counted.
@@ -252,6 +254,51 @@ def _events_add(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _export_meta(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build export meta",
+        description="Write the gallery's tags (edits applied) into XMP sidecars beside the "
+        "originals (IMG_1.jpg.xmp, or the sidecar that exists), with exiftool. Only sources "
+        "with write_xmp = true are written; originals never. NDJSON on stdout: `xmp` records "
+        "(create/update), `skip` (a source not opted in), `error` (a file not written).",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would change, write nothing")
+    p.add_argument("--query", default="", help="only the entries matching this query")
+    _common(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-build", args.verbose, args.quiet)
+    from hg_build.export_meta import export  # exiftool: only this command needs it
+    from hg_build.query import QueryError
+    from hg_build.query.search import search_ids
+
+    cfg = load_config(args.home, args.config, args.storage)
+    if not cfg.sources:
+        raise UsageError("no [[sources]] in the config: export meta writes only into sources "
+                         "that have write_xmp = true")  # fmt: skip
+    conn = open_readonly(_paths(args, cfg)[0])
+    out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
+    try:
+        ids = list(search_ids(conn, args.query))
+        s = export(conn, ids, cfg.sources, out.write, args.dry_run)
+    except QueryError as exc:
+        raise UsageError(f"query: {exc}") from None
+    finally:
+        conn.close()
+        out.flush()
+    if not args.quiet:
+        would = "would be " if args.dry_run else ""
+        skipped = ", ".join(
+            f"{n} entries of source {k!r}" for k, n in sorted(s.skipped_sources.items())
+        )
+        print(
+            f"hg-build export meta: {s.created} sidecars {would}created, {s.updated} {would}"
+            f"updated, {s.unchanged} entries unchanged, {s.failed} failed"
+            + (f"; skipped (see the skip records): {skipped}" if skipped else ""),
+            file=sys.stderr,
+        )
+    return EXIT_FAILED_INPUTS if s.failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["query"]:
@@ -266,4 +313,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main("hg-build", _duplicates, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
+    if args[:2] == ["export", "meta"]:
+        return run_main("hg-build", _export_meta, args[2:])
     return run_main("hg-build", _build, args)

@@ -22,6 +22,7 @@ Example (every key optional)::
     exclude_from = "only-images.exclude"
     max_filesize = "200m"
     exclude_if_present = [".galleryignore", ".nomedia"]
+    write_xmp = false                  # true: `hg-build export meta` may write sidecars here
 
     [server]
     host = "127.0.0.1"
@@ -164,6 +165,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_filesize": Key("size", _filesize),
         "keep_known": Key("boolean", default=True),
         "exclude_if_present": Key("strings", default=list(DEFAULT_EXCLUDE_IF_PRESENT)),
+        # `hg-build export meta` may write XMP sidecars into this source (opt-in: a source
+        # without it, e.g. a read-only NAS share, is never written)
+        "write_xmp": Key("boolean", default=False),
     },
     "index": {
         "add_limits": Key("string", _add_limits),
@@ -294,6 +298,7 @@ class Source:
     max_filesize: int | None = None
     keep_known: bool = True
     exclude_if_present: tuple[str, ...] = DEFAULT_EXCLUDE_IF_PRESENT
+    write_xmp: bool = False
 
 
 @dataclass(frozen=True)
@@ -356,6 +361,7 @@ def parse_source(raw: Mapping[str, Any], base: Path) -> Source:
             raw.get("exclude_if_present", list(DEFAULT_EXCLUDE_IF_PRESENT)),
             "sources.exclude_if_present",
         ),
+        write_xmp=bool(raw.get("write_xmp", False)),
     )
 
 

@@ -26,8 +26,8 @@ function exposureText(d) {
 }
 
 export class Detail {
-  constructor(root, { items, onNavigate, onClose, onSearch, onMap, onChronology }) {
-    Object.assign(this, { root, items, onNavigate, onClose, onSearch, onMap, onChronology });
+  constructor(root, { items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit }) {
+    Object.assign(this, { root, items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit });
     this.index = -1;
     this.showInfo = window.innerWidth > 900;
     // Hidden by default, remembered while browsing (and over a reload of the tab).
@@ -155,8 +155,15 @@ export class Detail {
     }
     if (d.video) downloads.push(`<a href="${fileUrl(d.video)}" download class="download-video">Video</a>`);
     if (downloads.length) rows.push(["Download", downloads.join(" · ")]);
-    const tags = (d.tags || []).map((t) => `<a href="#" class="tag search-link" data-q="${esc(`tag:${quote(t)}`)}">${esc(t)}</a>`);
-    rows.push(["Tags", tags.join(" ") || '<span class="muted">none</span>']);
+    // Each tag searches on click and has its own remove button; the form adds one, with the
+    // gallery's tags as suggestions. Both go through POST /api/events (the event log).
+    const tags = (d.tags || []).map((t) => `<span class="tag-chip"><a href="#" class="tag search-link"
+      data-q="${esc(`tag:${quote(t)}`)}">${esc(t)}</a><button type="button" class="tag-remove"
+      data-tag="${esc(t)}" title="Remove tag ${esc(t)}" aria-label="Remove tag ${esc(t)}">×</button></span>`);
+    rows.push(["Tags", `<div class="tag-list">${tags.join(" ") || '<span class="muted">none</span>'}</div>
+      <form class="detail-tag-form"><input class="detail-tag-input" list="detail-tag-suggestions"
+        placeholder="Add a tag (t)" autocomplete="off" spellcheck="false" aria-label="Add a tag">
+        <datalist id="detail-tag-suggestions"></datalist><button type="submit">Add</button></form>`]);
     if (d.objects?.length) {
       const counts = new Map();
       for (const o of d.objects) counts.set(o.class, (counts.get(o.class) || 0) + 1);
@@ -164,6 +171,9 @@ export class Detail {
       rows.push(["Objects", labels.join(" ")]);
     }
     if (d.faces?.length) rows.push(["Faces", `${d.faces.length}`]);
+    // A re-render (a live edit, a reload) keeps what is being typed into the tag input.
+    const typing = info.querySelector(".detail-tag-input");
+    const keep = typing && { value: typing.value, focused: document.activeElement === typing };
     info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
       ${d.latitude != null ? '<div class="minimap"></div>' : ""}
       ${d.has_similar ? `<a href="#" class="search-link" data-q="similar:${esc(d.id)}">Similar images</a>` : ""}`;
@@ -171,6 +181,61 @@ export class Detail {
       a.addEventListener("click", (e) => { e.preventDefault(); this.onSearch(a.dataset.q); });
     }
     if (d.latitude != null) this.minimap(info.querySelector(".minimap"), d.latitude, d.longitude);
+    this.wireTags(info, keep);
+  }
+
+  wireTags(info, keep) {
+    const input = info.querySelector(".detail-tag-input");
+    if (keep) {
+      input.value = keep.value;
+      if (keep.focused) input.focus();
+    }
+    info.querySelector(".detail-tag-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = input.value.trim();
+      if (value) this.editTag("addTag", value);
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); input.blur(); }
+    });
+    input.addEventListener("focus", () => this.loadSuggestions(), { once: true });
+    for (const b of info.querySelectorAll(".tag-remove")) {
+      b.addEventListener("click", () => this.editTag("removeTag", b.dataset.tag));
+    }
+  }
+
+  // The gallery's tags the user can see (GET /api/tags answers within their filter).
+  async loadSuggestions() {
+    if (!this.suggestions) this.suggestions = api.tags("").catch(() => { this.suggestions = null; return []; });
+    const tags = await this.suggestions;
+    const list = this.root.querySelector("#detail-tag-suggestions");
+    const own = new Set(this.data?.tags || []);
+    list?.replaceChildren(...tags.filter((t) => !own.has(t.tag)).slice(0, 200).map((t) => {
+      const o = document.createElement("option");
+      o.value = t.tag;
+      return o;
+    }));
+  }
+
+  async editTag(action, value) {
+    const d = this.data;
+    if (!d) return;
+    const ok = await this.onEdit([d.id], [{ action, value }]);
+    if (!ok || this.data?.id !== d.id) return;
+    const input = this.root.querySelector(".detail-tag-input");
+    if (action === "addTag" && input) input.value = "";
+    this.suggestions = null; // a new tag is a suggestion from now on
+    // Shown at once (also when the edit waits offline), then confirmed by the server.
+    d.tags = action === "addTag" ? [...new Set([...(d.tags || []), value])].sort()
+      : (d.tags || []).filter((t) => t !== value);
+    this.renderInfo();
+    this.loadInfo(d.id);
+  }
+
+  // t: the tag input (the info panel opens for it when hidden).
+  focusTagInput() {
+    if (!this.showInfo) this.toggleInfo();
+    this.root.querySelector(".detail-tag-input")?.focus();
   }
 
   async minimap(el, lat, lon) {
@@ -275,7 +340,7 @@ export class Detail {
     if (to !== this.index) this.onNavigate(to);
   }
 
-  // HomeGallery's media-view keys (useMediaViewHotkeys) and hg's own (o, d); `?` lists
+  // HomeGallery's media-view keys (useMediaViewHotkeys) and hg's own (o, d, t); `?` lists
   // them (help.js). Space on a focused video's controls stays the video's.
   key(e) {
     if (!this.open || e.target.closest?.("input, textarea")) return;
@@ -297,6 +362,7 @@ export class Detail {
     else if (k === "s" && d?.has_similar) this.onSearch(`similar:${d.id}`);
     else if (k === "m" && d?.latitude != null) this.onMap?.(d);
     else if (k === "c" && d) this.onChronology?.(d.id);
+    else if (k === "t" && d) this.focusTagInput();
     else if (k === "d" && d?.files?.length) this.root.querySelector(".download-original")?.click();
     else return;
     e.preventDefault();

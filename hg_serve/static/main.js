@@ -71,6 +71,12 @@ const detail = new Detail($("detail"), {
   // m: the map around the photo; c: the photo in the whole timeline (no search).
   onMap: (d) => { closeDetail(false); state.mapCenter = [d.latitude, d.longitude]; navigate("/map", state.q); },
   onChronology: (id) => { closeDetail(false); state.pendingScroll = id; navigate("/", ""); },
+  // The same path as the grid's Select mode: POST /api/events, queued while offline.
+  onEdit: async (ids, actions) => {
+    const ok = await sendEdit(ids, actions);
+    if (ok && state.view === "tags") renderPage();
+    return ok;
+  },
 });
 new Help($("help"));
 
@@ -308,7 +314,6 @@ async function editTags(action) {
   const value = $("tag-input").value.trim();
   const ids = [...timeline.selection];
   if (!value || !ids.length) return;
-  detail.applyLocal?.(ids, action, value);
   const ok = await sendEdit(ids, [{ action, value }]);
   if (ok) {
     status(`${action === "addTag" ? "Added" : "Removed"} “${value}” ${action === "addTag" ? "to" : "from"} ${ids.length}`);

@@ -131,6 +131,14 @@ def test_user_filter_limits_everything(own_home):
             json={"targetIds": [hidden_id], "actions": [{"action": "addTag", "value": "x"}]},
         )
         assert r.status_code == 400 and "unknown entry" in r.json()["error"]
+        # a photo inside ben's filter he may tag (the detail view's edits), and the new
+        # tag is among his suggestions (GET /api/tags)
+        own_id = mine["entries"][0]["id"]
+        add = {"action": "addTag", "value": "bens"}
+        r = srv.post("/api/events", auth=ben, json={"targetIds": [own_id], "actions": [add]})
+        assert r.status_code == 201, r.text
+        assert "bens" in srv.get(f"/api/entries/{own_id}", auth=ben).json()["tags"]
+        assert {"tag": "bens", "count": 1} in srv.get("/api/tags", auth=ben).json()
     finally:
         srv.stop()
 

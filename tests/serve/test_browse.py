@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.conftest import run_tool
 from tests.serve.conftest import start_server
 from tests.serve.pipeline import import_media
 from tests.serve.test_browser import loaded, make_jpeg, shot
@@ -117,7 +118,15 @@ def test_detail_keys_move_jump_and_are_listed_by_question_mark(server, page):
     help_box = page.locator("#help")
     help_box.wait_for(state="visible")
     text = help_box.inner_text()
-    for words in ("Ctrl+→", "Home", "similar images", "on the map", "chronology", "original"):
+    for words in (
+        "Ctrl+→",
+        "Home",
+        "similar images",
+        "on the map",
+        "chronology",
+        "original",
+        "add a tag",
+    ):
         assert words in text, words
     shot(page, "help")
     page.keyboard.press("ArrowRight")  # the help takes the keys while it is open
@@ -313,3 +322,72 @@ def test_memories_of_real_photos_on_their_day(server, page):
     page.locator(".mem-prev").click()
     page.wait_for_url("**/memories?day=10-22")
     page.locator("#empty").wait_for(state="visible")
+
+
+def detail_tags(pg) -> list[str]:
+    return pg.eval_on_selector_all(
+        ".detail .info .tag-chip .tag", "els => els.map(e => e.innerText)"
+    )
+
+
+def tags_shown(pg, tags: list[str]) -> None:
+    pg.wait_for_function(
+        "want => JSON.stringify([...document.querySelectorAll('.detail .info .tag-chip .tag')]"
+        ".map(e => e.innerText)) === JSON.stringify(want)",
+        arg=tags,
+    )
+
+
+def test_detail_adds_and_removes_tags_with_suggestions_and_keys(own_home, page):
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + "/?q=filename:DSCN0010.jpg")
+        loaded(page, 1)
+        page.locator(".cell[data-index='0']").click()
+        page.wait_for_selector(".detail .info dl")
+        before = detail_tags(page)
+        assert "kayak trip" not in before
+        page.keyboard.press("t")  # the tag input, from the keyboard
+        page.wait_for_function(
+            "() => document.activeElement?.classList.contains('detail-tag-input')"
+        )
+        page.keyboard.type("kayak trip")
+        page.keyboard.press("Enter")
+        tags_shown(page, sorted([*before, "kayak trip"]))
+        assert page.locator(".detail-tag-input").input_value() == ""
+        page.keyboard.press("Escape")  # leaves the input, the photo stays open
+        page.wait_for_function("() => !document.activeElement?.closest('input')")
+        assert page.locator("#detail").is_visible()
+        page.keyboard.press("Escape")
+        page.locator("#detail").wait_for(state="hidden")
+    finally:
+        srv.stop()
+    # the edit is in the event log: a rebuild of the database keeps it
+    rebuild = run_tool("hg-build", "--rebuild", "-q", home=own_home)
+    assert rebuild.returncode == 0, rebuild.stderr
+    srv = start_server(own_home)
+    try:
+        page.goto(srv.url + '/?q=tag:"kayak trip"')
+        loaded(page, 1)
+        # another photo: the new tag is among the suggestions
+        page.goto(srv.url + "/?q=filename:DSCN0012.jpg")
+        loaded(page, 1)
+        page.locator(".cell[data-index='0']").click()
+        page.wait_for_selector(".detail .info dl")
+        page.keyboard.press("t")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#detail-tag-suggestions option')]"
+            ".some(o => o.value === 'kayak trip')"
+        )
+        page.keyboard.press("Escape")
+        page.keyboard.press("Escape")
+        page.goto(srv.url + '/?q=tag:"kayak trip"')
+        loaded(page, 1)
+        page.locator(".cell[data-index='0']").click()
+        page.wait_for_selector(".detail .info dl")
+        shot(page, "detail-tags")
+        page.locator(".tag-remove[data-tag='kayak trip']").click()
+        tags_shown(page, before)
+        assert srv.get("/api/entries", params={"q": 'tag:"kayak trip"'}).json()["total"] == 0
+    finally:
+        srv.stop()
