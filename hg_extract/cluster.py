@@ -1,0 +1,198 @@
+"""hg-extract's work on a Dask `distributed` cluster (`--cluster tcp://HOST:8786`).
+
+`ClusterWorkers` has the interface of `pool.Workers` that `workers.Runner` uses: `submit`
+returns a concurrent.futures Future and a generation, `replace` says how a worker died. So the
+runner is the same for both: results in input order, a unit whose worker died redone one
+group at a time, the ML pass, video transcodes last, and every file its record.
+
+On a Dask worker, a task does not run the extractor itself: Dask runs tasks in threads, but
+the extractor needs a process's main thread (exiftool's SIGALRM timeout, the CPU limit's
+SIGPROF that ends the process, see `extractor`). Each Dask worker process therefore keeps a
+`pool.Workers` of its own, one process per Dask thread, with one Extractor (its exiftool, its
+ML session) each, made at the first task and kept for the next (`_local_pool`, keyed by the
+options). A file that kills its process (a decoder's segfault, the CPU limit) breaks that
+local pool: the task fails with BrokenProcessPool and how the process died, as in a local run,
+and the runner redoes the units of that moment one group at a time. A Dask worker that dies
+(SIGKILL, the machine gone) has its tasks run again by Dask on another worker; a task that
+kills `allowed-failures` workers comes back as KilledWorker, taken as BrokenProcessPool too.
+
+Task keys are made from the files' checksums and paths, the step, EXTRACTOR_VERSION and the
+options, so Dask's own second run of a task is the same task; the storage's writes are atomic
+and skip what exists, so two runs of one task leave one result. A unit the runner redoes gets
+a key of its own (`-r1`…), or Dask would answer with the failure it remembers.
+
+Workers read the originals and write the storage at the paths this machine uses (the index's
+roots, `storage`): they must be the same on every worker (a shared mount at one path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from hg_common.groups import Group
+from hg_extract import extractor
+from hg_extract.extractor import EXTRACTOR_VERSION, GroupResult, Options
+from hg_extract.ml import step as ml
+from hg_extract.pool import Workers
+
+log = logging.getLogger("hg-extract")
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach the scheduler and to wait for its first worker."""
+STEPS = {
+    extractor.process_chunk: "extract",
+    extractor.transcode_one: "transcode",
+    extractor.analyse_chunk: "ml",
+}
+"""Task key prefixes (what Dask's dashboard groups by)."""
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used (unreachable, no workers): one line for the user."""
+
+
+# -- the client side (hg-extract) ----------------------------------------------------------
+
+
+class ClusterWorkers:
+    """The Dask cluster at `address` in place of the local worker processes."""
+
+    def __init__(self, opts: Options, address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+        from distributed import Client
+
+        # the cluster's own chatter (a worker lost, a task rescheduled) is not the user's
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.opts = opts
+        self.address = address
+        try:
+            self.client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            self.client.close()
+            raise ClusterError(f"the Dask scheduler at {address} has no workers: {exc}") from None
+        self.jobs = max(1, sum(self.client.nthreads().values()))
+        """Tasks the cluster runs at once (its workers' threads when we connected)."""
+        self.generation = 0
+        self._how = "died"
+        self._submitted: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> tuple[Future, int]:
+        """The future of `fn(arg)` on a Dask worker (a concurrent.futures Future, so the
+        runner waits for it as for a local one)."""
+        key = task_key(STEPS.get(fn, getattr(fn, "__name__", "task")), arg, self.opts)
+        with self._lock:
+            runs = self._submitted.get(key, 0)
+            self._submitted[key] = runs + 1
+        if runs:
+            key = f"{key}-r{runs}"
+        done: Future = Future()
+        remote = self.client.submit(run_task, fn, self.opts, arg, key=key, pure=False)
+        remote.add_done_callback(lambda f: self._settle(f, done))
+        return done, self.generation
+
+    def _settle(self, remote: Any, done: Future) -> None:
+        """The Dask future's outcome into `done` (in the client's callback thread)."""
+        from distributed import KilledWorker
+
+        try:
+            exc = remote.exception()
+            if exc is None:
+                done.set_result(remote.result())
+                return
+        except BaseException as lost:  # cancelled: the scheduler forgot it (restarted)
+            exc = lost
+        if isinstance(exc, BrokenProcessPool):  # its process died on a Dask worker
+            self._how = str(exc) or "died"
+        elif isinstance(exc, KilledWorker):
+            self._how = "died: each Dask worker that ran it was lost (KilledWorker)"
+            exc = BrokenProcessPool(self._how)
+        elif not isinstance(exc, Exception):
+            self._how = f"was lost on the cluster ({type(exc).__name__})"
+            exc = BrokenProcessPool(self._how)
+        remote.release()
+        done.set_exception(exc)
+
+    def replace(self, generation: int) -> str:
+        """How the last failed task's process died: Dask replaces its workers itself, and
+        the runner asks after a task it ran alone, so the last is the one it means."""
+        return self._how
+
+    def close(self, wait: bool = True) -> None:
+        """The client's tasks are forgotten by the scheduler when it disconnects."""
+        self.client.close()
+
+
+def task_key(step: str, arg: Any, opts: Options) -> str:
+    """`step-<first checksum>-<digest>`: the same files, step, extractor version and options
+    give the same key."""
+    files = _files(arg)
+    ident = orjson.dumps([EXTRACTOR_VERSION, repr(opts), files])
+    digest = hashlib.blake2b(ident, digest_size=12).hexdigest()
+    first = files[0][0][:12] if files else "none"
+    return f"hg-{step}-{first}-{digest}"
+
+
+def _files(arg: Any) -> list[list[str]]:
+    """(checksum, root, path) of what a task works on: a unit of groups, a video's
+    GroupResult or a unit of ML tasks."""
+    if isinstance(arg, GroupResult):
+        arg = [arg.group]
+    out: list[list[str]] = []
+    for item in arg if isinstance(arg, list) else [arg]:
+        if isinstance(item, Group):
+            out += [[f["checksum"], f.get("root", ""), f["path"]] for f in item.files]
+        elif isinstance(item, ml.MLTask):
+            out.append([item.id, item.preview, item.file.get("path", "")])
+    return out
+
+
+# -- the worker side (in each Dask worker process) ----------------------------------------
+
+_pools: dict[Options, Workers] = {}
+_pools_lock = threading.Lock()
+
+
+def _local_pool(opts: Options) -> Workers:
+    """This Dask worker's extractor processes for `opts`, started at its first task."""
+    from distributed import get_worker
+
+    with _pools_lock:
+        pool = _pools.get(opts)
+        if pool is None:
+            threads = get_worker().state.nthreads
+            # A Dask worker under a nanny is a daemon process, which multiprocessing will
+            # not let start children (so that they cannot outlive it); ours end with it
+            # anyway (`extractor.init_worker` -> `procs.die_with`).
+            multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+            local = replace(opts, ml_threads=ml.worker_threads(threads))
+            pool = _pools[opts] = Workers(local, threads, start="spawn")
+        return pool
+
+
+def run_task(fn: Callable[[Any], Any], opts: Options, arg: Any) -> Any:
+    """A Dask task: `fn(arg)` in one of this worker's extractor processes. When that
+    process dies, the task fails with BrokenProcessPool saying how (the runner's
+    `_alone` puts it in the file's error record), and the next task gets a fresh one."""
+    pool = _local_pool(opts)
+    with _pools_lock:
+        future, generation = pool.submit(fn, arg)
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        with _pools_lock:
+            how = pool.replace(generation)
+        raise BrokenProcessPool(how) from None
