@@ -85,6 +85,7 @@ class ClusterWorkers:
             raise ClusterError(f"the Dask scheduler at {address} has no workers: {exc}") from None
         self.jobs = max(1, sum(self.client.nthreads().values()))
         """Tasks the cluster runs at once (its workers' threads when we connected)."""
+        log.info("extracting on the Dask cluster at %s (%d worker threads)", address, self.jobs)
         self.generation = 0
         self._how = "died"
         self._submitted: dict[str, int] = {}
@@ -167,28 +168,32 @@ _pools_lock = threading.Lock()
 
 
 def _local_pool(opts: Options) -> Workers:
-    """This Dask worker's extractor processes for `opts`, started at its first task."""
+    """This Dask worker's extractor processes for `opts`, started at its first task (call
+    with `_pools_lock` held). Those of other options (an earlier run's) are stopped once
+    their last task is done: a worker keeps one set of processes, not one per run."""
     from distributed import get_worker
 
-    with _pools_lock:
-        pool = _pools.get(opts)
-        if pool is None:
-            threads = get_worker().state.nthreads
-            # A Dask worker under a nanny is a daemon process, which multiprocessing will
-            # not let start children (so that they cannot outlive it); ours end with it
-            # anyway (`extractor.init_worker` -> `procs.die_with`).
-            multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
-            local = replace(opts, ml_threads=ml.worker_threads(threads))
-            pool = _pools[opts] = Workers(local, threads, start="spawn")
-        return pool
+    pool = _pools.get(opts)
+    if pool is None:
+        for old in _pools.values():
+            old.close(wait=False, kill=False)
+        _pools.clear()
+        threads = get_worker().state.nthreads
+        # A Dask worker under a nanny is a daemon process, which multiprocessing does not
+        # let start children (so that none outlives it); ours end with it anyway
+        # (`extractor.init_worker` -> `procs.die_with`).
+        multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+        local = replace(opts, ml_threads=ml.worker_threads(threads))
+        pool = _pools[opts] = Workers(local, threads, start="spawn")
+    return pool
 
 
 def run_task(fn: Callable[[Any], Any], opts: Options, arg: Any) -> Any:
     """A Dask task: `fn(arg)` in one of this worker's extractor processes. When that
     process dies, the task fails with BrokenProcessPool saying how (the runner's
     `_alone` puts it in the file's error record), and the next task gets a fresh one."""
-    pool = _local_pool(opts)
     with _pools_lock:
+        pool = _local_pool(opts)
         future, generation = pool.submit(fn, arg)
     try:
         return future.result()

@@ -71,9 +71,10 @@ class Workers:
         self._pool = self._start()
         return how
 
-    def close(self, wait: bool = True) -> None:
-        """`wait=False` (an interrupted run): the workers are stopped, not waited for."""
-        if not wait:
+    def close(self, wait: bool = True, kill: bool = True) -> None:
+        """`wait=False` (an interrupted run): the workers are stopped, not waited for;
+        with `kill=False` they end after the work they have."""
+        if not wait and kill:
             for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
                 proc.kill()
         self._pool.shutdown(wait=wait, cancel_futures=True)
