@@ -15,16 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dask
 import orjson
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from hg_common import layout
 from hg_extract.cluster import ClusterWorkers, task_key
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
 from tests.conftest import FIXTURES
+from tests.dask_cluster import local_cluster
 
 from .conftest import BIN, hg_env, run_extract, run_index
 from .hostile import photo
@@ -38,19 +38,8 @@ were made, when exiftool last read the original."""
 @pytest.fixture(scope="module")
 def cluster():
     # allowed-failures 1: a task is run again after one lost worker, KilledWorker after two
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        local = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            scheduler_port=0,
-            dashboard_address=":0",
-        )
-    client = Client(local)
-    yield local.scheduler_address, client
-    client.close()
-    local.close()
+    with local_cluster(allowed_failures=1) as running:
+        yield running
 
 
 def without_timestamps(data: bytes) -> bytes:
