@@ -106,7 +106,8 @@ class ClusterWorkers:
         return done, self.generation
 
     def _settle(self, remote: Any, done: Future) -> None:
-        """The Dask future's outcome into `done` (in the client's callback thread)."""
+        """The Dask future's outcome into `done` (in the client's callback thread); the
+        scheduler may forget the task then."""
         from distributed import KilledWorker
 
         try:
@@ -114,17 +115,18 @@ class ClusterWorkers:
             if exc is None:
                 done.set_result(remote.result())
                 return
-        except BaseException as lost:  # cancelled: the scheduler forgot it (restarted)
+        except BaseException as lost:  # cancelled: the scheduler was lost or restarted
             exc = lost
+        finally:
+            remote.release()
         if isinstance(exc, BrokenProcessPool):  # its process died on a Dask worker
             self._how = str(exc) or "died"
         elif isinstance(exc, KilledWorker):
             self._how = "died: each Dask worker that ran it was lost (KilledWorker)"
             exc = BrokenProcessPool(self._how)
-        elif not isinstance(exc, Exception):
+        elif not isinstance(exc, Exception) or type(exc).__name__ == "CancelledError":
             self._how = f"was lost on the cluster ({type(exc).__name__})"
             exc = BrokenProcessPool(self._how)
-        remote.release()
         done.set_exception(exc)
 
     def replace(self, generation: int) -> str:
