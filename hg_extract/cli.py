@@ -24,6 +24,7 @@ from hg_common.home import cache_dir
 from hg_common.log import setup_logging
 from hg_common.ndjson import NdjsonWriter
 from hg_common.progress import Progress
+from hg_extract.cluster import ClusterError, ClusterLost
 from hg_extract.extractor import CPU_LIMIT, Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.ml import step as ml
@@ -121,7 +122,7 @@ def _cluster(args: Any, cfg: Config, opts: Options) -> Any:
         raise UsageError(
             f"--cluster must be a Dask scheduler address (tcp://HOST:8786), not {address!r}"
         )
-    from hg_extract.cluster import ClusterError, ClusterWorkers  # imports distributed: ~0.5 s
+    from hg_extract.cluster import ClusterWorkers  # imports distributed: ~0.5 s
 
     try:
         return ClusterWorkers(opts, address)
@@ -186,6 +187,8 @@ def _extract(argv: Sequence[str]) -> int:
     try:
         for record in runner.run(records):
             out.write(record)
+    except ClusterLost as exc:  # the records printed stand; the rest is the next run's
+        raise UsageError(str(exc)) from None
     finally:
         progress.close()
         storage.end_run()

@@ -31,6 +31,7 @@ import hashlib
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -61,6 +62,13 @@ class ClusterError(Exception):
     """The cluster cannot be used (unreachable, no workers): one line for the user."""
 
 
+class ClusterLost(BaseException):  # noqa: N818 - a lost cluster, as KeyboardInterrupt
+    """The scheduler went away mid-run: the run ends (exit 2, like an internal error: the
+    files not yet answered are done by the next run). A BaseException, so that the runner's
+    per-file handlers (`except Exception`) do not take it for a file's failure and write
+    a failure memo for a file that was never read."""
+
+
 # -- the client side (hg-extract) ----------------------------------------------------------
 
 
@@ -89,18 +97,25 @@ class ClusterWorkers:
         self.generation = 0
         self._how = "died"
         self._submitted: dict[str, int] = {}
+        self._inflight: set[Future] = set()
+        self._lost: str | None = None
+        self._closed = False
         self._lock = threading.Lock()
+        threading.Thread(target=self._watch, daemon=True, name="cluster watch").start()
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> tuple[Future, int]:
         """The future of `fn(arg)` on a Dask worker (a concurrent.futures Future, so the
         runner waits for it as for a local one)."""
         key = task_key(STEPS.get(fn, getattr(fn, "__name__", "task")), arg, self.opts)
+        done: Future = Future()
         with self._lock:
+            if self._lost:
+                raise ClusterLost(self._lost)
             runs = self._submitted.get(key, 0)
             self._submitted[key] = runs + 1
+            self._inflight.add(done)
         if runs:
             key = f"{key}-r{runs}"
-        done: Future = Future()
         remote = self.client.submit(run_task, fn, self.opts, arg, key=key, pure=False)
         remote.add_done_callback(lambda f: self._settle(f, done))
         return done, self.generation
@@ -110,24 +125,59 @@ class ClusterWorkers:
         scheduler may forget the task then."""
         from distributed import KilledWorker
 
+        exc: BaseException | None
+        result = None
         try:
-            exc = remote.exception()
-            if exc is None:
-                done.set_result(remote.result())
-                return
-        except BaseException as lost:  # cancelled: the scheduler was lost or restarted
-            exc = lost
-        finally:
+            if remote.status == "cancelled":  # the client lost the scheduler
+                exc = ClusterLost(self._lost_sentence())
+            else:
+                exc = remote.exception()
+                if exc is None:
+                    result = remote.result()
+        except BaseException as lost:  # the client is closing: the scheduler is gone
+            exc = ClusterLost(self._lost_sentence(lost))
+        try:
             remote.release()
+        except Exception:  # a closed client: nothing left to release
+            pass
         if isinstance(exc, BrokenProcessPool):  # its process died on a Dask worker
             self._how = str(exc) or "died"
         elif isinstance(exc, KilledWorker):
             self._how = "died: each Dask worker that ran it was lost (KilledWorker)"
             exc = BrokenProcessPool(self._how)
-        elif not isinstance(exc, Exception) or type(exc).__name__ == "CancelledError":
-            self._how = f"was lost on the cluster ({type(exc).__name__})"
-            exc = BrokenProcessPool(self._how)
-        done.set_exception(exc)
+        self._finish(done, result, exc)
+
+    def _finish(self, done: Future, result: Any, exc: BaseException | None) -> None:
+        with self._lock:
+            if done.done():  # failed by `_watch` already
+                return
+            self._inflight.discard(done)
+            if isinstance(exc, ClusterLost):  # and every later submit
+                self._lost = self._lost or str(exc)
+            if exc is None:
+                done.set_result(result)
+            else:
+                done.set_exception(exc)
+
+    def _lost_sentence(self, why: BaseException | None = None) -> str:
+        said = f": {type(why).__name__}: {why}" if why is not None else ""
+        return f"lost the Dask scheduler at {self.address} during the run{said}"
+
+    def _watch(self) -> None:
+        """A client that lost its scheduler (and could not reconnect in its timeout) is
+        closed, and what it was waiting for would never come: fail those futures, and
+        every later submit, with ClusterLost."""
+        while not self._closed:
+            time.sleep(0.5)
+            if self._closed or self.client.status not in ("closing", "closed"):
+                continue
+            with self._lock:
+                self._lost = self._lost_sentence()
+                waiting, self._inflight = self._inflight, set()
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(ClusterLost(self._lost))
+            return
 
     def replace(self, generation: int) -> str:
         """How the last failed task's process died: Dask replaces its workers itself, and
@@ -136,6 +186,7 @@ class ClusterWorkers:
 
     def close(self, wait: bool = True) -> None:
         """The client's tasks are forgotten by the scheduler when it disconnects."""
+        self._closed = True
         self.client.close()
 
 

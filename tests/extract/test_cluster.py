@@ -275,3 +275,68 @@ def test_task_keys_name_the_work_and_nothing_else():
     assert a != task_key("transcode", [group("a.jpg", "ab" * 32)], group_opts)
     forced = Options(storage=Path("/s"), force=True)
     assert a != task_key("extract", [group("a.jpg", "ab" * 32)], forced)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_scheduler_lost_mid_run_ends_the_run_with_exit_2(tmp_path):
+    """With `dask scheduler` and `dask worker` as a user starts them: the scheduler killed
+    mid-run ends hg-extract in seconds (not a wait for ever), one line, exit 2; what it
+    printed before stands, and no file got an error record or a failure memo for it."""
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--dashboard-address", ":0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [BIN / "dask", "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1"]
+        + ["--nworkers", "1", "--nthreads", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        src = tmp_path / "src"
+        for n in range(40):
+            photo(src / f"p{n:02}.jpg", 300 + n, (2400, 1600))
+        home = tmp_path / "home"
+        (tmp_path / "records").write_bytes(run_index(home, src))
+        proc = subprocess.Popen(
+            [BIN / "hg-extract", "--no-progress", "--no-geo", "--ml", "off"]
+            + ["--cluster", f"tcp://127.0.0.1:{port}"],
+            stdin=(tmp_path / "records").open("rb"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=hg_env(home),
+        )
+        storage = home / "storage"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(storage.rglob("*-colors.json")):
+            time.sleep(0.05)
+        scheduler.kill()
+        killed = time.monotonic()
+        out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - killed
+    finally:
+        worker.terminate()
+        scheduler.kill()
+        worker.wait(30)
+        scheduler.wait(30)
+    assert proc.returncode == 2, err.decode()
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith(f"hg-extract: error: lost the Dask scheduler at tcp://127.0.0.1:{port}")
+    assert took < 30
+    records = [orjson.loads(line) for line in out.splitlines()]
+    assert not [r for r in records if r["type"] == "error"]
+    assert not list(storage.rglob("*-failed.json"))
+    entries = [r for r in records if r["type"] == "entry"]
+    assert len(entries) < 40  # it was mid-run
+    for entry in entries:  # each printed entry is whole
+        assert entry["previews"] and (storage / entry["previews"][-1]).is_file()
