@@ -114,13 +114,12 @@ class ClusterWorkers:
             runs = self._submitted.get(key, 0)
             self._submitted[key] = runs + 1
             self._inflight.add(done)
-        if runs:
-            key = f"{key}-r{runs}"
-        remote = self.client.submit(run_task, fn, self.opts, arg, key=key, pure=False)
-        remote.add_done_callback(lambda f: self._settle(f, done))
+        name = f"{key}-r{runs}" if runs else key
+        remote = self.client.submit(run_task, fn, self.opts, arg, key=name, pure=False)
+        remote.add_done_callback(lambda f: self._settle(f, done, key))
         return done, self.generation
 
-    def _settle(self, remote: Any, done: Future) -> None:
+    def _settle(self, remote: Any, done: Future, key: str) -> None:
         """The Dask future's outcome into `done` (in the client's callback thread); the
         scheduler may forget the task then."""
         from distributed import KilledWorker
@@ -140,6 +139,9 @@ class ClusterWorkers:
             remote.release()
         except Exception:  # a closed client: nothing left to release
             pass
+        if exc is None:  # only a key that failed can be submitted again: memory stays flat
+            with self._lock:
+                self._submitted.pop(key, None)
         if isinstance(exc, BrokenProcessPool):  # its process died on a Dask worker
             self._how = str(exc) or "died"
         elif isinstance(exc, KilledWorker):

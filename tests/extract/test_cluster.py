@@ -252,6 +252,17 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path):
     assert time.monotonic() - started < 15
 
 
+def test_an_empty_cluster_flag_overrides_the_config(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[extract]\ncluster = "tcp://127.0.0.1:{free_port()}"\n')
+    photo(tmp_path / "src/p.jpg", 1)
+    code, records, err = run_extract(home, run_index(home, tmp_path / "src"), "--cluster", "")
+    assert code == 0, err
+    assert [r["files"][0]["path"] for r in records if r["type"] == "entry"] == ["p.jpg"]
+    assert "Dask" not in err
+
+
 def test_a_bad_cluster_address_in_the_config_is_a_config_error(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
