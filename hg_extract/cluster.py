@@ -22,7 +22,9 @@ and skip what exists, so two runs of one task leave one result. A unit the runne
 a key of its own (`-r1`…), or Dask would answer with the failure it remembers.
 
 Workers read the originals and write the storage at the paths this machine uses (the index's
-roots, `storage`): they must be the same on every worker (a shared mount at one path).
+roots, `storage`), on a shared mount; a worker that mounts them elsewhere says where in its
+environment (`HG_CLUSTER_PATHS`, `PathMap`): the paths are mapped on the way in and back on
+the way out, so the records name the files as this machine knows them.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -216,10 +220,76 @@ def _files(arg: Any) -> list[list[str]]:
     return out
 
 
+# -- a worker's own mount points -----------------------------------------------------------
+
+PATHS_ENV = "HG_CLUSTER_PATHS"
+"""On a Dask worker whose mounts differ from hg-extract's machine: `CLIENT=WORKER` prefixes,
+separated by `;`, e.g. `/volume1/photos=/mnt/nas/photos;/volume1/hg=/mnt/nas/hg`."""
+
+
+class PathMap:
+    """The client's paths (the originals' roots, the storage) as this worker sees them,
+    and back: what a task returns names the files as the client knows them."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        # longest prefix first: /a/b=/x wins over /a=/y for /a/b/c
+        self.pairs = sorted(pairs, key=lambda p: len(p[0]), reverse=True)
+
+    @classmethod
+    def parse(cls, text: str) -> PathMap:
+        pairs = []
+        for item in text.split(";"):
+            if not item.strip():
+                continue
+            client, sep, worker = item.partition("=")
+            client, worker = client.strip().rstrip("/"), worker.strip().rstrip("/")
+            if not sep or not client.startswith("/") or not worker.startswith("/"):
+                raise ValueError(f"{PATHS_ENV}: {item!r} is not /CLIENT/PATH=/WORKER/PATH")
+            pairs.append((client, worker))
+        return cls(pairs)
+
+    def reverse(self) -> PathMap:
+        return PathMap([(w, c) for c, w in self.pairs])
+
+    def path(self, path: str) -> str:
+        for old, new in self.pairs:
+            if path == old or path.startswith(old + "/"):
+                return new + path[len(old) :]
+        return path
+
+    def convert(self, item: Any) -> Any:
+        """`item` with each file record's `root` mapped (a unit of groups, a GroupResult,
+        ML tasks or results, Options: what goes to and comes back from a task)."""
+        if not self.pairs:
+            return item
+        if isinstance(item, list):
+            return [self.convert(x) for x in item]
+        if isinstance(item, dict) and "root" in item:
+            return {**item, "root": self.path(item["root"])}
+        if isinstance(item, Group):
+            return replace(item, files=tuple(self.convert(f) for f in item.files))
+        if isinstance(item, GroupResult):
+            failed = [replace(f, file=self.convert(f.file)) for f in item.failed]
+            task = self.convert(item.ml_task) if item.ml_task is not None else None
+            return replace(item, group=self.convert(item.group), failed=failed, ml_task=task)
+        if isinstance(item, ml.MLTask):
+            return replace(item, file=self.convert(item.file))
+        if isinstance(item, ml.MLResult):
+            return replace(item, task=self.convert(item.task))
+        if isinstance(item, Options):
+            return replace(item, storage=Path(self.path(str(item.storage))))
+        return item
+
+
 # -- the worker side (in each Dask worker process) ----------------------------------------
 
 _pools: dict[Options, Workers] = {}
 _pools_lock = threading.Lock()
+
+
+def _paths() -> PathMap:
+    """This worker's path map (a bad HG_CLUSTER_PATHS: every task fails saying why)."""
+    return PathMap.parse(os.environ.get(PATHS_ENV, ""))
 
 
 def _local_pool(opts: Options) -> Workers:
@@ -228,18 +298,20 @@ def _local_pool(opts: Options) -> Workers:
     their last task is done: a worker keeps one set of processes, not one per run."""
     from distributed import get_worker
 
-    pool = _pools.get(opts)
+    key = opts
+    pool = _pools.get(key)
     if pool is None:
         for old in _pools.values():
             old.close(wait=False, kill=False)
         _pools.clear()
         threads = get_worker().state.nthreads
+        opts = _paths().convert(opts)
         # A Dask worker under a nanny is a daemon process, which multiprocessing does not
         # let start children (so that none outlives it); ours end with it anyway
         # (`extractor.init_worker` -> `procs.die_with`).
         multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
         local = replace(opts, ml_threads=ml.worker_threads(threads))
-        pool = _pools[opts] = Workers(local, threads, start="spawn")
+        pool = _pools[key] = Workers(local, threads, start="spawn")
     return pool
 
 
@@ -247,11 +319,12 @@ def run_task(fn: Callable[[Any], Any], opts: Options, arg: Any) -> Any:
     """A Dask task: `fn(arg)` in one of this worker's extractor processes. When that
     process dies, the task fails with BrokenProcessPool saying how (the runner's
     `_alone` puts it in the file's error record), and the next task gets a fresh one."""
+    paths = _paths()
     with _pools_lock:
         pool = _local_pool(opts)
-        future, generation = pool.submit(fn, arg)
+        future, generation = pool.submit(fn, paths.convert(arg))
     try:
-        return future.result()
+        return paths.reverse().convert(future.result())
     except BrokenProcessPool:
         with _pools_lock:
             how = pool.replace(generation)

@@ -11,8 +11,11 @@ from distributed import Client, LocalCluster
 
 
 @contextmanager
-def local_cluster(allowed_failures: int = 3) -> Iterator[tuple[str, Client]]:
-    """The scheduler's address and a client of it (to look at and kill workers)."""
+def local_cluster(
+    allowed_failures: int = 3, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Client]]:
+    """The scheduler's address and a client of it (to look at and kill workers); `env`:
+    the workers' environment variables."""
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
         cluster = LocalCluster(
             n_workers=2,
@@ -21,6 +24,7 @@ def local_cluster(allowed_failures: int = 3) -> Iterator[tuple[str, Client]]:
             host="127.0.0.1",
             scheduler_port=0,
             dashboard_address=":0",
+            env=env or {},
         )
     client = Client(cluster)
     try:

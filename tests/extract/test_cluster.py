@@ -20,7 +20,7 @@ import pytest
 from distributed import Client
 
 from hg_common import layout
-from hg_extract.cluster import ClusterWorkers, task_key
+from hg_extract.cluster import PATHS_ENV, ClusterWorkers, PathMap, task_key
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
 from tests.conftest import FIXTURES
@@ -351,3 +351,36 @@ def test_a_scheduler_lost_mid_run_ends_the_run_with_exit_2(tmp_path):
     assert len(entries) < 40  # it was mid-run
     for entry in entries:  # each printed entry is whole
         assert entry["previews"] and (storage / entry["previews"][-1]).is_file()
+
+
+def test_a_worker_that_mounts_the_files_elsewhere_maps_the_paths(tmp_path):
+    """Originals and storage at other paths on the workers (HG_CLUSTER_PATHS): the workers
+    read and write at theirs, the records name the files as hg-extract's machine does."""
+    here, there = tmp_path / "nas", tmp_path / "mnt"
+    for n in range(3):
+        photo(here / "photos" / f"p{n}.jpg", 800 + n)
+    home = tmp_path / "home"
+    stdin = run_index(home, here / "photos")
+    shutil.copytree(here / "photos", there / "photos")
+    shutil.rmtree(here / "photos")  # gone at the client's path: only the map finds them
+    paths = f"{here / 'photos'}={there / 'photos'};{home / 'storage'}={there / 'storage'}"
+    with local_cluster(env={PATHS_ENV: paths}) as (address, _):
+        code, records, err = run_extract(home, stdin, "--ml", "off", "--cluster", address)
+    assert code == 0, err
+    entries = [r for r in records if r["type"] == "entry"]
+    assert sorted(r["files"][0]["path"] for r in entries) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert {r["files"][0]["root"] for r in entries} == {str(here / "photos")}
+    for entry in entries:  # written at the worker's storage path
+        assert (there / "storage" / entry["previews"][-1]).is_file()
+        assert not (home / "storage" / entry["previews"][-1]).exists()
+
+
+def test_path_map():
+    paths = PathMap.parse("/volume1/photos=/mnt/photos; /volume1/photos/2020=/mnt/2020/;")
+    assert paths.path("/volume1/photos/a/b.jpg") == "/mnt/photos/a/b.jpg"
+    assert paths.path("/volume1/photos/2020/x.jpg") == "/mnt/2020/x.jpg"  # the longest
+    assert paths.path("/volume1/photos") == "/mnt/photos"
+    assert paths.path("/volume1/photoshop/x") == "/volume1/photoshop/x"  # a whole name only
+    assert paths.reverse().path("/mnt/photos/a.jpg") == "/volume1/photos/a.jpg"
+    with pytest.raises(ValueError, match="HG_CLUSTER_PATHS"):
+        PathMap.parse("photos=/mnt/photos")
