@@ -14,7 +14,8 @@ options). A file that kills its process (a decoder's segfault, the CPU limit) br
 local pool: the task fails with BrokenProcessPool and how the process died, as in a local run,
 and the runner redoes the units of that moment one group at a time. A Dask worker that dies
 (SIGKILL, the machine gone) has its tasks run again by Dask on another worker; a task that
-kills `allowed-failures` workers comes back as KilledWorker, taken as BrokenProcessPool too.
+was running on more than `allowed-failures` (a scheduler setting, 3) workers that died comes
+back as KilledWorker, taken as BrokenProcessPool too.
 
 Task keys are made from the files' checksums and paths, the step, EXTRACTOR_VERSION and the
 options, so Dask's own second run of a task is the same task; the storage's writes are atomic
