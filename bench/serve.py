@@ -54,6 +54,13 @@ CALLS = [  # (name, path, the same call in-process)
         lambda g: g.page("tag:beach", (), 0, 500),
     ),
     ("years summary", "/api/years", lambda g: g.years("", ())),
+    ("folder tree: root", "/api/folders", lambda g: g.folders("", "", ())),
+    ("folder tree: a year", "/api/folders?path=2020", lambda g: g.folders("2020", "", ())),
+    (
+        "folder tree: filtered",
+        "/api/folders?q=tag%3Abeach",
+        lambda g: g.folders("", "tag:beach", ()),
+    ),
     ("map points", "/api/geo", lambda g: g.geo("", ())),
     ("map points: year:2020", "/api/geo?q=year%3A2020", lambda g: g.geo("year:2020", ())),
 ]

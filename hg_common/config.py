@@ -208,6 +208,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "watch_max_delay": Key("number", at_least(0), default=600),
         "watch_poll": Key("number", positive),
         "map_tiles": Key("string", _url_template, default=DEFAULT_MAP_TILES),
+        # HomeGallery's api-server endpoints (/embeddings, /objects) with the local model
+        "ml_api": Key("boolean", default=False),
         "users": Key("tables"),
     },
     "server.users": {  # each [[server.users]]

@@ -9,8 +9,9 @@ record itself (`hg_common.entry.ml_outputs`), so a re-run, a move or a rebuild k
 
 Skips what exists: for `local`, both files made by the shipped model's name and version (a
 new model version recomputes); for `api`, the three answers (whatever model the server
-has). A failure is an `error` record for the entry's primary (stage extract, `"ml": true`)
-and nothing stored: the next run, or hg-import's retry of failed files, tries again.
+has), or the two of hg's current model (an hg-serve `--ml-api` answers no faces). A
+failure is an `error` record for the entry's primary (stage extract, `"ml": true`) and
+nothing stored: the next run, or hg-import's retry of failed files, tries again.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def needed(backend: str, force: bool, storage: Any, entry_id: str, have: dict) -
         return False
     if force:
         return True
+    local_pair = _local_current(have.get("similarity")) and _local_current(have.get("objects"))
     if backend == "local":
-        return not (_local_current(have.get("similarity")) and _local_current(have.get("objects")))
-    return not all(storage.exists(entry_id, what) for what in ENDPOINT_FILES)
+        return not local_pair
+    # hg's model (here or behind hg-serve --ml-api) finds no faces: its pair is complete
+    return not (local_pair or all(storage.exists(entry_id, what) for what in ENDPOINT_FILES))
 
 
 ENDPOINT_FILES = (layout.SIMILARITY, layout.OBJECTS, layout.FACES)
@@ -145,7 +148,7 @@ def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
     # record (not only a log line) the entry is retried by the next run or --retry-failed,
     # instead of staying without objects or faces unnoticed.
     result.errors += [
-        f"{client.url}/{endpoint}: not asked, disabled for this run after repeated errors"
+        f"{client.display_url}/{endpoint}: not asked, disabled for this run after repeated errors"
         for endpoint in answer.disabled
     ]
     for endpoint, body in answer.answers.items():

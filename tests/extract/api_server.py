@@ -3,7 +3,8 @@ the same routes, headers and answers as packages/api-server (see homegallery-int
 
 `POST /embeddings` answers 1024 values from the JPEG itself (its 32x32 grey pixels scaled to
 MobileNet's 0..2.875), so similar images get similar vectors; `/objects` and `/faces` answer
-`objects` / `faces`. `mode[endpoint]` makes an endpoint misbehave: "500", "malformed",
+`objects` / `faces`. `mode[endpoint]` makes an endpoint misbehave: "500", "501" (as
+hg-serve --ml-api's /faces), "malformed",
 "no-data", "slow" (sleeps `delay` s), "drop" (closes the connection). Every request is kept
 (`requests`: path, content type, body sha1), and the most requests ever in flight at once
 (`max_inflight`).
@@ -83,6 +84,8 @@ class FakeApiServer:
                     time.sleep(server.delay)
                 if mode == "500":
                     return self._send(500, {"error": "model failed"})
+                if mode == "501":
+                    return self._send(501, {"error": "not implemented"})
                 if mode == "malformed":
                     return self._send(200, b'{"data": [1, 2')
                 if mode == "no-data":
