@@ -153,7 +153,8 @@ def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster)
     again gets the error record; the others are entries."""
     address, client = cluster
     src = tmp_path / "src"
-    photo(src / "a-killer.jpg", 1, (6000, 4000))  # seconds of work; its unit's key names it
+    # seconds of CPU (a PNG has no draft mode), first of the first unit: its key names it
+    slow_png(src / "a-killer.png", 40_000_000)
     for n in range(6):
         photo(src / f"p{n}.jpg", 400 + n)
     home = tmp_path / "home"
@@ -161,7 +162,7 @@ def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster)
     killer = next(
         orjson.loads(line)["checksum"]
         for line in stdin.splitlines()
-        if orjson.loads(line).get("path") == "a-killer.jpg"
+        if orjson.loads(line).get("path") == "a-killer.png"
     )
     stop = threading.Event()
     kills = []
@@ -190,8 +191,8 @@ def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster)
     assert code == 1, err
     errors = {r["path"]: r for r in records if r["type"] == "error"}
     entries = {f["path"] for r in records if r["type"] == "entry" for f in r["files"]}
-    assert set(errors) == {"a-killer.jpg"}, (errors, len(kills))
-    assert "KilledWorker" in errors["a-killer.jpg"]["error"]
+    assert set(errors) == {"a-killer.png"}, (errors, len(kills))
+    assert "KilledWorker" in errors["a-killer.png"]["error"]
     assert entries == {f"p{n}.jpg" for n in range(6)}
     assert len(kills) >= 4  # twice for its unit, twice alone
     client.wait_for_workers(2, timeout=60)
