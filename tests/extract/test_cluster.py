@@ -316,7 +316,7 @@ def test_a_scheduler_lost_mid_run_ends_the_run_with_exit_2(tmp_path):
         with Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
         src = tmp_path / "src"
-        for n in range(40):
+        for n in range(64):
             photo(src / f"p{n:02}.jpg", 300 + n, (2400, 1600))
         home = tmp_path / "home"
         (tmp_path / "records").write_bytes(run_index(home, src))
@@ -349,7 +349,7 @@ def test_a_scheduler_lost_mid_run_ends_the_run_with_exit_2(tmp_path):
     assert not [r for r in records if r["type"] == "error"]
     assert not list(storage.rglob("*-failed.json"))
     entries = [r for r in records if r["type"] == "entry"]
-    assert len(entries) < 40  # it was mid-run
+    assert len(entries) < 64  # it was mid-run
     for entry in entries:  # each printed entry is whole
         assert entry["previews"] and (storage / entry["previews"][-1]).is_file()
 
