@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/ml.py
+	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/import.py

@@ -132,6 +132,13 @@ def _http_url(v: str) -> str | None:
     return None if v.startswith(("http://", "https://")) else "must be an http(s):// URL"
 
 
+def _dask_address(v: str) -> str | None:
+    """A Dask scheduler's address (hg-extract --cluster); "" means the local workers."""
+    if v == "" or v.startswith(("tcp://", "tls://", "ws://", "wss://")):
+        return None
+    return 'must be a Dask scheduler address such as "tcp://HOST:8786" (or "")'
+
+
 def _url_template(v: str) -> str | None:
     """A Leaflet tile URL template: http(s) or relative to this server, with {z} {x} {y};
     "" means no tiles (the map draws its offline outline)."""
@@ -187,6 +194,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "api_server": Key("string", _http_url),  # HomeGallery api-server for ml = "api"
         "api_timeout": Key("number", positive, default=30),
         "api_concurrency": Key("integer", between(1, 20), default=5),
+        # a Dask scheduler (tcp://HOST:8786) whose workers do the extraction (hg_extract.cluster)
+        "cluster": Key("string", _dask_address, default=""),
     },
     "build": {
         "chunk_size": Key("integer", at_least(1), default=500),

@@ -24,6 +24,7 @@ from hg_common.home import cache_dir
 from hg_common.log import setup_logging
 from hg_common.ndjson import NdjsonWriter
 from hg_common.progress import Progress
+from hg_extract.cluster import ClusterError, ClusterLost
 from hg_extract.extractor import CPU_LIMIT, Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.ml import step as ml
@@ -55,6 +56,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="try files again that failed before")
     p.add_argument("--no-video", action="store_true", help="no video transcoding this run")
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
+    p.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:8786",
+        help="extract on a Dask cluster's workers (default: [extract] cluster; '' = local)",
+    )
     p.add_argument("--geo-server", metavar="URL", help="Nominatim server for addresses")
     p.add_argument("--geo-language", metavar="LANG", help="Accept-Language for --geo-server")
     p.add_argument("--no-geo", action="store_true", help="no address lookup")
@@ -107,6 +113,23 @@ def _ml_backend(args: Any, cfg: Config) -> tuple[str, ApiClient | None]:
         raise UsageError(str(exc)) from exc
 
 
+def _cluster(args: Any, cfg: Config, opts: Options) -> Any:
+    """The Dask cluster of `--cluster`, else `[extract] cluster`; None: local workers."""
+    address = args.cluster if args.cluster is not None else cfg.value("extract", "cluster")
+    if not address:
+        return None
+    if "://" not in address:
+        raise UsageError(
+            f"--cluster must be a Dask scheduler address (tcp://HOST:8786), not {address!r}"
+        )
+    from hg_extract.cluster import ClusterWorkers  # imports distributed: ~0.5 s
+
+    try:
+        return ClusterWorkers(opts, address)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cpu_limit(args: Any, cfg: Config) -> float | None:
     seconds = args.cpu_limit if args.cpu_limit is not None else cfg.value("extract", "cpu_limit")
     if seconds is None:
@@ -153,12 +176,19 @@ def _extract(argv: Sequence[str]) -> int:
     progress = Progress("extract", mode)
     records = index_records(cfg.index_dir) if args.all else stdin_records(sys.stdin.fileno())
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=True)
-    runner = Runner(opts, jobs, geocoder, progress, retry_failed=args.retry_failed, api=api)
+    cluster = _cluster(args, cfg, opts)
+    if cluster is not None:
+        jobs = cluster.jobs
+    runner = Runner(
+        opts, jobs, geocoder, progress, retry_failed=args.retry_failed, api=api, cluster=cluster
+    )
     storage = Storage(cfg.storage)
     storage.begin_run()  # sweeps the temp files a killed run left
     try:
         for record in runner.run(records):
             out.write(record)
+    except ClusterLost as exc:  # the records printed stand; the rest is the next run's
+        raise UsageError(str(exc)) from None
     finally:
         progress.close()
         storage.end_run()

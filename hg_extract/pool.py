@@ -31,9 +31,12 @@ from hg_extract.extractor import Options
 class Workers:
     """`jobs` worker processes, each with its `Extractor` (and exiftool)."""
 
-    def __init__(self, opts: Options, jobs: int) -> None:
+    def __init__(self, opts: Options, jobs: int, start: str = "fork") -> None:
         self.opts = opts
         self.jobs = jobs
+        self.start = start
+        """multiprocessing's start method: "spawn" in a Dask worker (`cluster`), whose
+        threads make a fork unsafe."""
         self.generation = 0
         """Counts replacements: a future of an older generation broke with its pool."""
         self._pool = self._start()
@@ -41,7 +44,7 @@ class Workers:
     def _start(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
             self.jobs,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=multiprocessing.get_context(self.start),
             initializer=extractor.init_worker,
             initargs=(self.opts, os.getpid()),
         )
@@ -68,9 +71,10 @@ class Workers:
         self._pool = self._start()
         return how
 
-    def close(self, wait: bool = True) -> None:
-        """`wait=False` (an interrupted run): the workers are stopped, not waited for."""
-        if not wait:
+    def close(self, wait: bool = True, kill: bool = True) -> None:
+        """`wait=False` (an interrupted run): the workers are stopped, not waited for;
+        with `kill=False` they end after the work they have."""
+        if not wait and kill:
             for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
                 proc.kill()
         self._pool.shutdown(wait=wait, cancel_futures=True)

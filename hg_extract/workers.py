@@ -173,6 +173,7 @@ class Runner:
         retry_failed: bool = False,
         work: Callable[[list[Group]], list[GroupResult]] = extractor.process_chunk,
         api: Any = None,
+        cluster: Any = None,
     ) -> None:
         self.opts = opts
         self.jobs = max(1, jobs)
@@ -189,11 +190,13 @@ class Runner:
         self._ml_ids: set[str] = set()
         self.api = api
         """The api backend's client (`hg_extract.ml.api.ApiClient`) when `opts.ml` is api."""
+        self.cluster = cluster
+        """A Dask cluster's `hg_extract.cluster.ClusterWorkers` in place of local workers."""
 
     def run(self, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         # Forked before the input thread starts (see `pool`); a worker per job, also for
         # one: a decoder that crashes takes a worker with it, not the run.
-        self.workers = Workers(self.opts, self.jobs)
+        self.workers = self.cluster or Workers(self.opts, self.jobs)
         finished = False
         try:
             yield from self._run(stream)

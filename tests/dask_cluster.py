@@ -1,0 +1,34 @@
+"""A real Dask cluster on 127.0.0.1 for the tests of `hg-extract --cluster`: a scheduler and
+two worker processes (each under a nanny that starts a new one when it is killed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dask
+from distributed import Client, LocalCluster
+
+
+@contextmanager
+def local_cluster(
+    allowed_failures: int = 3, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Client]]:
+    """The scheduler's address and a client of it (to look at and kill workers); `env`:
+    the workers' environment variables."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        cluster = LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=":0",
+            env=env or {},
+        )
+    client = Client(cluster)
+    try:
+        yield cluster.scheduler_address, client
+    finally:
+        client.close()
+        cluster.close()
