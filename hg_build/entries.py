@@ -266,9 +266,9 @@ def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
     media["previews"] = list(record.get("previews") or [])
     media["video"] = record.get("video")
     media["colors"] = list(record.get("colors") or [])
-    media["faces"] = list(record.get("faces") or [])
-    media.update(objects=[], similarity=None)
-    media.update(ml_fields(record))  # from -objects.json / -similarity.json (hg_build.ml)
+    media.update(objects=[], similarity=None, faces=[], face_descriptors=None)
+    # from -objects.json / -similarity.json / -faces.json (hg_build.ml, hg_build.faces)
+    media.update(ml_fields(record))
 
 
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
