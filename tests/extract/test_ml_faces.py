@@ -7,6 +7,7 @@ objects are still stored; hg-build's `count(faces)` and `face:<id>.<n>` queries.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 
@@ -20,6 +21,7 @@ from hg_extract.ml import faces as dlib_faces
 from tests.build.conftest import hg_build, query
 from tests.conftest import media_file
 
+from .api_server import FakeApiServer
 from .conftest import BIN, hg_env, run_extract, run_index
 
 PHOTOS = {
@@ -220,3 +222,48 @@ def test_hg_build_counts_faces_and_finds_the_same_face(run):
     faces = {r["id"]: r["faces"] for r in every}
     assert {r["id"]: r["faces"] for r in query(home, "")} == faces
     assert len(query(home, f"face:{portrait['id'][:8]}.0")) == 4
+
+
+# -- the api backend --------------------------------------------------------------------------
+
+
+def test_api_faces_are_stored_verbatim_and_mapped_as_homegallery_does(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("obama-portrait.jpg", "obama-speech.jpg", "biden-portrait.jpg"):
+        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    home = tmp_path / "home"
+    stdin = run_index(home, src)
+    with FakeApiServer() as server:
+        code, records, stderr = run_extract(home, stdin, "--ml", "api", server.url, "--no-geo")
+    assert code == 0, stderr
+    ml = by_name(records)
+    storage = home / "storage"
+    for rec in ml.values():
+        value = rec["faces"]
+        assert value["model"] == "face-api" and len(value["data"]) == 1
+        preview = layout.path(storage, rec["id"], layout.preview(800)).read_bytes()
+        assert value["srcSha1sum"] == hashlib.sha1(preview).hexdigest()
+        assert orjson.loads(layout.path(storage, rec["id"], layout.FACES).read_bytes()) == value
+        assert set(value["data"][0]["descriptor"]) == {str(i) for i in range(128)}
+    hg_build(home, stdin=b"".join(orjson.dumps(r) + b"\n" for r in records))
+    every = {name_of(r): r for r in query(home, "count(faces) = 1")}
+    assert sorted(every) == sorted(ml)
+    [face] = every["obama-speech.jpg"]["faces"]
+    box = ml["obama-speech.jpg"]["faces"]["data"][0]["alignedRect"]["box"]
+    width = ml["obama-speech.jpg"]["faces"]["width"]
+    assert face["x"] == round(box["x"] / width, 3) and face["width"] == round(
+        box["width"] / width, 2
+    )
+    # HomeGallery's mapper: age to 1 decimal, gender only above 0.7, top two expressions > 0.3
+    assert (face["age"], face["gender"], face["expressions"]) == (
+        34.6,
+        "unknown",
+        ["neutral", "happy"],
+    )
+    assert "descriptor" not in face and face["score"] >= 0.7
+    portrait = every["obama-portrait.jpg"]["id"]
+    assert {name_of(r) for r in query(home, f"face:{portrait[:7]}.0")} == {
+        "obama-portrait.jpg",
+        "obama-speech.jpg",
+    }
