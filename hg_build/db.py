@@ -227,7 +227,7 @@ def update_ml(
     cur = conn.execute(f"UPDATE entries SET {', '.join(sets)} WHERE id = ?", [*params, entry_id])
     if not cur.rowcount:
         return False
-    if "objects" in fields:
+    if "objects" in fields or "faces" in fields:
         _retext(conn, entry_id, updated)
     else:
         conn.execute("UPDATE entries SET updated = ? WHERE id = ?", (updated, entry_id))

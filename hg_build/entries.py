@@ -292,6 +292,13 @@ def search_text(
     if objects := get("objects"):
         classes = [o.get("class") for o in objects if isinstance(o, Mapping)]
         parts += [str(c) for c in classes if c is not None]
+    if faces := get("faces"):  # as HomeGallery: face expressions and age decade ("30s")
+        for face in faces:
+            if isinstance(face, Mapping):
+                parts += [str(e) for e in face.get("expressions") or () if e]
+                age = face.get("age")
+                if age.__class__ in (int, float) and 0 <= age < 200:
+                    parts.append(f"{int(age // 10) * 10}s")
     return "\n".join([p for p in parts if p]).casefold()  # empty parts left out
 
 

@@ -34,6 +34,8 @@ PHOTOS = {
 }
 SCALED = "obama-portrait-scaled.jpg"
 """obama-portrait.jpg at 60 %, re-saved at JPEG quality 70: the same face, other pixels."""
+GROUP = "group.jpg"
+"""Three of the photos side by side in one: three persons."""
 
 
 def kinds(records, kind):
@@ -67,6 +69,12 @@ def run(tmp_path_factory):
     with Image.open(src / "obama-portrait.jpg") as img:
         small = img.resize((int(img.width * 0.6), int(img.height * 0.6)), Image.Resampling.BICUBIC)
         small.save(src / SCALED, quality=70)
+    group = Image.new("RGB", (1500, 700), "white")
+    for i, name in enumerate(("obama-portrait.jpg", "biden-portrait.jpg", "astronaut-collins.jpg")):
+        with Image.open(src / name) as img:
+            img.thumbnail((500, 700))
+            group.paste(img, (500 * i, 0))
+    group.save(src / GROUP, quality=90)
     home = base / "home"
     stdin = run_index(home, src)
     code, records, stderr = run_extract(home, stdin, "--jobs", "2", "--no-geo")
@@ -76,7 +84,8 @@ def run(tmp_path_factory):
 
 def test_every_face_is_found_where_it_is(run):
     ml = by_name(run["records"])
-    assert sorted(ml) == sorted([*PHOTOS, SCALED])
+    assert sorted(ml) == sorted([*PHOTOS, SCALED, GROUP])
+    assert len(kept(ml[GROUP]["faces"])) == 3
     storage = run["home"] / "storage"
     for name, (_person, (cx, cy, cw)) in PHOTOS.items():
         value = ml[name]["faces"]
@@ -100,7 +109,7 @@ def test_every_face_is_found_where_it_is(run):
 
 def test_descriptors_tell_persons_apart_and_hold_for_a_scaled_copy(run):
     ml = by_name(run["records"])
-    vec = {name: descriptors({"data": kept(r["faces"])})[0] for name, r in ml.items()}
+    vec = {n: descriptors({"data": kept(r["faces"])})[0] for n, r in ml.items() if n != GROUP}
     person = {name: p for name, (p, _) in PHOTOS.items()} | {SCALED: "obama"}
     distance = {(a, b): float(np.linalg.norm(vec[a] - vec[b])) for a in vec for b in vec if a < b}
     same = [d for (a, b), d in distance.items() if person[a] == person[b]]
@@ -199,12 +208,14 @@ def test_hg_build_counts_faces_and_finds_the_same_face(run):
     home = run["home"]
     hg_build(home, stdin=b"".join(json.dumps(r).encode() + b"\n" for r in run["records"]))
     every = query(home, "")
-    assert len(every) == 6
+    assert len(every) == 7
     assert {name_of(r) for r in query(home, "count(faces) > 0")} == {
         *PHOTOS,
         SCALED,
+        GROUP,
     }
-    assert query(home, "count(faces) > 1") == []
+    assert [name_of(r) for r in query(home, "count(faces) > 2")] == [GROUP]
+    assert [name_of(r) for r in query(home, "count(faces) = 2")] == []
     portrait = next(r for r in every if name_of(r) == "obama-portrait.jpg")
     [face] = portrait["faces"]
     assert set(face) == {"x", "y", "width", "height", "score"}  # no descriptor in the record
@@ -213,15 +224,16 @@ def test_hg_build_counts_faces_and_finds_the_same_face(run):
     names = [name_of(r) for r in found]
     assert names[0] == "obama-portrait.jpg" and names[1] == SCALED  # nearest first
     assert sorted(names) == sorted(["obama-portrait.jpg", SCALED, "obama-speech.jpg",
-                                    "obama-blue-room.jpg"])  # fmt: skip
+                                    "obama-blue-room.jpg", GROUP])  # fmt: skip
     biden = next(r for r in every if name_of(r) == "biden-portrait.jpg")
-    assert [r["id"] for r in query(home, f"face:{biden['id'][:6]}.0")] == [biden["id"]]
+    found = {name_of(r) for r in query(home, f"face:{biden['id'][:6]}.0")}
+    assert found == {"biden-portrait.jpg", GROUP}
     assert query(home, f"face:{biden['id'][:6]}.1") == []  # no such face
     # a rebuild makes the same faces from the stored -faces.json
     hg_build(home, "--rebuild")
     faces = {r["id"]: r["faces"] for r in every}
     assert {r["id"]: r["faces"] for r in query(home, "")} == faces
-    assert len(query(home, f"face:{portrait['id'][:8]}.0")) == 4
+    assert len(query(home, f"face:{portrait['id'][:8]}.0")) == 5
 
 
 # -- the api backend --------------------------------------------------------------------------
@@ -262,6 +274,8 @@ def test_api_faces_are_stored_verbatim_and_mapped_as_homegallery_does(tmp_path):
         ["neutral", "happy"],
     )
     assert "descriptor" not in face and face["score"] >= 0.7
+    # free text finds face expressions and the age decade, as HomeGallery's
+    assert len(query(home, "happy")) == 3 and len(query(home, "30s")) == 3
     portrait = every["obama-portrait.jpg"]["id"]
     assert {name_of(r) for r in query(home, f"face:{portrait[:7]}.0")} == {
         "obama-portrait.jpg",
