@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hg_common.home import DATABASE
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT / ".." / "shared" / "media" / "exif-samples" / "jpg"
 BIN = Path(sys.executable).parent
@@ -81,18 +83,18 @@ def timed(cmd: list[str] | str, home: Path, shell: bool = False) -> dict:
         if time.monotonic() >= next_load:
             loads.append(os.getloadavg()[0])
             next_load += 10
-        if first is None and entries(home / "gallery.db") > 0:
+        if first is None and entries(home / DATABASE) > 0:
             first = time.monotonic() - start
         time.sleep(0.1)
     total = time.monotonic() - start
     log.close()
-    if first is None and entries(home / "gallery.db") > 0:
+    if first is None and entries(home / DATABASE) > 0:
         first = total
     return {
         "exit": proc.returncode,
         "first": first,
         "total": total,
-        "entries": entries(home / "gallery.db"),
+        "entries": entries(home / DATABASE),
         "load": sum(loads) / len(loads) if loads else os.getloadavg()[0],
     }
 

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.build import pct, synthetic  # noqa: E402
 from hg_build import db  # noqa: E402
 from hg_build.build import Builder  # noqa: E402
+from hg_common.home import DATABASE, EVENTS  # noqa: E402
 from hg_serve.gallery import Gallery  # noqa: E402
 
 CALLS = [  # (name, path, the same call in-process)
@@ -53,6 +54,13 @@ CALLS = [  # (name, path, the same call in-process)
         lambda g: g.page("tag:beach", (), 0, 500),
     ),
     ("years summary", "/api/years", lambda g: g.years("", ())),
+    ("folder tree: root", "/api/folders", lambda g: g.folders("", "", ())),
+    ("folder tree: a year", "/api/folders?path=2020", lambda g: g.folders("2020", "", ())),
+    (
+        "folder tree: filtered",
+        "/api/folders?q=tag%3Abeach",
+        lambda g: g.folders("", "tag:beach", ()),
+    ),
     ("map points", "/api/geo", lambda g: g.geo("", ())),
     ("map points: year:2020", "/api/geo?q=year%3A2020", lambda g: g.geo("year:2020", ())),
 ]
@@ -166,14 +174,14 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        build_s = build_database(home / "gallery.db", args.entries)
-        size = (home / "gallery.db").stat().st_size
+        build_s = build_database(home / DATABASE, args.entries)
+        size = (home / DATABASE).stat().st_size
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
         print(
             f"entries: {args.entries}; database {size / 1e6:.0f} MB, built in {build_s:.0f} s "
             "(hg-build's Builder, chunks of 500)"
         )
-        gallery = Gallery(home / "gallery.db", home / "events.ndjson")
+        gallery = Gallery(home / DATABASE, home / EVENTS)
         ref: dict[str, float] = {}
         for name, _, call in CALLS:
             orjson.dumps(call(gallery))  # warm

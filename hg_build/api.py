@@ -2,7 +2,8 @@
 
 Reading (`check_readable`, `connect_readonly`, `empty_database`), searching (the query
 language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `search_fields`,
-`media_by_id`, `existing_ids`, `visible_keys`), summaries (`years`, `tags`, the map's
+`media_by_id`, `existing_ids`, `fields_by_ids`, `visible_keys`), summaries (`years`, `tags`,
+the folder tree's `folders`, the map's
 `geo_snapshot` / `geo_rowids` / `geo_select`), the event log (`append_events`,
 `read_events`, `EventLogError`, and `apply_events` into the database) and the failures
 (`count_failures`, `list_failures`). Everything else in hg_build is its own business, so
@@ -18,7 +19,8 @@ from pathlib import Path
 from hg_build import db, schema
 from hg_build.events import EventLogError, append_events, read_events
 from hg_build.failures import count_failures, list_failures
-from hg_build.lookup import existing_ids, media_by_id, visible_keys
+from hg_build.folders import folders
+from hg_build.lookup import existing_ids, fields_by_ids, media_by_id, visible_keys
 from hg_build.query import QueryError, compile_query
 from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, search_fields
@@ -39,6 +41,8 @@ __all__ = [
     "count_failures",
     "empty_database",
     "existing_ids",
+    "fields_by_ids",
+    "folders",
     "geo_rowids",
     "geo_select",
     "geo_snapshot",

@@ -6,10 +6,10 @@ hg-serve's detail view and edit validation: an id outside a user's filter is "no
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hg_build import db
+from hg_build import db, record
 from hg_build.query.compile import Compiled, entries_where
 
 BATCH = 500  # ids per statement, well below SQLite's parameter limit
@@ -41,6 +41,26 @@ def existing_ids(
             [*part, *c.params],
         )
         found.update(r[0] for r in rows)
+    return found
+
+
+def fields_by_ids(
+    conn: sqlite3.Connection, ids: Iterable[str], fields: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Some fields (columns of `entries`, as `search.search_fields` reads them) of the
+    entries with these ids: `{id: {"id", field: value…}}` (e.g. the folder view's covers)."""
+    columns = [record.COLUMNS[f] for f in fields]
+    picked = ", ".join(f"e.{c}" for c in columns)
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(wanted), BATCH):
+        part = wanted[i : i + BATCH]
+        marks = ",".join("?" * len(part))
+        for entry_id, *values in conn.execute(
+            f"SELECT e.id, {picked} FROM entries e WHERE e.id IN ({marks})", part
+        ):
+            fields_of = dict(zip(fields, values, strict=True))
+            found[entry_id] = record.decode({"id": entry_id, **fields_of}, entry_id)
     return found
 
 

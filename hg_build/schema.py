@@ -21,7 +21,7 @@ from hg_build import record
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -105,6 +105,10 @@ CREATE INDEX IF NOT EXISTS entries_filesize ON entries (filesize);
 CREATE INDEX IF NOT EXISTS files_size ON files (size);
 -- tags_f holds entry_id too (the table's key): a covering index for tag terms
 CREATE INDEX IF NOT EXISTS tags_f ON tags (tag_f, ts);
+-- the folder view and folder:/path: terms: a folder's subtree is a range of dir (covering)
+CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id, mtime);
+-- memories:MM-DD (the same day in any year) without a scan of every entry
+CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year);
 """
 """Indexes for queries only (the upserts' lookups use the keys and files_entry): a fresh
 build creates them at its end, one sort each, instead of updating them per row."""
@@ -171,7 +175,14 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
 
 
 def _v5_to_v6(conn: sqlite3.Connection) -> None:
-    """v6: `entries.face_descriptors` (faces, `hg_build.faces`), empty: `hg-build
+    """v6: indexes for the folder view (`files_dir`) and for memories
+    (`entries_month_day`); the data is unchanged."""
+    conn.execute("CREATE INDEX IF NOT EXISTS files_dir ON files (dir, entry_id, mtime)")
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year)")
+
+
+def _v6_to_v7(conn: sqlite3.Connection) -> None:
+    """v7: `entries.face_descriptors` (faces, `hg_build.faces`), empty: `hg-build
     --rebuild` or the next `ml` records fill it."""
     conn.execute("ALTER TABLE entries ADD COLUMN face_descriptors BLOB")
 
@@ -182,6 +193,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 """from_version -> step that brings a database to from_version + 1 in place."""
 

@@ -176,6 +176,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "geo_server": Key("string"),
         "max_pixels": Key("integer", at_least(1)),
         "video_timeout": Key("number", positive),
+        # CPU seconds one file's previews may take (default: hg_extract.extractor.CPU_LIMIT)
+        "cpu_limit": Key("number", at_least(0)),
         # the ML step (similar images, objects): the shipped model, an api server, or none
         "ml": Key("string", one_of("local", "api", "off"), default="local"),
         "api_server": Key("string", _http_url),  # HomeGallery api-server for ml = "api"
@@ -198,6 +200,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "watch_max_delay": Key("number", at_least(0), default=600),
         "watch_poll": Key("number", positive),
         "map_tiles": Key("string", _url_template, default=DEFAULT_MAP_TILES),
+        # HomeGallery's api-server endpoints (/embeddings, /objects) with the local model
+        "ml_api": Key("boolean", default=False),
         "users": Key("tables"),
     },
     "server.users": {  # each [[server.users]]

@@ -24,7 +24,7 @@ from hg_common.home import cache_dir
 from hg_common.log import setup_logging
 from hg_common.ndjson import NdjsonWriter
 from hg_common.progress import Progress
-from hg_extract.extractor import Options
+from hg_extract.extractor import CPU_LIMIT, Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
 from hg_extract.ml import step as ml
 from hg_extract.ml.api import ApiClient
@@ -60,6 +60,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--no-geo", action="store_true", help="no address lookup")
     p.add_argument("--max-pixels", type=int, help=f"refuse larger images ({DEFAULT_MAX_PIXELS})")
     p.add_argument("--video-timeout", type=float, help="seconds per transcode (default 300+4/s)")
+    p.add_argument(
+        "--cpu-limit",
+        type=float,
+        metavar="S",
+        help=f"CPU seconds one file's previews may take, 0 = none (default {CPU_LIMIT:g})",
+    )
     p.add_argument(
         "--ml",
         nargs="+",
@@ -104,6 +110,15 @@ def _ml_backend(args: Any, cfg: Config) -> tuple[str, ApiClient | None]:
         raise UsageError(str(exc)) from exc
 
 
+def _cpu_limit(args: Any, cfg: Config) -> float | None:
+    seconds = args.cpu_limit if args.cpu_limit is not None else cfg.value("extract", "cpu_limit")
+    if seconds is None:
+        return CPU_LIMIT
+    if seconds < 0:
+        raise UsageError("--cpu-limit must be >= 0 (0: no limit)")
+    return seconds or None
+
+
 def _terminated(signum: int, frame: object) -> None:
     """SIGTERM ends the run as Ctrl-C does: workers stopped, the storage's run mark removed
     (else the next run sweeps the whole storage for temp files)."""
@@ -125,6 +140,7 @@ def _extract(argv: Sequence[str]) -> int:
         video=not args.no_video and cfg.value("extract", "video"),
         max_pixels=args.max_pixels or cfg.value("extract", "max_pixels") or DEFAULT_MAX_PIXELS,
         video_timeout=args.video_timeout or cfg.value("extract", "video_timeout"),
+        cpu_limit=_cpu_limit(args, cfg),
         ml=backend,
         ml_threads=ml.worker_threads(jobs),
         faces=not args.no_faces and cfg.value("extract", "faces"),

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.util import Finalize
 from pathlib import Path
@@ -43,6 +45,9 @@ from hg_extract.storage import Storage
 EXTRACTOR_VERSION = 1
 """Written into error records and failure memos; bump it when extraction changes in a way
 that may read files that failed before (a memo of an older version is tried again)."""
+CPU_LIMIT = 120.0
+"""Default of `[extract] cpu_limit`: far above what a 200-megapixel image costs (a few CPU
+seconds), far below "for ever"."""
 SMALLEST = layout.preview(min(SIZES))
 """Written last of the previews: with `-colors.json` it means they are complete."""
 
@@ -62,6 +67,9 @@ class Options:
     """Intra-op threads of each worker's model session (the cores shared by the jobs)."""
     faces: bool = True
     """Whether the local backend looks for faces (`hg_extract.ml.faces`)."""
+    cpu_limit: float | None = CPU_LIMIT
+    """CPU seconds one file's previews may take in a worker (None: no limit), see
+    `cpu_limited`."""
 
 
 @dataclass
@@ -250,7 +258,8 @@ class Extractor:
             primary = group.primary["path"]
             try:
                 result.errors = self._file_errors(group, result.metas, file_errors)
-                self._outputs(group, result)
+                with cpu_limited(self.opts.cpu_limit):
+                    self._outputs(group, result)
                 result.failed = failed
                 return result
             except Exception as exc:  # any library, any bug: this file's failure
@@ -360,6 +369,26 @@ class Extractor:
 _extractor: Extractor | None = None
 
 
+@contextmanager
+def cpu_limited(seconds: float | None) -> Iterator[None]:
+    """End this worker process when the block uses more than `seconds` of CPU.
+
+    A decoder caught in a loop on a hostile file never returns to Python, so no exception
+    can stop it: SIGPROF's default action ends the process, and the parent's pool handling
+    (a dead worker costs only its group: `workers.Runner._alone`) turns that into the file's
+    error record. CPU time, not wall time: a busy NAS slows a file down but does not make it
+    use more CPU, so load never fails a good file; and ITIMER_PROF leaves ITIMER_REAL to
+    the exiftool reader (`exif.ExifReader`)."""
+    if not seconds:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
 def init_worker(opts: Options, parent: int) -> None:
     """Pool initializer: one Extractor (and exiftool) per process, closed at process exit.
     The worker ends with its parent, even one killed with SIGKILL (see `procs`)."""
@@ -367,6 +396,7 @@ def init_worker(opts: Options, parent: int) -> None:
     die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU limit ends it (`cpu_limited`)
     _extractor = Extractor(opts)
     Finalize(None, _extractor.close, exitpriority=10)
 

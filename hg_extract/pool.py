@@ -63,7 +63,7 @@ class Workers:
             return "died"
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=True, cancel_futures=True)  # joins them: exit codes known
-        how = _how_it_died(processes)
+        how = _how_it_died(processes, self.opts.cpu_limit)
         self.generation += 1
         self._pool = self._start()
         return how
@@ -76,10 +76,12 @@ class Workers:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
-def _how_it_died(processes: list[Any]) -> str:
+def _how_it_died(processes: list[Any], cpu_limit: float | None = None) -> str:
     """'was killed (SIGSEGV)' from the exit codes the broken pool's processes left: the
     others were ended by the pool itself (SIGTERM)."""
     for code in (p.exitcode for p in processes):
+        if code == -signal.SIGPROF:  # `extractor.cpu_limited`
+            return f"was stopped after {cpu_limit or 0:g} CPU seconds ([extract] cpu_limit)"
         if code is not None and code < 0 and code != -signal.SIGTERM:
             return f"was killed ({_signal_name(-code)})"
         if code is not None and code > 0:

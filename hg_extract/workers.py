@@ -348,7 +348,8 @@ class Runner:
                 return result
             except BrokenProcessPool:
                 how = self.workers.replace(generation)
-                error = f"the worker process {how} while extracting it (a crash in a decoder?)"
+                cause = "" if "cpu_limit" in how else " (a crash in a decoder?)"
+                error = f"the worker process {how} while extracting it{cause}"
             except Exception as exc:
                 error = describe(exc)
             failed.append(Failure(group.primary, error))

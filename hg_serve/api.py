@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import orjson
@@ -72,7 +73,8 @@ def query_endpoint(run: Callable[[Gallery, Request, str, tuple[str, ...]], Any])
         q = request.query_params.get("q", "")
         filters = user_filters(request)
         gz = "gzip" in request.headers.get("accept-encoding", "")
-        key = (request.url.path, str(request.query_params), filters, gz)
+        # the day too: an answer may depend on it (`memories:today`), not only on the data
+        key = (request.url.path, str(request.query_params), filters, gz, date.today())
         body = cache.get(key, gallery.version())
         if body is None:
             try:
@@ -98,6 +100,7 @@ entries = query_endpoint(
 entry = query_endpoint(lambda g, r, q, f: g.detail(r.path_params["id"], f))
 years = query_endpoint(lambda g, r, q, f: g.years(q, f))
 tags = query_endpoint(lambda g, r, q, f: g.tags(q, f))
+folders = query_endpoint(lambda g, r, q, f: g.folders(r.query_params.get("path", ""), q, f))
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
 failures = query_endpoint(

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, files, live, login
+from hg_serve import api, files, live, login, mlapi, originals
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -31,7 +31,17 @@ from hg_serve.headers import SecurityHeaders
 from hg_serve.import_status import ImportStatusApp
 from hg_serve.settings import ServerSettings
 
-APP_PAGES = ("/", "/years", "/tags", "/map", "/videos", "/failures", "/view/{id}")
+APP_PAGES = (
+    "/",
+    "/years",
+    "/tags",
+    "/folders",
+    "/map",
+    "/videos",
+    "/memories",
+    "/failures",
+    "/view/{id}",
+)
 
 
 def map_tiles(settings: ServerSettings) -> str:
@@ -62,19 +72,25 @@ def create_app(
     broker = live.Broker(lambda ids, filters: gallery.call(gallery.existing, ids, filters))
     watcher = live.Watcher(gallery, broker, poll_interval)
     sessions = Sessions(settings, session_key)
+    ml = mlapi.MlApi() if settings.ml_api else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         task = asyncio.create_task(watcher.run())
+        loading = asyncio.create_task(ml.load()) if ml is not None else None
         try:
             yield
         finally:
             task.cancel()
+            if loading is not None:
+                loading.cancel()
             broker.close()
             gallery.close()
             sessions.close()
 
     routes = _routes(cfg, broker, storage_handler(cfg, settings, gallery))
+    if ml is not None:
+        routes += ml.routes()
     app = Starlette(
         routes=_under_base(routes, settings.base_path),
         lifespan=lifespan,
@@ -131,10 +147,12 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/years", api.years),
         Route("/api/tags", api.tags),
         Route("/api/geo", api.geo),
+        Route("/api/folders", api.folders),
         Route("/api/failures", api.failures),
         Route("/api/events", api.post_events, methods=["POST"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
+        Route("/originals/{id}/{n}", originals.original, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC)),
         Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
         Mount(

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hg_serve.mlapi import PATHS as MACHINE_PATHS
 from hg_serve.passwords import verify_password
 from hg_serve.settings import ServerSettings, User
 
@@ -237,7 +238,7 @@ class AuthMiddleware:
             scope.setdefault("state", {})["user"] = user
             await self.app(scope, receive, send)
             return
-        if rel.startswith(("/api/", "/files/")):
+        if rel.startswith(("/api/", "/files/", "/originals/")) or rel in MACHINE_PATHS:
             extra = (
                 []
                 if b"x-requested-with" in headers

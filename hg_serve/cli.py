@@ -25,7 +25,7 @@ DESCRIPTION = """\
 Serve the gallery (web app, JSON API, previews) from the database hg-build writes.
 Read-only on sources and storage; writes only the event log (tag edits).
 
-  hg-serve [--host H] [--port P] [--base-path /gallery] [--watch]
+  hg-serve [--host H] [--port P] [--base-path /gallery] [--watch] [--ml-api]
   hg-serve hash-password      # reads a password from stdin or the terminal, prints its hash"""
 
 WARNING = """\
@@ -43,6 +43,14 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; [server] host)")
     p.add_argument("--port", type=int, help="port (default 3000; 0 = any free port)")
     p.add_argument("--base-path", help="serve under this path prefix, e.g. /gallery")
+    p.add_argument(
+        "--ml-api",
+        action="store_true",
+        default=None,
+        help="also answer HomeGallery's api-server endpoints (POST /embeddings, /objects) "
+        "with the local model, for another machine's `hg-extract --ml api URL` "
+        "([server] ml_api)",
+    )
     add_watch_arguments(p)
     add_common_arguments(p)
     return p
@@ -72,7 +80,7 @@ def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("hg-serve", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)
-    settings = server_settings(cfg, args.host, args.port, args.base_path)
+    settings = server_settings(cfg, args.host, args.port, args.base_path, args.ml_api)
     if not settings.auth_required and not is_loopback(settings.host):
         print(WARNING.format(host=settings.host), file=sys.stderr)
 

@@ -164,6 +164,19 @@ class Gallery:
         with self._read() as conn:
             return api.tags(conn, c)
 
+    def folders(self, folder: str = "", q: str = "", filters: Sequence[str] = ()) -> dict[str, Any]:
+        """A folder's child folders with counts and a cover (a grid item) each, of the
+        entries the query and the user's filter select (`api.folders`)."""
+        c = compile_filtered(q, filters, drive_by_tag=False)
+        with self._read() as conn:
+            tree = api.folders(conn, folder, c)
+            covers = api.fields_by_ids(
+                conn, [f["cover"] for f in tree["folders"]], grid.GRID_FIELDS
+            )
+        for child in tree["folders"]:
+            child["cover"] = grid.grid_item(covers[child["cover"]])
+        return tree
+
     def geo(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, Any]:
         """Compact parallel arrays (idLength, ids, lat, lon) of entries with a position.
 

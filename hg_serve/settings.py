@@ -8,6 +8,7 @@ Example::
     base_path = "/gallery"          # serve everything under this prefix ("" = root)
     session_hours = 720             # login-form session lifetime
     map_tiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"   # "" = no tiles (offline)
+    ml_api = false                  # also answer HomeGallery's api-server endpoints (--ml-api)
 
     [[server.users]]
     name = "anna"
@@ -49,6 +50,8 @@ class ServerSettings:
     session_hours: float = 720.0
     map_tiles: str = DEFAULT_MAP_TILES
     """Leaflet URL template of the map's tiles (`[server] map_tiles`)."""
+    ml_api: bool = False
+    """Answer HomeGallery's api-server endpoints with the local model (`--ml-api`)."""
 
     @property
     def auth_required(self) -> bool:
@@ -107,6 +110,7 @@ def server_settings(
     host: str | None = None,
     port: int | None = None,
     base_path: str | None = None,
+    ml_api: bool | None = None,
 ) -> ServerSettings:
     """Pure: defaults <- [server] table (checked by hg_common.config) <- flags."""
     section = cfg.section("server")
@@ -123,4 +127,5 @@ def server_settings(
         users=_users(section.get("users")),
         session_hours=float(hours),
         map_tiles=cfg.value("server", "map_tiles"),
+        ml_api=bool(ml_api if ml_api is not None else cfg.value("server", "ml_api")),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hg_build.query import ast
@@ -216,6 +216,35 @@ class _Compiler:
             return self.files(f"dir = {self.p(value.text.strip('/'))}")
         return self.files(self.text("dir_f", op, value, n))
 
+    def k_folder(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        """`folder:a/b`: an entry with a file in folder a/b or below (case-sensitive, as
+        `path`). A range on `files.dir` (index `files_dir`), not LIKE: folder names may hold
+        `%` and `_`, which LIKE would read as wildcards."""
+        folder = value.text.strip("/")
+        if op not in (":", "=", "!="):
+            raise QueryError(f"operator {op!r} does not apply to 'folder'", n.pos)
+        if not folder:  # the root: every entry has a file in it or below
+            return "(1)" if op != "!=" else "(0)"
+        low, high = subtree_bounds(folder)
+        inner = (
+            f"SELECT entry_id FROM files WHERE dir = {self.p(folder)} "
+            f"OR (dir >= {self.p(low)} AND dir < {self.p(high)})"
+        )
+        return f"(e.id {'NOT IN' if op == '!=' else 'IN'} ({inner}))"
+
+    def k_memories(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        """`memories:today` or `memories:MM-DD`: "on this day", the entries taken on that
+        month and day in the years before this one (newest first), over the index
+        `entries_month_day`. HomeGallery's grammar has no such term; `day:` is already the
+        day of the month. "today" and "this year" are this computer's local date."""
+        if op not in (":", "="):
+            raise QueryError(f"operator {op!r} does not apply to 'memories'", n.pos)
+        month, day = qv.month_day(value)
+        return (
+            f"(e.month = {self.p(month)} AND e.day = {self.p(day)} "
+            f"AND e.year < {self.p(date.today().year)})"
+        )
+
     def k_filename(self, key: str, op: str, value: ast.Value, n: Any) -> str:
         if op in (":", "="):
             return self.files(f"name = {self.p(value.text)}")
@@ -334,10 +363,18 @@ class _Compiler:
         return f"{expr} {direction}, e.ts DESC, e.id"
 
 
+def subtree_bounds(folder: str) -> tuple[str, str]:
+    """[low, high) of the `dir` values strictly below a folder (no leading or trailing /):
+    every string that starts with `folder/` sorts at or after `folder/` and before `folder0`
+    ('0' follows '/' in byte order, SQLite's BINARY collation)."""
+    return f"{folder}/", f"{folder}0"
+
+
 KNOWN = (
     INT_KEYS | NUM_KEYS | TEXT_KEYS
     | {"date", "type", "id", "duration", "ratio", "tag", "object", "face", "file", "path",
-       "filename", "ext", "index", "filesize", "location", "geo", "near", "similar"}
+       "filename", "ext", "index", "filesize", "location", "geo", "near", "similar",
+       "folder", "memories"}
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from hg_build.query.ast import Value
 from hg_build.query.errors import QueryError
@@ -60,6 +61,26 @@ def ratio(value: Value) -> tuple[str | None, float]:
             f"got {value.text!r}",
             value.pos,
         ) from None
+
+
+_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+
+
+def month_day(value: Value) -> tuple[int, int]:
+    """(month, day) of `today` (this computer's local date) or `MM-DD` (`12-06`, `2-29`)."""
+    text = value.text.strip().lower()
+    if text == "today":
+        today = date.today()
+        return today.month, today.day
+    match = _MONTH_DAY.match(text)
+    if match:
+        month, day = int(match.group(1)), int(match.group(2))
+        if 1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]:
+            return month, day
+    raise QueryError(f"expected today or a month and day like 12-06, got {value.text!r}", value.pos)
+
+
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def distance_km(value: Value) -> float:

@@ -6,7 +6,12 @@ and `Content-Type: image/jpeg`; a 2xx answer is a JSON object with a `data` list
 verbatim (`-similarity.json`, `-objects.json`, `-faces.json`); errors are 4xx/5xx with a JSON
 `{"error"}`. As HomeGallery: a timeout per request (30 s), at most `concurrency` requests at
 once (5, 1..20), and a detector is disabled for the rest of the run after more than
-`max_errors` errors (5; a success counts one error off).
+`max_errors` errors (5; a success counts one error off). A 501 (Not Implemented: hg-serve
+`--ml-api` has no faces) means the server does not offer that detector: it is not asked
+again in this run and is no entry's error.
+
+Credentials in the URL (`http://user:password@host:3000`, for an hg-serve with users) are
+sent as HTTP Basic by requests; messages name the URL without them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -39,7 +45,13 @@ class ApiResult:
     answers: dict[str, bytes] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)
-    """Endpoints not asked because they were disabled in this run."""
+    """Endpoints not asked because they were disabled in this run after errors."""
+    not_offered: list[str] = field(default_factory=list)
+    """Endpoints the server does not offer (it answered 501): nothing to store, no error."""
+
+
+class NotOffered(MLError):
+    """The server answered 501 Not Implemented: it has no such detector."""
 
 
 def check_answer(endpoint: str, body: bytes) -> Any:
@@ -76,6 +88,7 @@ class ApiClient:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"api server URL must be http(s)://…, not {url!r}")
         self.url = url.rstrip("/")
+        self.display_url = _without_credentials(self.url)
         self.timeout = timeout
         self.concurrency = max(1, min(MAX_CONCURRENCY, concurrency))
         self.max_errors = max_errors
@@ -84,6 +97,7 @@ class ApiClient:
         self._lock = threading.Lock()
         self._errors = dict.fromkeys(endpoints, 0)
         self.disabled: set[str] = set()
+        self.not_offered: set[str] = set()
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -95,7 +109,7 @@ class ApiClient:
 
     def post(self, endpoint: str, jpeg: bytes) -> bytes:
         """The answer's bytes, checked; MLError with the sentence of what went wrong."""
-        where = f"api server {self.url}/{endpoint}"
+        where = f"api server {self.display_url}/{endpoint}"
         try:
             with self._slots:
                 resp = self._session().post(
@@ -108,6 +122,8 @@ class ApiClient:
             raise MLError(f"{where}: no answer within {self.timeout:g} s") from exc
         except requests.RequestException as exc:
             raise MLError(f"{where}: {type(exc).__name__}: {_reason(exc)}") from exc
+        if resp.status_code == 501:
+            raise NotOffered(f"{where}: HTTP 501{_error_text(resp.content)}")
         if not 200 <= resp.status_code < 300:
             raise MLError(f"{where}: HTTP {resp.status_code}{_error_text(resp.content)}")
         try:
@@ -120,11 +136,17 @@ class ApiClient:
         """Ask every detector that is not disabled about one preview."""
         result = ApiResult()
         for endpoint in self.endpoints:
+            if endpoint in self.not_offered:
+                result.not_offered.append(endpoint)
+                continue
             if endpoint in self.disabled:
                 result.disabled.append(endpoint)
                 continue
             try:
                 result.answers[endpoint] = self.post(endpoint, jpeg)
+            except NotOffered as exc:
+                result.not_offered.append(endpoint)
+                self._not_offered(endpoint, exc)
             except MLError as exc:
                 result.errors[endpoint] = str(exc)
                 self._failed(endpoint)
@@ -133,6 +155,13 @@ class ApiClient:
                     self._errors[endpoint] = max(0, self._errors[endpoint] - 1)
         return result
 
+    def _not_offered(self, endpoint: str, exc: NotOffered) -> None:
+        with self._lock:
+            if endpoint in self.not_offered:
+                return
+            self.not_offered.add(endpoint)
+        log.info("%s: not offered by this server, not asked again in this run", exc)
+
     def _failed(self, endpoint: str) -> None:
         with self._lock:
             self._errors[endpoint] += 1
@@ -140,10 +169,18 @@ class ApiClient:
                 self.disabled.add(endpoint)
                 log.warning(
                     "api server %s/%s: disabled for this run after %d errors",
-                    self.url,
+                    self.display_url,
                     endpoint,
                     self._errors[endpoint],
                 )
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without `user:password@`: it goes into logs and error records."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _reason(exc: requests.RequestException) -> str:

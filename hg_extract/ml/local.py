@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -206,13 +206,26 @@ class LocalModel:
     def analyse(self, preview: Path | str) -> Analysis:
         """The analysis of a preview file; MLError when it cannot be read."""
         try:
-            with Image.open(preview) as img:
-                img.draft("RGB", (INPUT_SIZE, INPUT_SIZE))
-                img.load()
-                rgb = img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+            rgb = read_image(preview)
+        except IMAGE_ERRORS as exc:
             raise MLError(f"the preview cannot be read: {type(exc).__name__}: {exc}") from exc
         return self.run(rgb)
+
+
+IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError, SyntaxError)
+"""What Pillow raises for a file that is not a readable image."""
+
+
+def read_image(
+    source: Path | str | BinaryIO, formats: tuple[str, ...] | None = None
+) -> Image.Image:
+    """An image as the model wants it: RGB, decoded at the smallest JPEG scale that still
+    covers the model's input (draft), which is all the model sees. `formats`: the ones
+    accepted (others raise IMAGE_ERRORS' UnidentifiedImageError, an OSError)."""
+    with Image.open(source, formats=formats) as img:
+        img.draft("RGB", (INPUT_SIZE, INPUT_SIZE))
+        img.load()
+        return img.convert("RGB")
 
 
 _model: LocalModel | None = None

@@ -11,9 +11,10 @@ The local backend has two passes (`PARTS`), each skipped when its files exist, m
 shipped model's name and version (a new model version recomputes): `objects` (CenterNet:
 `-objects.json` and `-similarity.json`, `local.py`) and `faces` (dlib: `-faces.json`,
 `faces.py`; off with `--no-faces`). The preview is decoded once for both. The api backend
-needs the three answers (whatever model the server has). A failure is an `error` record for
-the entry's primary (stage extract, `"ml": true`) and nothing of that pass stored: the next
-run, or hg-import's retry of failed files, tries again.
+needs the three answers (whatever model the server has), or the two of hg's current model
+(an hg-serve `--ml-api` answers no faces). A failure is an `error` record for the entry's
+primary (stage extract, `"ml": true`) and nothing of that pass stored: the next run, or
+hg-import's retry of failed files, tries again.
 """
 
 from __future__ import annotations
@@ -93,15 +94,15 @@ def needed(
     `stored` found; `faces`: whether the local backend looks for faces)."""
     if backend == "off":
         return ()
+    local_pair = _local_current(have.get("similarity")) and _local_current(have.get("objects"))
     if backend == "api":
-        if force or not all(storage.exists(entry_id, what) for what in ENDPOINT_FILES):
-            return PARTS
-        return ()
+        # hg's model (here or behind hg-serve --ml-api) finds no faces: its pair is complete
+        complete = local_pair or all(storage.exists(entry_id, what) for what in ENDPOINT_FILES)
+        return PARTS if force or not complete else ()
     from hg_extract.ml.faces import is_current
 
     parts = []
-    objects = _local_current(have.get("similarity")) and _local_current(have.get("objects"))
-    if force or not objects:
+    if force or not local_pair:
         parts.append(OBJECTS)
     if faces and (force or not is_current(have.get("faces"))):
         parts.append(FACES)
@@ -201,7 +202,7 @@ def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
     # record (not only a log line) the entry is retried by the next run or --retry-failed,
     # instead of staying without objects or faces unnoticed.
     result.errors += [
-        f"{client.url}/{endpoint}: not asked, disabled for this run after repeated errors"
+        f"{client.display_url}/{endpoint}: not asked, disabled for this run after repeated errors"
         for endpoint in answer.disabled
     ]
     for endpoint, body in answer.answers.items():

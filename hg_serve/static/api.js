@@ -38,6 +38,7 @@ export const api = {
   entry: (id) => request(`/api/entries/${encodeURIComponent(id)}`),
   years: (q) => request("/api/years" + qs({ q })),
   tags: (q) => request("/api/tags" + qs({ q })),
+  folders: (path, q) => request("/api/folders" + qs({ path, q })),
   geo: (q) => request("/api/geo" + qs({ q })),
   similar: (id) => request(`/api/entries/${encodeURIComponent(id)}/similar`),
   postEvent: (targetIds, actions) => request("/api/events", {
@@ -60,3 +61,5 @@ export function previewUrl(item, needed) {
 }
 
 export const fileUrl = (path) => `${BASE}/files/${path}`;
+// The n-th file of an entry as it lies in its source (hg-serve's /originals/ route).
+export const originalUrl = (id, n) => `${BASE}/originals/${encodeURIComponent(id)}/${n}`;

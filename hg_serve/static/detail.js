@@ -1,7 +1,8 @@
 // The detail view: one entry full-size, next/prev (keys, swipe), zoom and pan (wheel,
 // pinch, double-click), video playback, and the info panel whose values search on click.
-import { api, BASE, fileUrl, pickSize, previewUrl } from "./api.js";
+import { api, BASE, fileUrl, originalUrl, pickSize, previewUrl } from "./api.js";
 import { describe, formatDuration, photoTime, photoTimeParts } from "./labels.js";
+import { Slideshow } from "./slideshow.js";
 import { zoomable } from "./zoom.js";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -25,13 +26,14 @@ function exposureText(d) {
 }
 
 export class Detail {
-  constructor(root, { items, onNavigate, onClose, onSearch }) {
-    Object.assign(this, { root, items, onNavigate, onClose, onSearch });
+  constructor(root, { items, onNavigate, onClose, onSearch, onMap, onChronology }) {
+    Object.assign(this, { root, items, onNavigate, onClose, onSearch, onMap, onChronology });
     this.index = -1;
     this.showInfo = window.innerWidth > 900;
     // Hidden by default, remembered while browsing (and over a reload of the tab).
     this.showBoxes = sessionStorage.getItem("hg.boxes") === "1";
     this.data = null;
+    this.slideshow = new Slideshow(this);
     document.addEventListener("keydown", (e) => this.key(e));
   }
 
@@ -53,6 +55,7 @@ export class Detail {
         <button class="prev" type="button" title="Previous (←)" aria-label="Previous">‹</button>
         <button class="next" type="button" title="Next (→)" aria-label="Next">›</button>
         <button class="info-toggle" type="button" title="Info (i)" aria-label="Info">i</button>
+        <button class="play" type="button" title="Slideshow (p)" aria-label="Slideshow">▶</button>
         <button class="boxes-toggle" type="button" title="Object boxes (o)" aria-label="Object boxes"
           aria-pressed="${this.showBoxes}" hidden>▢</button>
       </div>
@@ -61,11 +64,13 @@ export class Detail {
     this.root.querySelector(".prev").onclick = () => this.step(-1);
     this.root.querySelector(".next").onclick = () => this.step(1);
     this.root.querySelector(".info-toggle").onclick = () => this.toggleInfo();
+    this.root.querySelector(".play").onclick = () => (this.slideshow.playing ? this.slideshow.toggle() : this.slideshow.start());
     this.root.querySelector(".boxes-toggle").onclick = () => this.toggleBoxes();
     this.renderMedia(item);
     this.preload(index);
     this.data = null;
     this.loadInfo(item.id);
+    this.slideshow.shown();
   }
 
   renderMedia(item) {
@@ -92,7 +97,10 @@ export class Detail {
       const d = await api.entry(id);
       if (this.items()[this.index]?.id !== id) return;
       this.data = d;
-      if (this.video && d.video && !this.video.src) this.video.src = fileUrl(d.video);
+      if (this.video && d.video && !this.video.src) {
+        this.video.src = fileUrl(d.video);
+        this.slideshow.shown(); // a video plays in the slideshow once it has its source
+      }
       this.renderInfo();
       this.renderBoxes();
     } catch (err) {
@@ -132,8 +140,21 @@ export class Detail {
       .map((k) => link(d[k], `${k}:${quote(d[k])}`));
     if (place.length) rows.push(["Place", place.join(", ")]);
     if (d.description || d.title) rows.push(["Text", esc([d.title, d.description].filter(Boolean).join(" — "))]);
-    const files = (d.files || []).map((f) => `<div class="file">${esc(f.path)} <small>${formatBytes(f.size)}</small></div>`);
+    // Each file is a download of the original (hg-serve checks the user's filter).
+    const files = (d.files || []).map((f, n) => `<div class="file"><a href="${originalUrl(d.id, n)}" download
+      class="original" title="Download the original">${esc(f.path)}</a> <small>${formatBytes(f.size)}</small></div>`);
     rows.push(["Files", files.join("")]);
+    const primary = Math.max(0, (d.files || []).findIndex((f) => f.primary));
+    const downloads = [];
+    if (d.files?.length) downloads.push(`<a href="${originalUrl(d.id, primary)}" download class="download-original">Original</a>`);
+    if (d.sizes?.length && d.preview) {
+      // The largest preview (a size class: a smaller photo is not enlarged to it).
+      const long = Math.max(d.width || 0, d.height || 0);
+      downloads.push(`<a href="${fileUrl(`${d.preview}-image-preview-${d.sizes[0]}.jpg`)}" download
+        class="download-preview">Preview ${long ? Math.min(long, d.sizes[0]) : d.sizes[0]} px</a>`);
+    }
+    if (d.video) downloads.push(`<a href="${fileUrl(d.video)}" download class="download-video">Video</a>`);
+    if (downloads.length) rows.push(["Download", downloads.join(" · ")]);
     const tags = (d.tags || []).map((t) => `<a href="#" class="tag search-link" data-q="${esc(`tag:${quote(t)}`)}">${esc(t)}</a>`);
     rows.push(["Tags", tags.join(" ") || '<span class="muted">none</span>']);
     if (d.objects?.length) {
@@ -239,6 +260,7 @@ export class Detail {
   }
 
   close() {
+    this.slideshow.stop();
     this.root.hidden = true;
     this.root.replaceChildren();
     document.body.classList.remove("detail-open");
@@ -246,13 +268,36 @@ export class Detail {
     this.zoom = null;
   }
 
+  // Go to an index, clamped to the list (Home/End, ±10, ±100).
+  go(index) {
+    const last = this.items().length - 1;
+    const to = Math.max(0, Math.min(last, index));
+    if (to !== this.index) this.onNavigate(to);
+  }
+
+  // HomeGallery's media-view keys (useMediaViewHotkeys) and hg's own (o, d); `?` lists
+  // them (help.js). Space on a focused video's controls stays the video's.
   key(e) {
     if (!this.open || e.target.closest?.("input, textarea")) return;
-    if (e.key === "ArrowRight") this.step(1);
-    else if (e.key === "ArrowLeft") this.step(-1);
-    else if (e.key === "Escape") this.onClose();
-    else if (e.key === "i") this.toggleInfo();
-    else if (e.key === "o" && this.drawableBoxes().length) this.toggleBoxes();
+    if (e.altKey || e.metaKey) return;
+    if (this.slideshow.key(e)) { e.preventDefault(); return; }
+    const jump = e.ctrlKey ? (e.shiftKey ? 100 : 10) : 1;
+    const k = e.key;
+    const d = this.data;
+    if (k === "ArrowRight" || (k === "k" && !e.ctrlKey)) this.go(this.index + jump);
+    else if (k === "ArrowLeft" || (k === "j" && !e.ctrlKey)) this.go(this.index - jump);
+    else if (e.ctrlKey) return; // the browser's own Ctrl keys (copy, find, …)
+    else if (k === " " && !e.target.closest?.("video")) this.go(this.index + 1);
+    else if (k === "Backspace") this.go(this.index - 1);
+    else if (k === "Home") this.go(0);
+    else if (k === "End") this.go(this.items().length - 1);
+    else if (k === "Escape") this.onClose();
+    else if (k === "i") this.toggleInfo();
+    else if (k === "o" && this.drawableBoxes().length) this.toggleBoxes();
+    else if (k === "s" && d?.has_similar) this.onSearch(`similar:${d.id}`);
+    else if (k === "m" && d?.latitude != null) this.onMap?.(d);
+    else if (k === "c" && d) this.onChronology?.(d.id);
+    else if (k === "d" && d?.files?.length) this.root.querySelector(".download-original")?.click();
     else return;
     e.preventDefault();
   }

@@ -1,11 +1,16 @@
 // hg web app: URL routing, search, live reload, selection and tag editing.
 import { api, ApiError, BASE } from "./api.js";
 import { Detail } from "./detail.js";
+import { folderQuery, foldersPage, folderUrl } from "./folders.js";
+import { Help } from "./help.js";
+import { dayLabel, MemoriesBar, memoriesQuery, todayMD, validMD } from "./memories.js";
 import { Timeline } from "./timeline.js";
 import { failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null };
+const state = { view: "all", q: "", selecting: false, lastClicked: null, pendingYear: null, day: null };
+// The views that show the timeline (the others render into the page section).
+const TIMELINE_VIEWS = new Set(["all", "videos", "memories"]);
 const quote = (v) => (/^[^\s:=<>!()[\],"']+$/.test(v) ? v : `"${String(v).replace(/["\\]/g, "\\$&")}"`);
 
 function showError(err) {
@@ -33,12 +38,14 @@ function showCount(total) {
 
 // No results: say so (the grid is already empty), with the query and a way back.
 function showEmpty(total) {
-  const isTimeline = state.view === "all" || state.view === "videos";
+  const isTimeline = TIMELINE_VIEWS.has(state.view);
   const empty = isTimeline && total === 0;
   $("empty").hidden = !empty;
   if (!empty) return;
   const what = state.view === "videos" ? "videos" : "photos";
-  $("empty-text").textContent = state.q ? `No ${what} match “${state.q}”.` : `No ${what} yet.`;
+  $("empty-text").textContent = state.view === "memories"
+    ? `No photos from ${dayLabel(state.day)} in earlier years${state.q ? ` match “${state.q}”` : ""}.`
+    : state.q ? `No ${what} match “${state.q}”.` : `No ${what} yet.`;
   $("empty-all").hidden = !state.q && state.view === "all";
 }
 
@@ -47,9 +54,11 @@ const timeline = new Timeline($("timeline"), $("grid"), $("scrubber"), {
   onLoaded: (t) => {
     showCount(t.total);
     showEmpty(t.total);
+    if (state.view === "memories") memoriesBar.show(state.day, t.total);
     document.body.dataset.loaded = state.q + "|" + state.view;
     if (state.pendingYear) { timeline.scrollToYear(state.pendingYear); state.pendingYear = null; }
     if (state.pendingId) openId(state.pendingId, false);
+    if (state.pendingScroll) scrollToPending();
   },
   onError: (err) => { showError(err); showCount(null); document.body.dataset.loaded = "error"; },
 });
@@ -59,16 +68,40 @@ const detail = new Detail($("detail"), {
   onNavigate: (i) => openIndex(i, true),
   onClose: () => closeDetail(),
   onSearch: (q) => { closeDetail(false); navigate("/", q); },
+  // m: the map around the photo; c: the photo in the whole timeline (no search).
+  onMap: (d) => { closeDetail(false); state.mapCenter = [d.latitude, d.longitude]; navigate("/map", state.q); },
+  onChronology: (id) => { closeDetail(false); state.pendingScroll = id; navigate("/", ""); },
 });
+new Help($("help"));
+
+// After `c`: the photo's tile in view and focused, once the timeline has it.
+function scrollToPending() {
+  const id = state.pendingScroll;
+  const i = id && timeline.index.get(id);
+  if (i === undefined || i === null || i === "") return;
+  state.pendingScroll = null;
+  timeline.scrollToIndex(i);
+  timeline.render();
+  requestAnimationFrame(() => timeline.grid.querySelector(`.cell[data-id="${id}"]`)?.focus());
+}
 
 // ---- routing ---------------------------------------------------------------------------
 function effectiveQuery() {
+  if (state.view === "memories") return memoriesQuery(state.day, state.q);
   return state.view === "videos" ? (state.q ? `type:video ${state.q}` : "type:video") : state.q;
 }
 
+// A memories URL names its day unless it is today.
 function urlFor(path, q) {
-  return `${BASE}${path}${q ? `?q=${encodeURIComponent(q)}` : ""}`;
+  const p = [];
+  if (path.startsWith("/memories") && state.day && state.day !== todayMD()) p.push(`day=${state.day}`);
+  if (q) p.push(`q=${encodeURIComponent(q)}`);
+  return `${BASE}${path}${p.length ? `?${p.join("&")}` : ""}`;
 }
+
+const memoriesBar = new MemoriesBar($("memories"), {
+  onDay: (day) => { state.day = day; navigate("/memories"); },
+});
 
 function navigate(path, q = state.q, replace = false) {
   const url = urlFor(path, q);
@@ -79,17 +112,21 @@ function navigate(path, q = state.q, replace = false) {
 let shownQuery = null;
 async function route() {
   const path = location.pathname.slice(BASE.length) || "/";
-  state.q = new URLSearchParams(location.search).get("q") || "";
+  const params = new URLSearchParams(location.search);
+  state.q = params.get("q") || "";
   $("q").value = state.q;
   const viewMatch = path.match(/^\/view\/([0-9a-f]+)$/);
   const page = path.replace(/^\//, "") || "all";
-  state.view = viewMatch ? (state.view === "videos" ? "videos" : "all") : page;
+  state.view = viewMatch ? (TIMELINE_VIEWS.has(state.view) ? state.view : "all") : page;
+  if (state.view === "memories" && !viewMatch) state.day = validMD(params.get("day")) ? params.get("day") : todayMD();
+  $("memories").hidden = state.view !== "memories";
+  if (state.view === "memories") memoriesBar.show(state.day, shownQuery === effectiveQuery() ? timeline.total : null);
   for (const a of document.querySelectorAll(".views a, a.failures")) {
     a.classList.toggle("active", a.dataset.view === state.view);
   }
   showError(null);
   const pageEl = $("page");
-  const isTimeline = state.view === "all" || state.view === "videos";
+  const isTimeline = TIMELINE_VIEWS.has(state.view);
   pageEl.hidden = isTimeline;
   $("timeline").hidden = !isTimeline;
   $("scrubber").hidden = !isTimeline;
@@ -103,6 +140,8 @@ async function route() {
     timeline.load(q);
   } else if (state.pendingId && timeline.items.length) {
     openId(state.pendingId, false);
+  } else if (state.pendingScroll && timeline.items.length) {
+    scrollToPending();
   }
   if (!isTimeline) await renderPage();
 }
@@ -124,6 +163,12 @@ async function renderPage() {
       });
     } else if (state.view === "tags") {
       await tagsPage(el, state.q, { onTag: (t) => navigate("/", `tag:${quote(t)}`) });
+    } else if (state.view === "folders") {
+      await foldersPage(el, state.q, {
+        path: new URLSearchParams(location.search).get("path") || "",
+        onFolder: (path) => { history.pushState({}, "", folderUrl(path, state.q)); renderPage(); },
+        onPhotos: (path) => navigate("/", folderQuery(path, state.q)),
+      });
     } else if (state.view === "failures") {
       await failuresPage(el, {
         offset: Number(new URLSearchParams(location.search).get("offset")) || 0,
@@ -133,7 +178,10 @@ async function renderPage() {
         },
       });
     } else if (state.view === "map") {
+      const center = state.mapCenter;
+      state.mapCenter = null;
       await mapPage(el, state.q, {
+        center,
         onOpen: (id) => navigate(`/view/${id}`, state.q),
         items: () => timeline.items,
       });
@@ -165,7 +213,7 @@ function openId(id) {
 
 function closeDetail(push = true) {
   detail.close();
-  const back = state.view === "videos" ? "/videos" : "/";
+  const back = state.view === "all" ? "/" : `/${state.view}`;
   if (push) history.pushState({}, "", urlFor(back, state.q));
 }
 
@@ -173,7 +221,12 @@ function closeDetail(push = true) {
 document.querySelector(".search").addEventListener("submit", (e) => {
   e.preventDefault();
   const q = $("q").value.trim();
-  const path = state.view === "videos" ? "/videos" : state.view === "all" ? "/" : `/${state.view}`;
+  if (state.view === "folders") { // a search within the folder shown
+    history.pushState({}, "", folderUrl(new URLSearchParams(location.search).get("path") || "", q));
+    route();
+    return;
+  }
+  const path = state.view === "all" ? "/" : `/${state.view}`;
   navigate(path, q);
 });
 
@@ -280,6 +333,12 @@ document.addEventListener("keydown", (e) => {
   if (detail.open || e.target.closest("input, textarea")) return;
   if (e.key === "Escape" && state.selecting) setSelecting(false);
   if (e.key === "/") { e.preventDefault(); $("q").focus(); }
+  // p on the grid: a slideshow of the result set from its first photo
+  if (e.key === "p" && !e.ctrlKey && !e.metaKey && !e.altKey && !$("timeline").hidden && timeline.items.length) {
+    e.preventDefault();
+    openIndex(0);
+    detail.slideshow.start();
+  }
 });
 
 // ---- live reload ---------------------------------------------------------------------------

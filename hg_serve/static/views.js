@@ -31,7 +31,7 @@ export async function tagsPage(el, q, { onTag }) {
   }
 }
 
-export async function mapPage(el, q, { onOpen, items }) {
+export async function mapPage(el, q, { onOpen, items, center }) {
   el.innerHTML = '<div class="map" id="map"></div>';
   const [L, geo] = await Promise.all([loadLeaflet(), api.geo(q)]);
   const box = el.querySelector("#map");
@@ -67,8 +67,12 @@ export async function mapPage(el, q, { onOpen, items }) {
   }
   cluster.addLayers(markers);
   map.addLayer(cluster);
-  if (markers.length) map.fitBounds(cluster.getBounds(), { padding: [40, 40], maxZoom: 14 });
+  if (center) map.setView(center, 16); // `m` in the detail view: around that photo
+  else if (markers.length) map.fitBounds(cluster.getBounds(), { padding: [40, 40], maxZoom: 14 });
   else map.setView([20, 0], 2);
+  const c = map.getCenter();
+  el.dataset.center = `${c.lat.toFixed(5)},${c.lng.toFixed(5)}`;
+  el.dataset.zoom = String(map.getZoom());
   el.dataset.markers = String(markers.length);
   return map;
 }

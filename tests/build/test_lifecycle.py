@@ -43,16 +43,16 @@ def comparable(home: Path) -> list[dict]:
     )
 
 
-def back_to_v5(home: Path) -> None:
-    """The database as schema v5 had it: no `entries.face_descriptors`."""
+def back_to_v6(home: Path) -> None:
+    """The database as schema v6 had it: no `entries.face_descriptors`."""
     conn = sqlite3.connect(home / "gallery.db")
-    conn.executescript("ALTER TABLE entries DROP COLUMN face_descriptors; PRAGMA user_version = 5;")
+    conn.executescript("ALTER TABLE entries DROP COLUMN face_descriptors; PRAGMA user_version = 6;")
     conn.close()
 
 
 def back_to_v4(home: Path) -> None:
     """The database as schema v4 had it: no `failures` table."""
-    back_to_v5(home)
+    back_to_v6(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript("DROP TABLE failures; PRAGMA user_version = 4;")
     conn.close()
@@ -295,11 +295,11 @@ def test_schema_v4_is_migrated_in_place(home_and_source):
     assert hg_build(home, "failures").stdout == b"/r/x.jpg: bad\n"
 
 
-def test_schema_v5_is_migrated_in_place(home_and_source):
+def test_schema_v6_is_migrated_in_place(home_and_source):
     home, _src = home_and_source
     before = comparable(home)
-    back_to_v5(home)
-    conn = migrated(home, before, 5)
+    back_to_v6(home)
+    conn = migrated(home, before, 6)
     columns = {r[1] for r in conn.execute("PRAGMA table_info(entries)")}
     assert "face_descriptors" in columns
     conn.close()

@@ -1,5 +1,6 @@
 """The one-way flow, as imports: a stage imports only the stages before it and the shared
-layer; hg-serve reaches hg-build through its facade alone, and hg-import runs the stages as
+layer; hg-serve reaches hg-build (and hg-extract's model, for `--ml-api`) through their
+facades alone, and hg-import runs the stages as
 programs (it imports none of them)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ ALLOWED = {
     "hg_extract": {"hg_extract", "hg_common", "hg_index"},
     "hg_build": {"hg_build", "hg_common"},
     "hg_import": {"hg_import", "hg_common"},
-    "hg_serve": {"hg_serve", "hg_common", "hg_build.api"},
+    "hg_serve": {"hg_serve", "hg_common", "hg_build.api", "hg_extract.api"},
 }
 
 
@@ -25,8 +26,8 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "hg_build":  # `from hg_build import api`
-                names.update(f"hg_build.{alias.name}" for alias in node.names)
+            if node.module in ("hg_build", "hg_extract"):  # `from hg_build import api`
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
             else:
                 names.add(node.module)
     return {n for n in names if n.startswith("hg_")}

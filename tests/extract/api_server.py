@@ -5,7 +5,8 @@ the same routes, headers and answers as packages/api-server (see homegallery-int
 MobileNet's 0..2.875), so similar images get similar vectors; `/objects` answers `objects`;
 `/faces` answers `faces` when set, else the faces of the JPEG itself in face-api's shape
 (`face_api_answer`: dlib finds them here, as face-api's nets cannot run in Python).
-`mode[endpoint]` makes an endpoint misbehave: "500", "malformed",
+`mode[endpoint]` makes an endpoint misbehave: "500", "501" (as hg-serve --ml-api's
+/faces), "malformed",
 "no-data", "slow" (sleeps `delay` s), "drop" (closes the connection). Every request is kept
 (`requests`: path, content type, body sha1), and the most requests ever in flight at once
 (`max_inflight`).
@@ -135,6 +136,8 @@ class FakeApiServer:
                     time.sleep(server.delay)
                 if mode == "500":
                     return self._send(500, {"error": "model failed"})
+                if mode == "501":
+                    return self._send(501, {"error": "not implemented"})
                 if mode == "malformed":
                     return self._send(200, b'{"data": [1, 2')
                 if mode == "no-data":

@@ -24,9 +24,9 @@ def photo(path: Path, seed: int, size: tuple[int, int] = (96, 64)) -> Path:
 
 
 def heic_that_raises(path: Path, seed: int = 1) -> Path:
-    """A HEIC whose header reads fine and whose `img.load()` raises pillow-heif's EOFError
-    ("Decoder plugin generated an error: Unexpected end of file"): the first HEVC unit
-    in `mdat` claims 16 MB."""
+    """A HEIC whose header reads fine and whose `img.load()` raises in pillow-heif (an
+    EOFError "Decoder plugin generated an error: Unexpected end of file" before 1.x, a
+    ValueError "NAL stream was rejected" in 1.9): the first HEVC unit in `mdat` claims 16 MB."""
     rnd = random.Random(seed)
     img = Image.frombytes("RGB", (64, 48), rnd.randbytes(64 * 48 * 3))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,27 @@ def test_a_detector_is_disabled_after_more_than_five_errors(server):
     assert server.paths().count("/faces") == 6
     assert all("embeddings" in r.answers and "objects" in r.answers for r in results)
     assert client.disabled == {"faces"}
+
+
+def test_a_detector_the_server_does_not_offer_is_not_asked_again_and_no_error(server, caplog):
+    caplog.set_level(logging.INFO, "hg-extract")
+    server.mode["faces"] = "501"  # as hg-serve --ml-api: no faces
+    client = ApiClient(server.url)
+    results = [client.analyse(jpeg()) for _ in range(3)]
+    assert all(r.errors == {} and r.disabled == [] for r in results)
+    assert [r.not_offered for r in results] == [["faces"]] * 3
+    assert all(sorted(r.answers) == ["embeddings", "objects"] for r in results)
+    assert server.paths().count("/faces") == 1 and client.not_offered == {"faces"}
+    assert "/faces: HTTP 501: not implemented: not offered by this server" in caplog.text
+
+
+def test_credentials_in_the_url_are_sent_but_never_shown(server):
+    host = server.url.removeprefix("http://")
+    client = ApiClient(f"http://anna:s3cret@{host}", endpoints=("objects",))
+    server.mode["objects"] = "500"
+    result = client.analyse(jpeg())
+    assert client.display_url == server.url
+    assert "s3cret" not in result.errors["objects"] and server.url in result.errors["objects"]
 
 
 def test_a_success_counts_an_error_off(server):

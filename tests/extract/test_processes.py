@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import orjson
+from PIL import Image
 
 from hg_extract import extractor
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
 
-from .conftest import BIN, hg_env, run_index
+from .conftest import BIN, hg_env, run_extract, run_index
 from .hostile import alive, descendants, photo, unreadable_png, wait_for
 
 
@@ -124,3 +125,35 @@ def test_kill_9_leaves_no_worker_exiftool_or_ffmpeg_behind(tmp_path):
         p: name for p, name in below.items() if alive(p)
     }
     assert time.monotonic() - started < 2.0
+
+
+def slow_png(path: Path, pixels: int) -> Path:
+    """A valid PNG of `pixels` grey pixels: a few hundred KB on disk, seconds of CPU to
+    decode and scale down (a stand-in for a decoder that never ends)."""
+    width = 10_000
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (width, pixels // width), 128).save(path, compress_level=1)
+    return path
+
+
+def test_a_file_over_the_cpu_limit_is_stopped_and_answered(tmp_path):
+    src = tmp_path / "src"
+    for n in range(6):
+        photo(src / f"p{n}.jpg", 400 + n)
+    slow_png(src / "huge.png", 150_000_000)
+    home = tmp_path / "home"
+    code, records, err = run_extract(
+        home, run_index(home, src), "--jobs", "2", "--cpu-limit", "0.3", "--ml", "off"
+    )
+    assert code == 1, err
+    errors = {r["path"]: r for r in records if r["type"] == "error"}
+    entries = {f["path"] for r in records if r["type"] == "entry" for f in r["files"]}
+    assert entries == {f"p{n}.jpg" for n in range(6)}
+    assert set(errors) == {"huge.png"}, errors
+    assert "stopped after 0.3 CPU seconds ([extract] cpu_limit)" in errors["huge.png"]["error"]
+    assert "crash" not in errors["huge.png"]["error"]
+
+    # the limit is the file's CPU, not its wall time: with the default, it is an entry
+    code, records, err = run_extract(home, b"", "--all", "--retry-failed", "--ml", "off")
+    assert code == 0, err
+    assert "huge.png" in {f["path"] for r in records if r["type"] == "entry" for f in r["files"]}

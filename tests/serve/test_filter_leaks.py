@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import requests
@@ -86,6 +87,65 @@ def test_a_filtered_users_previews_stay_fast(own_home):
                     assert session.get(srv.url + paths[who]).status_code == 200
                 took[who[0]] = time.perf_counter() - start
         assert took["ben"] < took["anna"] * 2 + 0.5, took  # generous: a loaded 2-core box
+    finally:
+        srv.stop()
+
+
+def test_folders_show_only_what_the_filter_lets_a_user_see(own_home):
+    """The folder tree of a filtered user: no folder names, counts or covers of entries
+    outside the filter, at the root, inside a hidden folder, or through a search."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        everything = srv.get("/api/folders", auth=ANNA).json()
+        assert [f["name"] for f in everything["folders"]] == ["exif-samples", "tricky"]
+        assert everything["count"] == 15
+        root = srv.get("/api/folders", auth=BEN).json()
+        assert root["count"] == 1 and root["direct"] == 0
+        assert [(f["name"], f["count"]) for f in root["folders"]] == [("tricky", 1)]
+        assert root["folders"][0]["cover"]["id"] == mine["id"]  # the cover is one of his
+        tricky = srv.get("/api/folders", auth=BEN, params={"path": "tricky"}).json()
+        assert tricky["direct"] == 0  # Straße_ümlaut.jpg and the video lie outside
+        assert [(f["name"], f["count"]) for f in tricky["folders"]] == [("sidecar", 1)]
+        assert srv.get("/api/folders", auth=ANNA, params={"path": "tricky"}).json()["direct"] == 2
+        hidden = srv.get("/api/folders", auth=BEN, params={"path": "exif-samples"}).json()
+        assert hidden == {"path": "exif-samples", "count": 0, "direct": 0, "folders": []}
+        searched = srv.get("/api/folders", auth=BEN, params={"q": "coolpix"}).json()
+        assert searched["count"] == 0 and searched["folders"] == []
+        photos = srv.get("/api/entries", auth=BEN, params={"q": "folder:exif-samples"}).json()
+        assert photos["total"] == 0
+    finally:
+        srv.stop()
+
+
+def test_originals_only_for_entries_the_user_may_see(own_home):
+    """/originals/<id>/<n> serves the file from its source, read-only, for an entry the
+    user may see; any other entry is 404, as in the API."""
+    write_config(own_home, users_config())
+    srv = start_server(own_home)
+    srv.url += "/g"
+    try:
+        hidden = srv.get("/api/entries", auth=ANNA, params={"q": "coolpix"}).json()["entries"][0]
+        (mine,) = srv.get("/api/entries", auth=BEN).json()["entries"]
+        files = srv.get(f"/api/entries/{mine['id']}", auth=BEN).json()["files"]
+        on_disk = [Path(f["root"], f["path"]).read_bytes() for f in files]
+        for n, data in enumerate(on_disk):  # the photo and its XMP sidecar
+            r = srv.get(f"/originals/{mine['id']}/{n}", auth=BEN)
+            assert r.status_code == 200 and r.content == data
+            name = files[n]["path"].rsplit("/", 1)[-1]
+            assert r.headers["content-disposition"] == f"attachment; filename*=UTF-8''{name}"
+        hidden_path = f"/originals/{hidden['id']}/0"
+        assert srv.get(hidden_path, auth=ANNA).status_code == 200
+        assert srv.get(hidden_path, auth=BEN).status_code == 404
+        assert requests.head(srv.url + hidden_path, auth=BEN, timeout=10).status_code == 404
+        assert srv.get(f"/originals/{mine['id']}/{len(files)}", auth=BEN).status_code == 404
+        assert srv.get(f"/originals/{mine['id']}/-1", auth=BEN).status_code == 404
+        assert srv.get(hidden_path).status_code == 401  # no login, no file
+        put = requests.put(srv.url + f"/originals/{mine['id']}/0", auth=BEN, data=b"x", timeout=10)
+        assert put.status_code == 405
+        assert Path(files[0]["root"], files[0]["path"]).read_bytes() == on_disk[0]
     finally:
         srv.stop()
 
