@@ -106,6 +106,13 @@ def similar_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("hg_similar_score", 2, similar_score)
 
 
+def face_distance(row: bytes | None, seed: bytes | None, n: int | None) -> float | None:
+    """The least distance of an entry's faces to a seed's face n (`hg_build.faces`)."""
+    from hg_build import faces  # numpy: only face queries need it
+
+    return faces.distance(row, seed, n)
+
+
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float | None:
     """Great-circle distance (haversine) in km."""
     if None in (lat1, lon1, lat2, lon2):
@@ -140,6 +147,7 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.create_function("casefold", 1, casefold, deterministic=True)
     conn.create_function("hg_cosine", 2, cosine, deterministic=True)
+    conn.create_function("hg_face_distance", 3, face_distance, deterministic=True)
     conn.create_function("hg_distance_km", 4, distance_km, deterministic=True)
     similar_functions(conn)
     return conn
@@ -250,9 +258,12 @@ def move_file(
 def update_ml(
     conn: sqlite3.Connection, entry_id: str, fields: dict[str, Any], updated: str
 ) -> bool:
-    """Set an entry's `objects` and/or `similarity` (`hg_build.ml.ml_fields`) and its
-    search text (object classes are free text); False when there is no such entry."""
+    """Set an entry's `objects`, `similarity` and/or `faces` (`hg_build.ml.ml_fields`) and
+    its search text (object classes are free text); False when there is no such entry."""
     sets, params = [], []
+    if "faces" in fields:
+        sets += ["faces = ?", "faces_count = ?", "face_descriptors = ?"]
+        params += [json_text(fields["faces"]), len(fields["faces"]), fields.get("face_descriptors")]
     if "objects" in fields:
         sets += ["objects = ?", "objects_count = ?"]
         params += [json_text(fields["objects"]), len(fields["objects"])]
@@ -262,7 +273,7 @@ def update_ml(
     cur = conn.execute(f"UPDATE entries SET {', '.join(sets)} WHERE id = ?", [*params, entry_id])
     if not cur.rowcount:
         return False
-    if "objects" in fields:
+    if "objects" in fields or "faces" in fields:
         _retext(conn, entry_id, updated)
     else:
         conn.execute("UPDATE entries SET updated = ? WHERE id = ?", (updated, entry_id))

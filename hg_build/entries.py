@@ -266,9 +266,9 @@ def _add_extracted(media: dict[str, Any], record: Mapping[str, Any]) -> None:
     media["previews"] = list(record.get("previews") or [])
     media["video"] = record.get("video")
     media["colors"] = list(record.get("colors") or [])
-    media["faces"] = list(record.get("faces") or [])
-    media.update(objects=[], similarity=None)
-    media.update(ml_fields(record))  # from -objects.json / -similarity.json (hg_build.ml)
+    media.update(objects=[], similarity=None, faces=[], face_descriptors=None)
+    # from -objects.json / -similarity.json / -faces.json (hg_build.ml, hg_build.faces)
+    media.update(ml_fields(record))
 
 
 _SINGLE_FIRSTS = ("duration", *CAMERA_FIELDS)
@@ -292,6 +292,13 @@ def search_text(
     if objects := get("objects"):
         classes = [o.get("class") for o in objects if isinstance(o, Mapping)]
         parts += [str(c) for c in classes if c is not None]
+    if faces := get("faces"):  # as HomeGallery: face expressions and age decade ("30s")
+        for face in faces:
+            if isinstance(face, Mapping):
+                parts += [str(e) for e in face.get("expressions") or () if e]
+                age = face.get("age")
+                if age.__class__ in (int, float) and 0 <= age < 200:
+                    parts.append(f"{int(age // 10) * 10}s")
     return "\n".join([p for p in parts if p]).casefold()  # empty parts left out
 
 

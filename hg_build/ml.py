@@ -182,9 +182,14 @@ def _positive(value: Any) -> bool:
 
 
 def ml_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The media fields of a record's `objects` and `similarity` (an entry record's or an
-    `ml` record's), only those the record has."""
+    """The media fields of a record's `objects`, `similarity` and `faces` (an entry
+    record's or an `ml` record's), only those the record has (`faces` also gives
+    `face_descriptors`, see `hg_build.faces`)."""
     out: dict[str, Any] = {}
+    if "faces" in record:
+        from hg_build.faces import faces_fields
+
+        out["faces"], out["face_descriptors"] = faces_fields(record["faces"])
     if "objects" in record:
         out["objects"] = objects_list(record["objects"])
     if "similarity" in record:

@@ -61,8 +61,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def stored_outputs(storage: str, entry_id: str) -> dict[str, Any]:
-    """An entry's previews (largest first), video, colours, address, similarity vector and
-    objects, as hg-extract's entry record has them: what is stored for its id."""
+    """An entry's previews (largest first), video, colours, address, similarity vector,
+    objects and faces, as hg-extract's entry record has them: what is stored for its id."""
     names = layout.stored(storage, entry_id)
     sizes = sorted((s for n in names if (s := layout.preview_size(n)) is not None), reverse=True)
     own = layout.prefix(entry_id) + "-"
@@ -76,7 +76,9 @@ def stored_outputs(storage: str, entry_id: str) -> dict[str, Any]:
         "video": own + layout.WEB_VIDEO if layout.WEB_VIDEO in names else None,
         "colors": colors if isinstance(colors, list) else [],
         "address": address if isinstance(address, dict) else None,
-        **ml_outputs(stored_json(layout.SIMILARITY), stored_json(layout.OBJECTS)),
+        **ml_outputs(
+            stored_json(layout.SIMILARITY), stored_json(layout.OBJECTS), stored_json(layout.FACES)
+        ),
     }
 
 

@@ -21,7 +21,7 @@ from hg_build import record
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -51,7 +51,8 @@ CREATE TABLE entries (
   previews TEXT,                  -- JSON list; the entry's own storage paths as -<what>
   video TEXT,                     -- storage path (own: -<what>)
   colors TEXT,                    -- JSON list of #rrggbb
-  similarity BLOB                 -- float32 vector, NULL until similarity is extracted
+  similarity BLOB,                -- model-tagged vector (NULL until similarity is extracted)
+  face_descriptors BLOB           -- model-tagged float16 [faces x 128] (hg_build.faces)
 );
 CREATE TABLE files (
   entry_id TEXT NOT NULL,
@@ -180,12 +181,19 @@ def _v5_to_v6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year)")
 
 
+def _v6_to_v7(conn: sqlite3.Connection) -> None:
+    """v7: `entries.face_descriptors` (faces, `hg_build.faces`), empty: `hg-build
+    --rebuild` or the next `ml` records fill it."""
+    conn.execute("ALTER TABLE entries ADD COLUMN face_descriptors BLOB")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 """from_version -> step that brings a database to from_version + 1 in place."""
 

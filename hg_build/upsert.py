@@ -32,7 +32,7 @@ ENTRY_COLS = (
     "id", "type", "date", "ts", "year", "month", "day", "hour", "minute", "updated", *_PLAIN,
     *(f"{k}_f" for k in _FOLDED), "files_count", "tags_count", "faces_count", "objects_count",
     "text", "tags", "extracted_tags", "objects", "faces", "previews", "video", "colors",
-    "similarity",
+    "similarity", "face_descriptors",
 )  # fmt: skip
 FILE_COLS = (
     "entry_id", "source", "root", "path", "dir", "name", "ext", "path_f", "dir_f", "name_f",
@@ -219,6 +219,6 @@ def _entry_row(
         search_text(media, tags, files), tags_json,
         tags_json if extracted == tags else json_text(extracted),  # no edits: most entries
         json_text(objects) if objects else "[]", json_text(faces) if faces else "[]",
-        *record.stored_extras(media), get("similarity"),
+        *record.stored_extras(media), get("similarity"), get("face_descriptors"),
     )  # fmt: skip
     return row

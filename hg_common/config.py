@@ -192,6 +192,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         # the ML step (similar images, objects): the shipped model, an api server, or none
         "ml": Key("string", one_of("local", "api", "off"), default="local"),
         "api_server": Key("string", _http_url),  # HomeGallery api-server for ml = "api"
+        "faces": Key("boolean", default=True),  # ml = "local": faces with dlib too
         "api_timeout": Key("number", positive, default=30),
         "api_concurrency": Key("integer", between(1, 20), default=5),
         # a Dask scheduler (tcp://HOST:8786) whose workers do the extraction (hg_extract.cluster)

@@ -53,13 +53,16 @@ def entry_record(
     }
 
 
-def ml_outputs(similarity: Any, objects: Any) -> dict[str, Any]:
-    """The entry record's `similarity` and `objects` fields from the entry's stored
-    `-similarity.json` and `-objects.json` (`hg_common.layout`), those that are stored
-    (hg-extract's live record and `hg-build --rebuild` both use this: the same record)."""
+def ml_outputs(similarity: Any, objects: Any, faces: Any = None) -> dict[str, Any]:
+    """The entry record's `similarity`, `objects` and `faces` fields from the entry's stored
+    `-similarity.json`, `-objects.json` and `-faces.json` (`hg_common.layout`), those that
+    are stored (hg-extract's live record and `hg-build --rebuild` both use this: the same
+    record)."""
     out: dict[str, Any] = {}
     if isinstance(similarity, dict):
         out["similarity"] = similarity
     if isinstance(objects, dict):
         out["objects"] = objects
+    if isinstance(faces, dict):
+        out["faces"] = faces
     return out

@@ -62,7 +62,9 @@ OBJECTS = "objects.json"
 """Objects detected on the 800 px preview: `{"model", "version", "created", "width",
 "height", "data": [{"bbox": [x, y, w, h] (preview pixels), "class", "score"}]}`."""
 FACES = "faces.json"
-"""The api backend's `/faces` answer, verbatim (not read yet)."""
+"""Faces found on the 800 px preview: `{"model", "version", "created", "width", "height",
+"data": [{"box": [x, y, w, h] (preview pixels), "score", "landmarks", "descriptor"}]}`
+(`hg_extract.ml.faces`); the api backend's `/faces` answer (face-api), verbatim."""
 
 # Keyed by something else than a file's checksum (never purged).
 NOMINATIM = "geo-nominatim.json"

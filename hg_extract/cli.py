@@ -79,6 +79,9 @@ def build_parser() -> ArgumentParser:
         help="similar images and objects: the shipped model (local, the default), "
         "a HomeGallery api-server (api URL), or none (off)",
     )
+    p.add_argument(
+        "--no-faces", action="store_true", help="no face detection this run (local backend)"
+    )
     p.add_argument("--api-timeout", type=float, help="seconds per api request (default 30)")
     p.add_argument("--api-concurrency", type=int, help="api requests at once (default 5, 1..20)")
     progress = p.add_mutually_exclusive_group()
@@ -163,6 +166,7 @@ def _extract(argv: Sequence[str]) -> int:
         cpu_limit=_cpu_limit(args, cfg),
         ml=backend,
         ml_threads=ml.worker_threads(jobs),
+        faces=not args.no_faces and cfg.value("extract", "faces"),
     )
     geo_server = args.geo_server or cfg.value("extract", "geo_server")
     geocoder = (
@@ -200,7 +204,7 @@ def _extract(argv: Sequence[str]) -> int:
         print(
             f"hg-extract: {s.entries} entries ({s.videos} with video), "
             f"{s.skipped} skipped (not media), {s.passed} passed through, {s.failed} failed"
-            + (f", {s.ml} analysed (similar images, objects)" if s.ml else "")
+            + (f", {s.ml} analysed (similar images, objects, faces)" if s.ml else "")
             + (f" ({s.known} known from an earlier run)" if s.known else ""),
             file=sys.stderr,
         )

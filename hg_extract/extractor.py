@@ -65,6 +65,8 @@ class Options:
     """The ML step's backend: local, api or off (`hg_extract.ml.step`)."""
     ml_threads: int = 1
     """Intra-op threads of each worker's model session (the cores shared by the jobs)."""
+    faces: bool = True
+    """Whether the local backend looks for faces (`hg_extract.ml.faces`)."""
     cpu_limit: float | None = CPU_LIMIT
     """CPU seconds one file's previews may take in a worker (None: no limit), see
     `cpu_limited`."""
@@ -297,8 +299,11 @@ class Extractor:
     def _ml(self, group: Group, result: GroupResult) -> None:
         """What is stored of the ML step, and whether it must run (after the entry)."""
         result.ml = ml.stored(self.storage, group.id)
-        if ml.needed(self.opts.ml, self.opts.force, self.storage, group.id, result.ml):
-            result.ml_task = ml.task_for(group, result.previews)
+        parts = ml.needed(
+            self.opts.ml, self.opts.force, self.storage, group.id, result.ml, self.opts.faces
+        )
+        if parts:
+            result.ml_task = ml.task_for(group, result.previews, parts)
 
     def analyse(self, tasks: list[ml.MLTask]) -> list[ml.MLResult]:
         """The local model's pass over some entries' previews (one session per process)."""

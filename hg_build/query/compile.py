@@ -40,6 +40,8 @@ ORDER_KEYS = {"date": "e.ts", "updated": "e.updated", "duration": "e.duration",
 NUM_OPS = {":": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 SIMILAR_MIN = 0.5
+FACE_MAX = 0.55  # hg_build.faces.FACE_MAX (not imported: numpy stays out of the parser)
+_FACE = re.compile(r"^([0-9a-f]{5,})\.(\d{1,3})$")
 
 
 ENTRIES = "entries e"
@@ -69,6 +71,7 @@ class _Compiler:
         self.params: list[Any] = []
         self.similar: list[str] = []  # the entry id prefixes of similar:ID terms
         self.dated = True  # set by order()
+        self.faces: list[tuple[str, int]] = []  # (id prefix, face index) of face:ID.N terms
 
     def p(self, value: Any) -> str:
         self.params.append(value)
@@ -184,7 +187,25 @@ class _Compiler:
         return f"(NOT {sql})" if op == "!=" else f"({sql})"
 
     def k_face(self, key: str, op: str, value: ast.Value, n: Any) -> str:
-        raise QueryError("face search needs face detection, which is not available yet", n.pos)
+        """HomeGallery's `face:<id prefix>.<face index>`: entries with a face within
+        Euclidean FACE_MAX of that face (the index is 0-based, in the record's `faces`)."""
+        match = _FACE.match(value.text.strip().lower())
+        if op != ":" or match is None:
+            raise QueryError(
+                "face takes an entry id (at least 5 characters) and a face number, "
+                "like face:1a2b3c4d.0",
+                n.pos,
+            )
+        prefix, index = match.group(1), int(match.group(2))
+        self.faces.append((prefix, index))
+        return f"({self.face_distance(prefix, index)} < {self.p(FACE_MAX)})"
+
+    def face_distance(self, prefix: str, index: int) -> str:
+        seed = (
+            f"(SELECT face_descriptors FROM entries WHERE substr(id, 1, {len(prefix)}) = "
+            f"{self.p(prefix)} AND face_descriptors IS NOT NULL LIMIT 1)"
+        )
+        return f"hg_face_distance(e.face_descriptors, {seed}, {self.p(index)})"
 
     def files(self, cond: str) -> str:
         return f"(e.id IN (SELECT entry_id FROM files WHERE {cond}))"
@@ -316,11 +337,19 @@ class _Compiler:
         raise QueryError(f"exists() does not know {n.key!r}", n.pos)
 
     def order(self, o: ast.Order | None) -> str:
-        self.dated = not self.similar if o is None else not o.count and o.key.lower() == "date"
+        self.dated = (
+            not (self.similar or self.faces)
+            if o is None
+            else not o.count and o.key.lower() == "date"
+        )
         if self.similar and (o is None or o.key.lower() == "similar"):
             scores = ", ".join(f"hg_similar_score({self.p(s)}, e.id)" for s in self.similar)
             expr = f"max({scores}, -1)" if len(self.similar) > 1 else scores
             return f"{expr} DESC, e.ts DESC, e.id"
+        if self.faces and (o is None or o.key.lower() == "face"):  # nearest first
+            dists = ", ".join(self.face_distance(p, i) for p, i in self.faces)
+            expr = f"min({dists})" if len(self.faces) > 1 else dists
+            return f"{expr} ASC, e.ts DESC, e.id"
         if o is None:
             return "e.ts DESC, e.id"
         key = o.key.lower()

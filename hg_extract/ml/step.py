@@ -2,16 +2,19 @@
 
 An image entry is analysed on its 800 px preview (the largest preview <= 800 px, never the
 original) after its `entry` record was printed: the previews reach the gallery first, the
-similarity vector and objects follow in an `ml` record (`{"type": "ml", "v": 1, "id",
-"source", "root", "path", "checksum", "similarity"?, "objects"?}`; the file fields are the
-primary's) that hg-build applies to the entry. What is stored is read back into the entry
-record itself (`hg_common.entry.ml_outputs`), so a re-run, a move or a rebuild keeps it.
+similarity vector, objects and faces follow in an `ml` record (`{"type": "ml", "v": 1, "id",
+"source", "root", "path", "checksum", "similarity"?, "objects"?, "faces"?}`; the file fields
+are the primary's) that hg-build applies to the entry. What is stored is read back into the
+entry record itself (`hg_common.entry.ml_outputs`), so a re-run, a move or a rebuild keeps it.
 
-Skips what exists: for `local`, both files made by the shipped model's name and version (a
-new model version recomputes); for `api`, the three answers (whatever model the server
-has), or the two of hg's current model (an hg-serve `--ml-api` answers no faces). A
-failure is an `error` record for the entry's primary (stage extract, `"ml": true`) and
-nothing stored: the next run, or hg-import's retry of failed files, tries again.
+The local backend has two passes (`PARTS`), each skipped when its files exist, made by the
+shipped model's name and version (a new model version recomputes): `objects` (CenterNet:
+`-objects.json` and `-similarity.json`, `local.py`) and `faces` (dlib: `-faces.json`,
+`faces.py`; off with `--no-faces`). The preview is decoded once for both. The api backend
+needs the three answers (whatever model the server has), or the two of hg's current model
+(an hg-serve `--ml-api` answers no faces). A failure is an `error` record for the entry's
+primary (stage extract, `"ml": true`) and nothing of that pass stored: the next run, or
+hg-import's retry of failed files, tries again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ ML_SIZE = 800
 """The preview the model sees: as HomeGallery, the largest one of at most 800 px."""
 ML = "ml"
 PREFIX = "similar images and objects: "
+OBJECTS, FACES = "objects", "faces"
+PARTS = (OBJECTS, FACES)
+"""The local backend's passes: CenterNet (objects and the similarity vector), dlib (faces)."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,15 @@ class MLTask:
     """Storage-relative path of the preview to analyse."""
     file: dict[str, Any]
     """The primary's source, root, path and checksum (for the records)."""
+    parts: tuple[str, ...] = PARTS
+    """The local backend's passes this entry needs (`needed`)."""
 
 
 @dataclass
 class MLResult:
     task: MLTask
     outputs: dict[str, Any] = field(default_factory=dict)
-    """`similarity` and/or `objects` as stored now."""
+    """`similarity`, `objects` and/or `faces` as stored now."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -63,7 +71,9 @@ def ml_preview(previews: list[str]) -> str | None:
 def stored(storage: Any, entry_id: str) -> dict[str, Any]:
     """The entry record's ML fields of what is stored (see `ml_outputs`)."""
     return ml_outputs(
-        storage.read_json(entry_id, layout.SIMILARITY), storage.read_json(entry_id, layout.OBJECTS)
+        storage.read_json(entry_id, layout.SIMILARITY),
+        storage.read_json(entry_id, layout.OBJECTS),
+        storage.read_json(entry_id, layout.FACES),
     )
 
 
@@ -77,60 +87,104 @@ def _local_current(value: Any) -> bool:
     )
 
 
-def needed(backend: str, force: bool, storage: Any, entry_id: str, have: dict) -> bool:
-    """Whether the entry needs a pass of `backend` (`have`: what `stored` found)."""
+def needed(
+    backend: str, force: bool, storage: Any, entry_id: str, have: dict, faces: bool = True
+) -> tuple[str, ...]:
+    """The passes of `backend` the entry needs, none when it needs none (`have`: what
+    `stored` found; `faces`: whether the local backend looks for faces)."""
     if backend == "off":
-        return False
-    if force:
-        return True
+        return ()
     local_pair = _local_current(have.get("similarity")) and _local_current(have.get("objects"))
-    if backend == "local":
-        return not local_pair
-    # hg's model (here or behind hg-serve --ml-api) finds no faces: its pair is complete
-    return not (local_pair or all(storage.exists(entry_id, what) for what in ENDPOINT_FILES))
+    if backend == "api":
+        # hg's model (here or behind hg-serve --ml-api) finds no faces: its pair is complete
+        complete = local_pair or all(storage.exists(entry_id, what) for what in ENDPOINT_FILES)
+        return PARTS if force or not complete else ()
+    from hg_extract.ml.faces import is_current
+
+    parts = []
+    if force or not local_pair:
+        parts.append(OBJECTS)
+    if faces and (force or not is_current(have.get("faces"))):
+        parts.append(FACES)
+    return tuple(parts)
 
 
 ENDPOINT_FILES = (layout.SIMILARITY, layout.OBJECTS, layout.FACES)
 
 
-def task_for(group: Any, previews: list[str]) -> MLTask | None:
+def task_for(group: Any, previews: list[str], parts: tuple[str, ...] = PARTS) -> MLTask | None:
     preview = ml_preview(previews)
-    if preview is None:
+    if preview is None or not parts:
         return None
     p = group.primary
     file = {k: p.get(k) for k in ("source", "root", "path", "checksum")}
-    return MLTask(group.id, preview, file)
+    return MLTask(group.id, preview, file, parts)
 
 
 # -- the backends ---------------------------------------------------------------------------
 
 
 def run_local(storage: Any, task: MLTask, threads: int) -> MLResult:
-    """The local model's pass (in a worker process): both files stored, or neither."""
+    """The local models' passes (in a worker process) on the preview, decoded once: each
+    pass stores all its files or none, and a pass that fails leaves the other's results."""
     from hg_extract.ml import local
 
     try:
-        analysis = local.model(threads).analyse(storage.root / task.preview)
+        img = read_preview(storage.root / task.preview)
     except MLError as exc:
         return MLResult(task, errors=[str(exc)])
+    result = MLResult(task)
     created = local.now_utc()
-    outputs = {
-        "objects": local.objects_json(analysis, created),
-        "similarity": local.similarity_json(analysis, created),
-    }
+    if OBJECTS in task.parts:
+        try:
+            analysis = local.model(threads).run(img)
+        except MLError as exc:
+            result.errors.append(str(exc))
+        else:
+            _store(storage, result, {
+                "objects": (layout.OBJECTS, local.objects_json(analysis, created)),
+                "similarity": (layout.SIMILARITY, local.similarity_json(analysis, created)),
+            })  # fmt: skip
+    if FACES in task.parts:
+        from hg_extract.ml import faces
+
+        try:
+            found = faces.model().run(faces.rgb_array(img))
+        except MLError as exc:
+            result.errors.append(f"faces: {exc}")
+        else:
+            _store(storage, result, {"faces": (layout.FACES, faces.faces_json(found, created))})
+    return result
+
+
+def read_preview(path: Any) -> Any:
+    """The preview as an RGB Pillow image; MLError when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise MLError(f"the preview cannot be read: {type(exc).__name__}: {exc}") from exc
+
+
+def _store(storage: Any, result: MLResult, files: dict[str, tuple[str, Any]]) -> None:
+    """Write one pass's files (record key -> (artefact, value)): all, or none and an error."""
     written: list[str] = []
     try:
-        for key, what in (("objects", layout.OBJECTS), ("similarity", layout.SIMILARITY)):
-            storage.write_json(task.id, what, outputs[key])
+        for what, value in files.values():
+            storage.write_json(result.task.id, what, value)
             written.append(what)
     except OSError as exc:
         for what in written:  # nothing stored half
             try:
-                storage.path(task.id, what).unlink(missing_ok=True)
+                storage.path(result.task.id, what).unlink(missing_ok=True)
             except OSError:
                 pass
-        return MLResult(task, errors=[f"cannot store the results: {exc.strerror or exc}"])
-    return MLResult(task, outputs)
+        result.errors.append(f"cannot store the results: {exc.strerror or exc}")
+        return
+    result.outputs.update({key: value for key, (_, value) in files.items()})
 
 
 def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
@@ -162,6 +216,8 @@ def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
             result.outputs["similarity"] = orjson.loads(body)
         elif endpoint == "objects":
             result.outputs["objects"] = orjson.loads(body)
+        elif endpoint == "faces":
+            result.outputs["faces"] = orjson.loads(body)
     return result
 
 

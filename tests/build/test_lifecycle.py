@@ -43,8 +43,16 @@ def comparable(home: Path) -> list[dict]:
     )
 
 
+def back_to_v6(home: Path) -> None:
+    """The database as schema v6 had it: no `entries.face_descriptors`."""
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.executescript("ALTER TABLE entries DROP COLUMN face_descriptors; PRAGMA user_version = 6;")
+    conn.close()
+
+
 def back_to_v4(home: Path) -> None:
     """The database as schema v4 had it: no `failures` table."""
+    back_to_v6(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript("DROP TABLE failures; PRAGMA user_version = 4;")
     conn.close()
@@ -285,6 +293,17 @@ def test_schema_v4_is_migrated_in_place(home_and_source):
              "root": "/r", "path": "x.jpg", "checksum": "ab" * 32}  # fmt: skip
     assert hg_build(home, stdin=json.dumps(error).encode()).returncode == 1
     assert hg_build(home, "failures").stdout == b"/r/x.jpg: bad\n"
+
+
+def test_schema_v6_is_migrated_in_place(home_and_source):
+    home, _src = home_and_source
+    before = comparable(home)
+    back_to_v6(home)
+    conn = migrated(home, before, 6)
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(entries)")}
+    assert "face_descriptors" in columns
+    conn.close()
+    assert hg_build(home, "query", "count(faces) = 0").returncode == 0
 
 
 def test_first_build_goes_live_after_its_fresh_phase(tmp_path):

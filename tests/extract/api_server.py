@@ -2,9 +2,11 @@
 the same routes, headers and answers as packages/api-server (see homegallery-internals.md §6).
 
 `POST /embeddings` answers 1024 values from the JPEG itself (its 32x32 grey pixels scaled to
-MobileNet's 0..2.875), so similar images get similar vectors; `/objects` and `/faces` answer
-`objects` / `faces`. `mode[endpoint]` makes an endpoint misbehave: "500", "501" (as
-hg-serve --ml-api's /faces), "malformed",
+MobileNet's 0..2.875), so similar images get similar vectors; `/objects` answers `objects`;
+`/faces` answers `faces` when set, else the faces of the JPEG itself in face-api's shape
+(`face_api_answer`: dlib finds them here, as face-api's nets cannot run in Python).
+`mode[endpoint]` makes an endpoint misbehave: "500", "501" (as hg-serve --ml-api's
+/faces), "malformed",
 "no-data", "slow" (sleeps `delay` s), "drop" (closes the connection). Every request is kept
 (`requests`: path, content type, body sha1), and the most requests ever in flight at once
 (`max_inflight`).
@@ -30,12 +32,62 @@ MODELS = {
 }
 
 
+_dlib: tuple | None = None
+_dlib_lock = threading.Lock()
+
+
+def face_api_answer(img: Image.Image) -> list[dict]:
+    """The faces of an image as HomeGallery's api-server answers them (face-api's result,
+    homegallery-internals.md §6): `alignedRect` {box {x, y, width, height}, score}, age,
+    gender, genderProbability, expressions, landmarks, and the 128-d descriptor serialised
+    as a Float32Array is, `{"0": …, "127": …}`. Boxes and descriptors are dlib's (real faces,
+    real 128-d descriptors; face-api's own numbers differ); the score is dlib's margin as a
+    probability; age, gender and expressions are fixed: the double cannot tell them."""
+    global _dlib
+    import dlib
+    import face_recognition_models
+
+    with _dlib_lock:  # dlib's objects are not shared between threads
+        if _dlib is None:
+            models = face_recognition_models.__file__.rsplit("/", 1)[0] + "/models/"
+            _dlib = (
+                dlib.get_frontal_face_detector(),
+                dlib.shape_predictor(models + "shape_predictor_5_face_landmarks.dat"),
+                dlib.face_recognition_model_v1(
+                    models + "dlib_face_recognition_resnet_model_v1.dat"
+                ),
+            )
+        detector, landmarks, encoder = _dlib
+        rgb = np.ascontiguousarray(np.asarray(img.convert("RGB")))
+        rects, margins, _ = detector.run(rgb, 1, -0.5)
+        faces = []
+        for rect, margin in zip(rects, margins, strict=True):
+            shape = landmarks(rgb, rect)
+            descriptor = encoder.compute_face_descriptor(rgb, shape)
+            points = [{"x": float(p.x), "y": float(p.y)} for p in shape.parts()]
+            faces.append({
+                "alignedRect": {
+                    "box": {"x": float(rect.left()), "y": float(rect.top()),
+                            "width": float(rect.width()), "height": float(rect.height())},
+                    "score": round(float(1 / (1 + np.exp(-4 * margin))), 6),
+                },
+                "gender": "female", "genderProbability": 0.65, "age": 34.56789,
+                "expressions": {"neutral": 0.61, "happy": 0.35, "sad": 0.02, "angry": 0.01,
+                                "fearful": 0.0, "disgusted": 0.0, "surprised": 0.01},
+                "landmarks": {"positions": points, "leftEye": points[2:4],
+                              "rightEye": points[0:2], "nose": points[4:]},
+                "descriptor": {str(i): float(v) for i, v in enumerate(descriptor)},
+            })  # fmt: skip
+        return faces
+
+
 class FakeApiServer:
     def __init__(self) -> None:
         self.mode: dict[str, str] = {}
         self.delay = 2.0
         self.objects: list[dict] = [{"bbox": [10, 20, 100, 50], "class": "dog", "score": 0.9}]
-        self.faces: list[dict] = []
+        self.faces: list[dict] | None = None
+        """None: the JPEG's own faces (`face_api_answer`)."""
         self.requests: list[dict] = []
         self.inflight = 0
         self.max_inflight = 0
@@ -109,7 +161,12 @@ class FakeApiServer:
                     answer["data"] = [round(float(v), 6) for v in (grey / 255 * 2.875).ravel()]
                 else:
                     answer.update(width=img.width, height=img.height)
-                    answer["data"] = server.objects if endpoint == "objects" else server.faces
+                    if endpoint == "objects":
+                        answer["data"] = server.objects
+                    elif server.faces is not None:
+                        answer["data"] = server.faces
+                    else:
+                        answer["data"] = face_api_answer(img)
                 return self._send(200, answer)
 
             def _send(self, status: int, value: object) -> None:

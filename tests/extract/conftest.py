@@ -101,8 +101,8 @@ def by_path(records: list[dict]) -> dict[str, dict]:
 
 
 def with_ml(records: list[dict]) -> list[dict]:
-    """The records with each `ml` record's similarity and objects put into its entry, as a
-    re-run prints the entry once they are stored."""
+    """The records with each `ml` record's similarity, objects and faces put into its entry,
+    as a re-run prints the entry once they are stored."""
     entries: dict[str, list[dict]] = {}
     for rec in records:
         if rec["type"] == "entry":
@@ -111,7 +111,7 @@ def with_ml(records: list[dict]) -> list[dict]:
     for rec in records:
         if rec["type"] == "ml":
             for entry in entries[rec["id"]]:
-                entry.update({k: rec[k] for k in ("similarity", "objects") if k in rec})
+                entry.update({k: rec[k] for k in ("similarity", "objects", "faces") if k in rec})
         else:
             out.append(rec)
     return out
