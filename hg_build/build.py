@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from hg_build import db, failures
+from hg_build import db, failures, people_db
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
 from hg_build.ml import ml_fields
@@ -176,6 +176,7 @@ class Builder:
                 failures.forget_media(self.conn, step)
             else:
                 self.apply(step)
+        people_db.update(self.conn)
 
     def media(self, record: dict[str, Any], errors: list[dict]) -> dict[str, Any] | None:
         """`entry_media`, counted."""

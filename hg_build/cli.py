@@ -9,6 +9,7 @@ hg-build failures [--json]         the files that failed, and why
 hg-build duplicates [QUERY] [--threshold T] [--json] [--pairs]
                                    near-duplicate groups (similar vectors)
 hg-build export meta [--dry-run]   write the tags into XMP sidecars (sources with write_xmp)
+hg-build people [COMMAND …]        people: list, name, merge, move, reject, recluster
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ records), one transaction per chunk; or rebuild it from the index and storage.
   hg-extract … | hg-build         hg-build --rebuild
   hg-build query QUERY [--ids]    hg-build events add --tag TAG ID…
   hg-build export meta [--dry-run] [--query Q]   (tags into XMP sidecars)
+  hg-build people [name|merge|move|reject|recluster …]   (faces grouped into people)
 
 Error records are kept as the files' failures (`hg-build failures`) and printed on stdout
 when they are new or changed; known ones are only counted.
@@ -254,6 +256,120 @@ def _events_add(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+PEOPLE_DESCRIPTION = """\
+People: the faces grouped into people (stable ids), with the corrections of the event log.
+
+  hg-build people                     list people as NDJSON `person` records (id, name,
+                                      faces, photos, face: the best face's entry, n, box)
+  hg-build people name ID NAME        name a person ('' for unnamed)
+  hg-build people merge ID OTHER…     merge the OTHER people into ID
+  hg-build people move FACE ID|new    move a face (<entry id or prefix>.<n>) to a person,
+                                      or to a person of its own
+  hg-build people reject FACE         not this person: the face leaves its person for good
+  hg-build people recluster           group every face again (Chinese whispers); ids and
+                                      names stay where the clusters still match
+
+name, merge, move and reject append a personAction event to the event log (replayed by
+`hg-build --rebuild`), apply it and print it."""
+
+PEOPLE_COMMANDS = {"name": 2, "merge": -2, "move": 2, "reject": 1, "recluster": 0}
+"""Command -> its number of arguments (negative: at least that many)."""
+
+
+def _people(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build people",
+        description=PEOPLE_DESCRIPTION,
+        formatter_class=RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", nargs="?", choices=sorted(PEOPLE_COMMANDS), help="see above")
+    p.add_argument("args", nargs="*", help="the command's arguments")
+    p.add_argument("--query", default="", help="list: only faces in entries of this query")
+    _common(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-build", args.verbose, args.quiet)
+    from hg_build import people_db
+
+    cfg = load_config(args.home, args.config, args.storage)
+    database, events_path = _paths(args, cfg)
+    out = NdjsonWriter(sys.stdout.buffer)
+    if args.command is None:
+        if args.args:
+            raise UsageError(f"unknown people command {args.args[0]!r}")
+        from hg_build.query import QueryError
+        from hg_build.query.compile import entries_where
+
+        conn = open_readonly(database)
+        try:
+            c = entries_where(args.query)
+            for person in people_db.list_people(conn, c.where, c.params):
+                out.write({"type": "person", "v": 1, **person})
+        except QueryError as exc:
+            raise UsageError(f"query: {exc}") from None
+        finally:
+            conn.close()
+        out.flush()
+        return EXIT_OK
+    wanted = PEOPLE_COMMANDS[args.command]
+    if (wanted >= 0 and len(args.args) != wanted) or len(args.args) < abs(wanted):
+        raise UsageError(f"people {args.command} takes {abs(wanted)} argument(s); see --help")
+    if not database.exists():
+        raise UsageError(f"no database at {database} yet")
+    with writer_lock(database):
+        conn = open_for_build(cfg, database, events_path, lambda r: None)
+        try:
+            db.import_events(conn, events_path)
+            if args.command == "recluster":
+                with db.transaction(conn):
+                    counts = people_db.recluster(conn)
+                out.write({"type": "recluster", "v": 1, **counts})
+                out.flush()
+                return EXIT_OK
+            with db.transaction(conn):
+                people_db.update(conn)
+            made = []
+            try:
+                for body in _people_requests(conn, args.command, args.args):
+                    made.append(people_db.request_event(conn, body))
+                    # each applied at once: a merge of several people names the next by
+                    # the state the one before left
+                    events.append_events(events_path, made[-1:])
+                    db.import_events(conn, events_path)
+            except people_db.PeopleError as exc:
+                raise UsageError(str(exc)) from None
+        finally:
+            conn.close()
+    out.write_all(made)
+    out.flush()
+    return EXIT_OK
+
+
+def _people_requests(conn, command: str, argv: list[str]):
+    """The `people_db.request_event` bodies of a command's arguments."""
+    from hg_build import lookup, people_db
+
+    def face(text: str) -> str:
+        prefix, dot, n = text.rpartition(".")
+        ids, problems = lookup.resolve_ids(conn, [prefix]) if dot and n.isdigit() else ([], [])
+        if problems or not ids:
+            raise people_db.PeopleError(
+                f"{text!r} is not a face: <entry id or prefix>.<n>"
+                + (f" ({'; '.join(problems)})" if problems else "")
+            )
+        return people_db.face_key(ids[0], int(n))
+
+    if command == "name":
+        yield {"action": "name", "person": argv[0], "name": argv[1]}
+    elif command == "merge":
+        for other in argv[1:]:
+            yield {"action": "merge", "person": argv[0], "from": other}
+    elif command == "move":
+        yield {"action": "move", "face": face(argv[0]),
+               "person": None if argv[1] == "new" else argv[1]}  # fmt: skip
+    elif command == "reject":
+        yield {"action": "reject", "face": face(argv[0])}
+
+
 def _export_meta(argv: Sequence[str]) -> int:
     p = ArgumentParser(
         prog="hg-build export meta",
@@ -311,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main("hg-build", _failures, args[1:])
     if args[:1] == ["duplicates"]:
         return run_main("hg-build", _duplicates, args[1:])
+    if args[:1] == ["people"]:
+        return run_main("hg-build", _people, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
     if args[:2] == ["export", "meta"]:

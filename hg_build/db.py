@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import events, record, schema
+from hg_build import events, people_db, record, schema
 from hg_build.entries import search_text
 from hg_common.sidecars import group_keys
 
@@ -351,6 +351,11 @@ def import_events(conn: sqlite3.Connection, path: Path) -> int:
     touched: dict[str, str] = {}
     with transaction(conn):
         for event, end in events.read_events(path, offset):
+            if event["type"] == people_db.EVENT_TYPE:
+                if people_db.store_event(conn, event):
+                    people_db.apply_event(conn, event)
+                offset = end
+                continue
             actions = json_text(event["actions"])
             for target in event["targetIds"]:
                 cur = conn.execute(

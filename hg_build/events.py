@@ -59,7 +59,12 @@ def tag_event(target_ids: Iterable[str], add: Iterable[str] = (), remove: Iterab
 
 
 def validate(event: Any) -> dict[str, Any] | None:
-    """The event when it is a well-formed userAction, else None (skipped, not fatal)."""
+    """The event when it is a well-formed userAction or personAction (`people_db`), else
+    None (skipped, not fatal)."""
+    if isinstance(event, dict) and event.get("type") == "personAction":
+        from hg_build import people_db
+
+        return people_db.validate(event)
     if not isinstance(event, dict) or event.get("type") != "userAction":
         return None
     ids, actions = event.get("targetIds"), event.get("actions")

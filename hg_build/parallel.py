@@ -30,7 +30,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hg_build import chunkdb, db, failures
+from hg_build import chunkdb, db, failures, people_db
 from hg_build.build import Builder, Summary, entry_media
 from hg_build.events import now_iso
 from hg_build.upsert import new_rows, select_in
@@ -331,6 +331,7 @@ class ChunkWriter:
                 s, p = builder.summary, prepared.summary
                 s.entries += p.entries
                 s.skipped += p.skipped
+                people_db.update(conn)  # the chunk's faces into people (see people_db)
         gc.collect(1)  # see __enter__
         if written is not None and written.full:
             self.written = None  # SQL from here on (see Written)

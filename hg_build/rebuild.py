@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from hg_build import db, failures, schema
+from hg_build import db, failures, people_db, schema
 from hg_build.build import Builder
 from hg_build.parallel import apply_chunks, default_workers
 from hg_common import layout
@@ -178,6 +178,8 @@ def fresh_database(database: Path, events_path: Path) -> Iterator[sqlite3.Connec
         schema.create(conn, indexes=False)
         db.import_events(conn, events_path)
         yield conn
+        with db.transaction(conn):  # every correction once more, now that all faces are in
+            people_db.replay(conn)
         # The rows are in the file (journal off: written at the commit); flush them to disk
         # while the indexes are made, so the fsync before the swap has only those to write.
         flushing = threading.Thread(target=_flush_early, args=(tmp,), name="hg-build-fsync")

@@ -21,7 +21,7 @@ from hg_build import record
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -90,6 +90,43 @@ CREATE TABLE failures (           -- files that are in no entry, and why (hg_bui
 )"""
 FAILURES_INDEX = "CREATE INDEX failures_seen ON failures (last_seen)"
 DDL += f"{FAILURES_TABLE};\n{FAILURES_INDEX};\n"
+
+PEOPLE_TABLES = (
+    """CREATE TABLE people (          -- faces grouped into people (hg_build.people_db)
+  id TEXT PRIMARY KEY,            -- short stable id (10 hex digits)
+  name TEXT, name_f TEXT          -- from the event log's name events; casefolded; NULL: unnamed
+)""",
+    "CREATE INDEX people_name ON people (name_f)",
+    """CREATE TABLE person_faces (    -- every kept face with a descriptor, and its person
+  entry_id TEXT NOT NULL, n INTEGER NOT NULL,   -- the n-th face of entries.faces
+  person_id TEXT NOT NULL,
+  model TEXT NOT NULL,            -- the descriptor's <model>/<version>: compared within one
+  descriptor BLOB NOT NULL,       -- float16 [128], the face's row of entries.face_descriptors
+  score REAL NOT NULL, area REAL NOT NULL,   -- the face's score and relative area (best face)
+  PRIMARY KEY (entry_id, n)
+) WITHOUT ROWID""",
+    "CREATE INDEX person_faces_person ON person_faces (person_id, entry_id)",
+    """CREATE TABLE person_events (   -- the event log's personAction events, replayed in order
+  event_id TEXT PRIMARY KEY, date TEXT NOT NULL,
+  event TEXT NOT NULL,            -- JSON: the whole event
+  entries TEXT NOT NULL           -- JSON list of the entry ids its faces name
+)""",
+    "CREATE TABLE faces_pending (entry_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    # Every way an entry's faces are written (upserts, a worker's packed chunk, ml records)
+    # goes through these: the entries whose faces changed wait in faces_pending until the
+    # chunk's end (`people_db.update`), a deleted entry's faces leave their people at once.
+    # (INSERT OR REPLACE fires no DELETE trigger without recursive_triggers: the pending
+    # update compares the faces instead.)
+    """CREATE TRIGGER faces_inserted AFTER INSERT ON entries
+WHEN NEW.face_descriptors IS NOT NULL
+  OR EXISTS (SELECT 1 FROM person_faces WHERE entry_id = NEW.id)
+BEGIN INSERT OR IGNORE INTO faces_pending (entry_id) VALUES (NEW.id); END""",
+    """CREATE TRIGGER faces_updated AFTER UPDATE OF face_descriptors ON entries
+BEGIN INSERT OR IGNORE INTO faces_pending (entry_id) VALUES (NEW.id); END""",
+    """CREATE TRIGGER faces_deleted AFTER DELETE ON entries
+BEGIN DELETE FROM person_faces WHERE entry_id = OLD.id; END""",
+)
+DDL += "".join(f"{statement};\n" for statement in PEOPLE_TABLES)
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
@@ -187,6 +224,18 @@ def _v6_to_v7(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE entries ADD COLUMN face_descriptors BLOB")
 
 
+def _v7_to_v8(conn: sqlite3.Connection) -> None:
+    """v8: people (`people`, `person_faces`, `person_events`, `faces_pending` and the
+    triggers that fill it). Every entry with faces is marked pending, so the next build's
+    first chunk groups them; `hg-build people` does it at once."""
+    for statement in PEOPLE_TABLES:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO faces_pending (entry_id) SELECT id FROM entries "
+        "WHERE face_descriptors IS NOT NULL"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
@@ -194,6 +243,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _v4_to_v5,
     5: _v5_to_v6,
     6: _v6_to_v7,
+    7: _v7_to_v8,
 }
 """from_version -> step that brings a database to from_version + 1 in place."""
 

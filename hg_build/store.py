@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hg_build import db, schema
+from hg_build import db, people_db, schema
 from hg_build.build import Builder, RunState, Summary
 from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
@@ -154,6 +154,9 @@ def build(
         conn = open_for_build(cfg, database, events, on_error)
         try:
             db.import_events(conn, events)
+            if conn.execute("SELECT 1 FROM faces_pending LIMIT 1").fetchone():
+                with db.transaction(conn):  # a migrated database's faces: into people now
+                    people_db.update(conn)
             writer.use(Builder(conn, on_error, run), fresh=False, own_transaction=True)
             if carried:
                 writer.write(carried, None)

@@ -23,7 +23,7 @@ LOWER_ALIASES = {
     "lat": "latitude", "lon": "longitude", "lng": "longitude", "street": "road",
     "tags": "tag", "objects": "object", "faces": "face", "source": "index",
     "focal": "focal_length", "focallength": "focal_length", "filesize": "filesize",
-    "size": "filesize",
+    "size": "filesize", "people": "person",
 }  # fmt: skip
 INT_KEYS = {"year", "month", "day", "hour", "minute", "width", "height", "orientation"}
 NUM_KEYS = {"iso", "latitude", "longitude", "altitude", "aperture", "exposure", "focal_length",
@@ -84,8 +84,10 @@ class _Compiler:
             return "(" + " OR ".join(self.node(i) for i in n.items) + ")"
         if isinstance(n, ast.Not):
             return f"(NOT coalesce({self.node(n.expr)}, 0))"
-        if isinstance(n, ast.Text):
-            return f"(instr(e.text, {self.p(n.value.text.casefold())}) > 0)"
+        if isinstance(n, ast.Text):  # the search text, or the name of a person in the photo
+            folded = n.value.text.casefold()
+            text = f"instr(e.text, {self.p(folded)}) > 0"
+            return f"({text} OR {self.people(f'instr(p.name_f, {self.p(folded)}) > 0')})"
         if isinstance(n, ast.Cmp):
             return self.cmp(n)
         if isinstance(n, ast.In):
@@ -206,6 +208,29 @@ class _Compiler:
             f"{self.p(prefix)} AND face_descriptors IS NOT NULL LIMIT 1)"
         )
         return f"hg_face_distance(e.face_descriptors, {seed}, {self.p(index)})"
+
+    def people(self, cond: str, negate: bool = False) -> str:
+        """Entries with a face of a person that `cond` (over `people p`) selects: a
+        subquery SQLite runs once per statement, not per entry."""
+        inner = (
+            "SELECT f.entry_id FROM person_faces f JOIN people p ON p.id = f.person_id "
+            f"WHERE {cond}"
+        )
+        return f"(e.id {'NOT IN' if negate else 'IN'} ({inner}))"
+
+    def k_person(self, key: str, op: str, value: ast.Value, n: Any) -> str:
+        """`person:anna` (a name, casefolded, or a person id), `person:*` (any named
+        person), `person~ann` (part of a name), `person!=anna` (no face of theirs)."""
+        text = value.text.strip()
+        if op in (":", "=", "!=") and text == "*" and not value.quoted:
+            return self.people("p.name_f IS NOT NULL", negate=op == "!=")
+        folded = text.casefold()
+        if op in (":", "=", "!="):
+            cond = f"(p.name_f = {self.p(folded)} OR p.id = {self.p(folded)})"
+            return self.people(cond, negate=op == "!=")
+        if op == "~":
+            return self.people(f"instr(p.name_f, {self.p(folded)}) > 0")
+        raise QueryError(f"operator {op!r} does not apply to 'person'", n.pos)
 
     def files(self, cond: str) -> str:
         return f"(e.id IN (SELECT entry_id FROM files WHERE {cond}))"
@@ -377,7 +402,7 @@ KNOWN = (
     INT_KEYS | NUM_KEYS | TEXT_KEYS
     | {"date", "type", "id", "duration", "ratio", "tag", "object", "face", "file", "path",
        "filename", "ext", "index", "filesize", "location", "geo", "near", "similar",
-       "folder", "memories"}
+       "folder", "memories", "person"}
 )  # fmt: skip
 
 

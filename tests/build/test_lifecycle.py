@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hg_build import db, schema, store
+from hg_build import db, faces, schema, store
 from hg_common.config import load_config
 from tests.build.conftest import hg_build, index_and_extract, names, query
 from tests.conftest import media_file
@@ -43,8 +43,20 @@ def comparable(home: Path) -> list[dict]:
     )
 
 
+def back_to_v7(home: Path) -> None:
+    """The database as schema v7 had it: no people tables and triggers."""
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.executescript(
+        "DROP TRIGGER faces_inserted; DROP TRIGGER faces_updated; DROP TRIGGER faces_deleted;"
+        "DROP TABLE people; DROP TABLE person_faces; DROP TABLE person_events;"
+        "DROP TABLE faces_pending; PRAGMA user_version = 7;"
+    )
+    conn.close()
+
+
 def back_to_v6(home: Path) -> None:
     """The database as schema v6 had it: no `entries.face_descriptors`."""
+    back_to_v7(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript("ALTER TABLE entries DROP COLUMN face_descriptors; PRAGMA user_version = 6;")
     conn.close()
@@ -304,6 +316,40 @@ def test_schema_v6_is_migrated_in_place(home_and_source):
     assert "face_descriptors" in columns
     conn.close()
     assert hg_build(home, "query", "count(faces) = 0").returncode == 0
+
+
+def test_schema_v7_is_migrated_in_place_and_its_faces_grouped(home_and_source):
+    """v7 -> v8: the people tables; the faces a v7 database holds are grouped at once."""
+    home, _src = home_and_source
+    conn = sqlite3.connect(home / "gallery.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM entries ORDER BY id LIMIT 2")]
+    vector = [0.05] * 128
+    value = {
+        "model": "m",
+        "version": "1",
+        "width": 100,
+        "height": 100,
+        "data": [
+            {"box": [10, 10, 20, 20], "score": 1.0, "descriptor": vector},
+            {"box": [50, 10, 20, 20], "score": 1.0, "descriptor": [-0.05] * 128},
+        ],
+    }
+    faces_list, blob = faces.faces_fields(value)
+    conn.executemany(
+        "UPDATE entries SET faces = ?, faces_count = 2, face_descriptors = ? WHERE id = ?",
+        [(json.dumps(faces_list), blob, i) for i in ids],
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    before = comparable(home)
+    back_to_v7(home)
+    conn = migrated(home, before, 7)
+    rows = conn.execute("SELECT entry_id, n, person_id FROM person_faces ORDER BY n, entry_id")
+    rows = rows.fetchall()
+    assert [(e, n) for e, n, _p in rows] == [(ids[0], 0), (ids[1], 0), (ids[0], 1), (ids[1], 1)]
+    assert rows[0][2] == rows[1][2] != rows[2][2] == rows[3][2]  # two people, two faces each
+    conn.close()
+    assert len(query(home, f"person:{rows[0][2]}")) == 2
 
 
 def test_first_build_goes_live_after_its_fresh_phase(tmp_path):
