@@ -18,6 +18,7 @@ from isal import igzip
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hg_build.api import PeopleError
 from hg_serve import diagnose, eventlog
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import MAX_LIMIT, Gallery, QueryError
@@ -124,6 +125,8 @@ folders = query_endpoint(lambda g, r, q, f: g.folders(r.query_params.get("path",
 geo = query_endpoint(lambda g, r, q, f: g.geo(q, f))
 similar = query_endpoint(lambda g, r, q, f: {"entries": g.similar(r.path_params["id"], f)})
 duplicates = query_endpoint(lambda g, r, q, f: g.duplicates(q, f, _threshold(r)), slow=True)
+people = query_endpoint(lambda g, r, q, f: g.people(q, f))
+person = query_endpoint(lambda g, r, q, f: g.person(r.path_params["id"], f))
 failures = query_endpoint(
     lambda g, r, q, f: g.failures(f, _int(r, "offset", 0, 10**9), _int(r, "limit", 500, MAX_LIMIT))
 )
@@ -161,30 +164,22 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-async def post_events(request: Request) -> Response:
-    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages.
-
-    Applying goes through hg_build (`Gallery.apply_events`); when an import holds the
-    writer lock longer than APPLY_WAIT the edit is still acknowledged (it is in the log)
-    and the watcher applies it as soon as the lock is free.
-    """
+async def _json_body(request: Request) -> Any:
+    """The POSTed JSON, or an error Response."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return error(415, "send the edit as application/json")
     body = await _read_body(request, MAX_EVENT_BODY)
     if body is None:
         return error(413, f"an edit is at most {MAX_EVENT_BODY} bytes")
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return error(400, f"invalid JSON: {exc}")
+
+
+async def _save_and_apply(request: Request, event: dict[str, Any]) -> Response:
+    """Append an event durably, apply it, tell open pages; 201 with the event."""
     gallery: Gallery = request.app.state.gallery
-    filters = user_filters(request)
-    try:
-        event = await gallery.call(
-            eventlog.make_event, data, lambda ids: gallery.existing(ids, filters)
-        )
-    except (eventlog.EventError, QueryError) as exc:
-        return error(400, str(exc))
     watcher: Watcher = request.app.state.watcher
     watcher.seen.add(event["id"])
     try:
@@ -197,3 +192,40 @@ async def post_events(request: Request) -> Response:
     broker: Broker = request.app.state.broker
     await broker.publish(event)
     return ORJSONResponse(event, status_code=201)
+
+
+async def post_person_event(request: Request) -> Response:
+    """A correction of the people: `{"action": "name", "person", "name"}`, `{"action":
+    "merge", "person", "from"}`, `{"action": "move", "face", "person" (null: alone)}` or
+    `{"action": "reject", "face"}`; people and faces the user cannot see are unknown (400).
+    Saved as a personAction event in the log, applied like a tag edit."""
+    data = await _json_body(request)
+    if isinstance(data, Response):
+        return data
+    gallery: Gallery = request.app.state.gallery
+    try:
+        event = await gallery.call(gallery.person_event, data, user_filters(request))
+    except (PeopleError, QueryError) as exc:
+        return error(400, str(exc))
+    return await _save_and_apply(request, event)
+
+
+async def post_events(request: Request) -> Response:
+    """Validate `{targetIds, actions}`, append it durably, apply it, tell open pages.
+
+    Applying goes through hg_build (`Gallery.apply_events`); when an import holds the
+    writer lock longer than APPLY_WAIT the edit is still acknowledged (it is in the log)
+    and the watcher applies it as soon as the lock is free.
+    """
+    data = await _json_body(request)
+    if isinstance(data, Response):
+        return data
+    gallery: Gallery = request.app.state.gallery
+    filters = user_filters(request)
+    try:
+        event = await gallery.call(
+            eventlog.make_event, data, lambda ids: gallery.existing(ids, filters)
+        )
+    except (eventlog.EventError, QueryError) as exc:
+        return error(400, str(exc))
+    return await _save_and_apply(request, event)

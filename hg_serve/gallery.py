@@ -248,6 +248,26 @@ class Gallery:
             del group["type"], group["v"]
         return {"threshold": threshold, "groups": groups}
 
+    def people(self, q: str = "", filters: Sequence[str] = ()) -> dict[str, Any]:
+        """The people of the entries the query and the user's filter select, with counts
+        and a best face computed over those entries only (`api.people`)."""
+        c = compile_filtered(q, filters, drive_by_tag=False)
+        with self._read() as conn:
+            return {"people": api.people(conn, c)}
+
+    def person(self, person_id: str, filters: Sequence[str] = ()) -> dict[str, Any] | None:
+        """One person (None: unknown, or no face this user may see)."""
+        c = compile_filtered("", filters, drive_by_tag=False)
+        with self._read() as conn:
+            return api.person(conn, person_id, c)
+
+    def person_event(self, body: Any, filters: Sequence[str] = ()) -> dict[str, Any]:
+        """The personAction event for a POSTed correction (`api.person_event`), checked
+        against what this user may see; raises api.PeopleError."""
+        c = compile_filtered("", filters, drive_by_tag=False)
+        with self._read() as conn:
+            return api.person_event(conn, body, c)
+
     def visible_keys_cached(self, filters: tuple[str, ...]) -> Any | None:
         """The storage keys these filters let a user see, if known for this version (no
         I/O but two stats: answered on the event loop, so a grid's hundreds of previews

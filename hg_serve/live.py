@@ -78,6 +78,10 @@ class Broker:
                     self.clients.pop(queue, None)
 
     async def _narrowed(self, message: Mapping[str, Any], filters: Filters) -> bytes | None:
+        if message.get("type") == "personAction":
+            # it names faces (entry ids) and people across the whole gallery: a filtered
+            # page does not hear of it (its People view reloads on its own edits)
+            return None
         visible = None
         if message.get("type") == "userAction":
             if self.visible is None:  # nobody to ask: a filtered page hears no edits

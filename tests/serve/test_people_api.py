@@ -1,0 +1,156 @@
+"""People through the real hg-serve: `/api/people`, `/api/people/{id}` and corrections
+posted to `/api/people/events`, on a gallery imported from the real face photos
+(tests/fixtures/media/faces); a user whose filter shows only Obama's photos knows only
+Obama: counts, best face and corrections never reach the others."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import orjson
+import pytest
+import requests
+
+from hg_serve.passwords import hash_password
+from tests.conftest import media_file
+from tests.serve.conftest import start_server
+from tests.serve.pipeline import import_media
+
+PHOTOS = ("obama-portrait.jpg", "obama-speech.jpg", "obama-blue-room.jpg",
+          "biden-portrait.jpg", "astronaut-collins.jpg")  # fmt: skip
+ANNA, BEN = ("anna", "anna-secret"), ("ben", "ben-secret")  # ben sees Obama's photos only
+
+
+@pytest.fixture(scope="module")
+def faces_home(tmp_path_factory):
+    base = tmp_path_factory.mktemp("people-serve")
+    src = base / "src"
+    src.mkdir()
+    for name in PHOTOS:
+        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    home = base / "home"
+    import_media(src, home)
+    (home / "config.toml").write_text(f"""
+[[server.users]]
+name = "anna"
+password = "{hash_password("anna-secret")}"
+
+[[server.users]]
+name = "ben"
+password = "{hash_password("ben-secret")}"
+filter = "filename~obama"
+""")
+    return home
+
+
+@pytest.fixture
+def srv(faces_home):
+    server = start_server(faces_home)
+    yield server
+    server.stop()
+
+
+def listen(srv, auth) -> queue.Queue:
+    """The edits (userAction, personAction) a user's page hears over SSE."""
+    messages: queue.Queue = queue.Queue()
+    ready = threading.Event()
+
+    def run():
+        try:
+            with requests.get(srv.url + "/api/events/stream", auth=auth, stream=True,
+                              timeout=30) as r:  # fmt: skip
+                for line in r.iter_lines():
+                    if line.startswith(b"data: "):
+                        msg = orjson.loads(line[6:])
+                        if msg["type"] == "pong":
+                            ready.set()
+                        elif msg["type"] in ("userAction", "personAction"):
+                            messages.put(msg)
+        except requests.RequestException:
+            pass  # the server stopped at the end of the test
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ready.wait(10)
+    return messages
+
+
+def entries(srv, q, auth=ANNA):
+    r = srv.get("/api/entries", params={"q": q}, auth=auth)
+    assert r.status_code == 200, r.text
+    return {e["id"] for e in r.json()["entries"]}
+
+
+def test_people_list_person_and_corrections_with_a_filtered_user(srv):
+    r = srv.get("/api/people", auth=ANNA)
+    assert r.status_code == 200
+    listed = r.json()["people"]
+    assert sorted((p["faces"], p["photos"]) for p in listed) == [(1, 1), (1, 1), (3, 3)]
+    obama = next(p for p in listed if p["photos"] == 3)
+    others = [p for p in listed if p is not obama]
+    face = obama["face"]
+    assert set(face) == {"entry", "n", "face", "score", "x", "y", "width", "height"}
+    obama_ids = entries(srv, "filename~obama")
+    assert face["entry"] in obama_ids
+
+    # one person: their photos are a query
+    detail = srv.get(f"/api/people/{obama['id']}", auth=ANNA).json()
+    assert detail["query"] == f"person:{obama['id']}" and len(detail["faces_list"]) == 3
+    assert entries(srv, detail["query"]) == obama_ids
+
+    # ben sees Obama only, counted over his photos; the others do not exist for him
+    mine = srv.get("/api/people", auth=BEN).json()["people"]
+    assert [(p["id"], p["photos"]) for p in mine] == [(obama["id"], 3)]
+    for p in others:
+        assert srv.get(f"/api/people/{p['id']}", auth=BEN).status_code == 404
+        assert srv.get(f"/api/people/{p['id']}", auth=ANNA).status_code == 200
+        r = srv.post("/api/people/events", auth=BEN,
+                     json={"action": "name", "person": p["id"], "name": "Secret"})  # fmt: skip
+        assert r.status_code == 400 and "no such person" in r.json()["error"]
+        r = srv.post("/api/people/events", auth=BEN,
+                     json={"action": "merge", "person": obama["id"], "from": p["id"]})  # fmt: skip
+        assert r.status_code == 400
+        hidden_face = srv.get(f"/api/people/{p['id']}", auth=ANNA).json()["face"]["face"]
+        move = {"action": "move", "face": hidden_face, "person": obama["id"]}
+        r = srv.post("/api/people/events", auth=BEN, json=move)
+        assert r.status_code == 400 and "no such face" in r.json()["error"]
+    assert entries(srv, f"person:{others[0]['id']}", auth=BEN) == set()
+
+    # ben names Obama: a personAction event, applied at once, seen by anna too
+    r = srv.post("/api/people/events", auth=BEN,
+                 json={"action": "name", "person": obama["id"], "name": "Barack"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    event = r.json()
+    assert event["type"] == "personAction" and event["face"].split(".")[0] in obama_ids
+    assert [p["name"] for p in srv.get("/api/people", auth=ANNA).json()["people"]] == [
+        "Barack", None, None,
+    ]  # fmt: skip
+    assert entries(srv, "person:barack") == obama_ids
+    assert entries(srv, "not person:*") == entries(srv, "") - obama_ids
+
+    # anna merges the two others, then takes a face back out (not this person); ben's page
+    # hears nothing of it (the events name faces of photos he cannot see)
+    anna_hears, ben_hears = listen(srv, ANNA), listen(srv, BEN)
+    a, b = others
+    r = srv.post("/api/people/events", auth=ANNA,
+                 json={"action": "merge", "person": a["id"], "from": b["id"]})  # fmt: skip
+    assert r.status_code == 201
+    merged = srv.get(f"/api/people/{a['id']}", auth=ANNA).json()
+    assert merged["photos"] == 2 and srv.get(f"/api/people/{b['id']}", auth=ANNA).status_code == 404
+    r = srv.post("/api/people/events", auth=ANNA,
+                 json={"action": "reject", "face": b["face"]["face"]})  # fmt: skip
+    assert r.status_code == 201
+    assert len(srv.get("/api/people", auth=ANNA).json()["people"]) == 3
+    assert srv.get(f"/api/people/{a['id']}", auth=ANNA).json()["photos"] == 1
+    assert [anna_hears.get(timeout=10)["action"] for _ in range(2)] == ["merge", "reject"]
+    tagged = {"targetIds": [face["entry"]], "actions": [{"action": "addTag", "value": "x"}]}
+    assert srv.post("/api/events", auth=ANNA, json=tagged).status_code == 201
+    assert ben_hears.get(timeout=10)["type"] == "userAction"  # the first thing he hears
+
+    # bad requests
+    for body in ({"action": "frob"}, {"action": "name", "person": obama["id"], "name": 5},
+                 {"action": "reject", "face": "nonsense"}, []):  # fmt: skip
+        assert srv.post("/api/people/events", auth=ANNA, json=body).status_code == 400
+    r = srv.post("/api/people/events", auth=ANNA, data=b"x",
+                 headers={"content-type": "text/plain"})  # fmt: skip
+    assert r.status_code == 415
