@@ -14,9 +14,12 @@ the last `update`, filled by triggers on `entries`).
   events were imported).
 - `recluster`: every face again with `people.cluster` (Chinese whispers); each old person id
   goes to the new cluster that holds the most of its faces (greedily, largest overlaps
-  first, each cluster and each id once; a named person wins a tie), so ids and names stay
+  first, each cluster and each id once; on a tie a named person, then the older one), so
+  ids and names stay
   where the clusters still match; then every event is replayed.
-- `replay`: every event in (date, id) order; also at the end of a rebuild or first build.
+- `replay`: every event in (date, log) order (`person_events` rows are inserted in the
+  log's order, so its rowid breaks ties: a script's events share a millisecond); also at
+  the end of a rebuild or first build.
 
 A person id is 10 hex digits of a hash of its first face (`<entry id>.<n>`), so a rebuild
 that meets the faces in the same order makes the same ids; a name event also carries the id
@@ -341,17 +344,17 @@ def _set_person(conn: sqlite3.Connection, entry_id: str, n: int, person: str) ->
 
 
 def replay(conn: sqlite3.Connection, entries: Iterable[str] | None = None) -> int:
-    """Apply the stored events again in (date, id) order: all, or those that name a face
+    """Apply the stored events again in (date, log) order: all, or those that name a face
     of `entries`. Returns how many applied."""
     if entries is None:
-        rows = conn.execute("SELECT event FROM person_events ORDER BY date, event_id").fetchall()
+        rows = conn.execute("SELECT event FROM person_events ORDER BY date, rowid").fetchall()
     else:
         wanted = list(entries)
         rows = []
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             rows += conn.execute(
-                "SELECT DISTINCT p.date, p.event_id, p.event FROM person_events p, "
+                "SELECT DISTINCT p.date, p.rowid, p.event FROM person_events p, "
                 f"json_each(p.entries) j WHERE j.value IN ({','.join('?' * len(part))})",
                 part,
             ).fetchall()
@@ -375,6 +378,7 @@ def recluster(conn: sqlite3.Connection) -> dict[str, int]:
     models = [r[0] for r in conn.execute("SELECT DISTINCT model FROM person_faces")]
     total = kept = 0
     named = {r[0] for r in conn.execute("SELECT id FROM people WHERE name IS NOT NULL")}
+    age = {r[0]: r[1] for r in conn.execute("SELECT id, rowid FROM people")}
     for model in models:
         rows = conn.execute(
             "SELECT entry_id, n, person_id, descriptor FROM person_faces WHERE model = ? "
@@ -388,7 +392,12 @@ def recluster(conn: sqlite3.Connection) -> dict[str, int]:
             overlap[(int(label), row[2])] = overlap.get((int(label), row[2]), 0) + 1
         ids: dict[int, str] = {}
         used: set[str] = set()
-        ranked = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1] not in named, kv[0]))
+        # largest overlap first; on a tie a named person, then the older one (a person a
+        # correction split off is younger than the one it left)
+        ranked = sorted(
+            overlap.items(),
+            key=lambda kv: (-kv[1], kv[0][1] not in named, age.get(kv[0][1], 0), kv[0]),
+        )
         for (label, pid), _count in ranked:
             if label not in ids and pid not in used:
                 ids[label] = pid

@@ -106,7 +106,7 @@ PEOPLE_TABLES = (
   PRIMARY KEY (entry_id, n)
 ) WITHOUT ROWID""",
     "CREATE INDEX person_faces_person ON person_faces (person_id, entry_id)",
-    """CREATE TABLE person_events (   -- the event log's personAction events, replayed in order
+    """CREATE TABLE person_events (   -- personAction events, in the log's order (rowid)
   event_id TEXT PRIMARY KEY, date TEXT NOT NULL,
   event TEXT NOT NULL,            -- JSON: the whole event
   entries TEXT NOT NULL           -- JSON list of the entry ids its faces name
