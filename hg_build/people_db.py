@@ -311,7 +311,7 @@ def apply_event(conn: sqlite3.Connection, event: Mapping[str, Any]) -> bool:
     if action == "move":
         target = event.get("to")
         if target is None:
-            if _alone(conn, person, entry_id, n):
+            if _alone(conn, person):
                 return True
             dest = _new_person(conn, entry_id, n)
         else:
@@ -328,7 +328,7 @@ def apply_event(conn: sqlite3.Connection, event: Mapping[str, Any]) -> bool:
     return True
 
 
-def _alone(conn: sqlite3.Connection, person: str, entry_id: str, n: int) -> bool:
+def _alone(conn: sqlite3.Connection, person: str) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM person_faces WHERE person_id = ?", (person,)
     ).fetchone()
