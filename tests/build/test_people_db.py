@@ -99,6 +99,11 @@ def test_each_person_is_one_cluster_with_counts_and_a_best_face(home):
     assert best["face"] == f"{best['entry']}.{best['n']}"
     assert 0 < best["width"] <= 1 and 0 <= best["x"] < 1 and best["score"] > 0.3
     assert {p["faces"] for p in found.values()} == {4, 2}
+    # only the faces in the photos a query selects
+    [only] = people(home, "--query", "filename:biden-portrait.jpg")
+    assert only["id"] == found[("biden-portrait.jpg", GROUP)]["id"] and only["photos"] == 1
+    [portrait] = query(home, "filename:biden-portrait.jpg")
+    assert only["faces"] == 1 and only["face"]["entry"] == portrait["id"]  # best among those
     # the same photos again (a re-run): nobody changes
     before = people(home)
     hg_build(home, "--rebuild")
