@@ -1,0 +1,236 @@
+"""`hg-serve export static`: a query's entries as a gallery any static file host can serve.
+
+Why hg-serve and not hg-build: the export is the web app (`hg_serve/static`) with the
+answers hg-serve's API would give (grid items and detail records, `grid.py`, read through
+`Gallery` and so through hg_build's facade like every other answer); hg_build may not import
+hg_serve (tests/common/test_layers.py), and a copy of the shaping in hg_build would be a
+second owner of the API's shapes.
+
+What the folder holds (all paths relative, so it works under any base path):
+
+    index.html, manifest.webmanifest   the app shell with <meta name="hg-static">
+    static/*.js, *.css, icon.svg       the web app, unchanged (static-data.js answers the API)
+    data/gallery.json                  {"type": "hg/static-export", "v": 1, "query", "created",
+                                        "dated", "entries": [grid items in the query's order],
+                                        "details": {id: detail record (+ "similar": [ids])}}
+    files/ab/cd/<rest>-…               the previews and web videos of those entries only
+    originals/<id>/<n>/<name>          the original files, only with --originals
+
+Detail records lose the sources' `root` (an absolute path on the server says nothing to a
+viewer and tells more than the export means to). Writes are atomic: everything goes into a
+temp folder beside the target, renamed into place at the end (an archive: a temp file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from hg_common.errors import ConfigError
+from hg_serve.app_paths import STATIC
+from hg_serve.gallery import MAX_LIMIT, Gallery
+
+log = logging.getLogger(__name__)
+
+DATA = "data/gallery.json"
+FORMAT = "hg/static-export"
+VERSION = 1
+SIMILAR_LIMIT = 50  # per entry: the detail's "Similar images" inside the export
+# The map (Leaflet from hg-serve's /vendor, tiles from the net) and the login page have no
+# place in an export; every other file of the app is copied as it is.
+LEFT_OUT = {"login.html", "login.css", "login.js", "world-110m.geojson"}
+
+
+@dataclass
+class ExportStats:
+    entries: int = 0
+    files: int = 0
+    bytes: int = 0
+    originals: int = 0
+    missing: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    target: str = ""
+
+
+def index_html(template: str) -> str:
+    """The app shell for a static folder: links relative to index.html, the nav links as
+    hash routes (a static host has no page at …/years), and the data file named in a meta
+    tag (no inline script: the app keeps its CSP)."""
+    html = template.replace('href="%BASE%/" data-nav', 'href="#/" data-nav')
+    for view in ("years", "tags", "folders", "map", "videos", "memories", "duplicates", "failures"):
+        html = html.replace(f'href="%BASE%/{view}"', f'href="#/{view}"')
+    html = html.replace("%BASE%/", "").replace("%BASE%", ".")
+    meta = f'<meta name="hg-static" content="{DATA}">'
+    return html.replace('<meta name="hg-base"', f'{meta}\n  <meta name="hg-base"', 1)
+
+
+def manifest(template: str) -> str:
+    return template.replace("%BASE%/", "./").replace("%BASE%", ".")
+
+
+def read_subset(
+    gallery: Gallery, query: str, with_originals: bool
+) -> tuple[dict[str, Any], list[str], list[tuple[Path, str]]]:
+    """(the data file, storage paths to copy, (original, export path) pairs) of the query."""
+    items: list[dict[str, Any]] = []
+    dated = True
+    while True:
+        page = gallery.page(query, (), len(items), MAX_LIMIT)
+        dated = page["dated"]
+        items += page["entries"]
+        if not page["entries"] or len(items) >= page["total"]:
+            break
+    # similar: within the export (the query ANDed as a filter), so no link leads outside
+    subset = (query,) if query.strip() else ()
+    details: dict[str, Any] = {}
+    storage: list[str] = []
+    originals: list[tuple[Path, str]] = []
+    for item in items:
+        d = gallery.detail(item["id"])
+        if d is None:  # gone since the page was read (an import meanwhile)
+            continue
+        storage += [p for p in d.get("previews") or [] if p]
+        if d.get("video"):
+            storage.append(d["video"])
+        if d.get("has_similar"):
+            found = gallery.similar(item["id"], subset)
+            d["similar"] = [s["id"] for s in found[:SIMILAR_LIMIT]]
+            d["has_similar"] = bool(d["similar"])
+        if with_originals:
+            d["originals"] = []
+            for n, f in enumerate(d.get("files") or []):
+                name = PurePosixPath(f["path"]).name
+                rel = f"originals/{d['id']}/{n}/{name}"
+                originals.append((Path(f["root"]) / f["path"], rel))
+                d["originals"].append(rel)
+        for f in d.get("files") or []:
+            f.pop("root", None)
+        details[d["id"]] = d
+    items = [it for it in items if it["id"] in details]
+    data = {
+        "type": FORMAT,
+        "v": VERSION,
+        "query": query,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dated": dated,
+        "entries": items,
+        "details": details,
+    }
+    return data, list(dict.fromkeys(storage)), originals
+
+
+def _safe_relative(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return bool(parts) and not path.startswith("/") and ".." not in parts and "\\" not in path
+
+
+def _copy(src: Path, dest: Path) -> int:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest.stat().st_size
+
+
+def write_folder(
+    folder: Path, data: dict[str, Any], storage_root: Path, storage: Sequence[str],
+    originals: Sequence[tuple[Path, str]], stats: ExportStats,
+) -> None:  # fmt: skip
+    """Everything of the export into `folder` (a fresh temp folder)."""
+    (folder / "static").mkdir(parents=True)
+    for src in sorted(STATIC.iterdir()):
+        if src.is_file() and src.name not in LEFT_OUT | {"index.html", "manifest.webmanifest"}:
+            stats.bytes += _copy(src, folder / "static" / src.name)
+    (folder / "index.html").write_text(index_html((STATIC / "index.html").read_text()))
+    (folder / "manifest.webmanifest").write_text(
+        manifest((STATIC / "manifest.webmanifest").read_text())
+    )
+    for rel in storage:
+        if not _safe_relative(rel):
+            stats.missing.append(rel)
+            continue
+        try:
+            stats.bytes += _copy(storage_root / rel, folder / "files" / rel)
+            stats.files += 1
+        except FileNotFoundError:
+            log.warning("not in the storage, left out: %s", rel)
+            stats.missing.append(rel)
+    for src, rel in originals:
+        try:
+            stats.bytes += _copy(src, folder / rel)
+            stats.originals += 1
+        except OSError as exc:  # a source offline, a file gone since the import
+            log.warning("original left out: %s: %s", src, exc.strerror or exc)
+            stats.missing.append(str(src))
+    body = orjson.dumps(data)
+    (folder / DATA).parent.mkdir(parents=True, exist_ok=True)
+    (folder / DATA).write_bytes(body)
+    stats.bytes += len(body)
+
+
+def _is_nonempty(path: Path) -> bool:
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
+def export_static(
+    gallery: Gallery,
+    storage_root: Path,
+    query: str,
+    target: Path,
+    base_path: str = "",
+    archive: bool = False,
+    originals: bool = False,
+    force: bool = False,
+) -> ExportStats:
+    """Write the export of `query` to `target` (a folder, or `target`.tar.gz with
+    `archive`); the app lives in `target/<base_path>/` (a host serving `target` at its root
+    then has it at /<base_path>/, as HomeGallery's export does)."""
+    started = time.perf_counter()
+    base = base_path.strip("/")
+    if base and not _safe_relative(base):
+        raise ConfigError(f"--base-path must be a relative path without '..': {base_path!r}")
+    final = target.with_name(target.name + ".tar.gz") if archive else target
+    if _is_nonempty(final) and not force:
+        what = "file" if final.is_file() else "folder"
+        raise ConfigError(f"{final} is a {what} that is not empty; give --force to replace it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    data, storage, pairs = read_subset(gallery, query, originals)
+    stats = ExportStats(entries=len(data["entries"]), target=str(final))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        site = tmp / "site"
+        app = site / base if base else site
+        write_folder(app, data, storage_root, storage, pairs, stats)
+        if archive:
+            packed = tmp / "export.tar.gz"
+            with tarfile.open(packed, "w:gz", compresslevel=6) as tar:
+                tar.add(site, arcname=target.name)
+            os.chmod(packed, 0o644)
+            os.replace(packed, final)  # a file over a file: atomic
+        else:
+            os.chmod(site, 0o755)
+            _replace_folder(site, final, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _replace_folder(new: Path, final: Path, tmp: Path) -> None:
+    """Put `new` where `final` is: a rename when nothing (or an empty folder) is there;
+    else the old one is moved into `tmp` first (deleted with it), so at every moment
+    `final` is the whole old export or the whole new one, never a mix."""
+    if final.is_dir() and not any(final.iterdir()):
+        final.rmdir()
+    elif final.exists() or final.is_symlink():
+        os.rename(final, tmp / "old")
+    os.rename(new, final)

@@ -1,0 +1,186 @@
+"""`hg-serve export static` on the real gallery, served by a plain static file server
+(http.server on 127.0.0.1) under a base path and opened in Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tool
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+SUBSET = "not type:video and not tag:forest"  # a strict subset of the gallery, with tags
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HG_")}
+    return subprocess.run(
+        [tool("hg-serve"), "export", "static", "--home", str(home), *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def ids(home: Path, query: str) -> list[str]:
+    out = subprocess.run(
+        [tool("hg-build"), "query", "--home", str(home), "--ids", query],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return out.split()
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def static_host():
+    """A plain static file server for a folder: `start(folder)` -> its root URL."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(Quiet, directory=str(folder))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_port}"
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def cell_ids(pg) -> list[str]:
+    return pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)")
+
+
+def wait_cells(pg, n: int) -> None:
+    pg.wait_for_function("n => document.querySelectorAll('.cell').length === n", arg=n)
+
+
+def test_export_in_browser(gallery_home, tmp_path, static_host, page):
+    everything = ids(gallery_home, "")
+    wanted = ids(gallery_home, SUBSET)
+    assert 0 < len(wanted) < len(everything)  # else the test proves nothing
+    site = tmp_path / "site"
+    done = run(gallery_home, "--query", SUBSET, "--dir", str(site), "--base-path", "photos/2008")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["entries"] == len(wanted) and summary["missing"] == []
+    app = site / "photos" / "2008"
+    assert (app / "index.html").is_file() and not (app / "originals").exists()
+    # only the subset's previews: every stored file belongs to an exported entry
+    keys = {w[:4] + w[4:][:8] for w in wanted}
+    stored = [p for p in (app / "files").rglob("*") if p.is_file()]
+    assert stored and all(p.parts[-3] + p.parts[-2] + p.name[:8] in keys for p in stored)
+
+    root = static_host(site)
+    base = f"{root}/photos/2008/"
+    outside, failed = [], []
+    page.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+
+    page.goto(base)
+    wait_cells(page, len(wanted))
+    page.wait_for_function(
+        "n => document.querySelectorAll('.cell img.loaded').length === n", arg=len(wanted)
+    )
+    assert sorted(cell_ids(page)) == sorted(wanted)
+    assert page.is_hidden("#select-toggle")  # no edits in an export
+
+    # a detail view with its preview, from the exported files
+    page.click(".cell >> nth=0")
+    page.wait_for_selector(".detail img.media")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.detail img.media');"
+        " return i && i.complete && i.naturalWidth > 0 }"
+    )
+    src = page.get_attribute(".detail img.media", "src")
+    assert "files/" in src
+    page.wait_for_selector(".detail .info dl")
+    assert page.locator(".detail .detail-tag-form").is_hidden()
+    assert page.locator(".detail a.download-original").count() == 0
+    assert "#/view/" in page.url
+    page.keyboard.press("Escape")
+
+    # search inside the export narrows the grid to what hg-build's search finds
+    beach = ids(gallery_home, f"({SUBSET}) and tag:beach")
+    assert 0 < len(beach) < len(wanted)
+    page.fill("#q", "tag:beach")
+    page.press("#q", "Enter")
+    wait_cells(page, len(beach))
+    assert sorted(cell_ids(page)) == sorted(beach)
+    # free text and year: the same answers as the server's query language
+    for q in ("2008", "year:2008", "not tag:beach"):
+        expected = ids(gallery_home, f"({SUBSET}) and {q}")
+        page.fill("#q", q)
+        page.press("#q", "Enter")
+        wait_cells(page, len(expected))
+        assert sorted(cell_ids(page)) == sorted(expected), q
+    # an unsupported term says so instead of answering wrongly
+    page.fill("#q", "folder:x")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not supported" in page.inner_text("#error")
+
+    # years and tags views answer from the export's data
+    page.goto(base + "#/tags")
+    page.wait_for_selector("#page .tagcloud a.tag")
+    assert "forest" not in page.inner_text("#page")
+    page.reload()  # a reload of a hash route
+    page.wait_for_selector("#page .tagcloud a.tag")
+    assert not outside, outside
+    assert not failed, failed
+
+
+def test_originals_archive_and_refusal(gallery_home, tmp_path, static_host, page):
+    wanted = ids(gallery_home, "tag:beach")
+    site = tmp_path / "site"
+    done = run(gallery_home, "--query", "tag:beach", "--dir", str(site), "--originals")
+    assert done.returncode == 0, done.stderr
+    data = json.loads((site / "data/gallery.json").read_text())
+    assert sorted(data["details"]) == sorted(wanted)
+    for d in data["details"].values():
+        assert all("root" not in f for f in d["files"])  # no server paths in an export
+        for rel, f in zip(d["originals"], d["files"], strict=True):
+            assert (site / rel).stat().st_size == f["size"]
+    root = static_host(site)
+    page.goto(root + "/#/view/" + wanted[0])
+    page.wait_for_selector(".detail a.download-original")
+    href = page.get_attribute(".detail a.download-original", "href")
+    assert href.startswith("./originals/" + wanted[0])
+
+    # an existing export is not replaced without --force; with it, whole
+    again = run(gallery_home, "--query", "", "--dir", str(site))
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert (site / "originals").is_dir()
+    again = run(gallery_home, "--query", "tag:forest", "--dir", str(site), "--force")
+    assert again.returncode == 0, again.stderr
+    assert not (site / "originals").exists()
+    assert sorted(json.loads((site / "data/gallery.json").read_text())["details"]) == sorted(
+        ids(gallery_home, "tag:forest")
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+    # --archive: one .tar.gz of the folder, no folder
+    packed = run(gallery_home, "--query", "tag:beach", "--dir", str(tmp_path / "pack"), "--archive")
+    assert packed.returncode == 0, packed.stderr
+    assert not (tmp_path / "pack").exists()
+    with tarfile.open(tmp_path / "pack.tar.gz") as tar:
+        names = tar.getnames()
+    assert "pack/index.html" in names and "pack/data/gallery.json" in names
+    assert any(n.startswith("pack/files/") and n.endswith(".jpg") for n in names)
+
+    bad = run(gallery_home, "--query", "year:", "--dir", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and not (tmp_path / "bad").exists()
