@@ -89,9 +89,9 @@ def export_static_command(argv: Sequence[str]) -> int:
     )
     p.add_argument("--query", default="", help="the entries to export (hg's query language; "
                    "default: all)")  # fmt: skip
-    p.add_argument("--dir", required=True, help="the folder to write (or DIR.tar.gz)")
+    p.add_argument("--dir", required=True, help="the folder to write (or DIR.zip)")
     p.add_argument("--base-path", default="", help="put the app in DIR/<base path>/")
-    p.add_argument("--archive", action="store_true", help="write DIR.tar.gz instead of DIR")
+    p.add_argument("--archive", action="store_true", help="write DIR.zip instead of DIR")
     p.add_argument("--originals", action="store_true", help="also copy the original files")
     p.add_argument("--force", action="store_true", help="replace an existing export")
     add_common_arguments(p)

@@ -19,6 +19,11 @@ What the folder holds (all paths relative, so it works under any base path):
 Detail records lose the sources' `root` (an absolute path on the server says nothing to a
 viewer and tells more than the export means to). Writes are atomic: everything goes into a
 temp folder beside the target, renamed into place at the end (an archive: a temp file).
+
+`--archive` writes DIR.zip instead of the folder: previews and videos are JPEG and H.264
+already, so they are stored as they are and only the app and its data are deflated (a
+.tar.gz compressed every byte again: 1,000 entries took 113 s instead of ~9 s, for 0.4 %
+less), and a zip opens with a double click on every desktop.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,7 +203,7 @@ def export_static(
     base = base_path.strip("/")
     if base and not _safe_relative(base):
         raise ConfigError(f"--base-path must be a relative path without '..': {base_path!r}")
-    final = target.with_name(target.name + ".tar.gz") if archive else target
+    final = target.with_name(target.name + ".zip") if archive else target
     if _is_nonempty(final) and not force:
         what = "file" if final.is_file() else "folder"
         raise ConfigError(f"{final} is a {what} that is not empty; give --force to replace it")
@@ -211,9 +216,8 @@ def export_static(
         app = site / base if base else site
         write_folder(app, data, storage_root, storage, pairs, stats)
         if archive:
-            packed = tmp / "export.tar.gz"
-            with tarfile.open(packed, "w:gz", compresslevel=6) as tar:
-                tar.add(site, arcname=target.name)
+            packed = tmp / "export.zip"
+            pack_zip(site, packed, target.name)
             os.chmod(packed, 0o644)
             os.replace(packed, final)  # a file over a file: atomic
         else:
@@ -223,6 +227,18 @@ def export_static(
         shutil.rmtree(tmp, ignore_errors=True)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+STORED = {".jpg", ".jpeg", ".mp4", ".png", ".heic", ".mov", ".webp"}  # compressed already
+
+
+def pack_zip(folder: Path, dest: Path, top: str) -> None:
+    """`folder` as `top/…` in a zip: media stored, the rest deflated."""
+    with zipfile.ZipFile(dest, "w", allowZip64=True) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                kind = zipfile.ZIP_STORED if path.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
+                zf.write(path, f"{top}/{path.relative_to(folder).as_posix()}", kind)
 
 
 def _replace_folder(new: Path, final: Path, tmp: Path) -> None:

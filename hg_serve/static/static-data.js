@@ -32,15 +32,10 @@ const yearOf = (d) => Number((d.date || "").slice(0, 4)) || null;
 const monthOf = (d) => Number((d.date || "").slice(5, 7)) || null;
 const dayOf = (d) => Number((d.date || "").slice(8, 10)) || null;
 
-function range(value, fn) {
-  // Y, Y-Z (inclusive), >Y, >=Y, <Y, <=Y
-  const r = value.match(/^(\d+)-(\d+)$/);
-  if (r) return (d) => { const v = fn(d); return v !== null && v >= Number(r[1]) && v <= Number(r[2]); };
-  const c = value.match(/^(<=|>=|<|>)?(\d+)$/);
-  if (!c) throw new StaticError(`not a number: ${value}`);
-  const n = Number(c[2]);
-  const cmp = { "<": (v) => v < n, "<=": (v) => v <= n, ">": (v) => v > n, ">=": (v) => v >= n, undefined: (v) => v === n }[c[1]];
-  return (d) => { const v = fn(d); return v !== null && cmp(v); };
+function number(value, fn) {
+  if (!/^\d+$/.test(value)) throw new StaticError(`expected a number, got '${value}'`);
+  const n = Number(value);
+  return (d) => fn(d) === n;
 }
 
 // What free text matches: the fields hg-build puts into its search text.
@@ -62,12 +57,18 @@ function term(t, data) {
     case null: return (d) => haystack(d).includes(v);
     case "tag": return (d) => (d.tags || []).some((x) => fold(x) === v);
     case "type": return (d) => fold(d.type) === v || (v === "image" && d.type === "rawImage");
-    case "year": return range(t.value, yearOf);
-    case "month": return range(t.value, monthOf);
-    case "day": return range(t.value, dayOf);
+    case "year": case "y": return number(t.value, yearOf);
+    case "month": case "m": return number(t.value, monthOf);
+    case "day": case "d": return number(t.value, dayOf);
+    case "date": return (d) => (d.date || "").startsWith(t.value);
     case "id": return (d) => d.id.startsWith(v);
     case "object": return (d) => (d.objects || []).some((o) => fold(o.class) === v);
-    case "file": case "path": return (d) => (d.files || []).some((f) => fold(f.path).includes(v));
+    case "file": case "filename": return (d) => (d.files || []).some((f) => fold(f.path.split("/").pop()).includes(v));
+    // hg's folder: (the folder and those below it, case-sensitive as hg-build's)
+    case "folder": {
+      const prefix = t.value.replace(/^\/+|\/+$/g, "");
+      return (d) => (d.files || []).some((f) => !prefix || f.path.startsWith(`${prefix}/`));
+    }
     case "memories": {
       // memories:MM-DD: that day in earlier years than the newest one shown (the app asks
       // with the browser's day; "today" is today)

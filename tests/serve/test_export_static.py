@@ -8,8 +8,8 @@ import http.server
 import json
 import os
 import subprocess
-import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -122,14 +122,20 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
     wait_cells(page, len(beach))
     assert sorted(cell_ids(page)) == sorted(beach)
     # free text and year: the same answers as the server's query language
-    for q in ("2008", "year:2008", "not tag:beach"):
+    for q in (
+        "2008",
+        "year:2008",
+        "not tag:beach",
+        "folder:exif-samples/jpg",
+        "landscape or portrait",
+    ):
         expected = ids(gallery_home, f"({SUBSET}) and {q}")
         page.fill("#q", q)
         page.press("#q", "Enter")
         wait_cells(page, len(expected))
         assert sorted(cell_ids(page)) == sorted(expected), q
     # an unsupported term says so instead of answering wrongly
-    page.fill("#q", "folder:x")
+    page.fill("#q", "near:48.85,2.29,5km")
     page.press("#q", "Enter")
     page.wait_for_selector("#error:not([hidden])")
     assert "not supported" in page.inner_text("#error")
@@ -173,12 +179,13 @@ def test_originals_archive_and_refusal(gallery_home, tmp_path, static_host, page
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
 
-    # --archive: one .tar.gz of the folder, no folder
+    # --archive: one .zip of the folder, no folder
     packed = run(gallery_home, "--query", "tag:beach", "--dir", str(tmp_path / "pack"), "--archive")
     assert packed.returncode == 0, packed.stderr
     assert not (tmp_path / "pack").exists()
-    with tarfile.open(tmp_path / "pack.tar.gz") as tar:
-        names = tar.getnames()
+    with zipfile.ZipFile(tmp_path / "pack.zip") as zf:
+        assert zf.testzip() is None
+        names = zf.namelist()
     assert "pack/index.html" in names and "pack/data/gallery.json" in names
     assert any(n.startswith("pack/files/") and n.endswith(".jpg") for n in names)
 
