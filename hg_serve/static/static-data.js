@@ -91,6 +91,15 @@ function term(t, data) {
 // A predicate over detail records: terms ANDed, `or` between two terms, `-x`/`not x`.
 export function compile(text, data) {
   const tokens = tokenize(text || "");
+  // hg's grammar beyond this subset (groups, comparisons, ranges, functions, order by) is
+  // refused: read as free text it would quietly answer something else.
+  for (const [i, t] of tokens.entries()) {
+    const next = tokens[i + 1];
+    if ((!t.quoted && /[()[\]<>=~]/.test(t.value))
+        || (!t.key && !t.quoted && fold(t.value) === "order" && next && fold(next.value) === "by")) {
+      throw new StaticError(`"${t.value}" is not supported by the static export's search`);
+    }
+  }
   const groups = [[]]; // OR of ANDs
   let negate = false;
   for (const t of tokens) {

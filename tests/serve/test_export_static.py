@@ -135,10 +135,14 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
         wait_cells(page, len(expected))
         assert sorted(cell_ids(page)) == sorted(expected), q
     # an unsupported term says so instead of answering wrongly
-    page.fill("#q", "near:48.85,2.29,5km")
-    page.press("#q", "Enter")
-    page.wait_for_selector("#error:not([hidden])")
-    assert "not supported" in page.inner_text("#error")
+    for q in ("near:48.85,2.29,5km", "year in [2008:2009]", "(tag:beach)", "2008 order by date"):
+        page.fill("#q", "")
+        page.press("#q", "Enter")
+        wait_cells(page, len(wanted))
+        page.fill("#q", q)
+        page.press("#q", "Enter")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "not supported" in page.inner_text("#error"), q
 
     # years and tags views answer from the export's data
     page.goto(base + "#/tags")
@@ -191,3 +195,24 @@ def test_originals_archive_and_refusal(gallery_home, tmp_path, static_host, page
 
     bad = run(gallery_home, "--query", "year:", "--dir", str(tmp_path / "bad"))
     assert bad.returncode == 2 and not (tmp_path / "bad").exists()
+
+
+def test_shell_is_relative():
+    """The exported index.html names nothing by an absolute path or hg-serve's base."""
+    from hg_serve.app_paths import STATIC
+    from hg_serve.export_static import index_html
+
+    html = index_html((STATIC / "index.html").read_text())
+    assert "%BASE%" not in html and 'name="hg-static" content="data/gallery.json"' in html
+    assert 'href="/' not in html and 'src="/' not in html
+    assert 'href="#/years" data-nav' in html and 'src="static/main.js"' in html
+
+
+def test_hg_build_names_the_command(tmp_path):
+    """HomeGallery's (and issue 18's) name for it says where the command is."""
+    proc = subprocess.run(
+        [tool("hg-build"), "export", "static", "--dir", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "hg-serve export static" in proc.stderr
+    assert not (tmp_path / "x").exists()
