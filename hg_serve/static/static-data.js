@@ -49,6 +49,12 @@ function haystack(d) {
   return d._text;
 }
 
+// similar:<prefix>: the seed (the first entry whose id starts so) and its `similar` ids.
+function similarTo(prefix, data) {
+  const seed = Object.keys(data.details).find((id) => id.startsWith(prefix));
+  return seed && data.details[seed].similar ? [seed, ...data.details[seed].similar] : [];
+}
+
 const FIELDS = ["make", "model", "lens", "country", "state", "city", "road", "description", "title"];
 
 function term(t, data) {
@@ -77,9 +83,8 @@ function term(t, data) {
       const thisYear = new Date().getFullYear();
       return (d) => (d.date || "").slice(5, 10) === md && yearOf(d) < thisYear;
     }
-    case "similar": {
-      const seed = data.details[Object.keys(data.details).find((id) => id.startsWith(v))];
-      const ids = new Set(seed?.similar || []);
+    case "similar": { // the seed and the export's entries most similar to it (as hg's)
+      const ids = new Set(similarTo(v, data));
       return (d) => ids.has(d.id);
     }
     default:
@@ -130,8 +135,7 @@ export class StaticGallery {
     let items = this.items.filter((it) => match(this.data.details[it.id]));
     const sim = (q || "").match(/(?:^|\s)similar:([0-9a-f]+)/);
     if (sim) { // most similar first, as hg-serve orders it
-      const seed = Object.keys(this.data.details).find((id) => id.startsWith(sim[1]));
-      const order = new Map((this.data.details[seed]?.similar || []).map((id, i) => [id, i]));
+      const order = new Map(similarTo(sim[1], this.data).map((id, i) => [id, i]));
       items = items.sort((a, b) => order.get(a.id) - order.get(b.id));
     }
     return items;

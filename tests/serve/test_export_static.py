@@ -144,6 +144,17 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
         page.wait_for_selector("#error:not([hidden])")
         assert "not supported" in page.inner_text("#error"), q
 
+    # similar images within the export, in hg-build's order (the local model's vectors)
+    data = json.loads((app / "data/gallery.json").read_text())
+    seed = next(i for i in wanted if data["details"][i].get("has_similar"))
+    assert set(data["details"][seed]["similar"]) <= set(wanted)
+    expected = ids(gallery_home, f"({SUBSET}) and similar:{seed}")
+    assert len(expected) > 1
+    page.fill("#q", f"similar:{seed}")
+    page.press("#q", "Enter")
+    wait_cells(page, len(expected))
+    assert cell_ids(page) == expected
+
     # years and tags views answer from the export's data
     page.goto(base + "#/tags")
     page.wait_for_selector("#page .tagcloud a.tag")
@@ -152,6 +163,25 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
     page.wait_for_selector("#page .tagcloud a.tag")
     assert not outside, outside
     assert not failed, failed
+
+
+def test_video_export(gallery_home, tmp_path, static_host, page):
+    """A video's web version is exported and plays from the static host."""
+    wanted = ids(gallery_home, "type:video")
+    assert wanted
+    site = tmp_path / "v"
+    done = run(gallery_home, "--query", "type:video", "--dir", str(site))
+    assert done.returncode == 0, done.stderr
+    assert list(site.rglob("*-video-720.mp4"))
+    root = static_host(site)
+    page.goto(root + "/#/videos")
+    wait_cells(page, len(wanted))
+    page.click(".cell >> nth=0")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('.detail video');"
+        " return v && v.readyState >= 1 && v.duration > 0 }"
+    )
+    assert page.get_attribute(".detail video", "src").startswith("./files/")
 
 
 def test_originals_archive_and_refusal(gallery_home, tmp_path, static_host, page):
