@@ -30,7 +30,8 @@ Read-only on sources and storage; writes only the event log (tag edits).
 
   hg-serve [--host H] [--port P] [--base-path /gallery] [--watch] [--ml-api]
   hg-serve hash-password      # reads a password from stdin or the terminal, prints its hash
-  hg-serve export static --query Q --dir D [--base-path P] [--archive] [--originals] [--force]"""
+  hg-serve export static --query Q --dir D [--base-path P] [--archive] [--originals]
+                         [--force] [--user NAME]"""
 
 WARNING = """\
 ################################################################################
@@ -94,6 +95,7 @@ def export_static_command(argv: Sequence[str]) -> int:
     p.add_argument("--archive", action="store_true", help="write DIR.zip instead of DIR")
     p.add_argument("--originals", action="store_true", help="also copy the original files")
     p.add_argument("--force", action="store_true", help="replace an existing export")
+    p.add_argument("--user", help="only what this [[server.users]] user may see (their filter)")
     add_common_arguments(p)
     args = p.parse_args(argv)
     setup_logging("hg-serve", args.verbose, args.quiet)
@@ -103,13 +105,19 @@ def export_static_command(argv: Sequence[str]) -> int:
     from hg_serve.export_static import export_static
     from hg_serve.gallery import Gallery, QueryError
 
+    filters: tuple[str, ...] = ()
+    if args.user is not None:
+        user = server_settings(cfg).user(args.user)
+        if user is None:
+            raise ConfigError(f"--user: no user {args.user!r} in [[server.users]]")
+        filters = (user.filter,) if user.filter else ()
     if not cfg.database.exists():
         raise ConfigError(f"no gallery database at {cfg.database}: import something first")
     gallery = Gallery(cfg.database, cfg.events, readers=1)
     try:
         stats = export_static(
             gallery, cfg.storage, args.query, Path(args.dir), args.base_path,
-            args.archive, args.originals, args.force,
+            args.archive, args.originals, args.force, filters,
         )  # fmt: skip
     except QueryError as exc:
         raise ConfigError(f"--query: {exc}") from None

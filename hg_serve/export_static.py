@@ -85,24 +85,25 @@ def manifest(template: str) -> str:
 
 
 def read_subset(
-    gallery: Gallery, query: str, with_originals: bool
+    gallery: Gallery, query: str, with_originals: bool, filters: Sequence[str] = ()
 ) -> tuple[dict[str, Any], list[str], list[tuple[Path, str]]]:
-    """(the data file, storage paths to copy, (original, export path) pairs) of the query."""
+    """(the data file, storage paths to copy, (original, export path) pairs) of the query,
+    within a user's `filters` (`--user`: what that user may see, as on every route)."""
     items: list[dict[str, Any]] = []
     dated = True
     while True:
-        page = gallery.page(query, (), len(items), MAX_LIMIT)
+        page = gallery.page(query, filters, len(items), MAX_LIMIT)
         dated = page["dated"]
         items += page["entries"]
         if not page["entries"] or len(items) >= page["total"]:
             break
     # similar: within the export (the query ANDed as a filter), so no link leads outside
-    subset = (query,) if query.strip() else ()
+    subset = (*filters, query) if query.strip() else tuple(filters)
     details: dict[str, Any] = {}
     storage: list[str] = []
     originals: list[tuple[Path, str]] = []
     for item in items:
-        d = gallery.detail(item["id"])
+        d = gallery.detail(item["id"], filters)
         if d is None:  # gone since the page was read (an import meanwhile)
             continue
         storage += [p for p in d.get("previews") or [] if p]
@@ -195,6 +196,7 @@ def export_static(
     archive: bool = False,
     originals: bool = False,
     force: bool = False,
+    filters: Sequence[str] = (),
 ) -> ExportStats:
     """Write the export of `query` to `target` (a folder, or `target`.tar.gz with
     `archive`); the app lives in `target/<base_path>/` (a host serving `target` at its root
@@ -208,7 +210,7 @@ def export_static(
         what = "file" if final.is_file() else "folder"
         raise ConfigError(f"{final} is a {what} that is not empty; give --force to replace it")
     final.parent.mkdir(parents=True, exist_ok=True)
-    data, storage, pairs = read_subset(gallery, query, originals)
+    data, storage, pairs = read_subset(gallery, query, originals, filters)
     stats = ExportStats(entries=len(data["entries"]), target=str(final))
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:

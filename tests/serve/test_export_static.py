@@ -246,3 +246,23 @@ def test_hg_build_names_the_command(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2 and "hg-serve export static" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_user_filter(gallery_home, tmp_path):
+    """--user exports only what that user's filter lets them see, similar lists too."""
+    from hg_serve.passwords import hash_password
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[server.users]]\nname = "anna"\npassword = "{hash_password("pw")}"\n'
+        'filter = "not tag:beach"\n'
+    )
+    site = tmp_path / "anna"
+    done = run(gallery_home, "--config", str(config), "--user", "anna", "--dir", str(site))
+    assert done.returncode == 0, done.stderr
+    data = json.loads((site / "data/gallery.json").read_text())
+    allowed = ids(gallery_home, "not tag:beach")
+    assert sorted(data["details"]) == sorted(allowed)
+    assert all(set(d.get("similar", [])) <= set(allowed) for d in data["details"].values())
+    missing = run(gallery_home, "--config", str(config), "--user", "bob", "--dir", str(site))
+    assert missing.returncode == 2 and "bob" in missing.stderr
