@@ -81,7 +81,8 @@ const serverApi = {
   }),
 };
 
-// A static export: what has no server (edits, live events, failures, the map) is absent.
+// A static export: what has no server (edits, live events, failures, the map and
+// near-duplicates) is absent.
 const staticApi = {
   info: () => Promise.resolve({ user: null, auth: false, filter: null, map_tiles: "", failures: 0, static: true }),
   failures: () => Promise.resolve({ total: 0, failures: [] }),
@@ -90,7 +91,7 @@ const staticApi = {
   entry: (id) => local("entry", id),
   years: (q) => local("years", q),
   tags: (q) => local("tags", q),
-  folders: () => Promise.reject(new ApiError(404, "folders are not in a static export")),
+  folders: (path, q) => local("folders", path, q),
   geo: () => Promise.reject(new ApiError(404, "the map is not in a static export")),
   duplicates: () => Promise.reject(new ApiError(404, "near-duplicates are not in a static export")),
   similar: (id) => local("similar", id),

@@ -184,6 +184,43 @@ export class StaticGallery {
     return [...tags.values()].sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag));
   }
 
+  // hg-build's folders.folders over the exported records: a folder's entries (in it or
+  // below), those directly in it, and its child folders with counts and a cover (the
+  // entry of the child's most recently modified file), by name.
+  folders(folder, q) {
+    const path = String(folder || "").trim().replace(/^\/+|\/+$/g, "");
+    const skip = path ? path.length + 1 : 0;
+    const everything = new Set();
+    const direct = new Set();
+    const children = new Map();
+    for (const it of this.select(q)) {
+      for (const f of this.data.details[it.id].files || []) {
+        const cut = f.path.lastIndexOf("/");
+        const dir = cut < 0 ? "" : f.path.slice(0, cut);
+        if (path && dir !== path && !dir.startsWith(`${path}/`)) continue;
+        everything.add(it.id);
+        if (dir === path) { direct.add(it.id); continue; }
+        const rest = dir.slice(skip);
+        const slash = rest.indexOf("/");
+        const name = slash < 0 ? rest : rest.slice(0, slash);
+        let child = children.get(name);
+        if (!child) children.set(name, child = { ids: new Set(), deeper: false, cover: it.id, mtime: f.mtime });
+        child.ids.add(it.id);
+        child.deeper ||= slash >= 0;
+        if (f.mtime != null && (child.mtime == null || f.mtime > child.mtime)) Object.assign(child, { cover: it.id, mtime: f.mtime });
+      }
+    }
+    const names = [...children.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return {
+      path, count: everything.size, direct: direct.size,
+      folders: names.map((name) => {
+        const c = children.get(name);
+        return { name, path: path ? `${path}/${name}` : name, count: c.ids.size, folders: c.deeper,
+          cover: this.items[this.byId.get(c.cover)] };
+      }),
+    };
+  }
+
   similar(id) {
     return { entries: (this.data.details[id]?.similar || []).filter((s) => this.byId.has(s)).map((s) => this.items[this.byId.get(s)]) };
   }

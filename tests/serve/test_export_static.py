@@ -155,6 +155,37 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
     wait_cells(page, len(expected))
     assert cell_ids(page) == expected
 
+    # the folder view: hg-build's tree of the subset (names, counts), and a folder's photos
+    from hg_serve.gallery import Gallery
+
+    gallery = Gallery(gallery_home / "gallery.db", gallery_home / "events.ndjson", readers=1)
+    try:
+        tree = gallery.folders("", SUBSET)
+    finally:
+        gallery.close()
+    page.fill("#q", "")
+    page.press("#q", "Enter")
+    wait_cells(page, len(wanted))
+    page.click('.views a[data-view="folders"]')
+    page.wait_for_selector("#page[data-ready] ul.folders a.folder")
+    cards = page.eval_on_selector_all(
+        "ul.folders a.folder",
+        "els => els.map(a => [a.dataset.path, a.querySelector('.count').textContent])",
+    )
+    assert cards == [[f["path"], f"{f['count']} entr{'y' if f['count'] == 1 else 'ies'}"]
+                     for f in tree["folders"]]  # fmt: skip
+    page.click(".show-photos")
+    wait_cells(page, tree["count"])
+    first = tree["folders"][0]["path"]
+    page.goto(base + "#/folders")
+    page.wait_for_selector("#page[data-ready] ul.folders a.folder")
+    page.click(f'a.folder[data-path="{first}"]')
+    page.wait_for_selector(f'#page[data-path="{first}"] .show-photos')
+    page.click(".show-photos")
+    inside = ids(gallery_home, f'({SUBSET}) and folder:"{first}"')
+    wait_cells(page, len(inside))
+    assert sorted(cell_ids(page)) == sorted(inside)
+
     # years and tags views answer from the export's data
     page.goto(base + "#/tags")
     page.wait_for_selector("#page .tagcloud a.tag")
