@@ -68,6 +68,14 @@ class ExportStats:
     target: str = ""
 
 
+# Shown until the app starts (main.js removes it): opened as a file, the browser refuses the
+# app's ES modules and its data fetch (file:// has no origin), and says nothing on the page.
+FILE_HINT = """\
+  <p id="static-hint" class="static-hint">This gallery needs a web server: browsers do not
+    run its scripts from a file. Serve this folder, e.g. <code>python3 -m http.server</code>
+    in it, and open <a href="http://127.0.0.1:8000/">http://127.0.0.1:8000/</a>.</p>"""
+
+
 def index_html(template: str) -> str:
     """The app shell for a static folder: links relative to index.html, the nav links as
     hash routes (a static host has no page at …/years), and the data file named in a meta
@@ -77,7 +85,8 @@ def index_html(template: str) -> str:
         html = html.replace(f'href="%BASE%/{view}"', f'href="#/{view}"')
     html = html.replace("%BASE%/", "").replace("%BASE%", ".")
     meta = f'<meta name="hg-static" content="{DATA}">'
-    return html.replace('<meta name="hg-base"', f'{meta}\n  <meta name="hg-base"', 1)
+    html = html.replace('<meta name="hg-base"', f'{meta}\n  <meta name="hg-base"', 1)
+    return html.replace("<body>", f"<body>\n{FILE_HINT}", 1)
 
 
 def manifest(template: str) -> str:

@@ -421,6 +421,7 @@ if (matchMedia("(max-width: 480px)").matches) $("q").placeholder = "Search…"; 
 // the edit controls and the views it cannot answer: app.css, body.static).
 if (STATIC) {
   document.body.classList.add("static");
+  document.getElementById("static-hint")?.remove(); // we run: not opened as a file
   route();
 } else {
   pollImport();

@@ -84,6 +84,12 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
     stored = [p for p in (app / "files").rglob("*") if p.is_file()]
     assert stored and all(p.parts[-3] + p.parts[-2] + p.name[:8] in keys for p in stored)
 
+    # opened as a file the browser refuses the modules: the page says how to serve it
+    page.goto((app / "index.html").as_uri())
+    page.wait_for_selector("#static-hint")
+    assert "python3 -m http.server" in page.inner_text("#static-hint")
+    assert page.evaluate("() => document.body.classList.contains('static')") is False
+
     root = static_host(site)
     base = f"{root}/photos/2008/"
     outside, failed = [], []
@@ -93,6 +99,7 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
 
     page.goto(base)
     wait_cells(page, len(wanted))
+    assert page.locator("#static-hint").count() == 0
     page.wait_for_function(
         "n => document.querySelectorAll('.cell img.loaded').length === n", arg=len(wanted)
     )
