@@ -4,8 +4,9 @@ A synthetic gallery (bench/build.py's generator, written by hg-build's own Build
 storage holds real previews: one fixture photo resized to the five preview sizes as
 hg-extract writes them (Pillow, progressive JPEG q80), copied for every entry. Then the real
 `hg-serve export static` executable is timed: all entries to a folder, the same as
-`--archive`, and a query selecting about a tenth (`year in [2010:2011]`). No vectors (the
-synthetic entries have none), so no similar lists; no originals. Prints the machine's load.
+`--archive`, a query selecting about a tenth (`year in [2010:2011]`), then all entries
+again after bench/similar.py's clustered 720-d vectors were added (each entry's similar
+list is one `similar:` query). No originals. Prints the machine's load.
 
 Usage: .venv/bin/python bench/export_static.py [--entries 1000]
 """
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.build import synthetic  # noqa: E402
+from bench.similar import add_vectors  # noqa: E402
 from hg_build import db  # noqa: E402
 from hg_build.build import Builder  # noqa: E402
 from hg_common import layout  # noqa: E402
@@ -114,7 +116,10 @@ def main() -> None:
         ]  # fmt: skip
         print("| export | entries | files | bytes on disk | data/gallery.json | time |")
         print("|---|---:|---:|---:|---:|---:|")
+        runs.append(("all entries with vectors, folder", ["--dir", str(tmp / "vec")], tmp / "vec"))
         for name, argv, out in runs:
+            if out.name == "vec":
+                add_vectors(home / DATABASE, clusters=max(1, args.entries // 20))
             took, summary = export(home, *argv)
             data = out / "data/gallery.json" if out.is_dir() else None
             json_mb = f"{data.stat().st_size / 1e6:.2f} MB" if data else "-"
