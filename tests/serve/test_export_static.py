@@ -162,6 +162,15 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
     wait_cells(page, len(expected))
     assert cell_ids(page) == expected
 
+    # memories: the same day in earlier years, as hg-build's memories:MM-DD
+    dates = [data["details"][i]["date"] for i in wanted]
+    day = next(d for d in dates if d[:4] == "2008")[5:10]  # the Nikon photos' year
+    on_day = ids(gallery_home, f"({SUBSET}) and memories:{day}")
+    assert on_day
+    page.goto(f"{base}#/memories?day={day}")
+    wait_cells(page, len(on_day))
+    assert sorted(cell_ids(page)) == sorted(on_day)
+
     # the folder view: hg-build's tree of the subset (names, counts), and a folder's photos
     from hg_serve.gallery import Gallery
 
@@ -170,8 +179,7 @@ def test_export_in_browser(gallery_home, tmp_path, static_host, page):
         tree = gallery.folders("", SUBSET)
     finally:
         gallery.close()
-    page.fill("#q", "")
-    page.press("#q", "Enter")
+    page.click('.views a[data-view="all"]')
     wait_cells(page, len(wanted))
     page.click('.views a[data-view="folders"]')
     page.wait_for_selector("#page[data-ready] ul.folders a.folder")
