@@ -21,7 +21,6 @@ async function gallery() {
 const local = (name, ...args) => gallery().then((g) => g[name](...args)).catch((err) => {
   throw err.status ? new ApiError(err.status, err.message) : err;
 });
-export const staticData = () => gallery().then((g) => g.data);
 
 // The app's own location: the path (/years, /view/<id>) and search of the page, or in a
 // static export those of the hash (#/years?q=x).
