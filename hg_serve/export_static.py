@@ -28,6 +28,7 @@ less), and a zip opens with a double click on every desktop.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ from typing import Any
 import orjson
 
 from hg_common.errors import ConfigError
+from hg_common.lock import process_alive
 from hg_serve.app_paths import STATIC
 from hg_serve.gallery import MAX_LIMIT, Gallery
 
@@ -221,7 +223,10 @@ def export_static(
     final.parent.mkdir(parents=True, exist_ok=True)
     data, storage, pairs = read_subset(gallery, query, originals, filters)
     stats = ExportStats(entries=len(data["entries"]), target=str(final))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    sweep_stale(final)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent)
+    )
     try:
         site = tmp / "site"
         app = site / base if base else site
@@ -250,6 +255,16 @@ def pack_zip(folder: Path, dest: Path, top: str) -> None:
             if path.is_file():
                 kind = zipfile.ZIP_STORED if path.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
                 zf.write(path, f"{top}/{path.relative_to(folder).as_posix()}", kind)
+
+
+def sweep_stale(final: Path) -> None:
+    """Remove the temp folders of exports to `final` whose process is gone (a killed run:
+    `.<name>.<pid>.<random>.tmp` beside the target; the target itself was never touched)."""
+    for old in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        pid = old.name[len(final.name) + 2 :].split(".", 1)[0]
+        if old.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            log.info("removing %s, left by an export that did not finish", old)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _replace_folder(new: Path, final: Path, tmp: Path) -> None:

@@ -312,3 +312,25 @@ def test_user_filter(gallery_home, tmp_path):
     assert all(set(d.get("similar", [])) <= set(allowed) for d in data["details"].values())
     missing = run(gallery_home, "--config", str(config), "--user", "bob", "--dir", str(site))
     assert missing.returncode == 2 and "bob" in missing.stderr
+
+
+def test_missing_preview_and_stale_temp(own_home, tmp_path):
+    """A preview gone from the storage is left out and named (exit 1), the rest exported; a
+    killed export's temp folder (its pid gone) is swept by the next one."""
+    wanted = ids(own_home, "tag:beach")
+    data_before = run(own_home, "--query", "tag:beach", "--dir", str(tmp_path / "a"))
+    assert data_before.returncode == 0, data_before.stderr
+    previews = sorted((tmp_path / "a" / "files").rglob("*-image-preview-*.jpg"))
+    gone = previews[0].relative_to(tmp_path / "a" / "files")
+    (own_home / "storage" / gone).unlink()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".b.{dead.pid}.x1y2.tmp"
+    (stale / "site").mkdir(parents=True)
+    done = run(own_home, "--query", "tag:beach", "--dir", str(tmp_path / "b"))
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["missing"] == [gone.as_posix()] and summary["entries"] == len(wanted)
+    assert summary["files"] == len(previews) - 1
+    assert not stale.exists()
+    assert not (tmp_path / "b" / "files" / gone).exists()
