@@ -51,6 +51,7 @@ from hg_serve.gallery import MAX_LIMIT, Gallery
 log = logging.getLogger(__name__)
 
 DATA = "data/gallery.json"
+MARKER = ".hg-static-export"  # at the top of every export: what --force may replace
 FORMAT = "hg/static-export"
 VERSION = 1
 SIMILAR_LIMIT = 50  # per entry: the detail's "Similar images" inside the export
@@ -194,6 +195,13 @@ def write_folder(
     stats.bytes += len(body)
 
 
+def _is_export(path: Path, archive: bool) -> bool:
+    """What --force may replace: a folder with our marker, or (--archive) a zip file."""
+    if archive:
+        return path.is_file() and zipfile.is_zipfile(path)
+    return path.is_dir() and (path / MARKER).is_file()
+
+
 def _is_nonempty(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and any(path.iterdir()))
 
@@ -217,9 +225,12 @@ def export_static(
     if base and not _safe_relative(base):
         raise ConfigError(f"--base-path must be a relative path without '..': {base_path!r}")
     final = target.with_name(target.name + ".zip") if archive else target
-    if _is_nonempty(final) and not force:
+    if _is_nonempty(final):
         what = "file" if final.is_file() else "folder"
-        raise ConfigError(f"{final} is a {what} that is not empty; give --force to replace it")
+        if not force:
+            raise ConfigError(f"{final} is a {what} that is not empty; give --force to replace it")
+        if not _is_export(final, archive):  # --force never deletes anything else
+            raise ConfigError(f"{final} is a {what} that is not an hg export; not replaced")
     final.parent.mkdir(parents=True, exist_ok=True)
     data, storage, pairs = read_subset(gallery, query, originals, filters)
     stats = ExportStats(entries=len(data["entries"]), target=str(final))
@@ -231,6 +242,7 @@ def export_static(
         site = tmp / "site"
         app = site / base if base else site
         write_folder(app, data, storage_root, storage, pairs, stats)
+        (site / MARKER).write_text(f"{FORMAT} {VERSION}\n")
         if archive:
             packed = tmp / "export.zip"
             pack_zip(site, packed, target.name)

@@ -258,6 +258,12 @@ def test_originals_archive_and_refusal(gallery_home, tmp_path, static_host, page
         ids(gallery_home, "tag:forest")
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    # --force replaces only an export: never a folder or file of something else
+    other = tmp_path / "photos"
+    (other / "keep").mkdir(parents=True)
+    refused = run(gallery_home, "--dir", str(other), "--force")
+    assert refused.returncode == 2 and "not an hg export" in refused.stderr
+    assert (other / "keep").is_dir()
 
     # --archive: one .zip of the folder, no folder
     packed = run(gallery_home, "--query", "tag:beach", "--dir", str(tmp_path / "pack"), "--archive")
