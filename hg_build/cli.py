@@ -10,6 +10,7 @@ hg-build duplicates [QUERY] [--threshold T] [--json] [--pairs]
                                    near-duplicate groups (similar vectors)
 hg-build export meta [--dry-run]   write the tags into XMP sidecars (sources with write_xmp)
 hg-build people [COMMAND …]        people: list, name, merge, move, reject, recluster
+(the static export is hg-serve's: `hg-serve export static`)
 """
 
 from __future__ import annotations
@@ -415,6 +416,14 @@ def _export_meta(argv: Sequence[str]) -> int:
     return EXIT_FAILED_INPUTS if s.failed else EXIT_OK
 
 
+def _export_static(argv: Sequence[str]) -> int:
+    """Issue 18 named it `hg-build export static`, HomeGallery's name: it is hg-serve's (the
+    export is hg-serve's web app and API answers, which hg_build may not import), so the
+    old name says where it went instead of failing as an unknown input."""
+    args = " ".join(argv)
+    raise UsageError(f"the static export is hg-serve's: hg-serve export static {args}".rstrip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["query"]:
@@ -433,4 +442,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main("hg-build", _events_add, args[2:])
     if args[:2] == ["export", "meta"]:
         return run_main("hg-build", _export_meta, args[2:])
+    if args[:2] == ["export", "static"]:
+        return run_main("hg-build", _export_static, args[2:])
     return run_main("hg-build", _build, args)

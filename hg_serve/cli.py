@@ -6,8 +6,11 @@ import getpass
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 
 from hg_common.cli_support import (
+    EXIT_FAILED_INPUTS,
     EXIT_OK,
     EXIT_USAGE,
     ArgumentParser,
@@ -26,7 +29,9 @@ Serve the gallery (web app, JSON API, previews) from the database hg-build write
 Read-only on sources and storage; writes only the event log (tag edits).
 
   hg-serve [--host H] [--port P] [--base-path /gallery] [--watch] [--ml-api]
-  hg-serve hash-password      # reads a password from stdin or the terminal, prints its hash"""
+  hg-serve hash-password      # reads a password from stdin or the terminal, prints its hash
+  hg-serve export static --query Q --dir D [--base-path P] [--archive] [--originals]
+                         [--force] [--user NAME]"""
 
 WARNING = """\
 ################################################################################
@@ -74,9 +79,68 @@ def hash_password_command(args: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def export_static_command(argv: Sequence[str]) -> int:
+    """A query's entries as a static gallery (hg_serve.export_static); a summary record on
+    stdout, exit 1 when some preview or original could not be copied."""
+    p = ArgumentParser(
+        prog="hg-serve export static",
+        description="Write a self-contained gallery of the entries a query selects (the web "
+        "app, their data, previews and web videos; originals only with --originals) that "
+        "any static file host or a local folder serves.",
+    )
+    p.add_argument("--query", default="", help="the entries to export (hg's query language; "
+                   "default: all)")  # fmt: skip
+    p.add_argument("--dir", required=True, help="the folder to write (or DIR.zip)")
+    p.add_argument("--base-path", default="", help="put the app in DIR/<base path>/")
+    p.add_argument("--archive", action="store_true", help="write DIR.zip instead of DIR")
+    p.add_argument("--originals", action="store_true", help="also copy the original files")
+    p.add_argument("--force", action="store_true", help="replace an existing export")
+    p.add_argument("--user", help="only what this [[server.users]] user may see (their filter)")
+    add_common_arguments(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-serve", args.verbose, args.quiet)
+    cfg = load_config(args.home, args.config, args.storage)
+
+    from hg_common.ndjson import dumps
+    from hg_serve.export_static import export_static
+    from hg_serve.gallery import Gallery, QueryError
+
+    filters: tuple[str, ...] = ()
+    if args.user is not None:
+        user = server_settings(cfg).user(args.user)
+        if user is None:
+            raise ConfigError(f"--user: no user {args.user!r} in [[server.users]]")
+        filters = (user.filter,) if user.filter else ()
+    if not cfg.database.exists():
+        raise ConfigError(f"no gallery database at {cfg.database}: import something first")
+    gallery = Gallery(cfg.database, cfg.events, readers=1)
+    try:
+        stats = export_static(
+            gallery, cfg.storage, args.query, Path(args.dir), args.base_path,
+            args.archive, args.originals, args.force, filters,
+        )  # fmt: skip
+    except QueryError as exc:
+        raise ConfigError(f"--query: {exc}") from None
+    finally:
+        gallery.close()
+    record = {"type": "export-static", "v": 1, **asdict(stats)}
+    sys.stdout.buffer.write(dumps(record))
+    sys.stdout.flush()
+    if not args.quiet:
+        print(
+            f"hg-serve export static: {stats.entries} entries, {stats.files} files, "
+            f"{stats.originals} originals, {stats.bytes / 1e6:.1f} MB in {stats.seconds:.1f} s "
+            f"-> {stats.target}",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED_INPUTS if stats.missing else EXIT_OK
+
+
 def _body(argv: Sequence[str]) -> int:
     if argv and argv[0] == "hash-password":
         return hash_password_command(argv[1:])
+    if argv[:2] == ["export", "static"]:
+        return export_static_command(argv[2:])
     args = build_parser().parse_args(argv)
     setup_logging("hg-serve", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config, args.storage)

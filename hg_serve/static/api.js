@@ -1,6 +1,37 @@
 // Talking to hg-serve: JSON fetches (errors carry the server's message) and file URLs.
 // The base path comes in a <meta> tag: an inline script would break the page's CSP.
-export const BASE = document.querySelector('meta[name="hg-base"]')?.content || "";
+// A static export (hg-serve export static) has `<meta name="hg-static" content="data/…">`:
+// no server, so the API is answered in the browser from that file (static-data.js), the
+// base is "." (every URL relative to index.html: any host, any base path) and the app
+// routes in the URL's hash (a static host has no page at …/view/<id>).
+const STATIC_DATA = document.querySelector('meta[name="hg-static"]')?.content || null;
+export const STATIC = STATIC_DATA !== null;
+export const BASE = STATIC ? "." : document.querySelector('meta[name="hg-base"]')?.content || "";
+let staticGallery = null;
+async function gallery() {
+  if (!staticGallery) {
+    staticGallery = Promise.all([import("./static-data.js"), fetch(STATIC_DATA).then((r) => {
+      if (!r.ok) throw new Error(`${STATIC_DATA}: ${r.status} ${r.statusText}`);
+      return r.json();
+    })]).then(([mod, data]) => new mod.StaticGallery(data));
+  }
+  return staticGallery;
+}
+// A static export's answer: the same shapes, computed from the exported data.
+const local = (name, ...args) => gallery().then((g) => g[name](...args)).catch((err) => {
+  throw err.status ? new ApiError(err.status, err.message) : err;
+});
+
+// The app's own location: the path (/years, /view/<id>) and search of the page, or in a
+// static export those of the hash (#/years?q=x).
+export function appLocation() {
+  if (!STATIC) return { path: location.pathname.slice(BASE.length) || "/", search: location.search };
+  const h = location.hash.replace(/^#/, "");
+  const i = h.indexOf("?");
+  return { path: (i < 0 ? h : h.slice(0, i)) || "/", search: i < 0 ? "" : h.slice(i) };
+}
+// The URL of an app path (with its ?query) to push into the history or link to.
+export const appUrl = (path) => (STATIC ? `#${path}` : `${BASE}${path}`);
 
 export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -25,7 +56,7 @@ const qs = (params) => {
 
 let info = null;
 
-export const api = {
+const serverApi = {
   // The server's settings for the app (user, failures count, map tiles): one fetch,
   // again when `fresh` (after a database change).
   info: (fresh = false) => {
@@ -49,6 +80,24 @@ export const api = {
   }),
 };
 
+// A static export: what has no server (edits, live events, failures, the map and
+// near-duplicates) is absent.
+const staticApi = {
+  info: () => Promise.resolve({ user: null, auth: false, filter: null, map_tiles: "", failures: 0, static: true }),
+  failures: () => Promise.resolve({ total: 0, failures: [] }),
+  importStatus: () => Promise.resolve({ state: "idle", text: "" }),
+  entries: (q, offset, limit) => local("entries", q, offset, limit),
+  entry: (id) => local("entry", id),
+  years: (q) => local("years", q),
+  tags: (q) => local("tags", q),
+  folders: (path, q) => local("folders", path, q),
+  geo: () => Promise.reject(new ApiError(404, "the map is not in a static export")),
+  duplicates: () => Promise.reject(new ApiError(404, "near-duplicates are not in a static export")),
+  similar: (id) => local("similar", id),
+  postEvent: () => Promise.reject(new ApiError(405, "a static export cannot be edited")),
+};
+export const api = STATIC ? staticApi : serverApi;
+
 // The smallest preview whose long side covers `needed` device pixels (else the largest).
 export function pickSize(sizes, needed) {
   if (!sizes || !sizes.length) return null;
@@ -62,5 +111,8 @@ export function previewUrl(item, needed) {
 }
 
 export const fileUrl = (path) => `${BASE}/files/${path}`;
-// The n-th file of an entry as it lies in its source (hg-serve's /originals/ route).
-export const originalUrl = (id, n) => `${BASE}/originals/${encodeURIComponent(id)}/${n}`;
+// The n-th file of an entry as it lies in its source (hg-serve's /originals/ route); in a
+// static export the copy under originals/ (`originals` of the record, when exported).
+export const originalUrl = (id, n, d = null) => (STATIC
+  ? (d?.originals?.[n] ? `${BASE}/${d.originals[n]}` : null)
+  : `${BASE}/originals/${encodeURIComponent(id)}/${n}`);

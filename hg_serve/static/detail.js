@@ -1,6 +1,6 @@
 // The detail view: one entry full-size, next/prev (keys, swipe), zoom and pan (wheel,
 // pinch, double-click), video playback, and the info panel whose values search on click.
-import { api, BASE, fileUrl, originalUrl, pickSize, previewUrl } from "./api.js";
+import { api, BASE, fileUrl, originalUrl, pickSize, previewUrl, STATIC } from "./api.js";
 import { describe, formatDuration, photoTime, photoTimeParts } from "./labels.js";
 import { Slideshow } from "./slideshow.js";
 import { zoomable } from "./zoom.js";
@@ -141,12 +141,18 @@ export class Detail {
     if (place.length) rows.push(["Place", place.join(", ")]);
     if (d.description || d.title) rows.push(["Text", esc([d.title, d.description].filter(Boolean).join(" — "))]);
     // Each file is a download of the original (hg-serve checks the user's filter).
-    const files = (d.files || []).map((f, n) => `<div class="file"><a href="${originalUrl(d.id, n)}" download
-      class="original" title="Download the original">${esc(f.path)}</a> <small>${formatBytes(f.size)}</small></div>`);
+    // (A static export has them only when exported with --originals: else the name alone.)
+    const files = (d.files || []).map((f, n) => {
+      const url = originalUrl(d.id, n, d);
+      const name = url ? `<a href="${esc(url)}" download class="original" title="Download the original">${esc(f.path)}</a>`
+        : `<span class="original">${esc(f.path)}</span>`;
+      return `<div class="file">${name} <small>${formatBytes(f.size)}</small></div>`;
+    });
     rows.push(["Files", files.join("")]);
     const primary = Math.max(0, (d.files || []).findIndex((f) => f.primary));
     const downloads = [];
-    if (d.files?.length) downloads.push(`<a href="${originalUrl(d.id, primary)}" download class="download-original">Original</a>`);
+    const original = d.files?.length ? originalUrl(d.id, primary, d) : null;
+    if (original) downloads.push(`<a href="${esc(original)}" download class="download-original">Original</a>`);
     if (d.sizes?.length && d.preview) {
       // The largest preview (a size class: a smaller photo is not enlarged to it).
       const long = Math.max(d.width || 0, d.height || 0);
@@ -175,12 +181,12 @@ export class Detail {
     const typing = info.querySelector(".detail-tag-input");
     const keep = typing && { value: typing.value, focused: document.activeElement === typing };
     info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
-      ${d.latitude != null ? '<div class="minimap"></div>' : ""}
+      ${d.latitude != null && !STATIC ? '<div class="minimap"></div>' : ""}
       ${d.has_similar ? `<a href="#" class="search-link" data-q="similar:${esc(d.id)}">Similar images</a>` : ""}`;
     for (const a of info.querySelectorAll(".search-link")) {
       a.addEventListener("click", (e) => { e.preventDefault(); this.onSearch(a.dataset.q); });
     }
-    if (d.latitude != null) this.minimap(info.querySelector(".minimap"), d.latitude, d.longitude);
+    if (d.latitude != null && !STATIC) this.minimap(info.querySelector(".minimap"), d.latitude, d.longitude);
     this.wireTags(info, keep);
   }
 

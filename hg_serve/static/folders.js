@@ -3,7 +3,7 @@
 // is also a query, `folder:"a/b"` (the folder and everything below it), so "Show photos"
 // opens the timeline with it ANDed to the current search, and the counts here are those of
 // the current search too.
-import { api, BASE, previewUrl } from "./api.js";
+import { api, appUrl, previewUrl } from "./api.js";
 import { describe } from "./labels.js";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -21,7 +21,7 @@ export function folderUrl(path, q) {
   if (path) p.set("path", path);
   if (q) p.set("q", q);
   const s = p.toString();
-  return `${BASE}/folders${s ? `?${s}` : ""}`;
+  return appUrl(`/folders${s ? `?${s}` : ""}`);
 }
 
 const plural = (n) => `${n.toLocaleString()} ${n === 1 ? "entry" : "entries"}`;
@@ -42,7 +42,7 @@ export async function foldersPage(el, q, { path, onFolder, onPhotos }) {
   el.innerHTML = `<nav class="crumbs" aria-label="Folder">${crumbs.join('<span class="sep">›</span>')}</nav>
     <p class="folder-here">${here}</p>
     <ul class="folders">${tree.folders.map((f) => `
-      <li><a href="${esc(f.folders ? folderUrl(f.path, q) : `${BASE}/?q=${encodeURIComponent(folderQuery(f.path, q))}`)}" class="folder" data-path="${esc(f.path)}"
+      <li><a href="${esc(f.folders ? folderUrl(f.path, q) : appUrl(`/?q=${encodeURIComponent(folderQuery(f.path, q))}`))}" class="folder" data-path="${esc(f.path)}"
           data-leaf="${f.folders ? "" : "1"}" title="${esc(f.path)}">
         <span class="cover">${previewUrl(f.cover, 256) ? `<img src="${previewUrl(f.cover, 256)}" alt="${esc(describe(f.cover))}" loading="lazy">` : ""}</span>
         <span class="name">${esc(f.name)}</span>

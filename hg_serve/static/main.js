@@ -1,5 +1,5 @@
 // hg web app: URL routing, search, live reload, selection and tag editing.
-import { api, ApiError, BASE } from "./api.js";
+import { api, ApiError, appLocation, appUrl, BASE, STATIC } from "./api.js";
 import { Detail } from "./detail.js";
 import { folderQuery, foldersPage, folderUrl } from "./folders.js";
 import { Help } from "./help.js";
@@ -69,7 +69,7 @@ const detail = new Detail($("detail"), {
   onClose: () => closeDetail(),
   onSearch: (q) => { closeDetail(false); navigate("/", q); },
   // m: the map around the photo; c: the photo in the whole timeline (no search).
-  onMap: (d) => { closeDetail(false); state.mapCenter = [d.latitude, d.longitude]; navigate("/map", state.q); },
+  onMap: (d) => { if (STATIC) return; closeDetail(false); state.mapCenter = [d.latitude, d.longitude]; navigate("/map", state.q); },
   onChronology: (id) => { closeDetail(false); state.pendingScroll = id; navigate("/", ""); },
   // The same path as the grid's Select mode: POST /api/events, queued while offline.
   onEdit: async (ids, actions) => {
@@ -102,7 +102,7 @@ function urlFor(path, q) {
   const p = [];
   if (path.startsWith("/memories") && state.day && state.day !== todayMD()) p.push(`day=${state.day}`);
   if (q) p.push(`q=${encodeURIComponent(q)}`);
-  return `${BASE}${path}${p.length ? `?${p.join("&")}` : ""}`;
+  return appUrl(`${path}${p.length ? `?${p.join("&")}` : ""}`);
 }
 
 const memoriesBar = new MemoriesBar($("memories"), {
@@ -117,8 +117,8 @@ function navigate(path, q = state.q, replace = false) {
 
 let shownQuery = null;
 async function route() {
-  const path = location.pathname.slice(BASE.length) || "/";
-  const params = new URLSearchParams(location.search);
+  const { path, search } = appLocation();
+  const params = new URLSearchParams(search);
   state.q = params.get("q") || "";
   $("q").value = state.q;
   const viewMatch = path.match(/^\/view\/([0-9a-f]+)$/);
@@ -171,15 +171,15 @@ async function renderPage() {
       await tagsPage(el, state.q, { onTag: (t) => navigate("/", `tag:${quote(t)}`) });
     } else if (state.view === "folders") {
       await foldersPage(el, state.q, {
-        path: new URLSearchParams(location.search).get("path") || "",
+        path: new URLSearchParams(appLocation().search).get("path") || "",
         onFolder: (path) => { history.pushState({}, "", folderUrl(path, state.q)); renderPage(); },
         onPhotos: (path) => navigate("/", folderQuery(path, state.q)),
       });
     } else if (state.view === "failures") {
       await failuresPage(el, {
-        offset: Number(new URLSearchParams(location.search).get("offset")) || 0,
+        offset: Number(new URLSearchParams(appLocation().search).get("offset")) || 0,
         onPage: (offset) => {
-          history.pushState({}, "", `${BASE}/failures${offset ? `?offset=${offset}` : ""}`);
+          history.pushState({}, "", appUrl(`/failures${offset ? `?offset=${offset}` : ""}`));
           renderPage();
         },
       });
@@ -230,7 +230,7 @@ document.querySelector(".search").addEventListener("submit", (e) => {
   e.preventDefault();
   const q = $("q").value.trim();
   if (state.view === "folders") { // a search within the folder shown
-    history.pushState({}, "", folderUrl(new URLSearchParams(location.search).get("path") || "", q));
+    history.pushState({}, "", folderUrl(new URLSearchParams(appLocation().search).get("path") || "", q));
     route();
     return;
   }
@@ -242,7 +242,8 @@ document.addEventListener("click", (e) => {
   const a = e.target.closest("a[data-nav]");
   if (!a || e.ctrlKey || e.metaKey) return;
   e.preventDefault();
-  const path = new URL(a.href).pathname.slice(BASE.length) || "/";
+  // a static export's links are #/path (its host has no page at …/years)
+  const path = (STATIC ? a.getAttribute("href").replace(/^#/, "") : new URL(a.href).pathname.slice(BASE.length)) || "/";
   navigate(path, a.hasAttribute("data-clear") ? "" : state.q);
 });
 window.addEventListener("popstate", route);
@@ -416,8 +417,16 @@ async function loadInfo(fresh = false) {
 
 // ---- start ---------------------------------------------------------------------------------
 if (matchMedia("(max-width: 480px)").matches) $("q").placeholder = "Search…"; // a phone: no room for examples
-pollImport();
-loadInfo();
-route();
-live();
-flushPending();
+// A static export has no server: no import, login, live events or edits (styles hide
+// the edit controls and the views it cannot answer: app.css, body.static).
+if (STATIC) {
+  document.body.classList.add("static");
+  document.getElementById("static-hint")?.remove(); // we run: not opened as a file
+  route();
+} else {
+  pollImport();
+  loadInfo();
+  route();
+  live();
+  flushPending();
+}

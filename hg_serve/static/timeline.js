@@ -1,6 +1,6 @@
 // The timeline: loads a query's grid items in chunks, lays them out in justified rows and
 // keeps only the rows near the viewport in the DOM (virtual scrolling for 100k entries).
-import { api, BASE, previewUrl } from "./api.js";
+import { api, appUrl, previewUrl } from "./api.js";
 import { describe, formatDuration } from "./labels.js";
 import { justify, rowAt, scrubberMarks, yearRow } from "./layout.js";
 
@@ -160,7 +160,7 @@ export class Timeline {
         const cell = document.createElement("a");
         const w = row.widths[i - row.start];
         cell.className = "cell" + (this.selection.has(item.id) ? " selected" : "");
-        cell.href = `${BASE}/view/${item.id}`;
+        cell.href = appUrl(`/view/${item.id}`);
         cell.setAttribute("aria-label", describe(item));
         cell.dataset.index = i;
         cell.dataset.id = item.id;
