@@ -2,8 +2,8 @@
 
 Each part is parsed and compiled on its own, so an error in the user's query points at a
 position in *that* text, and the filter's own `order by` (if any) is ignored: the order is
-the user's query's. A `face:<id>.<n>` term's seed entry must pass the filters too: a face
-outside them finds nothing (and orders nothing), as if the entry were not there.
+the user's query's. A `face:<id>.<n>` or `similar:<id>` term's seed entry must pass the
+filters too: one outside them finds nothing (and orders nothing), as if it were not there.
 """
 
 from __future__ import annotations

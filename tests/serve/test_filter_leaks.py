@@ -1,6 +1,6 @@
 """A user with a filter sees nothing outside it: not through /files/ (previews, -meta.json,
 -exif.json with GPS), not through the live-event stream (other users' tag edits), and not
-through a face search seeded by a face outside the filter."""
+through a face or similar-images search seeded by an entry outside the filter."""
 
 from __future__ import annotations
 
@@ -227,7 +227,7 @@ def test_duplicates_are_grouped_within_the_users_filter(own_home):
         srv.stop()
 
 
-def test_a_face_outside_the_filter_finds_nothing(tmp_path):
+def test_a_face_or_photo_outside_the_filter_finds_nothing(tmp_path):
     """face:<id>.<n> with a seed outside ben's filter finds nothing (not the photos of the
     same person that ben may see, nor an order by distance to it); within the filter the
     search works, its results within the filter too."""
@@ -274,5 +274,9 @@ def test_a_face_outside_the_filter_finds_nothing(tmp_path):
         # a face ben may see: the search works, and shows only what he may see
         assert search(BEN, f"face:{speech}.0") == [speech]
         assert srv.get("/api/years", auth=BEN, params={"q": f"face:{portrait}.0"}).json() == []
+        # the same for similar images: the hidden portrait is no seed for ben
+        assert portrait in search(ANNA, f"similar:{portrait}")
+        assert search(BEN, f"similar:{portrait}") == search(BEN, f"similar:{portrait[:6]}") == []
+        assert speech in search(BEN, f"similar:{speech}")
     finally:
         srv.stop()
