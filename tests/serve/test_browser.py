@@ -959,6 +959,10 @@ def test_detail_face_boxes_link_to_the_photos_of_that_face(browser, tmp_path):
         pg.keyboard.press("f")
         pg.wait_for_selector(".stage svg.boxes a.face-box")
         assert pg.locator(".faces-toggle").get_attribute("aria-pressed") == "true"
+        # the buttons do not overlap (the object boxes' one is there too: a person, a tie)
+        buttons = [rect(pg, f".detail .{c}") for c in ("faces-toggle", "boxes-toggle", "play")]
+        assert all(b["w"] > 0 for b in buttons)
+        assert not any(overlap(a, b) for i, a in enumerate(buttons) for b in buttons[i + 1 :])
         img = pg.locator(".stage img.media").bounding_box()
         boxes = pg.locator(".boxes .face-box rect")
         assert boxes.count() == 1
