@@ -889,6 +889,8 @@ def test_detail_object_labels_and_similar_images(browser, tmp_path):
         pg.wait_for_selector(".info a:text('Similar images')")
         pg.keyboard.press("s")
         pg.wait_for_url(f"**/?q=similar%3A{seed}")
+        # the search's grid, not the timeline behind the detail view (the URL comes first)
+        pg.wait_for_function("() => (document.body.dataset.loaded || '').startsWith('similar:')")
         pg.wait_for_function("() => document.querySelectorAll('.cell img.loaded').length >= 2")
         assert pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)") == order
         # the near-duplicates page: the photo and its re-saved copy are the one group
