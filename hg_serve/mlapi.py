@@ -1,4 +1,4 @@
-"""`hg-serve --ml-api`: HomeGallery's api-server endpoints, answered by hg's local model.
+"""`hg-serve --ml-api`: HomeGallery's api-server endpoints, answered by hg's local models.
 
 So a stronger machine runs the model for a small one (a Raspberry Pi's `hg-extract --ml
 api URL`, or HomeGallery's extractor with `--api-server URL`). The protocol is the
@@ -8,14 +8,16 @@ raw JPEG as the body and `Content-Type: image/jpeg`; the answers are JSON object
 
 - 400 an empty body or one that is not a JPEG (or declares more than 40 megapixels),
   413 a body above 2 MiB (as the api-server), 415 another Content-Type;
-- 501 `/faces`: the local model finds no faces. An api client counts it as an error: hg's
-  and HomeGallery's both disable the endpoint for the run after more than 5;
-- 503 the model cannot be loaded (a missing or damaged file: the message says which and
-  why); the server stays up and the gallery works, the endpoints answer 503 until a restart.
+- 503 a model cannot be loaded (a missing or damaged file: the message says which and
+  why); the server stays up and the gallery works, that model's endpoints answer 503 until a
+  restart (the objects model's `/embeddings` and `/objects`, the face model's `/faces`: one
+  can fail without the other).
 - 500 a model pass that failed.
 
-Inference runs in worker threads (never on the event loop), at most one per core at once:
-decoding in parallel, the model one request at a time with all cores (`Analyser`). With
+`/faces` answers face-api's shape (HomeGallery's api-server) with dlib's faces under hg's
+face model name (`hg_extract.ml.faces.face_api_json`), so hg-build maps them to the faces
+`--ml local` finds. Inference runs in worker threads (never on the event loop), at most one
+per core at once: decoding in parallel, each model one request at a time (`Analyser`). With
 `[[server.users]]` these routes need a login like the JSON API (Basic works for machines).
 """
 
@@ -59,29 +61,30 @@ class MlApi:
         self.started = 0.0
 
     async def load(self) -> None:
-        """Load the model at start (in a thread): a damaged file is in the log at once."""
+        """Load the models at start (in a thread): a damaged file is in the log at once."""
         self.started = anyio.current_time()
-        try:
-            await anyio.to_thread.run_sync(self.analyser.load, limiter=self.limiter)
-        except self.api.ModelError as exc:
-            log.error("--ml-api: %s; /embeddings and /objects answer 503", exc)
-        else:
-            log.info("--ml-api: model loaded, answering /embeddings and /objects")
+        for load, endpoints in (
+            (self.analyser.load, "/embeddings and /objects"),
+            (self.analyser.load_faces, "/faces"),
+        ):
+            try:
+                await anyio.to_thread.run_sync(load, limiter=self.limiter)
+            except self.api.ModelError as exc:
+                log.error("--ml-api: %s; %s answer 503", exc, endpoints)
+            else:
+                log.info("--ml-api: model loaded, answering %s", endpoints)
 
     def routes(self) -> list[Route]:
         return [
             Route("/health", self.health, methods=["GET"]),
             Route("/embeddings", self.endpoint("embeddings"), methods=["POST"]),
             Route("/objects", self.endpoint("objects"), methods=["POST"]),
-            Route("/faces", self.faces, methods=["POST"]),
+            Route("/faces", self.endpoint("faces"), methods=["POST"]),
         ]
 
     async def health(self, request: Request) -> Response:
         uptime = int((anyio.current_time() - self.started) * 1000)
         return _json(200, {"health": "OK", "uptime": uptime})
-
-    async def faces(self, request: Request) -> Response:
-        return _error(501, "faces are not implemented by hg's local model")
 
     def endpoint(self, name: str):
         async def handle(request: Request) -> Response:

@@ -67,7 +67,10 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, seed_scope: tuple[str, list[Any]] | None = None) -> None:
+        self.seed_scope = seed_scope
+        """A WHERE over `entries e` (and its parameters) a `face:` or `similar:` seed must
+        satisfy: a user's filter, so an entry outside it selects and orders nothing."""
         self.params: list[Any] = []
         self.similar: list[str] = []  # the entry id prefixes of similar:ID terms
         self.dated = True  # set by order()
@@ -203,9 +206,16 @@ class _Compiler:
         return f"({self.face_distance(prefix, index)} < {self.p(FACE_MAX)})"
 
     def face_distance(self, prefix: str, index: int) -> str:
+        # The subquery's own `e` hides the outer one, so the scope's `e.` columns are the
+        # seed's; its placeholders follow the prefix's.
+        match = f"substr(e.id, 1, {len(prefix)}) = {self.p(prefix)}"
+        scope = ""
+        if self.seed_scope is not None:
+            self.params += self.seed_scope[1]
+            scope = f" AND ({self.seed_scope[0]})"
         seed = (
-            f"(SELECT face_descriptors FROM entries WHERE substr(id, 1, {len(prefix)}) = "
-            f"{self.p(prefix)} AND face_descriptors IS NOT NULL LIMIT 1)"
+            f"(SELECT e.face_descriptors FROM entries e WHERE {match} "
+            f"AND e.face_descriptors IS NOT NULL{scope} LIMIT 1)"
         )
         return f"hg_face_distance(e.face_descriptors, {seed}, {self.p(index)})"
 
@@ -319,8 +329,17 @@ class _Compiler:
         self.similar.append(text)
         # the ids at or above the threshold come from one numpy product (hg_build.vectors),
         # not from a cosine per row: an uncorrelated IN list is read once per statement
+        scope = ""
+        if self.seed_scope is not None:
+            # The seed is chosen among every entry with a vector (hg_build.vectors): with a
+            # scope, each such entry of the prefix must be in it, else nothing is found.
+            # (Placeholders in the text's order: this part's come first.)
+            match = f"substr(e.id, 1, {len(text)}) = {self.p(text)} AND e.similarity IS NOT NULL"
+            self.params += self.seed_scope[1]
+            hidden = f"NOT coalesce(({self.seed_scope[0]}), 0)"
+            scope = f"NOT EXISTS (SELECT 1 FROM entries e WHERE {match} AND {hidden}) AND "
         ids = f"hg_similar_ids({self.p(text)}, {self.p(SIMILAR_MIN)})"
-        return f"(e.id IN (SELECT value FROM json_each({ids})))"
+        return f"({scope}e.id IN (SELECT value FROM json_each({ids})))"
 
     # -- lists, ranges, counts, exists ----------------------------------------------------
     def in_(self, n: ast.In) -> str:
@@ -477,15 +496,21 @@ def entries_where(query: str | Compiled) -> Compiled:
     return c
 
 
-def compile_query(query: str | ast.Query, drive_by_tag: bool = True) -> Compiled:
+def compile_query(
+    query: str | ast.Query,
+    drive_by_tag: bool = True,
+    seed_scope: tuple[str, list[Any]] | None = None,
+) -> Compiled:
     """Compile query text (or a parsed Query) to SQL; QueryError names the position.
 
     With `drive_by_tag` a `tag:x` query in date order reads `tags t JOIN entries e` (see
     `_tag_driven`); pass False where the WHERE clause is embedded in another statement that
-    reads `entries e` only (summaries, lookups, filters)."""
+    reads `entries e` only (summaries, lookups, filters). `seed_scope`: (WHERE over
+    `entries e`, its parameters) that a `face:` or `similar:` term's seed entry must
+    satisfy."""
     text = query if isinstance(query, str) else None
     parsed = parse(query) if isinstance(query, str) else query
-    c = _Compiler()
+    c = _Compiler(seed_scope)
     try:
         driver = _tag_driven(parsed) if parsed.expr is not None and drive_by_tag else None
         if driver is not None:

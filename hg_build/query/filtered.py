@@ -2,7 +2,8 @@
 
 Each part is parsed and compiled on its own, so an error in the user's query points at a
 position in *that* text, and the filter's own `order by` (if any) is ignored: the order is
-the user's query's.
+the user's query's. A `face:<id>.<n>` or `similar:<id>` term's seed entry must pass the
+filters too: one outside them finds nothing (and orders nothing), as if it were not there.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ def compile_filtered(
 ) -> Compiled:
     """`(filter1) AND … AND (query)` with the query's order and source; QueryError names the
     part. `drive_by_tag=False` for a WHERE clause over `entries e` alone (summaries)."""
-    main = compile_query(query, drive_by_tag)
     if not filters:
-        return main
+        return compile_query(query, drive_by_tag)
     wheres, params = [], []
     for text in filters:
         try:
@@ -29,6 +29,7 @@ def compile_filtered(
             raise QueryError(f"in the filter {text!r}: {exc.reason}", exc.pos) from None
         wheres.append(f"({part.where})")
         params += part.params
+    main = compile_query(query, drive_by_tag, seed_scope=(" AND ".join(wheres), list(params)))
     wheres.append(f"({main.where})")
     return Compiled(
         " AND ".join(wheres),

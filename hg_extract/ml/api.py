@@ -6,9 +6,9 @@ and `Content-Type: image/jpeg`; a 2xx answer is a JSON object with a `data` list
 verbatim (`-similarity.json`, `-objects.json`, `-faces.json`); errors are 4xx/5xx with a JSON
 `{"error"}`. As HomeGallery: a timeout per request (30 s), at most `concurrency` requests at
 once (5, 1..20), and a detector is disabled for the rest of the run after more than
-`max_errors` errors (5; a success counts one error off). A 501 (Not Implemented: hg-serve
-`--ml-api` has no faces) means the server does not offer that detector: it is not asked
-again in this run and is no entry's error.
+`max_errors` errors (5; a success counts one error off). A 501 (Not Implemented: e.g. an
+hg-serve `--ml-api` from before it answered `/faces`) means the server does not offer that
+detector: it is not asked again in this run and is no entry's error.
 
 Credentials in the URL (`http://user:password@host:3000`, for an hg-serve with users) are
 sent as HTTP Basic by requests; messages name the URL without them.
@@ -132,10 +132,14 @@ class ApiClient:
             raise MLError(f"{where}: {exc}") from exc
         return resp.content
 
-    def analyse(self, jpeg: bytes) -> ApiResult:
-        """Ask every detector that is not disabled about one preview."""
+    def analyse(self, jpeg: bytes, endpoints: tuple[str, ...] | None = None) -> ApiResult:
+        """Ask every detector (of `endpoints`, default all) that is not disabled about one
+        preview."""
         result = ApiResult()
-        for endpoint in self.endpoints:
+        asked = (
+            self.endpoints if endpoints is None else [e for e in endpoints if e in self.endpoints]
+        )
+        for endpoint in asked:
             if endpoint in self.not_offered:
                 result.not_offered.append(endpoint)
                 continue

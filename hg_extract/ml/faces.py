@@ -21,6 +21,8 @@ downloaded at run time) and are run by the `dlib-bin` wheel:
 not a probability like face-api's: hg-build's threshold is per model (`hg_build.faces`).
 One model load per worker process (`model()`); dlib-bin is built without BLAS, so a pass
 runs in the worker's own thread and `--jobs` workers share the cores without a bound here.
+`face_api_json` is the same analysis in the shape of HomeGallery's api-server `/faces`
+(hg-serve `--ml-api`).
 """
 
 from __future__ import annotations
@@ -108,6 +110,41 @@ def faces_json(analysis: FaceAnalysis, created: str | None = None) -> dict[str, 
             }
             for f in analysis.faces
         ],
+    }
+
+
+def face_api_data(analysis: FaceAnalysis, score=None) -> list[dict[str, Any]]:
+    """The faces in the shape of face-api's results, as HomeGallery's api-server answers
+    `/faces` (homegallery-internals.md §6): `alignedRect` {box {x, y, width, height}, score},
+    `landmarks` {positions [{x, y}]} (dlib's five points, not face-api's 68) and the
+    descriptor as face-api's Float32Array serialises, `{"0": …, "127": …}` (4 decimals, as
+    `faces_json`). face-api's age, gender and expressions are not there: dlib has none.
+    `score`: the number a face's margin becomes (default: the margin, 3 decimals, as
+    `faces_json`; a test double of face-api makes a probability of it)."""
+    return [
+        {
+            "alignedRect": {
+                "box": dict(zip(("x", "y", "width", "height"), map(float, f.box), strict=True)),
+                "score": score(f.score) if score else round(f.score, 3),
+            },
+            "landmarks": {"positions": [{"x": float(x), "y": float(y)} for x, y in f.landmarks]},
+            "descriptor": {str(i): round(float(v), DECIMALS) for i, v in enumerate(f.descriptor)},
+        }
+        for f in analysis.faces
+    ]
+
+
+def face_api_json(analysis: FaceAnalysis, created: str | None = None) -> dict[str, Any]:
+    """hg-serve `--ml-api`'s `/faces` answer (without `srcSha1sum`): face-api's shape
+    (`face_api_data`) under this model's name and version, so hg-build applies dlib's score
+    threshold and compares its descriptors with those of `--ml local` (`hg_build.faces`)."""
+    return {
+        "model": MODEL_NAME,
+        "version": MODEL_VERSION,
+        "created": created or now_utc(),
+        "width": analysis.width,
+        "height": analysis.height,
+        "data": face_api_data(analysis),
     }
 
 

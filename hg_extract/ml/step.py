@@ -11,8 +11,9 @@ The local backend has two passes (`PARTS`), each skipped when its files exist, m
 shipped model's name and version (a new model version recomputes): `objects` (CenterNet:
 `-objects.json` and `-similarity.json`, `local.py`) and `faces` (dlib: `-faces.json`,
 `faces.py`; off with `--no-faces`). The preview is decoded once for both. The api backend
-needs the three answers (whatever model the server has), or the two of hg's current model
-(an hg-serve `--ml-api` answers no faces). A failure is an `error` record for the entry's
+needs the three answers (whatever model the server has); with the two of hg's current
+model but no faces (stored by an hg-serve `--ml-api` from before it answered `/faces`, or by
+`--ml local --no-faces`) it asks `/faces` alone. A failure is an `error` record for the entry's
 primary (stage extract, `"ml": true`) and nothing of that pass stored: the next run, or
 hg-import's retry of failed files, tries again.
 """
@@ -96,9 +97,11 @@ def needed(
         return ()
     local_pair = _local_current(have.get("similarity")) and _local_current(have.get("objects"))
     if backend == "api":
-        # hg's model (here or behind hg-serve --ml-api) finds no faces: its pair is complete
-        complete = local_pair or all(storage.exists(entry_id, what) for what in ENDPOINT_FILES)
-        return PARTS if force or not complete else ()
+        if force or not (local_pair or all(storage.exists(entry_id, w) for w in ENDPOINT_FILES)):
+            return PARTS
+        # hg's current pair is as good as the server's answers: only the faces are missing
+        # (a server that has none answers 501, and is asked once a run, `ApiClient`)
+        return (FACES,) if faces and not storage.exists(entry_id, layout.FACES) else ()
     from hg_extract.ml.faces import is_current
 
     parts = []
@@ -187,16 +190,23 @@ def _store(storage: Any, result: MLResult, files: dict[str, tuple[str, Any]]) ->
     result.outputs.update({key: value for key, (_, value) in files.items()})
 
 
+API_PARTS = {OBJECTS: ("embeddings", "objects"), FACES: ("faces",)}
+"""The api-server's endpoints of each part."""
+
+
 def run_api(storage: Any, client: Any, task: MLTask) -> MLResult:
-    """One preview through the api server (in a thread of the parent): each answer stored
-    verbatim as it came; a detector that failed stores nothing."""
+    """One preview through the api server (in a thread of the parent): each answer of the
+    task's parts stored verbatim as it came; a detector that failed stores nothing."""
     from hg_extract.ml.api import ENDPOINTS
 
+    endpoints = tuple(e for part in task.parts for e in API_PARTS[part])
+    if all(e in client.not_offered for e in endpoints):
+        return MLResult(task)  # nothing to ask: the preview is not even read
     try:
         jpeg = (storage.root / task.preview).read_bytes()
     except OSError as exc:
         return MLResult(task, errors=[f"the preview cannot be read: {exc.strerror or exc}"])
-    answer = client.analyse(jpeg)
+    answer = client.analyse(jpeg, endpoints)
     result = MLResult(task, errors=list(answer.errors.values()))
     # A detector disabled after repeated errors is still this entry's error: with an error
     # record (not only a log line) the entry is retried by the next run or --retry-failed,

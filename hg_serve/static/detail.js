@@ -8,6 +8,12 @@ import { zoomable } from "./zoom.js";
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const quote = (v) => (/^[^\s:=<>!()[\],"']+$/.test(v) ? v : `"${String(v).replace(/["\\]/g, "\\$&")}"`);
 
+// HomeGallery's face search: the photos with a face like face n (0-based, the record's
+// order) of the entry.
+const faceQuery = (id, n) => `face:${id}.${n}`;
+// A face's name, when the people feature gave it one (`name`, or its `person`'s).
+const faceName = (f) => (typeof f.name === "string" && f.name) || (typeof f.person?.name === "string" && f.person.name) || "";
+
 export function formatBytes(n) {
   if (!n && n !== 0) return "";
   const units = ["B", "KB", "MB", "GB"];
@@ -32,6 +38,7 @@ export class Detail {
     this.showInfo = window.innerWidth > 900;
     // Hidden by default, remembered while browsing (and over a reload of the tab).
     this.showBoxes = sessionStorage.getItem("hg.boxes") === "1";
+    this.showFaces = sessionStorage.getItem("hg.faces") === "1";
     this.data = null;
     this.slideshow = new Slideshow(this);
     document.addEventListener("keydown", (e) => this.key(e));
@@ -58,6 +65,8 @@ export class Detail {
         <button class="play" type="button" title="Slideshow (p)" aria-label="Slideshow">▶</button>
         <button class="boxes-toggle" type="button" title="Object boxes (o)" aria-label="Object boxes"
           aria-pressed="${this.showBoxes}" hidden>▢</button>
+        <button class="faces-toggle" type="button" title="Faces (f)" aria-label="Faces"
+          aria-pressed="${this.showFaces}" hidden>☺</button>
       </div>
       <aside class="info" aria-label="Info" ${this.showInfo ? "" : "hidden"}></aside>`;
     this.root.querySelector(".close").onclick = () => this.onClose();
@@ -66,6 +75,7 @@ export class Detail {
     this.root.querySelector(".info-toggle").onclick = () => this.toggleInfo();
     this.root.querySelector(".play").onclick = () => (this.slideshow.playing ? this.slideshow.toggle() : this.slideshow.start());
     this.root.querySelector(".boxes-toggle").onclick = () => this.toggleBoxes();
+    this.root.querySelector(".faces-toggle").onclick = () => this.toggleFaces();
     this.renderMedia(item);
     this.preload(index);
     this.data = null;
@@ -176,7 +186,12 @@ export class Detail {
       const labels = [...counts].map(([c, n]) => link(n > 1 ? `${c} ×${n}` : c, `object:${quote(c)}`));
       rows.push(["Objects", labels.join(" ")]);
     }
-    if (d.faces?.length) rows.push(["Faces", `${d.faces.length}`]);
+    // One link a face: the photos with this face (HomeGallery's face search), by name
+    // once the face has one.
+    if (d.faces?.length) {
+      rows.push(["Faces", d.faces.map((f, n) => `<a href="#" class="search-link face-link"
+        data-q="${esc(faceQuery(d.id, n))}" title="Photos with this face">${esc(faceName(f) || `face ${n + 1}`)}</a>`).join(" ")]);
+    }
     // A re-render (a live edit, a reload) keeps what is being typed into the tag input.
     const typing = info.querySelector(".detail-tag-input");
     const keep = typing && { value: typing.value, focused: document.activeElement === typing };
@@ -291,43 +306,66 @@ export class Detail {
     this.renderBoxes();
   }
 
-  // The detected objects' boxes over the photo: an SVG over the image with the preview's
-  // pixel size as its viewBox and the image's `object-fit: contain` as its
-  // preserveAspectRatio, so boxes (relative to the oriented preview the model saw) land on
-  // the photo at any displayed size; zoom.js moves it with the image. Attributes, not
-  // style attributes: the content security policy allows styles from files only.
-  // The objects with a box, on a photo (a video has no boxes to draw over).
-  drawableBoxes() {
-    if (!this.root.querySelector(".stage img.media")) return [];
-    return (this.data?.objects || []).filter((o) => o.width > 0 && o.height > 0);
+  toggleFaces() {
+    this.showFaces = !this.showFaces;
+    sessionStorage.setItem("hg.faces", this.showFaces ? "1" : "0");
+    this.renderBoxes();
   }
 
+  // What can be drawn over the photo, of the record's `objects` or `faces`: the ones with a
+  // box, each with its index in the list (a face's search names it by that), none on a
+  // video (no boxes to draw over). The one rule for both layers, their buttons and keys.
+  drawable(list) {
+    if (!this.root.querySelector(".stage img.media")) return [];
+    return (list || []).map((item, n) => ({ item, n })).filter(({ item }) => item.width > 0 && item.height > 0);
+  }
+
+  // The boxes over the photo, objects' and faces' in one SVG over the image with the
+  // preview's pixel size as its viewBox and the image's `object-fit: contain` as its
+  // preserveAspectRatio, so boxes (relative to the oriented preview the models saw) land on
+  // the photo at any displayed size; zoom.js moves it with the image. Attributes, not
+  // style attributes: the content security policy allows styles from files only. A face
+  // is a link to the photos with that face, labelled with its person's name when it has one.
   renderBoxes() {
     const stage = this.root.querySelector(".stage");
     const img = stage?.querySelector("img.media");
-    const boxes = this.drawableBoxes();
-    const button = this.root.querySelector(".boxes-toggle");
-    if (button) {
-      button.hidden = !img || !boxes.length;
-      button.setAttribute("aria-pressed", String(this.showBoxes));
+    const objects = this.drawable(this.data?.objects);
+    const faces = this.drawable(this.data?.faces);
+    for (const [selector, list, on] of [[".boxes-toggle", objects, this.showBoxes], [".faces-toggle", faces, this.showFaces]]) {
+      const button = this.root.querySelector(selector);
+      if (!button) continue;
+      button.hidden = !img || !list.length;
+      button.setAttribute("aria-pressed", String(on));
     }
     stage?.querySelector(".boxes")?.remove();
-    if (!img || !boxes.length || !this.showBoxes) return;
+    const shown = [...(this.showBoxes ? objects : []), ...(this.showFaces ? faces : [])];
+    if (!img || !shown.length) return;
     if (!img.naturalWidth) { img.addEventListener("load", () => this.renderBoxes(), { once: true }); return; }
     const w = img.naturalWidth;
     const h = img.naturalHeight;
     const font = Math.max(w, h) / 40;
+    const box = (o, label) => {
+      const [x, y, bw, bh] = [o.x * w, o.y * h, o.width * w, o.height * h];
+      const ty = y > font * 1.2 ? y - font * 0.3 : y + font;
+      return `<rect x="${x}" y="${y}" width="${bw}" height="${bh}"></rect>${label
+        ? `<text x="${x + font * 0.2}" y="${ty}" font-size="${font}">${esc(label)}</text>` : ""}`;
+    };
+    const id = this.data.id;
     const svg = `<svg class="boxes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}"
-      preserveAspectRatio="xMidYMid meet" aria-hidden="true">${boxes.map((o) => {
-        const [x, y, bw, bh] = [o.x * w, o.y * h, o.width * w, o.height * h];
-        const label = `${o.class} ${Math.round(o.score * 100)}%`;
-        const ty = y > font * 1.2 ? y - font * 0.3 : y + font;
-        return `<g class="box"><rect x="${x}" y="${y}" width="${bw}" height="${bh}"></rect>
-          <text x="${x + font * 0.2}" y="${ty}" font-size="${font}">${esc(label)}</text></g>`;
-      }).join("")}</svg>`;
+      preserveAspectRatio="xMidYMid meet">${this.showBoxes ? objects.map(({ item: o }) =>
+        `<g class="box" aria-hidden="true">${box(o, `${o.class} ${Math.round(o.score * 100)}%`)}</g>`).join("") : ""}${
+      this.showFaces ? faces.map(({ item: f, n }) => {
+        const name = faceName(f);
+        const what = `Photos with this face${name ? ` (${name})` : ""}`;
+        return `<a href="#" class="face-box" data-q="${esc(faceQuery(id, n))}" data-n="${n}"
+          aria-label="${esc(what)}"><title>${esc(what)}</title>${box(f, name)}</a>`;
+      }).join("") : ""}</svg>`;
     img.insertAdjacentHTML("afterend", svg);
     const overlay = stage.querySelector(".boxes");
     overlay.style.transform = img.style.transform;
+    for (const a of overlay.querySelectorAll(".face-box")) {
+      a.addEventListener("click", (e) => { e.preventDefault(); this.onSearch(a.dataset.q); });
+    }
   }
 
   close() {
@@ -346,7 +384,7 @@ export class Detail {
     if (to !== this.index) this.onNavigate(to);
   }
 
-  // HomeGallery's media-view keys (useMediaViewHotkeys) and hg's own (o, d, t); `?` lists
+  // HomeGallery's media-view keys (useMediaViewHotkeys) and hg's own (o, f, d, t); `?` lists
   // them (help.js). Space on a focused video's controls stays the video's.
   key(e) {
     if (!this.open || e.target.closest?.("input, textarea")) return;
@@ -364,7 +402,8 @@ export class Detail {
     else if (k === "End") this.go(this.items().length - 1);
     else if (k === "Escape") this.onClose();
     else if (k === "i") this.toggleInfo();
-    else if (k === "o" && this.drawableBoxes().length) this.toggleBoxes();
+    else if (k === "o" && this.drawable(d?.objects).length) this.toggleBoxes();
+    else if (k === "f" && this.drawable(d?.faces).length) this.toggleFaces();
     else if (k === "s" && d?.has_similar) this.onSearch(`similar:${d.id}`);
     else if (k === "m" && d?.latitude != null) this.onMap?.(d);
     else if (k === "c" && d) this.onChronology?.(d.id);

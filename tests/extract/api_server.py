@@ -5,8 +5,8 @@ the same routes, headers and answers as packages/api-server (see homegallery-int
 MobileNet's 0..2.875), so similar images get similar vectors; `/objects` answers `objects`;
 `/faces` answers `faces` when set, else the faces of the JPEG itself in face-api's shape
 (`face_api_answer`: dlib finds them here, as face-api's nets cannot run in Python).
-`mode[endpoint]` makes an endpoint misbehave: "500", "501" (as hg-serve --ml-api's
-/faces), "malformed",
+`mode[endpoint]` makes an endpoint misbehave: "500", "501" (a server without that
+detector), "malformed",
 "no-data", "slow" (sleeps `delay` s), "drop" (closes the connection). Every request is kept
 (`requests`: path, content type, body sha1), and the most requests ever in flight at once
 (`max_inflight`).
@@ -32,53 +32,32 @@ MODELS = {
 }
 
 
-_dlib: tuple | None = None
-_dlib_lock = threading.Lock()
+_model = None
+_model_lock = threading.Lock()
 
 
 def face_api_answer(img: Image.Image) -> list[dict]:
     """The faces of an image as HomeGallery's api-server answers them (face-api's result,
-    homegallery-internals.md §6): `alignedRect` {box {x, y, width, height}, score}, age,
-    gender, genderProbability, expressions, landmarks, and the 128-d descriptor serialised
-    as a Float32Array is, `{"0": …, "127": …}`. Boxes and descriptors are dlib's (real faces,
-    real 128-d descriptors; face-api's own numbers differ); the score is dlib's margin as a
-    probability; age, gender and expressions are fixed: the double cannot tell them."""
-    global _dlib
-    import dlib
-    import face_recognition_models
+    homegallery-internals.md §6): the shape is hg's one (`faces.face_api_data`, also
+    hg-serve --ml-api's), the faces dlib's (real faces, real 128-d descriptors; face-api's
+    own numbers differ, its nets cannot run in Python). What face-api has and dlib has not
+    is made up: the score is dlib's margin as a probability, age, gender and expressions
+    are fixed."""
+    global _model
+    from hg_extract.ml import faces
 
-    with _dlib_lock:  # dlib's objects are not shared between threads
-        if _dlib is None:
-            models = face_recognition_models.__file__.rsplit("/", 1)[0] + "/models/"
-            _dlib = (
-                dlib.get_frontal_face_detector(),
-                dlib.shape_predictor(models + "shape_predictor_5_face_landmarks.dat"),
-                dlib.face_recognition_model_v1(
-                    models + "dlib_face_recognition_resnet_model_v1.dat"
-                ),
-            )
-        detector, landmarks, encoder = _dlib
-        rgb = np.ascontiguousarray(np.asarray(img.convert("RGB")))
-        rects, margins, _ = detector.run(rgb, 1, -0.5)
-        faces = []
-        for rect, margin in zip(rects, margins, strict=True):
-            shape = landmarks(rgb, rect)
-            descriptor = encoder.compute_face_descriptor(rgb, shape)
-            points = [{"x": float(p.x), "y": float(p.y)} for p in shape.parts()]
-            faces.append({
-                "alignedRect": {
-                    "box": {"x": float(rect.left()), "y": float(rect.top()),
-                            "width": float(rect.width()), "height": float(rect.height())},
-                    "score": round(float(1 / (1 + np.exp(-4 * margin))), 6),
-                },
-                "gender": "female", "genderProbability": 0.65, "age": 34.56789,
-                "expressions": {"neutral": 0.61, "happy": 0.35, "sad": 0.02, "angry": 0.01,
-                                "fearful": 0.0, "disgusted": 0.0, "surprised": 0.01},
-                "landmarks": {"positions": points, "leftEye": points[2:4],
-                              "rightEye": points[0:2], "nose": points[4:]},
-                "descriptor": {str(i): float(v) for i, v in enumerate(descriptor)},
-            })  # fmt: skip
-        return faces
+    with _model_lock:  # dlib's objects are not shared between threads
+        if _model is None:
+            _model = faces.FaceModel()
+        found = _model.run(faces.rgb_array(img))
+    data = faces.face_api_data(found, score=lambda m: round(float(1 / (1 + np.exp(-4 * m))), 6))
+    for face in data:
+        face.update({
+            "gender": "female", "genderProbability": 0.65, "age": 34.56789,
+            "expressions": {"neutral": 0.61, "happy": 0.35, "sad": 0.02, "angry": 0.01,
+                            "fearful": 0.0, "disgusted": 0.0, "surprised": 0.01},
+        })  # fmt: skip
+    return data
 
 
 class FakeApiServer:
@@ -189,6 +168,12 @@ class FakeApiServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # A request a client gave up on (a timeout) may still be in dlib: a daemon thread
+        # inside C++ when the interpreter exits aborts it ("terminate called…"), so the
+        # requests in flight end first.
+        deadline = time.monotonic() + 30
+        while self.inflight and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.httpd.shutdown()
         self.httpd.server_close()
 

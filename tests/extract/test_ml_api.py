@@ -104,7 +104,7 @@ def test_a_detector_is_disabled_after_more_than_five_errors(server):
 
 def test_a_detector_the_server_does_not_offer_is_not_asked_again_and_no_error(server, caplog):
     caplog.set_level(logging.INFO, "hg-extract")
-    server.mode["faces"] = "501"  # as hg-serve --ml-api: no faces
+    server.mode["faces"] = "501"  # a server without faces (an older hg-serve --ml-api)
     client = ApiClient(server.url)
     results = [client.analyse(jpeg()) for _ in range(3)]
     assert all(r.errors == {} and r.disabled == [] for r in results)

@@ -236,6 +236,37 @@ def test_api_backend_sends_the_800_px_preview_and_keeps_the_answers_verbatim(tmp
     assert code == 0 and again.requests == [] and kinds(records, "ml") == []
 
 
+def test_api_asks_for_the_faces_alone_beside_hgs_own_pair(tmp_path):
+    """hg's current pair stored without faces (by an hg-serve --ml-api from before it
+    answered /faces, or --ml local --no-faces): --ml api asks /faces alone; a server without
+    faces (501) is asked once a run, and that is no entry's error."""
+    src = copy_media(tmp_path / "src", ["faces/obama-portrait.jpg", "faces/biden-portrait.jpg"])
+    home = tmp_path / "home"
+    stdin = run_index(home, src)
+    code, records, stderr = run_extract(home, stdin, "--ml", "local", "--no-faces", "--no-geo")
+    assert code == 0 and len(kinds(records, "ml")) == 2, stderr
+    storage = home / "storage"
+    assert not list(storage.rglob("*-faces.json"))
+    for _ in range(2):  # each run asks the server that has none (once, but for the
+        with FakeApiServer() as server:  # requests already in flight at its first 501)
+            server.mode["faces"] = "501"
+            code, records, stderr = run_extract(home, stdin, "--ml", "api", server.url, "--no-geo")
+        assert code == 0, stderr
+        assert set(server.paths()) == {"/faces"} and kinds(records, "ml") == []
+        assert kinds(records, "error") == []
+    with FakeApiServer() as server:
+        code, records, stderr = run_extract(home, stdin, "--ml", "api", server.url, "--no-geo")
+    assert code == 0, stderr
+    assert server.paths() == ["/faces", "/faces"]
+    ml = kinds(records, "ml")
+    assert len(ml) == 2 and all("faces" in r and "objects" not in r for r in ml)
+    assert all(len(r["faces"]["data"]) == 1 for r in ml)
+    assert len(list(storage.rglob("*-faces.json"))) == 2
+    with FakeApiServer() as again:  # now complete: nothing asked
+        code, records, _ = run_extract(home, stdin, "--ml", "api", again.url, "--no-geo")
+    assert code == 0 and again.requests == [] and kinds(records, "ml") == []
+
+
 def test_api_errors_are_error_records_and_a_failing_detector_is_disabled(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -1,5 +1,6 @@
 """A user with a filter sees nothing outside it: not through /files/ (previews, -meta.json,
--exif.json with GPS) and not through the live-event stream (other users' tag edits)."""
+-exif.json with GPS), not through the live-event stream (other users' tag edits), and not
+through a face or similar-images search seeded by an entry outside the filter."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import orjson
 import requests
 
+from tests.conftest import copy_media_parts
 from tests.serve.conftest import start_server
+from tests.serve.pipeline import import_media
 from tests.serve.test_auth import users_config, write_config
 
 ANNA, BEN = ("anna", "anna-secret"), ("ben", "ben-secret")  # ben: filter = "tag:beach"
@@ -220,5 +223,60 @@ def test_duplicates_are_grouped_within_the_users_filter(own_home):
         assert len(low["groups"]) == 1 and low["threshold"] == -1
         bad = srv.get("/api/duplicates", auth=ANNA, params={"threshold": "x"})
         assert bad.status_code == 400 and "threshold" in bad.json()["error"]
+    finally:
+        srv.stop()
+
+
+def test_a_face_or_photo_outside_the_filter_finds_nothing(tmp_path):
+    """face:<id>.<n> with a seed outside ben's filter finds nothing (not the photos of the
+    same person that ben may see, nor an order by distance to it); within the filter the
+    search works, its results within the filter too."""
+    home = tmp_path / "home"
+    import_media(copy_media_parts(["faces"], tmp_path / "src"), home)
+    write_config(
+        home,
+        users_config().replace(
+            'filter = "tag:beach"',
+            'filter = "filename:obama-speech.jpg or filename:biden-portrait.jpg"',
+        ),
+    )
+    srv = start_server(home)
+    srv.url += "/g"
+
+    def search(auth, q: str) -> list[str]:
+        r = srv.get("/api/entries", auth=auth, params={"q": q})
+        assert r.status_code == 200, r.text
+        return [e["id"] for e in r.json()["entries"]]
+
+    try:
+        every = srv.get("/api/entries", auth=ANNA).json()["entries"]
+        full = [srv.get(f"/api/entries/{e['id']}", auth=ANNA).json() for e in every]
+        names = {d["id"]: Path(d["files"][0]["path"]).name for d in full}
+        ids = {name: i for i, name in names.items()}
+        portrait, speech = ids["obama-portrait.jpg"], ids["obama-speech.jpg"]
+        # anna (no filter): the portrait's face finds the three photos of Obama
+        assert {names[i] for i in search(ANNA, f"face:{portrait}.0")} == {
+            "obama-portrait.jpg", "obama-speech.jpg", "obama-blue-room.jpg"
+        }  # fmt: skip
+        assert sorted(names[i] for i in search(BEN, "")) == [
+            "biden-portrait.jpg", "obama-speech.jpg"
+        ]  # fmt: skip
+        # ben: the hidden portrait's face, by its id or a prefix, finds nothing, not even
+        # the photo of Obama he may see; alone, ordered by it, or beside another term
+        for q in (
+            f"face:{portrait}.0",
+            f"face:{portrait[:6]}.0",
+            f"face:{portrait}.0 or filename:none.jpg",
+            f"face:{portrait}.0 order by face",
+        ):
+            assert search(BEN, q) == [], q  # fmt: skip
+        assert srv.get(f"/api/entries/{portrait}", auth=BEN).status_code == 404
+        # a face ben may see: the search works, and shows only what he may see
+        assert search(BEN, f"face:{speech}.0") == [speech]
+        assert srv.get("/api/years", auth=BEN, params={"q": f"face:{portrait}.0"}).json() == []
+        # the same for similar images: the hidden portrait is no seed for ben
+        assert portrait in search(ANNA, f"similar:{portrait}")
+        assert search(BEN, f"similar:{portrait}") == search(BEN, f"similar:{portrait[:6]}") == []
+        assert speech in search(BEN, f"similar:{speech}")
     finally:
         srv.stop()

@@ -1,5 +1,5 @@
 """`hg-serve --ml-api` on 127.0.0.1: HomeGallery's api-server endpoints answered by the local
-model, checked against the model run here, then used by the real `hg-extract --ml api URL`
+models, checked against the models run here, then used by the real `hg-extract --ml api URL`
 (a Raspberry Pi's run) and compared with `--ml local` on the same photos."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from hg_common import layout
+from hg_extract.ml import faces as face_model
 from hg_extract.ml import local
 from hg_serve.passwords import hash_password
 from tests.conftest import media_file, run_tool
@@ -25,6 +26,7 @@ from tests.serve.conftest import start_server
 CARS = "exif-samples/jpg/gps/DSCN0029.jpg"  # parked cars
 PERSON = "exif-samples/jpg/gps/DSCN0040.jpg"
 PHOTOS = [CARS, PERSON, "exif-samples/jpg/gps/DSCN0010.jpg"]
+FACES = ["faces/obama-portrait.jpg", "faces/obama-speech.jpg", "faces/biden-portrait.jpg"]
 JPEG = {"Content-Type": "image/jpeg"}
 
 
@@ -81,10 +83,36 @@ def test_the_answers_are_the_local_models_in_the_api_servers_shape(ml_server, mo
     assert ("car" if rel == CARS else "person") in labels(obj)
 
 
-def test_faces_are_not_implemented_and_health_answers(ml_server):
-    body = media_file(CARS).read_bytes()
-    faces = ml_server.post("/faces", data=body, headers=JPEG)
-    assert faces.status_code == 501 and "not implemented" in faces.json()["error"]
+def test_faces_are_dlibs_in_face_apis_shape_and_health_answers(ml_server):
+    """/faces: the faces the local dlib pass finds on the same JPEG, in the shape of
+    HomeGallery's api-server (face-api's results), under hg's face model and version."""
+    here = face_model.FaceModel()
+    for rel, count in [("faces/obama-portrait.jpg", 1), ("faces/biden-portrait.jpg", 1), (CARS, 0)]:
+        body = media_file(rel).read_bytes()
+        resp = ml_server.post("/faces", data=body, headers=JPEG)
+        assert resp.status_code == 200, resp.text
+        answer = resp.json()
+        assert set(answer) == {"srcSha1sum", "model", "version", "created", "width", "height",
+                               "data"}  # fmt: skip
+        assert answer["srcSha1sum"] == hashlib.sha1(body).hexdigest()
+        assert (answer["model"], answer["version"]) == (
+            face_model.MODEL_NAME,
+            face_model.MODEL_VERSION,
+        )
+        with Image.open(io.BytesIO(body)) as img:
+            assert (answer["width"], answer["height"]) == img.size
+            want = here.run(face_model.rgb_array(img.convert("RGB")))
+        assert len(answer["data"]) == len(want.faces) == count, rel
+        for got, face in zip(answer["data"], want.faces, strict=True):
+            assert set(got) == {"alignedRect", "landmarks", "descriptor"}
+            box = got["alignedRect"]["box"]
+            assert [box[k] for k in ("x", "y", "width", "height")] == list(face.box)
+            assert got["alignedRect"]["score"] == round(face.score, 3)
+            assert len(got["landmarks"]["positions"]) == 5
+            # face-api's Float32Array as JSON: {"0": …, "127": …}
+            descriptor = [got["descriptor"][str(i)] for i in range(128)]
+            assert len(got["descriptor"]) == 128
+            assert np.abs(np.asarray(descriptor) - face.descriptor).max() < 1e-3
     health = ml_server.get("/health").json()
     assert health["health"] == "OK" and health["uptime"] >= 0
 
@@ -130,7 +158,7 @@ def test_a_bad_body_is_a_4xx_json_error_and_the_server_goes_on(
         body = _huge_jpeg()
     elif body == "cars":
         body = media_file(CARS).read_bytes()
-    for endpoint in ("/embeddings", "/objects"):
+    for endpoint in ("/embeddings", "/objects", "/faces"):
         resp = ml_server.post(endpoint, data=body, headers=headers)
         assert resp.status_code == status, resp.text
         assert message in resp.json()["error"]
@@ -150,13 +178,17 @@ def test_a_body_larger_than_its_content_length_says_is_cut(ml_server):
 
 
 def test_concurrent_requests_all_get_their_own_answer(ml_server):
-    bodies = [media_file(rel).read_bytes() for rel in PHOTOS] * 3
+    """Objects and faces at once (the two models have a lock each, one dlib model)."""
+    bodies = [media_file(rel).read_bytes() for rel in [*PHOTOS, FACES[0]]] * 3
+    asks = [(path, b) for b in bodies for path in ("/objects", "/faces")]
     with ThreadPoolExecutor(6) as pool:
         answers = list(
-            pool.map(lambda b: ml_server.post("/objects", data=b, headers=JPEG).json(), bodies)
+            pool.map(lambda a: ml_server.post(a[0], data=a[1], headers=JPEG).json(), asks)
         )
-    assert [a["srcSha1sum"] for a in answers] == [hashlib.sha1(b).hexdigest() for b in bodies]
-    assert answers[0]["data"] == answers[3]["data"] == answers[6]["data"]
+    assert [a["srcSha1sum"] for a in answers] == [hashlib.sha1(b).hexdigest() for _, b in asks]
+    for n in range(8):  # each photo's objects and faces the same all three times
+        assert answers[n]["data"] == answers[n + 8]["data"] == answers[n + 16]["data"]
+    assert len(answers[7]["data"]) == 1  # the portrait's face
 
 
 def test_without_the_flag_there_are_no_model_routes(tmp_path):
@@ -204,6 +236,30 @@ def test_a_damaged_model_is_a_clear_503_and_the_gallery_stays_up(tmp_path):
         srv.stop()
 
 
+def test_a_damaged_face_model_is_a_503_of_faces_alone(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in face_model.MODEL_SHA256:
+        shutil.copyfile(face_model.models_dir() / name, models / name)
+    damaged = models / face_model.DESCRIPTOR_FILE
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    home = tmp_path / "home"
+    home.mkdir()
+    srv = start_server(home, "--ml-api", env={face_model.MODELS_ENV: str(models)})
+    try:
+        body = media_file(FACES[0]).read_bytes()
+        for _ in range(2):  # the same error again, without loading again
+            resp = srv.post("/faces", data=body, headers=JPEG)
+            assert resp.status_code == 503
+            assert f"face model {damaged} is damaged: sha256" in resp.json()["error"]
+        assert srv.post("/objects", data=body, headers=JPEG).status_code == 200
+        assert "(reinstall face_recognition_models); /faces answer 503" in srv.log.read_text()
+    finally:
+        srv.stop()
+
+
 def test_with_users_the_routes_need_a_login_basic_works(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -235,17 +291,17 @@ def _extract(home: Path, src: Path, *args: str) -> tuple[int, list[dict], str]:
 
 def test_hg_extract_on_a_pi_gets_what_the_local_model_gives_and_cars_are_found(ml_server, tmp_path):
     src = tmp_path / "src"
-    for rel in PHOTOS:
+    for rel in PHOTOS + FACES:
         (src / Path(rel).name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(media_file(rel), src / Path(rel).name)
     pi, here = tmp_path / "pi", tmp_path / "here"
     code, records, stderr = _extract(pi, src, "--ml", "api", ml_server.url)
-    assert code == 0, stderr  # /faces' 501 is no error: the server offers no faces
-    assert "not offered by this server" in stderr
+    assert code == 0, stderr
+    assert "not offered" not in stderr
     code, local_records, stderr = _extract(here, src, "--ml", "local", "--jobs", "1")
     assert code == 0, stderr
     ids = {e["files"][0]["path"]: e["id"] for e in records if e["type"] == "entry"}
-    assert len(ids) == 3 and len([r for r in records if r["type"] == "ml"]) == 3
+    assert len(ids) == 6 and len([r for r in records if r["type"] == "ml"]) == 6
     for name, entry_id in ids.items():
         api_sim, local_sim = (
             orjson.loads(layout.path(h / "storage", entry_id, layout.SIMILARITY).read_bytes())
@@ -255,19 +311,37 @@ def test_hg_extract_on_a_pi_gets_what_the_local_model_gives_and_cars_are_found(m
             orjson.loads(layout.path(h / "storage", entry_id, layout.OBJECTS).read_bytes())
             for h in (pi, here)
         )
-        assert not layout.path(pi / "storage", entry_id, layout.FACES).exists()
         assert (api_sim["model"], api_sim["version"]) == (local_sim["model"], local_sim["version"])
         assert cosine(api_sim["data"], local_sim["data"]) > 0.9999, name
         assert labels(api_obj) == labels(local_obj), name
         assert (api_obj["width"], api_obj["height"]) == (local_obj["width"], local_obj["height"])
-    # hg-build makes searchable objects of them
-    stdin = b"".join(orjson.dumps(r) + b"\n" for r in records)
-    assert run_tool("hg-build", "-q", home=pi, stdin=stdin).returncode == 0
+    # hg-build makes searchable objects of them, and the same faces as of --ml local
+    for home, recs in ((pi, records), (here, local_records)):
+        stdin = b"".join(orjson.dumps(r) + b"\n" for r in recs)
+        assert run_tool("hg-build", "-q", home=home, stdin=stdin).returncode == 0
     found = run_tool("hg-build", "query", "object:car", "--ids", home=pi)
     assert found.returncode == 0 and ids["DSCN0029.jpg"] in found.stdout.decode()
     person = run_tool("hg-build", "query", "object:person", "--ids", home=pi)
     assert ids["DSCN0040.jpg"] in person.stdout.decode()
-    # a re-run asks nothing: hg's pair is complete without faces
+    pi_faces, local_faces = (
+        {r["id"]: r["faces"] for r in run_tool("hg-build", "query", "", home=h).records}
+        for h in (pi, here)
+    )
+    assert pi_faces.keys() == local_faces.keys() == set(ids.values())
+    assert sum(len(f) for f in pi_faces.values()) >= 3  # a face in each face photo
+    for entry_id, got in pi_faces.items():
+        want = local_faces[entry_id]
+        assert len(got) == len(want), entry_id
+        for a, b in zip(got, want, strict=True):
+            for key in ("x", "y", "width", "height"):  # relative: 0.005 is 4 px of 800
+                assert abs(a[key] - b[key]) <= 0.005, (entry_id, key)
+            assert a["score"] == b["score"]
+    # the Pi's descriptors are the local model's: the face search finds Obama, not Biden
+    obama = ids["obama-portrait.jpg"]
+    for home in (pi, here):
+        same = run_tool("hg-build", "query", f"face:{obama}.0", "--ids", home=home)
+        assert set(same.stdout.decode().split()) == {obama, ids["obama-speech.jpg"]}
+    # a re-run asks nothing: all three answers are stored
     code, again, stderr = _extract(pi, src, "--ml", "api", ml_server.url)
     assert code == 0 and not [r for r in again if r["type"] == "ml"], stderr
 
