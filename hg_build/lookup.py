@@ -23,7 +23,27 @@ def media_by_id(
     row = conn.execute(
         f"SELECT e.id FROM entries e WHERE e.id = ? AND ({c.where})", [entry_id, *c.params]
     ).fetchone()
-    return db.records(conn, [entry_id]).get(entry_id) if row else None
+    media = db.records(conn, [entry_id]).get(entry_id) if row else None
+    return with_people(conn, media) if media else None
+
+
+def with_people(conn: sqlite3.Connection, media: dict[str, Any]) -> dict[str, Any]:
+    """The record with each grouped face's person (`{"id", "name"}`, name None while
+    unnamed): the detail view labels its face boxes. Only this entry's faces are read, so
+    what a user learns is what the entry's own faces say."""
+    faces = media.get("faces")
+    if not faces:
+        return media
+    rows = conn.execute(
+        "SELECT pf.n, p.id, p.name FROM person_faces pf JOIN people p ON p.id = pf.person_id"
+        " WHERE pf.entry_id = ?",
+        [media["id"]],
+    )
+    faces = list(faces)
+    for n, person_id, name in rows:
+        if 0 <= n < len(faces) and isinstance(faces[n], dict):
+            faces[n] = {**faces[n], "person": {"id": person_id, "name": name}}
+    return {**media, "faces": faces}
 
 
 def existing_ids(

@@ -126,6 +126,10 @@ def test_people_list_person_and_corrections_with_a_filtered_user(srv):
         "Barack", None, None,
     ]  # fmt: skip
     assert entries(srv, "person:barack") == obama_ids
+    # the detail record names the person of each face (its boxes are labelled with it)
+    for entry_id in obama_ids:
+        faces = srv.get(f"/api/entries/{entry_id}", auth=BEN).json()["faces"]
+        assert [f["person"] for f in faces] == [{"id": obama["id"], "name": "Barack"}]
     assert entries(srv, "not person:*") == entries(srv, "") - obama_ids
 
     # anna merges the two others, then takes a face back out (not this person); ben's page
