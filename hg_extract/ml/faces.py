@@ -93,24 +93,30 @@ def clip_box(left: int, top: int, right: int, bottom: int, width: int, height: i
     return (x1, y1, x2 - x1, y2 - y1)
 
 
-def faces_json(analysis: FaceAnalysis, created: str | None = None) -> dict[str, Any]:
-    """`-faces.json` of an analysis (see the module doc)."""
+def _answer(analysis: FaceAnalysis, created: str | None, data: list) -> dict[str, Any]:
+    """Faces under this model's name and version, with the preview's size they refer to."""
     return {
         "model": MODEL_NAME,
         "version": MODEL_VERSION,
         "created": created or now_utc(),
         "width": analysis.width,
         "height": analysis.height,
-        "data": [
-            {
-                "box": list(f.box),
-                "score": round(f.score, 3),
-                "landmarks": [list(p) for p in f.landmarks],
-                "descriptor": [round(float(v), DECIMALS) for v in f.descriptor],
-            }
-            for f in analysis.faces
-        ],
+        "data": data,
     }
+
+
+def faces_json(analysis: FaceAnalysis, created: str | None = None) -> dict[str, Any]:
+    """`-faces.json` of an analysis (see the module doc)."""
+    data = [
+        {
+            "box": list(f.box),
+            "score": round(f.score, 3),
+            "landmarks": [list(p) for p in f.landmarks],
+            "descriptor": [round(float(v), DECIMALS) for v in f.descriptor],
+        }
+        for f in analysis.faces
+    ]
+    return _answer(analysis, created, data)
 
 
 def face_api_data(analysis: FaceAnalysis, score=None) -> list[dict[str, Any]]:
@@ -138,14 +144,7 @@ def face_api_json(analysis: FaceAnalysis, created: str | None = None) -> dict[st
     """hg-serve `--ml-api`'s `/faces` answer (without `srcSha1sum`): face-api's shape
     (`face_api_data`) under this model's name and version, so hg-build applies dlib's score
     threshold and compares its descriptors with those of `--ml local` (`hg_build.faces`)."""
-    return {
-        "model": MODEL_NAME,
-        "version": MODEL_VERSION,
-        "created": created or now_utc(),
-        "width": analysis.width,
-        "height": analysis.height,
-        "data": face_api_data(analysis),
-    }
+    return _answer(analysis, created, face_api_data(analysis))
 
 
 def is_current(value: Any) -> bool:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 import requests
 
@@ -30,6 +33,31 @@ GALLERY_FILES = [
 
 def copy_media(parts: list[str], root: Path) -> Path:
     return copy_media_parts(parts, root)
+
+
+def listen(srv, auth, types: tuple[str, ...] = ("userAction",)) -> queue.Queue:
+    """The messages of these types a user's page receives over SSE (a real connection, in
+    a thread), once the stream is open (its first pong)."""
+    messages: queue.Queue = queue.Queue()
+    ready = threading.Event()
+
+    def run():
+        try:
+            with requests.get(srv.url + "/api/events/stream", auth=auth, stream=True,
+                              timeout=30) as r:  # fmt: skip
+                for line in r.iter_lines():
+                    if line.startswith(b"data: "):
+                        msg = orjson.loads(line[6:])
+                        if msg["type"] == "pong":
+                            ready.set()
+                        elif msg["type"] in types:
+                            messages.put(msg)
+        except requests.RequestException:
+            pass  # the server stopped at the end of the test
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ready.wait(10)
+    return messages
 
 
 def free_port() -> int:

@@ -4,16 +4,13 @@ through a face or similar-images search seeded by an entry outside the filter.""
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from pathlib import Path
 
-import orjson
 import requests
 
 from tests.conftest import copy_media_parts
-from tests.serve.conftest import start_server
+from tests.serve.conftest import listen, start_server
 from tests.serve.pipeline import import_media
 from tests.serve.test_auth import users_config, write_config
 
@@ -151,30 +148,6 @@ def test_originals_only_for_entries_the_user_may_see(own_home):
         assert Path(files[0]["root"], files[0]["path"]).read_bytes() == on_disk[0]
     finally:
         srv.stop()
-
-
-def listen(srv, auth) -> queue.Queue:
-    """userAction messages a user's page receives over SSE (a real connection, a thread)."""
-    messages: queue.Queue = queue.Queue()
-    ready = threading.Event()
-
-    def run():
-        try:
-            with requests.get(srv.url + "/api/events/stream", auth=auth, stream=True,
-                              timeout=30) as r:  # fmt: skip
-                for line in r.iter_lines():
-                    if line.startswith(b"data: "):
-                        msg = orjson.loads(line[6:])
-                        if msg["type"] == "pong":
-                            ready.set()
-                        elif msg["type"] == "userAction":
-                            messages.put(msg)
-        except requests.RequestException:
-            pass  # the server stopped at the end of the test
-
-    threading.Thread(target=run, daemon=True).start()
-    assert ready.wait(10)
-    return messages
 
 
 def test_live_events_carry_only_the_entries_a_user_can_see(own_home):

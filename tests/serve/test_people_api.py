@@ -5,21 +5,18 @@ Obama: counts, best face and corrections never reach the others."""
 
 from __future__ import annotations
 
-import queue
-import threading
-
-import orjson
 import pytest
-import requests
 
 from hg_serve.passwords import hash_password
 from tests.conftest import media_file
-from tests.serve.conftest import start_server
+from tests.serve.conftest import listen, start_server
 from tests.serve.pipeline import import_media
 
 PHOTOS = ("obama-portrait.jpg", "obama-speech.jpg", "obama-blue-room.jpg",
           "biden-portrait.jpg", "astronaut-collins.jpg")  # fmt: skip
 ANNA, BEN = ("anna", "anna-secret"), ("ben", "ben-secret")  # ben sees Obama's photos only
+
+PEOPLE_EDITS = ("userAction", "personAction")  # what a page hears of edits
 
 
 @pytest.fixture(scope="module")
@@ -49,30 +46,6 @@ def srv(faces_home):
     server = start_server(faces_home)
     yield server
     server.stop()
-
-
-def listen(srv, auth) -> queue.Queue:
-    """The edits (userAction, personAction) a user's page hears over SSE."""
-    messages: queue.Queue = queue.Queue()
-    ready = threading.Event()
-
-    def run():
-        try:
-            with requests.get(srv.url + "/api/events/stream", auth=auth, stream=True,
-                              timeout=30) as r:  # fmt: skip
-                for line in r.iter_lines():
-                    if line.startswith(b"data: "):
-                        msg = orjson.loads(line[6:])
-                        if msg["type"] == "pong":
-                            ready.set()
-                        elif msg["type"] in ("userAction", "personAction"):
-                            messages.put(msg)
-        except requests.RequestException:
-            pass  # the server stopped at the end of the test
-
-    threading.Thread(target=run, daemon=True).start()
-    assert ready.wait(10)
-    return messages
 
 
 def entries(srv, q, auth=ANNA):
@@ -134,7 +107,7 @@ def test_people_list_person_and_corrections_with_a_filtered_user(srv):
 
     # anna merges the two others, then takes a face back out (not this person); ben's page
     # hears nothing of it (the events name faces of photos he cannot see)
-    anna_hears, ben_hears = listen(srv, ANNA), listen(srv, BEN)
+    anna_hears, ben_hears = listen(srv, ANNA, PEOPLE_EDITS), listen(srv, BEN, PEOPLE_EDITS)
     a, b = others
     r = srv.post("/api/people/events", auth=ANNA,
                  json={"action": "merge", "person": a["id"], "from": b["id"]})  # fmt: skip
