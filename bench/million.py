@@ -15,7 +15,8 @@ Each part is selectable (`--only build,upsert,query,serve,similar,rescan`) and t
   (`/api/entries?offset=0&limit=500`), the years page (`/api/years`), and a year jump:
   the timeline loads the query's items in chunks of 500, 2000, then 5000
   (static/timeline.js) and scrolls to the year once loaded, so the jump costs the load of
-  every chunk up to it; each chunk is timed. Target first page p95 < 100 ms.
+  every chunk up to it; each chunk is timed (at most `--timeline-seconds`). Target: first
+  page p95 < 100 ms.
 - similar: `similar:<id>` through `Gallery.page` with a clustered 720-d vector per entry
   (bench/similar.py's generator) on `--similar-entries` entries (default: all), and the
   numpy product alone over `--entries` random vectors (what the route costs at that size).
@@ -186,7 +187,7 @@ def part_query(home: Path, repeat: int) -> None:
     say(f"query: worst p95 {worst:.1f} ms (target < 100 ms)")
 
 
-def part_serve(home: Path, repeat: int) -> None:
+def part_serve(home: Path, repeat: int, timeline_s: float) -> None:
     proc, port = start_server(home)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -215,7 +216,7 @@ def part_serve(home: Path, repeat: int) -> None:
         chunk_ms: list[float] = []
         nbytes = 0
         t0 = time.perf_counter()
-        while total is None or offset < total:
+        while (total is None or offset < total) and time.perf_counter() - t0 < timeline_s:
             limit = CHUNKS[min(chunk, len(CHUNKS) - 1)]
             chunk += 1
             t1 = time.perf_counter()
@@ -232,9 +233,15 @@ def part_serve(home: Path, repeat: int) -> None:
             ):
                 reached = time.perf_counter() - t0
         full = time.perf_counter() - t0
+        whole = (
+            "the whole timeline"
+            if offset >= (total or 0)
+            else (f"stopped after --timeline-seconds {timeline_s:.0f}: {offset:,} of {total:,}")
+        )
         say(f"serve: year jump to {target} (the middle year): its first items after "
-            f"{reached or 0:.1f} s; the whole timeline ({offset:,} items, {len(chunk_ms)} "
-            f"requests, {nbytes / 1e6:,.0f} MB uncompressed) in {full:.1f} s; per chunk p50 "
+            f"{f'{reached:.1f} s' if reached else 'not reached'}; {whole} ({offset:,} items, "
+            f"{len(chunk_ms)} requests, {nbytes / 1e6:,.0f} MB uncompressed) in {full:.1f} s; "
+            f"per chunk p50 "
             f"{pct(chunk_ms, 50):.0f} ms, p95 {pct(chunk_ms, 95):.0f} ms, last "
             f"{chunk_ms[-1]:.0f} ms")  # fmt: skip
         mem = rss_kib(proc.pid)
@@ -340,6 +347,8 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(PARTS), help="parts: " + ",".join(PARTS))
     ap.add_argument("--repeat", type=int, default=20, help="runs per query or HTTP call")
     ap.add_argument("--similar-entries", type=int, help="vectors for similar: (default: all)")
+    ap.add_argument("--timeline-seconds", type=float, default=120,
+                    help="stop the timeline's chunked load after this long")  # fmt: skip
     ap.add_argument("--dir", type=Path, help="work here (default: a temporary directory)")
     ap.add_argument("--keep", action="store_true", help="keep the gallery in --dir (reuse it)")
     args = ap.parse_args()
@@ -365,7 +374,7 @@ def main() -> None:
         if "query" in parts:
             part_query(home, args.repeat)
         if "serve" in parts:
-            part_serve(home, args.repeat)
+            part_serve(home, args.repeat, args.timeline_seconds)
         if "upsert" in parts:  # after the reads: it adds 500 entries
             part_upsert(home, n)
         if "similar" in parts:
