@@ -315,6 +315,12 @@ def part_similar(home: Path, n: int, similar_n: int, repeat: int) -> None:
         f"p95 {pct(prod, 95):.0f} ms")  # fmt: skip
 
 
+def cpu(run) -> str:
+    """user + system seconds (GNU time): what the run costs on a machine of its own; the
+    wall time on a shared one waits for a core too."""
+    return "n/a" if run.cpu_seconds is None else f"{run.cpu_seconds:.1f} s"
+
+
 def part_rescan(base: Path, n: int) -> None:
     root = base / "tree"
     t0 = time.perf_counter()
@@ -328,12 +334,14 @@ def part_rescan(base: Path, n: int) -> None:
     say(f"rescan: tree of {n:,} files written in {time.perf_counter() - t0:.0f} s")
     home = base / "index-home"
     first = run_hg_index(root, home)
-    say(f"rescan: hg-index first scan {first.seconds:.1f} s, RSS {first.max_rss_mb:.0f} MB")
+    say(f"rescan: hg-index first scan {first.seconds:.1f} s (CPU {cpu(first)}), "
+        f"RSS {first.max_rss_mb:.0f} MB")  # fmt: skip
     runs = sorted((run_hg_index(root, home) for _ in range(3)), key=lambda r: r.seconds)
     find = run_measured(["find", str(root), "-type", "f", "-printf", "%s %T@ %i %P\n"],
                         stdout=subprocess.DEVNULL)  # fmt: skip
     say(f"rescan: hg-index re-scan of {n:,} unchanged files: median {runs[1].seconds:.1f} s "
-        f"(runs {', '.join(f'{r.seconds:.1f}' for r in runs)}), RSS {runs[1].max_rss_mb:.0f} MB"
+        f"(runs {', '.join(f'{r.seconds:.1f}' for r in runs)}), CPU {cpu(runs[1])}, "
+        f"RSS {runs[1].max_rss_mb:.0f} MB"
         f"; find -printf {find.seconds:.1f} s (target < 30 s at 1M)")  # fmt: skip
     t0 = time.perf_counter()
     shutil.rmtree(root)
