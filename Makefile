@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/export_meta.py
 	$(BIN)/python bench/export_static.py
+	$(BIN)/python bench/million.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache *.egg-info
