@@ -7,13 +7,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = (REPO.parent / "shared" / "media").resolve()
@@ -100,6 +101,25 @@ def copy_media_parts(parts: list[str], root: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return root
+
+
+FACE_GROUP = ("obama-portrait.jpg", "biden-portrait.jpg", "astronaut-collins.jpg")
+
+
+def face_photos(src: Path, names: Iterable[str], group: str | None = None) -> Path:
+    """Copy photos of tests/fixtures/media/faces into `src` (flat); with `group`, also a
+    photo of that name made of FACE_GROUP side by side: three persons in one photo."""
+    src.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    if group:
+        photo = Image.new("RGB", (1500, 700), "white")
+        for i, name in enumerate(FACE_GROUP):
+            with Image.open(media_file(f"faces/{name}")) as img:
+                img.thumbnail((500, 700))
+                photo.paste(img, (500 * i, 0))
+        photo.save(src / group, quality=90)
+    return src
 
 
 @contextmanager

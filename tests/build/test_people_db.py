@@ -10,10 +10,9 @@ import json
 
 import orjson
 import pytest
-from PIL import Image
 
 from tests.build.conftest import hg_build, query
-from tests.conftest import media_file
+from tests.conftest import face_photos
 from tests.extract.conftest import run_extract, run_index
 
 PHOTOS = {
@@ -30,16 +29,7 @@ GROUP = "group.jpg"  # obama, biden and collins side by side
 def extracted(tmp_path_factory):
     """The records of one real extraction, and its home (storage and index)."""
     base = tmp_path_factory.mktemp("people")
-    src = base / "src"
-    src.mkdir()
-    for name in PHOTOS:
-        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
-    group = Image.new("RGB", (1500, 700), "white")
-    for i, name in enumerate(("obama-portrait.jpg", "biden-portrait.jpg", "astronaut-collins.jpg")):
-        with Image.open(src / name) as img:
-            img.thumbnail((500, 700))
-            group.paste(img, (500 * i, 0))
-    group.save(src / GROUP, quality=90)
+    src = face_photos(base / "src", PHOTOS, group=GROUP)
     home = base / "home"
     code, records, stderr = run_extract(home, run_index(home, src), "--jobs", "2", "--no-geo")
     assert code == 0, stderr

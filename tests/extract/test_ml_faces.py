@@ -19,7 +19,7 @@ from PIL import Image
 from hg_common import layout
 from hg_extract.ml import faces as dlib_faces
 from tests.build.conftest import hg_build, query
-from tests.conftest import media_file
+from tests.conftest import face_photos, media_file
 
 from .api_server import FakeApiServer
 from .conftest import BIN, hg_env, run_extract, run_index
@@ -62,19 +62,10 @@ def kept(value):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("faces")
-    src = base / "src"
-    src.mkdir()
-    for name in PHOTOS:
-        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    src = face_photos(base / "src", PHOTOS, group=GROUP)
     with Image.open(src / "obama-portrait.jpg") as img:
         small = img.resize((int(img.width * 0.6), int(img.height * 0.6)), Image.Resampling.BICUBIC)
         small.save(src / SCALED, quality=70)
-    group = Image.new("RGB", (1500, 700), "white")
-    for i, name in enumerate(("obama-portrait.jpg", "biden-portrait.jpg", "astronaut-collins.jpg")):
-        with Image.open(src / name) as img:
-            img.thumbnail((500, 700))
-            group.paste(img, (500 * i, 0))
-    group.save(src / GROUP, quality=90)
     home = base / "home"
     stdin = run_index(home, src)
     code, records, stderr = run_extract(home, stdin, "--jobs", "2", "--no-geo")
@@ -153,10 +144,7 @@ def test_no_faces_leaves_faces_out(tmp_path):
 
 
 def test_a_damaged_face_model_is_an_error_record_and_the_objects_are_kept(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("obama-speech.jpg", "biden-portrait.jpg"):
-        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    src = face_photos(tmp_path / "src", ("obama-speech.jpg", "biden-portrait.jpg"))
     models = tmp_path / "models"
     models.mkdir()
     folder = dlib_faces.models_dir()
@@ -240,10 +228,9 @@ def test_hg_build_counts_faces_and_finds_the_same_face(run):
 
 
 def test_api_faces_are_stored_verbatim_and_mapped_as_homegallery_does(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("obama-portrait.jpg", "obama-speech.jpg", "biden-portrait.jpg"):
-        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    src = face_photos(
+        tmp_path / "src", ("obama-portrait.jpg", "obama-speech.jpg", "biden-portrait.jpg")
+    )
     home = tmp_path / "home"
     stdin = run_index(home, src)
     with FakeApiServer() as server:

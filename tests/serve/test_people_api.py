@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from hg_serve.passwords import hash_password
-from tests.conftest import media_file
+from tests.conftest import face_photos
 from tests.serve.conftest import listen, start_server
 from tests.serve.pipeline import import_media
 
@@ -22,10 +22,7 @@ PEOPLE_EDITS = ("userAction", "personAction")  # what a page hears of edits
 @pytest.fixture(scope="module")
 def faces_home(tmp_path_factory):
     base = tmp_path_factory.mktemp("people-serve")
-    src = base / "src"
-    src.mkdir()
-    for name in PHOTOS:
-        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    src = face_photos(base / "src", PHOTOS)
     home = base / "home"
     import_media(src, home)
     (home / "config.toml").write_text(f"""
