@@ -15,9 +15,11 @@ hg-build people [COMMAND …]        people: list, name, merge, move, reject, re
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from argparse import RawDescriptionHelpFormatter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, events, failures
@@ -62,6 +64,23 @@ def _common(p: ArgumentParser) -> None:
 def _paths(args, cfg: Config) -> tuple[Path, Path]:
     database = Path(args.database).expanduser() if args.database else cfg.database
     return database.absolute(), (Path(args.events) if args.events else cfg.events).absolute()
+
+
+@contextmanager
+def _reading(database: Path) -> Iterator[sqlite3.Connection]:
+    """The database, read-only, for a command that takes a query: one that does not parse
+    is a usage error (exit 2); the connection is closed either way."""
+    # the query language (lark) is imported by the commands that use it: `hg-build` itself
+    # starts once per import chunk
+    from hg_build.query import QueryError
+
+    conn = open_readonly(database)
+    try:
+        yield conn
+    except QueryError as exc:
+        raise UsageError(f"query: {exc}") from None
+    finally:
+        conn.close()
 
 
 def _build(argv: Sequence[str]) -> int:
@@ -119,14 +138,10 @@ def _query(argv: Sequence[str]) -> int:
     p.add_argument("--offset", type=int, default=0, help="skip the first N results")
     _common(p)
     args = p.parse_args(argv)
-    # the query language (lark) is imported by the commands that use it: `hg-build` itself
-    # starts once per import chunk
-    from hg_build.query import QueryError
     from hg_build.query.search import search, search_ids
 
     cfg = load_config(args.home, args.config, args.storage)
-    conn = open_readonly(_paths(args, cfg)[0])
-    try:
+    with _reading(_paths(args, cfg)[0]) as conn:
         if args.ids:
             for entry_id in search_ids(conn, args.query, args.limit, args.offset):
                 sys.stdout.write(entry_id + "\n")
@@ -134,8 +149,6 @@ def _query(argv: Sequence[str]) -> int:
             out = NdjsonWriter(sys.stdout.buffer)
             out.write_all(search(conn, args.query, args.limit, args.offset))
             out.flush()
-    except QueryError as exc:
-        raise UsageError(f"query: {exc}") from None
     return EXIT_OK
 
 
@@ -164,8 +177,7 @@ def _failures(argv: Sequence[str]) -> int:
 
 
 def _duplicates(argv: Sequence[str]) -> int:
-    from hg_build.duplicates import DEFAULT_THRESHOLD, find_duplicates  # numpy: see _query
-    from hg_build.query import QueryError
+    from hg_build.duplicates import DEFAULT_THRESHOLD, find_duplicates  # numpy: see _reading
 
     p = ArgumentParser(
         prog="hg-build duplicates",
@@ -191,9 +203,8 @@ def _duplicates(argv: Sequence[str]) -> int:
     if args.pairs and not args.json:
         raise UsageError("--pairs needs --json")
     cfg = load_config(args.home, args.config, args.storage)
-    conn = open_readonly(_paths(args, cfg)[0])
     out = NdjsonWriter(sys.stdout.buffer)
-    try:
+    with _reading(_paths(args, cfg)[0]) as conn:
         groups = find_duplicates(conn, args.query, threshold, out.write if args.pairs else None)
         for group in groups:
             if args.json:
@@ -207,10 +218,6 @@ def _duplicates(argv: Sequence[str]) -> int:
             )  # fmt: skip
             sys.stdout.write("\n")
             sys.stdout.flush()
-    except QueryError as exc:
-        raise UsageError(f"query: {exc}") from None
-    finally:
-        conn.close()
     out.flush()
     return EXIT_OK
 
@@ -297,18 +304,12 @@ def _people(argv: Sequence[str]) -> int:
     if args.command is None:
         if args.args:
             raise UsageError(f"unknown people command {args.args[0]!r}")
-        from hg_build.query import QueryError
         from hg_build.query.compile import entries_where
 
-        conn = open_readonly(database)
-        try:
+        with _reading(database) as conn:
             c = entries_where(args.query)
             for person in people_db.list_people(conn, c.where, c.params):
                 out.write({"type": "person", "v": 1, **person})
-        except QueryError as exc:
-            raise UsageError(f"query: {exc}") from None
-        finally:
-            conn.close()
         out.flush()
         return EXIT_OK
     wanted = PEOPLE_COMMANDS[args.command]
@@ -385,22 +386,18 @@ def _export_meta(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     setup_logging("hg-build", args.verbose, args.quiet)
     from hg_build.export_meta import export  # exiftool: only this command needs it
-    from hg_build.query import QueryError
     from hg_build.query.search import search_ids
 
     cfg = load_config(args.home, args.config, args.storage)
     if not cfg.sources:
         raise UsageError("no [[sources]] in the config: export meta writes only into sources "
                          "that have write_xmp = true")  # fmt: skip
-    conn = open_readonly(_paths(args, cfg)[0])
     out = NdjsonWriter(sys.stdout.buffer, line_buffered=sys.stdout.isatty())
     try:
-        ids = list(search_ids(conn, args.query))
-        s = export(conn, ids, cfg.sources, out.write, args.dry_run)
-    except QueryError as exc:
-        raise UsageError(f"query: {exc}") from None
+        with _reading(_paths(args, cfg)[0]) as conn:
+            ids = list(search_ids(conn, args.query))
+            s = export(conn, ids, cfg.sources, out.write, args.dry_run)
     finally:
-        conn.close()
         out.flush()
     if not args.quiet:
         would = "would be " if args.dry_run else ""
