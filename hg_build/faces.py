@@ -28,6 +28,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hg_build.ml import model_tag
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -40,11 +42,6 @@ score is an SVM margin (0 is dlib's own decision): on the sample photos true fac
 0.5-2.5 and the false ones (a mission patch, a game's scenery) 0.04-0.11; a 36 px face in a
 shop scene scored 0.06 and is lost with them."""
 DEFAULT_FACE_MIN = 0.7
-
-
-def model_tag(value: Mapping[str, Any]) -> bytes:
-    tag = f"{value.get('model') or ''}/{value.get('version') or ''}"
-    return tag.encode("utf-8", "replace").replace(b"\0", b"")
 
 
 def _num(v: Any) -> bool:

@@ -37,8 +37,11 @@ OBJECT_MIN = {"cocossd": (0.6, False), "centernet-mbv3-coco": (0.3, True)}
 DEFAULT_OBJECT_MIN = (0.6, False)
 
 
-def model_tag(value: Mapping[str, Any]) -> str:
-    return f"{value.get('model') or ''}/{value.get('version') or ''}"
+def model_tag(value: Mapping[str, Any]) -> bytes:
+    """`<model>/<version>` of a stored ML result, as the prefix of its blob (no NUL: the
+    NUL ends the prefix); similarity vectors and face descriptors are tagged alike."""
+    tag = f"{value.get('model') or ''}/{value.get('version') or ''}"
+    return tag.encode("utf-8", "replace").replace(b"\0", b"")
 
 
 def _numbers(data: Any) -> np.ndarray | None:
@@ -79,7 +82,7 @@ def vector_blob(value: Any) -> bytes | None:
         data = _numbers(value.get("data"))
         if data is None:
             return None
-        tag = model_tag(value).encode("utf-8", "replace").replace(b"\0", b"")
+        tag = model_tag(value)
         if value.get("model") == HG_MODEL:
             return tag + b"\0q" + hg_pack(data)
         norm = float(np.linalg.norm(data))
