@@ -153,8 +153,10 @@ def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster)
     again gets the error record; the others are entries."""
     address, client = cluster
     src = tmp_path / "src"
-    # seconds of CPU (a PNG has no draft mode), first of the first unit: its key names it
-    slow_png(src / "a-killer.png", 40_000_000)
+    # seconds of CPU (a PNG has no draft mode), first of the first unit: its key names it;
+    # 150 MP so that the watcher below sees it running even on a loaded machine (at 40 MP
+    # a plain-clone run finished it before the watcher looked, and it became an entry)
+    slow_png(src / "a-killer.png", 150_000_000)
     for n in range(6):
         photo(src / f"p{n}.jpg", 400 + n)
     home = tmp_path / "home"
