@@ -1,4 +1,5 @@
-"""`hg-build export meta`: write the gallery's tags (edits applied) into XMP sidecars.
+"""`hg-build export meta`: write the gallery's tags (edits applied) and the names of the
+people its faces show into XMP sidecars.
 
 For each entry (all, or a query's): its tags from the database, its XMP sidecars from the
 files table, the sources' folders from the config. A source is written only with
@@ -16,7 +17,9 @@ second run changes nothing and the next `hg-index` scan sees only real changes.
 
 Records on stdout (type `xmp`, v1): `action` create|update, `source`, `path` (relative to
 the source), `file` (absolute), `tags` (what the sidecar carries afterwards), `added`,
-`removed`, `dry_run`. Skipped entries: `skip` records; failed files: `error` records.
+`removed`, `people` (the names it carries afterwards, `XMP-iptcExt:PersonInImage`),
+`people_added`, `people_removed`, `dry_run`. Skipped entries: `skip` records; failed files:
+`error` records.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Entry:
     source: str
     primary: str  # path relative to the source
     sidecars: list[str]  # the entry's XMP files in the primary's folder, relative paths
+    people: list[str] = field(default_factory=list)  # names of its named people
 
 
 def _chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -85,6 +89,7 @@ def read_entries(conn: sqlite3.Connection, ids: list[str]) -> list[Entry]:
         ids,
     ):
         files.setdefault(entry_id, []).append((source, path, primary))
+    people = _people(conn, marks, ids)
     out = []
     for entry_id in ids:
         own = files.get(entry_id)
@@ -97,8 +102,36 @@ def read_entries(conn: sqlite3.Connection, ids: list[str]) -> list[Entry]:
             for s, p, _ in own
             if s == source and file_type(p) == META and PurePosixPath(p).parent == folder
         ]
-        out.append(Entry(entry_id, orjson.loads(tags[entry_id]), source, primary, sidecars))
+        out.append(Entry(entry_id, orjson.loads(tags[entry_id]), source, primary, sidecars,
+                         people.get(entry_id, [])))  # fmt: skip
     return out
+
+
+def _people(conn: sqlite3.Connection, marks: str, ids: list[str]) -> dict[str, list[str]]:
+    """Entry id -> the names of the named people its faces show."""
+    out: dict[str, list[str]] = {}
+    for entry_id, name in conn.execute(
+        "SELECT DISTINCT f.entry_id, p.name FROM person_faces f JOIN people p "
+        f"ON p.id = f.person_id WHERE f.entry_id IN ({marks}) AND p.name IS NOT NULL "
+        "ORDER BY f.entry_id, p.name",
+        ids,
+    ):
+        out.setdefault(entry_id, []).append(name)
+    return out
+
+
+def hg_names(conn: sqlite3.Connection) -> set[str]:
+    """Every name the gallery gives or gave a person: what a sidecar may lose."""
+    names = {n for (n,) in conn.execute("SELECT name FROM people WHERE name IS NOT NULL")}
+    names.update(
+        n.strip()
+        for (n,) in conn.execute(
+            "SELECT json_extract(event, '$.name') FROM person_events "
+            "WHERE json_extract(event, '$.action') = 'name'"
+        )
+        if isinstance(n, str) and n.strip()
+    )
+    return names
 
 
 class Exif:
@@ -115,7 +148,7 @@ class Exif:
         """Each sidecar's tag fields, or the reason it could not be read."""
         if not paths:
             return {}
-        tags = [f"-{t}" for t in xmp_tags.FIELDS.values()]
+        tags = [f"-{t}" for t in xmp_tags.WRITTEN.values()]
         out = self.et.execute("-j", *tags, *map(str, paths))
         found = {r["SourceFile"]: r for r in orjson.loads(out or "[]")}
         result: dict[str, dict[str, list[str]] | str] = {}
@@ -176,6 +209,7 @@ def export(
 ) -> Stats:
     """Plan and (unless dry_run) write every entry's sidecars; records go to `emit`."""
     by_name = {s.name: s for s in sources}
+    names = hg_names(conn)
     stats = Stats()
     exif = Exif()
     try:
@@ -201,7 +235,7 @@ def export(
                                      path=entry.primary))  # fmt: skip
                 else:
                     todo.append((entry, source.dir))
-            _export_chunk(exif, todo, emit, stats, dry_run)
+            _export_chunk(exif, todo, emit, stats, dry_run, names)
     finally:
         exif.close()
     return stats
@@ -213,13 +247,14 @@ def _export_chunk(
     emit: Callable[[dict[str, Any]], None],
     stats: Stats,
     dry_run: bool,
+    names: set[str],
 ) -> None:
     targets: dict[str, str] = {}  # entry id -> relative path of the sidecar for new tags
     on_disk: list[Path] = []
     for entry, root in todo:
         folder = PurePosixPath(entry.primary).parent
-        names = [PurePosixPath(p).name for p in entry.sidecars]
-        target = str(folder / xmp_tags.sidecar_name(PurePosixPath(entry.primary).name, names))
+        own = [PurePosixPath(p).name for p in entry.sidecars]
+        target = str(folder / xmp_tags.sidecar_name(PurePosixPath(entry.primary).name, own))
         targets[entry.id] = target.removeprefix("./")
         # A sidecar made since the last scan is merged into, never replaced.
         paths = {*entry.sidecars, targets[entry.id]}
@@ -240,7 +275,7 @@ def _export_chunk(
             emit(error_record(STAGE, problem[1], id=entry.id, source=entry.source,
                               path=problem[0]))  # fmt: skip
             continue
-        changes = xmp_tags.plan(entry.tags, existing, target)
+        changes = xmp_tags.plan(entry.tags, existing, target, entry.people, names)
         if not changes:
             stats.unchanged += 1
         for change in changes:
@@ -272,6 +307,9 @@ def _export_chunk(
                     "tags": change.tags,
                     "added": change.added,
                     "removed": change.removed,
+                    "people": change.people,
+                    "people_added": change.people_added,
+                    "people_removed": change.people_removed,
                     "dry_run": dry_run,
                 }
             )

@@ -450,7 +450,11 @@ def load_config(
         cfg_path = Path(env["HG_CONFIG"]).expanduser()
     else:
         cfg_path = gallery_home.config_file(home_path)
-        if not cfg_path.exists():
+        try:
+            present = cfg_path.exists()
+        except OSError:  # a home this user may not enter: reading the file says so clearly
+            present = True
+        if not present:
             cfg_path = None
     data, text = read_toml(cfg_path) if cfg_path else ({}, None)
     return build_config(

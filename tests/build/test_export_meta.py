@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from hg_build.xmp_tags import plan, sidecar_name
-from tests.conftest import media_file, run_tool, tool
+from tests.conftest import face_photos, media_file, run_tool, tool
 
 GPS = "exif-samples/jpg/gps"
 
@@ -232,3 +232,46 @@ def test_plan_filters_every_tag_field_and_adds_to_the_subject_once():
     assert sidecar_name("IMG_1.jpg", []) == "IMG_1.jpg.xmp"
     assert sidecar_name("IMG_1.jpg", ["IMG_1.xmp"]) == "IMG_1.xmp"
     assert sidecar_name("IMG_1.CR2", ["IMG_1.xmp", "IMG_1.CR2.xmp"]) == "IMG_1.CR2.xmp"
+
+
+def test_export_meta_writes_the_names_of_people_and_keeps_names_it_did_not_give(tmp_path):
+    """Named people into `XMP-iptcExt:PersonInImage` on real face photos: a rename replaces
+    the old name, a name another program wrote stays, a second run writes nothing."""
+    src, home = tmp_path / "faces", tmp_path / "home"
+    face_photos(src, ["obama-portrait.jpg", "obama-speech.jpg", "biden-portrait.jpg"])
+    made = subprocess.run(["exiftool", "-q", "-XMP-iptcExt:PersonInImage=Jill", "-o",
+                           str(src / "biden-portrait.jpg.xmp")], capture_output=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[[sources]]\ndir = "{src}"\nwrite_xmp = true\n\n[extract]\nvideo = false\n'
+    )
+    import_all(home)
+    listed = run_tool("hg-build", "people", home=home)
+    assert listed.returncode == 0, listed.stderr
+    by_photos = {p["photos"]: p["id"] for p in listed.records}
+    assert sorted(by_photos) == [1, 2]  # Obama in two photos, Biden in one
+    for pid, name in ((by_photos[2], "Barack Obama"), (by_photos[1], "Joe Biden")):
+        named = run_tool("hg-build", "people", "name", pid, name, home=home)
+        assert named.returncode == 0, named.stderr
+    before = {p.name: p.read_bytes() for p in src.glob("*.jpg")}
+
+    run = run_tool("hg-build", "export", "meta", home=home)
+    assert run.returncode == 0, run.stderr
+    written = {r["path"]: r for r in run.of_type("xmp")}
+    assert set(written) == {"obama-portrait.jpg.xmp", "obama-speech.jpg.xmp",
+                            "biden-portrait.jpg.xmp"}  # fmt: skip
+    assert written["obama-speech.jpg.xmp"]["action"] == "create"
+    assert written["biden-portrait.jpg.xmp"]["people_added"] == ["Joe Biden"]
+    assert subjects(src / "obama-portrait.jpg.xmp")["PersonInImage"] == "Barack Obama"
+    assert subjects(src / "biden-portrait.jpg.xmp")["PersonInImage"] == ["Jill", "Joe Biden"]
+    assert run_tool("hg-build", "export", "meta", home=home).of_type("xmp") == []  # idempotent
+
+    renamed = run_tool("hg-build", "people", "name", by_photos[1], "Joe", home=home)
+    assert renamed.returncode == 0, renamed.stderr
+    again = run_tool("hg-build", "export", "meta", home=home)
+    [change] = again.of_type("xmp")
+    assert change["path"] == "biden-portrait.jpg.xmp"
+    assert change["people_removed"] == ["Joe Biden"] and change["people_added"] == ["Joe"]
+    assert subjects(src / "biden-portrait.jpg.xmp")["PersonInImage"] == ["Jill", "Joe"]
+    assert {p.name: p.read_bytes() for p in src.glob("*.jpg")} == before  # originals untouched

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -5,6 +6,7 @@ import pytest
 from hg_common.config import build_config, load_config
 from hg_common.errors import ConfigError
 from hg_common.home import default_home
+from tests.conftest import run_tool
 
 
 def test_default_home_env():
@@ -172,3 +174,15 @@ def test_key_lines():
     assert lines[("sources", 1, "extra", "x", "y")] == 12
     assert line_of(text, ("sources", 1, "extra", "inline", "a")) == 13
     assert line_of(text, ("nothing",)) is None and line_of(None, ("storage",)) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a tool as another user (needs root)")
+def test_a_home_this_user_may_not_enter_is_a_clear_config_error(tmp_path):
+    """pytest's tmp is 0700 root: `nobody` can neither read the config nor see it exists."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[extract]\nvideo = false\n")
+    run = run_tool("hg-build", "query", "", home=home, user="nobody")
+    assert run.returncode == 2, run.stderr
+    assert "config file" in run.stderr and "Permission denied" in run.stderr
+    assert "internal error" not in run.stderr
