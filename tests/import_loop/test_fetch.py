@@ -178,6 +178,8 @@ def test_wrong_password_is_refused_and_writes_nothing(remote, tmp_path):
 def test_a_filtered_login_fetches_only_its_subset(remote, tmp_path):
     home = tmp_path / "laptop"
     add_tag(remote, sorted(all_entries(remote, ANNA, q="not tag:beach"))[0], "anna-only", ANNA)
+    beach = sorted(all_entries(remote, ANNA, q="tag:beach"))[0]
+    add_tag(remote, beach, "seen-by-ben", ANNA)
     proc = fetch(home, remote.url, user=BEN)
     assert proc.returncode == 0, proc.stderr
     visible = all_entries(remote, BEN)
@@ -185,7 +187,9 @@ def test_a_filtered_login_fetches_only_its_subset(remote, tmp_path):
     assert 0 < len(visible) < len(everything)
     assert summary(proc)["entries"] == len(visible)
     hg_query = hg("hg-build", "query", "", "--ids", home=home)
-    assert set(hg_query.stdout.split()) == set(visible)
+    assert set(hg_query.stdout.decode().split()) == set(visible)
+    tagged = hg("hg-build", "query", "tag:seen-by-ben", "--ids", home=home)
+    assert tagged.stdout.decode().split() == [beach]
     fetched = storage_files(home)
     allowed = {
         rel
@@ -232,4 +236,4 @@ def test_a_killed_fetch_is_finished_by_the_next(remote, tmp_path):
     assert total <= storage_files(home)
     assert temp_files(home) == []
     hg_query = hg("hg-build", "query", "", "--ids", home=home)
-    assert set(hg_query.stdout.split()) == set(all_entries(remote, ANNA))
+    assert set(hg_query.stdout.decode().split()) == set(all_entries(remote, ANNA))
