@@ -30,7 +30,9 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ STATE_VERSION = 1
 ID_BATCH = 500  # ids per `/api/fetch/entries` request (the server takes up to 1000)
 TIMEOUT = 60.0
 CHUNK = 1 << 16
+JOBS = 4  # downloads at a time: each waits on the network and the remote's disk
 
 
 class FetchError(ConfigError):
@@ -202,14 +205,28 @@ class Remote:
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
-        self.session = requests.Session()
-        if self.user is not None:
-            self.session.auth = (self.user, self.password or "")
-        # a login the server does not know is 401 with a Basic challenge: no redirects
-        self.session.headers["Accept-Encoding"] = "gzip"
+        self._local = threading.local()  # a requests.Session per thread (downloads: a pool)
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            if self.user is not None:
+                session.auth = (self.user, self.password or "")
+            session.headers["Accept-Encoding"] = "gzip"
+        return session
+
+    def _count(self, received: int = 0, requests_: int = 0, files: int = 0) -> None:
+        with self._lock:
+            self.stats.requests += requests_
+            self.stats.received += received
+            self.stats.files += files
+            self.stats.file_bytes += received if files else 0
 
     def _request(self, method: str, path: str, **kw: Any) -> requests.Response:
-        self.stats.requests += 1
+        self._count(requests_=1)
         try:
             r = self.session.request(method, self.url + path, timeout=TIMEOUT,
                                      allow_redirects=False, **kw)  # fmt: skip
@@ -235,7 +252,7 @@ class Remote:
         if r.status_code >= 400:
             text = r.text[:200].strip()
             raise FetchError(f"{self.url}: {what} answered {r.status_code}: {text}")
-        self.stats.received += len(r.content)
+        self._count(received=len(r.content))
         return r
 
     def manifest(self, etag: str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -293,9 +310,7 @@ class Remote:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-        self.stats.files += 1
-        self.stats.file_bytes += size
-        self.stats.received += size
+        self._count(received=size, files=1)
         return size
 
 
@@ -349,9 +364,7 @@ class Builder:
             raise FetchError(f"hg-build exited {code}: the fetched entries are not all stored")
 
 
-def fetch_files(
-    remote: Remote, storage: Path, entry: dict[str, Any], swept: set[Path]
-) -> list[str]:
+def fetch_files(remote: Remote, storage: Path, entry: dict[str, Any], swept: Swept) -> list[str]:
     """Download what the entry's web view needs and is not here; the problems (empty: ok)."""
     problems = []
     for rel in wanted_files(entry):
@@ -361,15 +374,28 @@ def fetch_files(
         target = storage / rel
         if target.is_file():
             continue  # content-addressed: the same name is the same content
-        if target.parent not in swept:
-            swept.add(target.parent)
-            sweep_temps(target.parent)
+        swept.sweep(target.parent)
         try:
             size = remote.download(rel, target)
             log.debug("fetched %s (%d bytes)", rel, size)
         except MissingFile as exc:
             problems.append(str(exc))
     return problems
+
+
+class Swept:
+    """The storage folders whose stale temp files this run removed (once each)."""
+
+    def __init__(self) -> None:
+        self.done: set[Path] = set()
+        self.lock = threading.Lock()
+
+    def sweep(self, folder: Path) -> None:
+        with self.lock:
+            if folder in self.done:
+                return
+            self.done.add(folder)
+        sweep_temps(folder)
 
 
 def batches(items: list[str], n: int) -> Iterator[list[str]]:
@@ -386,6 +412,7 @@ def run_fetch(
     stage_args: list[str],
     full: bool = False,
     lock: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    jobs: int = JOBS,
 ) -> tuple[dict[str, Any], int]:
     """Fetch once; (the summary record, exit code: 0, or 1 when some entries failed).
     Nothing is written before the remote accepted the login (FetchError, exit 2); the
@@ -403,7 +430,27 @@ def run_fetch(
         return result.record(clean, remote.stats), 0
 
     with lock():
-        return _fetch(remote, manifest, etag, state, state_path, storage, stage_args)
+        return _fetch(remote, manifest, etag, state, state_path, storage, stage_args, jobs)
+
+
+def _batch_done(
+    records: list[dict[str, Any]],
+    answers: Iterable[list[str]],
+    stamps: dict[str, str],
+    done: dict[str, Any],
+    result: Result,
+) -> list[dict[str, Any]]:
+    """The records whose files are all here (noted in `done`); the others are errors."""
+    ready = []
+    for rec, problems in zip(records, answers, strict=True):
+        rid = rec["id"]
+        if problems:
+            result.failed += 1
+            log.error("entry %s not fetched: %s", rid, "; ".join(problems))
+            continue
+        ready.append(rec)
+        done[rid] = state_entry(rec, stamps[rid])
+    return ready
 
 
 def _fetch(
@@ -414,6 +461,7 @@ def _fetch(
     state_path: Path,
     storage: Path,
     stage_args: list[str],
+    jobs: int,
 ) -> tuple[dict[str, Any], int]:
     clean = remote.url
     result = Result()
@@ -445,26 +493,21 @@ def _fetch(
     # removes first: a file that moved to another entry there is upserted after
     builder.send(remove_records(known, gone))
     result.removed = len(gone)
-    swept: set[Path] = set()
+    swept = Swept()
     done: dict[str, Any] = {}
-    for ids in batches(changed, ID_BATCH):
-        records = remote.entries(ids)
-        ready = []
-        for rec in records:
-            rid = rec.get("id")
-            if rec.get("type") != "entry" or rid not in stamps:
-                continue
-            problems = fetch_files(remote, storage, rec, swept)
-            if problems:
-                result.failed += 1
-                log.error("entry %s not fetched: %s", rid, "; ".join(problems))
-                continue
-            ready.append(rec)
-            done[rid] = state_entry(rec, stamps[rid])
-        builder.send(ready)
-        result.built += len(ready)
-        log.info("fetched %d of %d entries (%d files, %.1f MB)", len(done), len(changed),
-                 remote.stats.files, remote.stats.file_bytes / 1e6)  # fmt: skip
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="hg-fetch")
+    try:
+        for ids in batches(changed, ID_BATCH):
+            records = [r for r in remote.entries(ids)
+                       if r.get("type") == "entry" and r.get("id") in stamps]  # fmt: skip
+            answers = pool.map(lambda r: fetch_files(remote, storage, r, swept), records)
+            ready = _batch_done(records, answers, stamps, done, result)
+            builder.send(ready)
+            result.built += len(ready)
+            log.info("fetched %d of %d entries (%d files, %.1f MB)", len(done), len(changed),
+                     remote.stats.files, remote.stats.file_bytes / 1e6)  # fmt: skip
+    finally:
+        pool.shutdown(cancel_futures=True)
     missing = len(changed) - len(done) - result.failed
     if missing > 0:  # asked for, not answered: out of sight since the manifest
         log.warning("%d entries were not answered (gone since the manifest)", missing)
