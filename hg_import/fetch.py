@@ -430,6 +430,8 @@ def run_fetch(
         return result.record(clean, remote.stats), 0
 
     with lock():
+        if not full:  # another fetch may have finished while we asked: plan from its state
+            state = read_state(state_path, clean, user)
         return _fetch(remote, manifest, etag, state, state_path, storage, stage_args, jobs)
 
 
