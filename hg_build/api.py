@@ -7,10 +7,12 @@ the folder tree's `folders`, the map's
 `geo_snapshot` / `geo_rowids` / `geo_select`), near-duplicates (`find_duplicates`,
 `DUPLICATE_THRESHOLD`), people (`people`, `person`, `person_event`, `PeopleError`), the
 event log (`append_events`,
-`read_events`, `EventLogError`, and `apply_events` into the database) and the failures
-(`count_failures`, `list_failures`). Everything else in hg_build is its own business, so
-hg-build may reorganise it without touching hg-serve. The writer lock that `apply_events`
-needs is `hg_common.home.database_lock` (an hg-build writing the same database holds it).
+`read_events`, `EventLogError`, and `apply_events` into the database), the failures
+(`count_failures`, `list_failures`) and what another gallery fetches (`fetch_manifest`,
+`fetch_entries`: the entry records of what a filter selects). Everything else in hg_build
+is its own business, so hg-build may reorganise it without touching hg-serve. The writer
+lock that `apply_events` needs is `hg_common.home.database_lock` (an hg-build writing the
+same database holds it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from hg_build.duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
 from hg_build.duplicates import find_duplicates
 from hg_build.events import EventLogError, append_events, read_events
 from hg_build.failures import count_failures, list_failures
+from hg_build.fetch_export import entry_records as fetch_entries
+from hg_build.fetch_export import manifest as fetch_manifest
 from hg_build.folders import folders
 from hg_build.lookup import existing_ids, fields_by_ids, media_by_id, visible_keys
 from hg_build.people_db import PeopleError
@@ -49,6 +53,8 @@ __all__ = [
     "count_failures",
     "empty_database",
     "existing_ids",
+    "fetch_entries",
+    "fetch_manifest",
     "fields_by_ids",
     "find_duplicates",
     "folders",

@@ -4,6 +4,7 @@ hg-extract … | hg-build            upsert entries chunk by chunk
 hg-build --rebuild                 the whole database from index + storage + events
 hg-build query QUERY [--ids]       matching media as NDJSON
 hg-build events add --tag T ID…    append a tag edit to the event log
+hg-build events merge < EVENTS     append the events whose ids the log lacks (a fetch)
 hg-build purge [--yes]             delete storage files nothing references any more
 hg-build failures [--json]         the files that failed, and why
 hg-build duplicates [QUERY] [--threshold T] [--json] [--pairs]
@@ -15,12 +16,15 @@ hg-build people [COMMAND …]        people: list, name, merge, move, reject, re
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import orjson
 
 from hg_build import db, events, failures
 from hg_build.build import timed_chunks
@@ -38,6 +42,8 @@ from hg_common.cli_support import (
 from hg_common.config import Config, load_config
 from hg_common.log import setup_logging
 from hg_common.ndjson import NdjsonWriter
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Build the gallery database from hg-extract's NDJSON on stdin (entry, remove, move, error
@@ -264,6 +270,47 @@ def _events_add(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _events_merge(argv: Sequence[str]) -> int:
+    p = ArgumentParser(
+        prog="hg-build events merge",
+        description="Append the events (NDJSON on stdin, e.g. another gallery's log) whose "
+        "ids the event log does not have yet, then apply them: two logs merge as the union "
+        "of their events, replayed in date order.",
+    )
+    _common(p)
+    args = p.parse_args(argv)
+    setup_logging("hg-build", args.verbose, args.quiet)
+    cfg = load_config(args.home, args.config, args.storage)
+    database, events_path = _paths(args, cfg)
+    known = {event["id"] for event, _ in events.read_events(events_path)}
+    new, bad = [], 0
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        try:
+            event = events.validate(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            event = None
+        if event is None:
+            bad += 1
+        elif event["id"] not in known:
+            known.add(event["id"])
+            new.append(event)
+    if new:
+        events.append_events(events_path, new)
+    if new and database.exists():  # apply now, so queries see them at once
+        with writer_lock(database):
+            conn = open_for_build(cfg, database, events_path, lambda r: None)
+            db.import_events(conn, events_path)
+            conn.close()
+    out = NdjsonWriter(sys.stdout.buffer)
+    out.write({"type": "events-merged", "v": 1, "added": len(new), "invalid": bad})
+    out.flush()
+    if bad:
+        log.warning("%d invalid event line(s) skipped", bad)
+    return EXIT_FAILED_INPUTS if bad else EXIT_OK
+
+
 PEOPLE_DESCRIPTION = """\
 People: the faces grouped into people (stable ids), with the corrections of the event log.
 
@@ -437,6 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main("hg-build", _people, args[1:])
     if args[:2] == ["events", "add"]:
         return run_main("hg-build", _events_add, args[2:])
+    if args[:2] == ["events", "merge"]:
+        return run_main("hg-build", _events_merge, args[2:])
     if args[:2] == ["export", "meta"]:
         return run_main("hg-build", _export_meta, args[2:])
     if args[:2] == ["export", "static"]:

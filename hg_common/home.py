@@ -29,6 +29,8 @@ IMPORT_LOCK = "import.lock"
 """flock: one hg-import at a time; `hg-build purge` never runs beside one."""
 IMPORT_STATUS = "import-status.json"
 """hg-import's progress, for hg-serve (hg_common.import_status)."""
+FETCH_DIR = "fetch"
+"""`hg-import --fetch`'s state per remote gallery and login: what it has fetched."""
 
 LOCK_SUFFIX = ".lock"
 INDEX_SUFFIX = ".ndjson"
@@ -55,6 +57,12 @@ def import_lock(home: Path) -> Path:
 
 def import_status(home: Path) -> Path:
     return home / IMPORT_STATUS
+
+
+def fetch_state(home: Path, key: str) -> Path:
+    """The fetch state of one remote and login (`key`: made safe for a file name)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    return home / FETCH_DIR / f"{safe}.json"
 
 
 def cache_dir(home: Path) -> Path:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import os
 import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
+
 from hg_common import home
-from hg_common.cli_support import EXIT_USAGE, ArgumentParser, run_main
+from hg_common.cli_support import EXIT_USAGE, ArgumentParser, UsageError, run_main
 from hg_common.config import Config, load_config
 from hg_common.diskfull import LOW_SPACE, describe_disks, is_disk_full
 from hg_common.errors import ConfigError
 from hg_common.lock import LockedError, RunLock
 from hg_common.log import setup_logging
 from hg_import.batches import Plan
+from hg_import.fetch import run_fetch
 from hg_import.loop import DiskFull, StageFailed, run_import
 from hg_import.progress import ImportProgress
 
@@ -28,6 +34,11 @@ committed only when every stage finished, so an interrupted import loses nothing
 Logs "hg-import: batch N chunk M: K added" and progress lines on stderr, and keeps
 <home>/import-status.json up to date. At the end, files whose extraction failed before are
 offered again: hg-extract redoes them when it changed since (or with --retry-failed).
+
+With --fetch URL, copy another hg-serve's gallery instead (what its login may see): the
+entries, their previews and videos, and its event log, merged with this gallery's own
+edits; a second run fetches only what changed. The login is --user (password from
+$HG_FETCH_PASSWORD, else asked) or in the URL (http://user:password@nas:3000).
 
 exit status: 0 ok; 1 some inputs failed (the import completed); 2 usage error, another import
 is running, a stage failed or the disk is full (the message names it); 130 interrupted."""
@@ -61,6 +72,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--json-progress", action="store_true", help="progress as NDJSON records on stderr"
     )
+    p.add_argument("--fetch", metavar="URL", help="copy the gallery an hg-serve at URL serves")
+    p.add_argument("--user", help="--fetch: the login ([[server.users]] name) at URL")
+    p.add_argument(
+        "--full", action="store_true", help="--fetch: compare everything, not only what changed"
+    )
     return p
 
 
@@ -91,6 +107,10 @@ def _import(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("hg-import", args.verbose, args.quiet)
     cfg = load_config(args.home, args.config)
+    if args.fetch:
+        return _fetch(args, cfg)
+    if args.user or args.full:
+        raise UsageError("--user and --full go with --fetch URL")
     mode = "json" if args.json_progress else "off" if args.quiet else "text"
     progress = ImportProgress(home.import_status(cfg.home), mode)
     signal.signal(signal.SIGTERM, _terminate)
@@ -107,6 +127,43 @@ def _import(argv: Sequence[str]) -> int:
     print(f"hg-import: waiting for the import running in {cfg.home}", file=sys.stderr)
     with RunLock(lock, wait=True):
         return _run(args, cfg, progress)
+
+
+def _fetch(args, cfg: Config) -> int:
+    """`--fetch URL`: the fetch holds the import lock while it writes (after the remote
+    took the login: a wrong password writes nothing)."""
+    if args.sources or args.index_only or args.retry_failed:
+        raise UsageError("--fetch URL takes no SOURCE_DIRs, --index-only or --retry-failed")
+    password = os.environ.get("HG_FETCH_PASSWORD")
+    if args.user and password is None and "@" not in args.fetch and sys.stdin.isatty():
+        password = getpass.getpass(f"password of {args.user} at {args.fetch}: ")
+    lock_path = home.import_lock(cfg.home)
+
+    @contextlib.contextmanager
+    def lock():
+        try:
+            with RunLock(lock_path, wait=args.wait):
+                yield
+        except LockedError:
+            raise ConfigError(
+                f"an import is running in {cfg.home} (lock {lock_path}); fetch when it has "
+                "finished, or pass --wait"
+            ) from None
+
+    common = _plan(args, cfg).common
+    record, status = run_fetch(args.fetch, args.user, password, cfg.home, cfg.storage,
+                               list(common), full=args.full, lock=lock)  # fmt: skip
+    sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+    sys.stdout.flush()
+    if not args.quiet:
+        print(
+            f"hg-import: fetched {record['built']} of {record['changed']} new or changed "
+            f"entries ({record['files']} files, {record['file_bytes'] / 1e6:.1f} MB), "
+            f"{record['removed']} removed, {record['events']} new events, "
+            f"{record['failed']} failed; {record['entries']} entries from {record['url']}",
+            file=sys.stderr,
+        )
+    return status
 
 
 def _run(args, cfg: Config, progress: ImportProgress) -> int:

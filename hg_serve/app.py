@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, files, live, login, mlapi, originals
+from hg_serve import api, fetch_export, files, live, login, mlapi, originals
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -134,6 +134,7 @@ def storage_handler(cfg: Config, settings: ServerSettings, gallery: Gallery):
 
 def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Mount]:
     """The app's pages, its JSON API, the event stream and the files it serves."""
+    fetch = fetch_export.routes(cfg.storage)
     return [
         *(Route(p, page) for p in APP_PAGES),
         Route("/manifest.webmanifest", manifest),
@@ -155,6 +156,9 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/people/events", api.post_person_event, methods=["POST"]),
         Route("/api/people/{id}", api.person),
         Route("/api/events", api.post_events, methods=["POST"]),
+        Route("/api/fetch/manifest", fetch["manifest"]),
+        Route("/api/fetch/entries", fetch["entries"], methods=["POST"]),
+        Route("/api/fetch/events", fetch["events"]),
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
         Route("/originals/{id}/{n}", originals.original, methods=["GET", "HEAD"]),
