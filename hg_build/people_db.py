@@ -430,8 +430,8 @@ def list_people(
 ) -> list[dict[str, Any]]:
     """People with at least one face in the entries `where` selects (a WHERE clause over
     `entries e`: a user's filter and query): id, name, faces, photos and the best face
-    (highest score, then largest) among those, named people first by name, then by photos.
-    `person`: only that one."""
+    (highest score, then largest) among those; named people first, then the unnamed, each
+    by photos (most first), then by name. `person`: only that one."""
     params = list(params)
     only = ""
     if person is not None:
@@ -465,7 +465,9 @@ def list_people(
                 **{k: box.get(k) for k in ("x", "y", "width", "height")}}  # fmt: skip
         out.append({"id": pid, "name": name, "faces": faces, "photos": photos,
                     "face": face})  # fmt: skip
-    out.sort(key=lambda p: (p["name"] is None, (p["name"] or "").casefold(), -p["photos"], p["id"]))
+    # the People view's order: the people someone named (those they care about) before the
+    # unnamed clusters, each the most photographed first
+    out.sort(key=lambda p: (p["name"] is None, -p["photos"], (p["name"] or "").casefold(), p["id"]))
     return out
 
 
