@@ -190,13 +190,12 @@ export class Detail {
       rows.push(["Objects", labels.join(" ")]);
     }
     // One link a face: the photos with this face (HomeGallery's face search), by name
-    // once the face has one; a grouped face's ✎ (or its box) opens its form below.
+    // once the face has one; a grouped face's ✎ (or its box) opens its form under the list.
     if (d.faces?.length) {
       const edit = (f, n) => (f.person && !STATIC ? `<button type="button" class="face-edit" data-n="${n}"
         title="Name this person" aria-label="Name face ${n + 1}">✎</button>` : "");
       rows.push(["Faces", d.faces.map((f, n) => `<span class="face-chip"><a href="#" class="search-link face-link"
-        data-q="${esc(faceQuery(d.id, n))}" title="Photos with this face">${esc(faceName(f) || `face ${n + 1}`)}</a>${edit(f, n)}</span>`).join(" ")
-        + this.faceForm(d)]);
+        data-q="${esc(faceQuery(d.id, n))}" title="Photos with this face">${esc(faceName(f) || `face ${n + 1}`)}</a>${edit(f, n)}</span>`).join(" ")]);
     }
     // A re-render (a live edit, a reload) keeps what is being typed into the tag input.
     const typing = info.querySelector(".detail-tag-input");
@@ -204,7 +203,7 @@ export class Detail {
     const naming = info.querySelector(".face-name-input");
     const keepName = naming && Number(naming.closest("form").dataset.n) === this.faceEdit
       && { value: naming.value, focused: document.activeElement === naming };
-    info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
+    info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>${this.faceForm(d)}
       ${d.latitude != null && !STATIC ? '<div class="minimap"></div>' : ""}
       ${d.has_similar ? `<a href="#" class="search-link" data-q="similar:${esc(d.id)}">Similar images</a>` : ""}`;
     for (const a of info.querySelectorAll(".search-link")) {
@@ -223,7 +222,7 @@ export class Detail {
     const f = n === null ? null : d.faces?.[n];
     if (!f) return "";
     const name = f.person?.name || "";
-    const url = faceUrl(d.id, n, 96);
+    const url = faceUrl(d.id, n, 128); // 64 css px, sharp at 2x
     return `<form class="face-form" data-n="${n}">
       ${url ? `<img class="face-crop" src="${esc(url)}" alt="">` : ""}
       ${f.person ? `<div class="face-name-row"><input class="face-name-input" list="face-name-suggestions"

@@ -15,6 +15,7 @@ from hg_serve.passwords import hash_password
 from tests.conftest import face_photos, run_tool
 from tests.serve.conftest import start_server
 from tests.serve.pipeline import import_media
+from tests.serve.test_browser import shot
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -175,6 +176,8 @@ def test_people_view_shows_faces_and_names_a_person(srv, login):
     assert [(t["name"], t["count"]) for t in shown][0] == ("Barack Obama", "4 photos")
     assert [t["name"] for t in shown[1:]] == ["Unnamed", "Unnamed"]
     assert pg.locator("#toast").inner_text() == "Named Barack Obama"
+    crops_loaded(pg)
+    shot(pg, "people")
     # the other page heard the personAction and shows the name too
     rerendered(other, seen_by_other)
     assert tiles(other)[0]["name"] == "Barack Obama"
@@ -217,6 +220,7 @@ def test_detail_view_names_faces_with_suggestions(srv, login):
     assert form.locator(".face-name-input").input_value() == "Barack Obama"
     form.locator("img.face-crop").evaluate("i => i.decode()")  # the server's crop loads
     assert form.locator(".person-link").inner_text() == "Photos of Barack Obama"
+    shot(pg, "detail-face-form")
     form.locator(".face-reject").click()
     pg.wait_for_selector(".info a.face-link:text('face 1')")  # unnamed now
     assert pg.locator(".boxes .face-box text").count() == 0
