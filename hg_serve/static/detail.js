@@ -223,15 +223,16 @@ export class Detail {
     if (!f) return "";
     const name = f.person?.name || "";
     const url = faceUrl(d.id, n, 128); // 64 css px, sharp at 2x
+    const person = STATIC ? null : f.person; // a static export cannot be edited
     return `<form class="face-form" data-n="${n}">
       ${url ? `<img class="face-crop" src="${esc(url)}" alt="">` : ""}
-      ${f.person ? `<div class="face-name-row"><input class="face-name-input" list="face-name-suggestions"
+      ${person ? `<div class="face-name-row"><input class="face-name-input" list="face-name-suggestions"
         placeholder="Who is this?" autocomplete="off" spellcheck="false" aria-label="Name of this person">
         <datalist id="face-name-suggestions"></datalist><button type="submit">Save</button></div>` : ""}
       <div class="face-actions">
-        ${f.person ? `<a href="#" class="search-link person-link" data-q="${esc(personQuery(f.person))}">Photos of ${esc(name || "this person")}</a>` : ""}
+        ${person ? `<a href="#" class="search-link person-link" data-q="${esc(personQuery(person))}">Photos of ${esc(name || "this person")}</a>` : ""}
         <a href="#" class="search-link face-similar" data-q="${esc(faceQuery(d.id, n))}">Similar faces</a>
-        ${f.person ? `<button type="button" class="face-reject">Not ${esc(name || "this person")}</button>` : ""}
+        ${person ? `<button type="button" class="face-reject">Not ${esc(name || "this person")}</button>` : ""}
       </div></form>`;
   }
 
