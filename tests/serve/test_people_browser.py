@@ -152,6 +152,7 @@ def test_people_view_shows_faces_and_names_a_person(srv, login):
     and the name is an event in the log that survives `hg-build --rebuild`."""
     names = names_of(srv.home)
     obama = {i for i, n in names.items() if n.startswith("obama") or n == GROUP}
+    group = next(i for i, n in names.items() if n == GROUP)
     pg = login(srv, ANNA)
     other = login(srv, ANNA)
     shown = people_page(pg, srv)
@@ -188,6 +189,13 @@ def test_people_view_shows_faces_and_names_a_person(srv, login):
     pg.fill("#q", 'person:"barack obama"')  # the whole name, in any case
     pg.press("#q", "Enter")
     assert grid_ids(pg, 'person:"barack obama"') == obama
+    # an unnamed person's tile: their photos by id (Biden's, or Collins's: 2 each)
+    before = renders(pg)
+    pg.locator(".views a[data-view='people']").click()
+    unnamed = people_page(pg, srv, before + 1)[1]
+    pg.locator(f"li.person[data-id='{unnamed['id']}'] .person-photos").click()
+    theirs = grid_ids(pg, f"person:{unnamed['id']}")
+    assert len(theirs) == 2 and group in theirs and not theirs & (obama - {group})
 
     assert [(e["action"], e["name"]) for e in person_events(srv.home)] == [("name", "Barack Obama")]
     srv.stop()
