@@ -34,6 +34,7 @@ export class PeopleView {
     Object.assign(this, { onPerson, onEdit });
     this.selecting = false;
     this.selected = new Set(); // person ids, kept over a re-render (a live reload)
+    this.editing = null; // {id, value} of the name being typed, kept over a re-render too
     this.renders = 0;
   }
 
@@ -75,6 +76,9 @@ export class PeopleView {
     el.querySelector(".people-select")?.addEventListener("click", () => this.setSelecting(!this.selecting));
     el.querySelector(".people-merge")?.addEventListener("click", () => this.merge());
     this.showSelection();
+    const typing = this.editing && el.querySelector(`li.person[data-id="${CSS.escape(this.editing.id)}"]`);
+    if (typing) this.editName(typing, people.find((p) => p.id === this.editing.id), this.editing.value);
+    else this.editing = null;
     el.dataset.people = String(people.length);
     el.dataset.renders = String(++this.renders);
   }
@@ -120,18 +124,20 @@ export class PeopleView {
   }
 
   // The name in place becomes a form: Enter saves (through namingEdit), Escape cancels.
-  editName(li, person) {
+  editName(li, person, typed = null) {
     const button = li.querySelector(".person-name");
     const form = document.createElement("form");
     form.className = "person-name-form";
     form.innerHTML = `<input class="person-name-input" list="people-names" placeholder="Name" autocomplete="off"
       spellcheck="false" aria-label="Name of this person"><button type="submit">Save</button>`;
     const input = form.querySelector("input");
-    input.value = person.name || "";
+    input.value = typed ?? (person.name || "");
     button.replaceWith(form);
     input.focus();
-    input.select();
-    const cancel = () => form.replaceWith(button);
+    if (typed === null) input.select();
+    this.editing = { id: person.id, value: input.value };
+    input.addEventListener("input", () => { this.editing = { id: person.id, value: input.value }; });
+    const cancel = () => { this.editing = null; form.replaceWith(button); };
     input.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); cancel(); } });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -139,7 +145,12 @@ export class PeopleView {
       if (!edit) { cancel(); return; }
       const { label, ...body } = edit;
       input.disabled = true;
-      if (!(await this.onEdit(body, label))) { input.disabled = false; input.focus(); }
+      this.editing = null;
+      if (!(await this.onEdit(body, label))) {
+        this.editing = { id: person.id, value: input.value };
+        input.disabled = false;
+        input.focus();
+      }
     });
   }
 }

@@ -286,6 +286,19 @@ def test_merge_two_people_in_the_people_view(srv, login):
     split = shown[3]
     assert f"/faces/{speech}/0" in split["src"]
     assert pg.locator(".people-merge").is_hidden()
+    # a name being typed stays when an edit elsewhere re-renders the view
+    pg.locator(f"li.person[data-id='{split['id']}'] .person-name").click()
+    pg.locator(".person-name-input").press_sequentially("Barack Ob")
+    before = renders(pg)
+    biden = {"action": "name", "person": shown[1]["id"], "name": "Someone"}
+    assert srv.post("/api/people/events", auth=ANNA, json=biden).status_code == 201
+    rerendered(pg, before)
+    assert tiles(pg)[1]["name"] == "Someone"
+    typing = pg.locator(f"li.person[data-id='{split['id']}'] .person-name-input")
+    assert typing.input_value() == "Barack Ob"
+    assert typing.evaluate("e => e === document.activeElement")
+    typing.press("Escape")
+    assert pg.locator(".person-name-input").count() == 0
     pg.locator(".people-select").click()
     pg.locator(f"li.person[data-id='{split['id']}'] .person-photos").click()
     assert pg.locator(".people-selected").inner_text() == "1 selected"
@@ -299,10 +312,10 @@ def test_merge_two_people_in_the_people_view(srv, login):
     shown = tiles(pg)
     assert [(t["id"], t["name"], t["count"]) for t in shown] == [
         (obama["id"], "Barack Obama", "4 photos"),
-        (shown[1]["id"], "Unnamed", "2 photos"), (shown[2]["id"], "Unnamed", "2 photos"),
+        (shown[1]["id"], "Someone", "2 photos"), (shown[2]["id"], "Unnamed", "2 photos"),
     ]  # fmt: skip
     assert pg.locator(".people-selected").inner_text() == ""  # select mode ended
-    assert [e["action"] for e in person_events(srv.home)] == ["name", "reject", "merge"]
+    assert [e["action"] for e in person_events(srv.home)] == ["name", "reject", "name", "merge"]
 
 
 def test_a_filtered_user_sees_no_face_of_a_photo_hidden_from_him(srv, login):
