@@ -107,8 +107,8 @@ def apply_events(database: Path, events: Path) -> None:
 def people(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict]:
     """The people with a face in the entries the query (a user's filter ANDed in) selects:
     `[{id, name, faces, photos, face: {entry, n, face, score, x, y, width, height}}]`,
-    counts and best face over those entries only; named people first (by name), then by
-    photos. A person with no face there is not listed."""
+    counts and best face over those entries only; named people first, then the
+    unnamed, each by photos (most first). A person with no face there is not listed."""
     c = entries_where(query)
     return people_db.list_people(conn, c.where, c.params)
 

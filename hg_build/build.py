@@ -133,6 +133,7 @@ class Builder:
         self.on_error = on_error
         self.run = run or RunState()
         self.summary = self.run.summary
+        self.known_faces = people_db.KnownFaces()  # between this run's chunks (people_db)
 
     def apply_chunk(self, records: list[dict[str, Any]], own_transaction: bool = True) -> None:
         """One transaction (unless the caller holds one: a fresh file is written in a single
@@ -176,7 +177,7 @@ class Builder:
                 failures.forget_media(self.conn, step)
             else:
                 self.apply(step)
-        people_db.update(self.conn)
+        people_db.update(self.conn, self.known_faces)
 
     def media(self, record: dict[str, Any], errors: list[dict]) -> dict[str, Any] | None:
         """`entry_media`, counted."""

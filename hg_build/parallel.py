@@ -331,7 +331,7 @@ class ChunkWriter:
                 s, p = builder.summary, prepared.summary
                 s.entries += p.entries
                 s.skipped += p.skipped
-                people_db.update(conn)  # the chunk's faces into people (see people_db)
+                people_db.update(conn, builder.known_faces)  # the chunk's faces into people
         gc.collect(1)  # see __enter__
         if written is not None and written.full:
             self.written = None  # SQL from here on (see Written)

@@ -115,6 +115,7 @@ def _new_person(conn: sqlite3.Connection, entry_id: str, n: int) -> str:
 
 
 def _known(conn: sqlite3.Connection, model: str):
+    """(person ids, float32 matrix) of every known face of a model."""
     import numpy as np
 
     rows = conn.execute(
@@ -127,9 +128,67 @@ def _known(conn: sqlite3.Connection, model: str):
     return people, matrix.astype(np.float32)
 
 
-def update(conn: sqlite3.Connection) -> int:
+_person_moves = 0
+"""Bumped by every write of `person_faces.person_id` but `update`'s new rows (corrections,
+re-clustering): a `KnownFaces` made before holds the old persons."""
+
+
+def _persons_moved() -> None:
+    global _person_moves
+    _person_moves += 1
+
+
+class KnownFaces:
+    """The known faces (persons and descriptors per model) kept between the chunks of one
+    hg-build run on one connection (`Builder` owns one): a chunk then reads no known
+    descriptor again, only its new faces are added (at 100k faces the read took as long
+    as the assignment: bench/people.py --database).
+
+    Checked at the start of each `update` against a stamp taken at the end of the one
+    before: SQLite's `data_version` (another connection committed, e.g. hg-serve applied
+    a correction), the number of faces (a face deleted with its entry, a chunk rolled
+    back) and `_person_moves` (a correction in this process). Any difference, and any
+    face that `update` deletes or replaces, drops what is held: the next read is the full
+    one again."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, tuple[list[str], Any]] = {}
+        self.stamp: tuple[int, int, int] | None = None
+
+    def _stamp(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        faces = conn.execute("SELECT count(*) FROM person_faces").fetchone()[0]
+        return version, faces, _person_moves
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        if self.stamp is None or self.stamp != self._stamp(conn):
+            self.clear()
+
+    def clear(self) -> None:
+        self.models = {}
+        self.stamp = None
+
+    def known(self, conn: sqlite3.Connection, model: str):
+        if model not in self.models:
+            self.models[model] = _known(conn, model)
+        return self.models[model]
+
+    def add(self, model: str, people: list[str], vectors: Any) -> None:
+        import numpy as np
+
+        held = self.models.get(model)
+        if held is not None:
+            self.models[model] = (held[0] + people, np.concatenate([held[1], vectors]))
+
+    def settle(self, conn: sqlite3.Connection) -> None:
+        """What is held is the database's state now (the end of `update`)."""
+        self.stamp = self._stamp(conn)
+
+
+def update(conn: sqlite3.Connection, cache: KnownFaces | None = None) -> int:
     """Group the pending entries' faces (see the module doc); returns the faces assigned.
-    Runs in the caller's transaction."""
+    Runs in the caller's transaction. `cache`: the known descriptors kept between the
+    chunks of one run (`KnownFaces`)."""
     pending = [r[0] for r in conn.execute("SELECT entry_id FROM faces_pending")]
     if not pending:
         return 0
@@ -138,6 +197,9 @@ def update(conn: sqlite3.Connection) -> int:
     from hg_build import people
 
     conn.execute("DELETE FROM faces_pending")
+    if cache is not None:
+        cache.check(conn)
+    changed = False  # a known face deleted or replaced: the cache's rows are not the table's
     new: dict[str, list[tuple[str, int, bytes, float, float]]] = {}
     touched: set[str] = set()
     for start in range(0, len(pending), 500):
@@ -166,14 +228,19 @@ def update(conn: sqlite3.Connection) -> int:
                     )
                 else:
                     new.setdefault(model, []).append((entry_id, n, desc, score, area))
+                    changed = changed or (entry_id, n) in stored
             gone = [(entry_id, n) for (e, n) in stored if e == entry_id and n not in keep]
+            changed = changed or bool(gone)
             conn.executemany("DELETE FROM person_faces WHERE entry_id = ? AND n = ?", gone)
             touched.add(entry_id)
         for entry_id in set(part) - present:
+            changed = changed or any(e == entry_id for e, _ in stored)
             conn.execute("DELETE FROM person_faces WHERE entry_id = ?", (entry_id,))
+    if cache is not None and changed:
+        cache.clear()
     assigned = 0
     for model, faces in new.items():
-        known_people, known = _known(conn, model)
+        known_people, known = _known(conn, model) if cache is None else cache.known(conn, model)
         vectors = np.frombuffer(b"".join(f[2] for f in faces), np.float16)
         vectors = vectors.reshape(len(faces), -1).astype(np.float32)
         labels = people.assign(known, np.arange(len(known_people)), vectors, len(known_people))
@@ -193,10 +260,17 @@ def update(conn: sqlite3.Connection) -> int:
             "(entry_id, n, person_id, model, descriptor, score, area) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        if cache is not None:
+            cache.add(model, [r[2] for r in rows], vectors)
         assigned += len(rows)
     _drop_empty(conn)
+    moves = _person_moves
     if touched and conn.execute("SELECT 1 FROM person_events LIMIT 1").fetchone():
         replay(conn, touched)
+    if cache is not None:
+        if moves != _person_moves:  # corrections moved faces: the held persons are old
+            cache.clear()
+        cache.settle(conn)
     return assigned
 
 
@@ -267,6 +341,7 @@ def _person_of(conn: sqlite3.Connection, key: Any) -> str | None:
 
 
 def _rename_id(conn: sqlite3.Connection, old: str, new: str) -> None:
+    _persons_moved()
     conn.execute("UPDATE people SET id = ? WHERE id = ?", (new, old))
     conn.execute("UPDATE person_faces SET person_id = ? WHERE person_id = ?", (new, old))
 
@@ -295,6 +370,7 @@ def apply_event(conn: sqlite3.Connection, event: Mapping[str, Any]) -> bool:
         if other is None:
             return False
         if other != person:
+            _persons_moved()
             conn.execute(
                 "UPDATE person_faces SET person_id = ? WHERE person_id = ?", (person, other)
             )
@@ -336,6 +412,7 @@ def _alone(conn: sqlite3.Connection, person: str) -> bool:
 
 
 def _set_person(conn: sqlite3.Connection, entry_id: str, n: int, person: str) -> None:
+    _persons_moved()
     conn.execute(
         "UPDATE person_faces SET person_id = ? WHERE entry_id = ? AND n = ?",
         (person, entry_id, n),
@@ -409,6 +486,7 @@ def recluster(conn: sqlite3.Connection) -> dict[str, int]:
             if label not in ids:
                 ids[label] = _new_person(conn, row[0], row[1])
             updates.append((ids[label], row[0], row[1]))
+        _persons_moved()
         conn.executemany(
             "UPDATE person_faces SET person_id = ? WHERE entry_id = ? AND n = ?", updates
         )
@@ -430,8 +508,8 @@ def list_people(
 ) -> list[dict[str, Any]]:
     """People with at least one face in the entries `where` selects (a WHERE clause over
     `entries e`: a user's filter and query): id, name, faces, photos and the best face
-    (highest score, then largest) among those, named people first by name, then by photos.
-    `person`: only that one."""
+    (highest score, then largest) among those; named people first, then the unnamed, each
+    by photos (most first), then by name. `person`: only that one."""
     params = list(params)
     only = ""
     if person is not None:
@@ -465,7 +543,9 @@ def list_people(
                 **{k: box.get(k) for k in ("x", "y", "width", "height")}}  # fmt: skip
         out.append({"id": pid, "name": name, "faces": faces, "photos": photos,
                     "face": face})  # fmt: skip
-    out.sort(key=lambda p: (p["name"] is None, (p["name"] or "").casefold(), -p["photos"], p["id"]))
+    # the People view's order: the people someone named (those they care about) before the
+    # unnamed clusters, each the most photographed first
+    out.sort(key=lambda p: (p["name"] is None, -p["photos"], (p["name"] or "").casefold(), p["id"]))
     return out
 
 

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hg_common.config import Config
-from hg_serve import api, fetch_export, files, live, login, mlapi, originals
+from hg_serve import api, face_crops, fetch_export, files, live, login, mlapi, originals
 from hg_serve.app_paths import STATIC
 from hg_serve.auth import AuthMiddleware, Sessions
 from hg_serve.cache import ResponseCache
@@ -40,6 +40,7 @@ APP_PAGES = (
     "/videos",
     "/memories",
     "/duplicates",
+    "/people",
     "/failures",
     "/view/{id}",
 )
@@ -89,7 +90,8 @@ def create_app(
             gallery.close()
             sessions.close()
 
-    routes = _routes(cfg, broker, storage_handler(cfg, settings, gallery))
+    face_crop = face_crops.handler(cfg.storage, private=settings.auth_required)
+    routes = _routes(cfg, broker, storage_handler(cfg, settings, gallery), face_crop)
     if ml is not None:
         routes += ml.routes()
     app = Starlette(
@@ -132,7 +134,7 @@ def storage_handler(cfg: Config, settings: ServerSettings, gallery: Gallery):
     return storage_file
 
 
-def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Mount]:
+def _routes(cfg: Config, broker: live.Broker, storage_file, face_crop) -> list[Route | Mount]:
     """The app's pages, its JSON API, the event stream and the files it serves."""
     fetch = fetch_export.routes(cfg.storage)
     return [
@@ -162,6 +164,7 @@ def _routes(cfg: Config, broker: live.Broker, storage_file) -> list[Route | Moun
         Route("/api/events/stream", lambda r: live.stream_response(r, broker)),
         Route("/files/{path:path}", storage_file, methods=["GET", "HEAD"]),
         Route("/originals/{id}/{n}", originals.original, methods=["GET", "HEAD"]),
+        Route("/faces/{id}/{n}", face_crop, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC)),
         Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
         Mount(

@@ -238,7 +238,7 @@ class AuthMiddleware:
             scope.setdefault("state", {})["user"] = user
             await self.app(scope, receive, send)
             return
-        if rel.startswith(("/api/", "/files/", "/originals/")) or rel in MACHINE_PATHS:
+        if rel.startswith(("/api/", "/files/", "/originals/", "/faces/")) or rel in MACHINE_PATHS:
             extra = (
                 []
                 if b"x-requested-with" in headers

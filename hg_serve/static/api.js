@@ -73,6 +73,13 @@ const serverApi = {
   geo: (q) => request("/api/geo" + qs({ q })),
   duplicates: (q) => request("/api/duplicates" + qs({ q })),
   similar: (id) => request(`/api/entries/${encodeURIComponent(id)}/similar`),
+  people: (q) => request("/api/people" + qs({ q })),
+  // A correction of the people (name, merge, move, reject): a personAction in the event log.
+  personEvent: (body) => request("/api/people/events", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  }),
   postEvent: (targetIds, actions) => request("/api/events", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -94,6 +101,8 @@ const staticApi = {
   geo: () => Promise.reject(new ApiError(404, "the map is not in a static export")),
   duplicates: () => Promise.reject(new ApiError(404, "near-duplicates are not in a static export")),
   similar: (id) => local("similar", id),
+  people: () => Promise.reject(new ApiError(404, "people are not in a static export")),
+  personEvent: () => Promise.reject(new ApiError(405, "a static export cannot be edited")),
   postEvent: () => Promise.reject(new ApiError(405, "a static export cannot be edited")),
 };
 export const api = STATIC ? staticApi : serverApi;
@@ -116,3 +125,7 @@ export const fileUrl = (path) => `${BASE}/files/${path}`;
 export const originalUrl = (id, n, d = null) => (STATIC
   ? (d?.originals?.[n] ? `${BASE}/${d.originals[n]}` : null)
   : `${BASE}/originals/${encodeURIComponent(id)}/${n}`);
+// The n-th face of an entry, cut from its preview by hg-serve (`/faces/<id>/<n>`), `size`
+// pixels square; none in a static export (no server to cut it).
+export const faceUrl = (id, n, size = 192) => (STATIC ? null
+  : `${BASE}/faces/${encodeURIComponent(id)}/${n}?size=${size}`);

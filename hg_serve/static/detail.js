@@ -1,7 +1,8 @@
 // The detail view: one entry full-size, next/prev (keys, swipe), zoom and pan (wheel,
 // pinch, double-click), video playback, and the info panel whose values search on click.
-import { api, BASE, fileUrl, originalUrl, pickSize, previewUrl, STATIC } from "./api.js";
+import { api, BASE, faceUrl, fileUrl, originalUrl, pickSize, previewUrl, STATIC } from "./api.js";
 import { describe, formatDuration, photoTime, photoTimeParts } from "./labels.js";
+import { nameOptions, namingEdit, personQuery } from "./people.js";
 import { Slideshow } from "./slideshow.js";
 import { zoomable } from "./zoom.js";
 
@@ -32,8 +33,9 @@ function exposureText(d) {
 }
 
 export class Detail {
-  constructor(root, { items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit }) {
-    Object.assign(this, { root, items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit });
+  constructor(root, { items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit, onPersonEdit }) {
+    Object.assign(this, { root, items, onNavigate, onClose, onSearch, onMap, onChronology, onEdit, onPersonEdit });
+    this.faceEdit = null; // the face (its n) whose form is open in the info panel
     this.index = -1;
     this.showInfo = window.innerWidth > 900;
     // Hidden by default, remembered while browsing (and over a reload of the tab).
@@ -49,6 +51,7 @@ export class Detail {
   show(index) {
     const list = this.items();
     if (index < 0 || index >= list.length) return;
+    if (list[index]?.id !== this.data?.id) this.faceEdit = null;
     this.index = index;
     const item = list[index];
     this.root.hidden = false;
@@ -187,15 +190,20 @@ export class Detail {
       rows.push(["Objects", labels.join(" ")]);
     }
     // One link a face: the photos with this face (HomeGallery's face search), by name
-    // once the face has one.
+    // once the face has one; a grouped face's ✎ (or its box) opens its form under the list.
     if (d.faces?.length) {
-      rows.push(["Faces", d.faces.map((f, n) => `<a href="#" class="search-link face-link"
-        data-q="${esc(faceQuery(d.id, n))}" title="Photos with this face">${esc(faceName(f) || `face ${n + 1}`)}</a>`).join(" ")]);
+      const edit = (f, n) => (f.person && !STATIC ? `<button type="button" class="face-edit" data-n="${n}"
+        title="Name this person" aria-label="Name face ${n + 1}">✎</button>` : "");
+      rows.push(["Faces", d.faces.map((f, n) => `<span class="face-chip"><a href="#" class="search-link face-link"
+        data-q="${esc(faceQuery(d.id, n))}" title="Photos with this face">${esc(faceName(f) || `face ${n + 1}`)}</a>${edit(f, n)}</span>`).join(" ")]);
     }
     // A re-render (a live edit, a reload) keeps what is being typed into the tag input.
     const typing = info.querySelector(".detail-tag-input");
     const keep = typing && { value: typing.value, focused: document.activeElement === typing };
-    info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>
+    const naming = info.querySelector(".face-name-input");
+    const keepName = naming && Number(naming.closest("form").dataset.n) === this.faceEdit
+      && { value: naming.value, focused: document.activeElement === naming };
+    info.innerHTML = `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>${this.faceForm(d)}
       ${d.latitude != null && !STATIC ? '<div class="minimap"></div>' : ""}
       ${d.has_similar ? `<a href="#" class="search-link" data-q="similar:${esc(d.id)}">Similar images</a>` : ""}`;
     for (const a of info.querySelectorAll(".search-link")) {
@@ -203,6 +211,89 @@ export class Detail {
     }
     if (d.latitude != null && !STATIC) this.minimap(info.querySelector(".minimap"), d.latitude, d.longitude);
     this.wireTags(info, keep);
+    this.wireFaces(info, keepName);
+  }
+
+  // The open face's form: its crop, a name with the gallery's names as suggestions (the
+  // name of someone else merges this person into them: "this is Anna"), the person's
+  // photos, similar faces and "not this person" (the face leaves its person).
+  faceForm(d) {
+    const n = this.faceEdit;
+    const f = n === null ? null : d.faces?.[n];
+    if (!f) return "";
+    const name = f.person?.name || "";
+    const url = faceUrl(d.id, n, 128); // 64 css px, sharp at 2x
+    const person = STATIC ? null : f.person; // a static export cannot be edited
+    return `<form class="face-form" data-n="${n}">
+      ${url ? `<img class="face-crop" src="${esc(url)}" alt="">` : ""}
+      ${person ? `<div class="face-name-row"><input class="face-name-input" list="face-name-suggestions"
+        placeholder="Who is this?" autocomplete="off" spellcheck="false" aria-label="Name of this person">
+        <datalist id="face-name-suggestions"></datalist><button type="submit">Save</button></div>` : ""}
+      <div class="face-actions">
+        ${person ? `<a href="#" class="search-link person-link" data-q="${esc(personQuery(person))}">Photos of ${esc(name || "this person")}</a>` : ""}
+        <a href="#" class="search-link face-similar" data-q="${esc(faceQuery(d.id, n))}">Similar faces</a>
+        ${person ? `<button type="button" class="face-reject">Not ${esc(name || "this person")}</button>` : ""}
+      </div></form>`;
+  }
+
+  wireFaces(info, keep) {
+    for (const b of info.querySelectorAll(".face-edit")) {
+      b.addEventListener("click", () => this.editFace(Number(b.dataset.n)));
+    }
+    const form = info.querySelector(".face-form");
+    if (!form) return;
+    const d = this.data;
+    const n = Number(form.dataset.n);
+    const person = d.faces[n].person;
+    const input = form.querySelector(".face-name-input");
+    if (input) {
+      input.value = keep ? keep.value : person?.name || "";
+      input.addEventListener("focus", () => this.loadNames(), { once: true });
+      if (keep?.focused) input.focus();
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); this.editFace(null); }
+      });
+    }
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const people = await this.people();
+      const edit = person && namingEdit(people, person, input.value);
+      if (!edit) { this.editFace(null); return; }
+      const { label, ...body } = edit;
+      await this.personEdit(body, label);
+    });
+    form.querySelector(".face-reject")?.addEventListener("click", () => this.personEdit(
+      { action: "reject", face: `${d.id}.${n}` }, `Taken out of ${person.name || "this person"}`));
+  }
+
+  async personEdit(body, label) {
+    const id = this.data?.id;
+    if (!(await this.onPersonEdit(body, label))) return;
+    this.peopleList = null; // names and groups changed
+    if (this.data?.id === id) this.editFace(null); // the refresh relabels the boxes
+  }
+
+  // The people this user can see (GET /api/people: within their filter), once per open form.
+  people() {
+    if (!this.peopleList) {
+      this.peopleList = api.people("").then((r) => r.people).catch(() => { this.peopleList = null; return []; });
+    }
+    return this.peopleList;
+  }
+
+  async loadNames() {
+    const people = await this.people();
+    const own = this.data?.faces?.[this.faceEdit]?.person?.name;
+    const list = this.root.querySelector("#face-name-suggestions");
+    if (list) list.innerHTML = nameOptions(people, own);
+  }
+
+  // A face's form open (n) or closed (null); the info panel opens for it when hidden.
+  editFace(n) {
+    this.faceEdit = n;
+    if (n !== null && !this.showInfo) this.toggleInfo();
+    this.renderInfo();
+    if (n !== null) this.root.querySelector(".face-name-input")?.focus();
   }
 
   wireTags(info, keep) {
@@ -356,7 +447,7 @@ export class Detail {
         `<g class="box" aria-hidden="true">${box(o, `${o.class} ${Math.round(o.score * 100)}%`)}</g>`).join("") : ""}${
       this.showFaces ? faces.map(({ item: f, n }) => {
         const name = faceName(f);
-        const what = `Photos with this face${name ? ` (${name})` : ""}`;
+        const what = name ? `${name}: name, photos, similar faces` : "Who is this? Name, photos, similar faces";
         return `<a href="#" class="face-box" data-q="${esc(faceQuery(id, n))}" data-n="${n}"
           aria-label="${esc(what)}"><title>${esc(what)}</title>${box(f, name)}</a>`;
       }).join("") : ""}</svg>`;
@@ -364,7 +455,7 @@ export class Detail {
     const overlay = stage.querySelector(".boxes");
     overlay.style.transform = img.style.transform;
     for (const a of overlay.querySelectorAll(".face-box")) {
-      a.addEventListener("click", (e) => { e.preventDefault(); this.onSearch(a.dataset.q); });
+      a.addEventListener("click", (e) => { e.preventDefault(); this.editFace(Number(a.dataset.n)); });
     }
   }
 

@@ -7,7 +7,7 @@ const KEYS = [
   ["Photo", [
     ["→ k Space", "next"], ["← j Backspace", "previous"], ["Ctrl+→ Ctrl+←", "10 on, 10 back"],
     ["Ctrl+Shift+→ Ctrl+Shift+←", "100 on, 100 back"], ["Home End", "first, last"],
-    ["i", "info"], ["o", "object boxes"], ["f", "faces (click one: photos with this face)"], ["s", "similar images"], ["m", "on the map"],
+    ["i", "info"], ["o", "object boxes"], ["f", "faces (click one: name it, its person, similar faces)"], ["s", "similar images"], ["m", "on the map"],
     ["c", "in the whole timeline (chronology)"], ["d", "download the original"], ["t", "add a tag (Enter adds, Esc leaves the input)"],
     ["p", "slideshow: play, pause"], ["Esc", "back to the photos"],
   ]],

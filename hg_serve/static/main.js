@@ -4,6 +4,7 @@ import { Detail } from "./detail.js";
 import { folderQuery, foldersPage, folderUrl } from "./folders.js";
 import { Help } from "./help.js";
 import { dayLabel, MemoriesBar, memoriesQuery, todayMD, validMD } from "./memories.js";
+import { PeopleView } from "./people.js";
 import { Timeline } from "./timeline.js";
 import { duplicatesPage, failuresPage, mapPage, tagsPage, yearsPage } from "./views.js";
 
@@ -77,8 +78,14 @@ const detail = new Detail($("detail"), {
     if (ok && state.view === "tags") renderPage();
     return ok;
   },
+  onPersonEdit: (body, label) => sendPersonEdit(body, label),
 });
 new Help($("help"));
+
+const people = new PeopleView({
+  onPerson: (q) => navigate("/", q),
+  onEdit: (body, label) => sendPersonEdit(body, label),
+});
 
 // After `c`: the photo's tile in view and focused, once the timeline has it.
 function scrollToPending() {
@@ -183,6 +190,8 @@ async function renderPage() {
           renderPage();
         },
       });
+    } else if (state.view === "people") {
+      await people.render(el, state.q);
     } else if (state.view === "duplicates") {
       await duplicatesPage(el, state.q, { onOpen: (id) => navigate(`/view/${id}`, state.q) });
     } else if (state.view === "map") {
@@ -289,6 +298,21 @@ async function loadSuggestions() {
   } catch { /* suggestions are optional */ }
 }
 
+// A correction of the people (the People view, the detail view's faces): not queued
+// offline like a tag (it names people as the server knows them now); the views refresh at
+// once, as a filtered user's page hears no personAction (live.py) and others hear it too.
+async function sendPersonEdit(body, label) {
+  try {
+    await api.personEvent(body);
+  } catch (err) {
+    status(`Not saved: ${err.message}`);
+    return false;
+  }
+  status(label);
+  scheduleRefresh();
+  return true;
+}
+
 const PENDING = "hg-pending-edits";
 async function sendEdit(ids, actions) {
   try {
@@ -364,6 +388,8 @@ function live() {
       refresh();
       pollImport();
       loadInfo(true);
+    } else if (msg.type === "personAction") {
+      scheduleRefresh(); // names and groups change what person: finds and the boxes say
     } else if (msg.type === "userAction") {
       detail.refresh(msg);
       if (state.view === "tags") renderPage();
@@ -384,6 +410,13 @@ async function pollImport() {
     $("importing").hidden = !running;
   } catch (e) { /* the indicator is best effort */ }
   importTimer = setTimeout(pollImport, running ? 3000 : 15000);
+}
+
+// One refresh for an edit that is both answered and heard (our own person edit).
+let refreshTimer = 0;
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 50);
 }
 
 function refresh() {

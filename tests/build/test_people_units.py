@@ -156,3 +156,69 @@ def test_reading_within_a_filter(conn):
     with pytest.raises(people_db.PeopleError):
         people_db.request_event(conn, {"action": "name", "person": person_of(conn, 3),
                                        "name": "x"}, "e.id = ?", [eid(2)])  # fmt: skip
+
+
+def test_known_faces_kept_between_chunks_follow_every_change(tmp_path):
+    """One Builder over many chunks keeps the known faces (`people_db.KnownFaces`); the
+    same steps with a new Builder per chunk (every known face read again) must give the
+    same people after each step, through a correction in this process, one committed by
+    another connection (hg-serve), a deleted entry and a re-extracted one. Each step's new
+    face copies a known face whose person just changed, so a stale cache would show."""
+    held = db.open_database(tmp_path / "held.db")
+    fresh = db.open_database(tmp_path / "fresh.db")
+    builder = Builder(held, print)
+    descs: dict[tuple[int, int], list[float]] = {}
+
+    def rec(n: int, faces: list) -> dict:
+        """Entry n with these faces: a person's number (a new descriptor of theirs) or a
+        (n, i) face whose descriptor it copies nearly (0.01 away, on one side for an even n
+        and on the other for an odd one: two copies of a face are 0.02 apart)."""
+        out = with_faces(n, [0] * len(faces))
+        shift = (0.01 if n % 2 else -0.01) / 128**0.5
+        for i, f in enumerate(faces):
+            d = face_of(f) if isinstance(f, int) else [v + shift for v in descs[f]]
+            descs[(n, i)] = d
+            out["faces"]["data"][i]["descriptor"] = d
+        return out
+
+    def step(records=(), sql=None, event=None, other=False):
+        for conn in (held, fresh):
+            if sql:
+                with db.transaction(conn):
+                    conn.execute(*sql)
+            if other:  # another process commits it (hg-serve applying a correction)
+                import sqlite3
+
+                with sqlite3.connect(conn.execute("PRAGMA database_list").fetchone()[2]) as c2:
+                    c2.execute(*other)
+            if event:
+                with db.transaction(conn):
+                    people_db.apply_event(conn, event)
+            if records:
+                (builder if conn is held else Builder(conn, print)).apply_chunk(list(records))
+        assert groups(held) == groups(fresh)
+        return groups(held)
+
+    step([rec(1, [0, 1]), rec(2, [0])])
+    step([rec(3, [1, 2])])
+    anna = person_of(held, 1, 0)
+    move = people_db.make_event("move", f"{eid(3)}.1", to=f"{eid(1)}.0")
+    step(event=move)  # in this process: the face of person 2 is anna's now
+    step([rec(4, [(3, 1)])])
+    assert person_of(held, 4) == anna
+    taken_out = ("UPDATE person_faces SET person_id = 'elsewhere' WHERE entry_id = ? AND n = 1",
+                 (eid(3),))  # fmt: skip
+    step(other=taken_out)  # another process takes it out again
+    step([rec(5, [(3, 1)])])
+    assert person_of(held, 5) == person_of(held, 3, 1) != anna
+    step(sql=("DELETE FROM entries WHERE id = ?", (eid(4),)))  # its face goes with it
+    step([rec(6, [(4, 0)])])
+    assert person_of(held, 6) == person_of(held, 3, 1)
+    descs[(99, 0)] = descs[(5, 0)]
+    # re-extracted: the faces of person 2 are others' now, none of theirs is left
+    step([rec(3, [1, 0]), rec(5, [3]), rec(6, [3])])
+    step([rec(7, [(99, 0)])])  # like the one that is gone: a new person
+    assert len(groups(held)[person_of(held, 7)]) == 1
+    assert len(builder.known_faces.models) == 1  # held, not read again, at the end
+    held.close()
+    fresh.close()

@@ -757,6 +757,7 @@ def test_the_app_runs_under_a_strict_content_security_policy(server, page):
         page.keyboard.press("Escape")
         for view, ready in (("tags", ".tagcloud a.tag"), ("years", ".years a.year"),
                             ("map", ".page[data-outline='1'] .leaflet-marker-icon"),
+                            ("people", ".page[data-view='people'][data-renders]"),
                             ("videos", ".cell img.loaded")):  # fmt: skip
             page.locator(f".views a[data-view='{view}']").click()
             page.wait_for_selector(ready)
@@ -930,8 +931,8 @@ def srv_query(home: Path, text: str) -> list[dict]:
 def test_detail_face_boxes_link_to_the_photos_of_that_face(browser, tmp_path):
     """Real face photos through the ML step (dlib): `f` or the button draws the faces over
     the photo, inside the image's rectangle; a photo without faces has no button; a face's
-    box searches `face:<id>.<n>`, which finds the three photos of Obama and not Biden's; the
-    info panel links each face to the same search."""
+    box opens its form, whose "Similar faces" searches `face:<id>.<n>`, which finds the three
+    photos of Obama and not Biden's; the info panel links each face to the same search."""
     src, home = tmp_path / "src", tmp_path / "home"
     copy_media(["faces"], src)
     make_jpeg(src / "wall.jpg", "2020:01:01 12:00:00", size=(640, 480))
@@ -983,8 +984,9 @@ def test_detail_face_boxes_link_to_the_photos_of_that_face(browser, tmp_path):
         pg.wait_for_selector(".boxes .face-box")
         pg.keyboard.press("f")
         assert pg.locator(".boxes").count() == 0
-        pg.keyboard.press("f")  # on again: the box is a link to the photos with this face
+        pg.keyboard.press("f")  # on again: the box opens the face's form (the info panel's)
         pg.locator(".boxes .face-box").first.click()
+        pg.locator(".info .face-form .face-similar").click()  # the photos with this face
         pg.wait_for_url(f"**/?q=face%3A{seed}.0")
         pg.wait_for_function("() => (document.body.dataset.loaded || '').startsWith('face:')")
         pg.wait_for_selector(".cell img.loaded")
@@ -996,8 +998,8 @@ def test_detail_face_boxes_link_to_the_photos_of_that_face(browser, tmp_path):
         pg.locator(".info a.face-link").first.click()
         pg.wait_for_url(f"**/?q=face%3A{seed}.0")
 
-        # a face with a person's name (the people feature's field; added to the real answer
-        # here, as hg-build does not name faces yet) is labelled with it, box and link
+        # a face with a name of its own (a field of HomeGallery's records; added to the real
+        # answer here) is labelled with it, box and link
         def named(route):
             record = route.fetch().json()
             record["faces"][0]["name"] = "Barack <Obama>"

@@ -128,3 +128,52 @@ def test_people_list_person_and_corrections_with_a_filtered_user(srv):
     r = srv.post("/api/people/events", auth=ANNA, data=b"x",
                  headers={"content-type": "text/plain"})  # fmt: skip
     assert r.status_code == 415
+
+
+def test_face_crops_are_the_faces_and_hold_the_users_filter(srv):
+    """`GET /faces/<id>/<n>`: each person's best face, cut from the stored preview, is a
+    square JPEG in which dlib finds that one face, in the middle; ben (filter: Obama's
+    photos) gets Obama's and a 404 for the others' faces, also once anna's requests put
+    them in the server's crop cache; bad sizes are 400, unknown faces 404, and the ETag
+    gives a 304."""
+    import io
+
+    from PIL import Image
+
+    from hg_extract.ml import faces
+
+    listed = srv.get("/api/people", auth=ANNA).json()["people"]
+    assert len(listed) >= 3
+    obama_ids = entries(srv, "filename~obama")
+    model = faces.model()
+    for person in listed:
+        face = person["face"]
+        r = srv.get(f"/faces/{face['entry']}/{face['n']}", auth=ANNA)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert r.headers["cache-control"].startswith("private")  # users log in here
+        with Image.open(io.BytesIO(r.content)) as img:
+            assert img.width == img.height and 100 <= img.width <= 192, img.size
+            found = model.run(faces.rgb_array(img)).faces
+        assert len(found) == 1, person
+        x, y, w, h = found[0].box
+        assert abs((x + w / 2) / img.width - 0.5) < 0.15 and w > img.width / 3
+        small = srv.get(f"/faces/{face['entry']}/{face['n']}", params={"size": 64}, auth=ANNA)
+        assert Image.open(io.BytesIO(small.content)).size == (64, 64)
+        again = srv.get(f"/faces/{face['entry']}/{face['n']}", auth=ANNA,
+                        headers={"If-None-Match": r.headers["etag"]})  # fmt: skip
+        assert again.status_code == 304
+        as_ben = srv.get(f"/faces/{face['entry']}/{face['n']}", auth=BEN)
+        if face["entry"] in obama_ids:
+            assert as_ben.status_code == 200 and as_ben.content == r.content
+        else:
+            assert as_ben.status_code == 404 and as_ben.content == b"not found"
+            assert srv.get(f"/faces/{face['entry']}/{face['n']}", params={"size": 64},
+                           auth=BEN).status_code == 404  # fmt: skip
+    face = listed[0]["face"]
+    for size in ("5", "4096", "x"):
+        r = srv.get(f"/faces/{face['entry']}/{face['n']}", params={"size": size}, auth=ANNA)
+        assert r.status_code == 400
+    assert srv.get(f"/faces/{face['entry']}/7", auth=ANNA).status_code == 404
+    assert srv.get(f"/faces/{face['entry']}/x", auth=ANNA).status_code == 404
+    assert srv.get(f"/faces/{'0' * 40}/0", auth=ANNA).status_code == 404
+    assert srv.get(f"/faces/{face['entry']}/{face['n']}").status_code == 401  # no login

@@ -6,7 +6,7 @@ import pytest
 
 from hg_common.config import build_config
 from hg_common.errors import ConfigError
-from hg_serve import eventlog, files, grid
+from hg_serve import eventlog, face_crops, files, grid
 from hg_serve.passwords import hash_password, is_hash, verify_password
 from hg_serve.settings import is_loopback, normalise_base_path, server_settings
 
@@ -104,3 +104,29 @@ def test_map_snapshot_is_kept_per_database_version(tmp_path):
     finally:
         gallery.close()
         conn.close()
+
+
+def test_face_crop_geometry():
+    """A square around the face with a margin, moved into the image, never larger than its
+    short side; the preview is the smallest that gives the face the pixels asked for."""
+    assert face_crops.crop_rect((0.4, 0.4, 0.2, 0.2), 1000, 1000, margin=0.5) == (
+        300, 300, 700, 700,
+    )  # fmt: skip
+    # at the left edge: moved right, still square and whole
+    assert face_crops.crop_rect((0.0, 0.4, 0.2, 0.2), 1000, 500, margin=0.5) == (0, 50, 400, 450)
+    # a face as tall as a landscape photo: the short side
+    left, top, right, bottom = face_crops.crop_rect((0.4, 0.0, 0.3, 1.0), 800, 400)
+    assert (top, bottom, right - left) == (0, 400, 400)
+    assert face_crops.face_box({"x": 0.1, "y": 0.2, "width": 0.3, "height": 0.4}) == (
+        0.1, 0.2, 0.3, 0.4,
+    )  # fmt: skip
+    for bad in ({"x": 0.1}, {"x": 0, "y": 0, "width": 0, "height": 0.1}, None,
+                {"x": "a", "y": 0, "width": 0.1, "height": 0.1}):  # fmt: skip
+        assert face_crops.face_box(bad) is None
+    box = (0.45, 0.1, 0.1, 0.1)  # 10 % of the width of a 4000 x 3000 photo
+    sizes = [1920, 1280, 800, 320, 128]
+    assert face_crops.pick_size(sizes, box, 192, 4000, 3000) == 1280  # 1280 * .1 * 1.7 = 218
+    assert face_crops.pick_size(sizes, box, 64, 4000, 3000) == 800
+    assert face_crops.pick_size(sizes, box, 512, 4000, 3000) == 1920  # the largest there is
+    # a small photo's previews are not larger than it: 1280 and 1920 are 600 px too
+    assert face_crops.pick_size(sizes, box, 192, 600, 400) == 1920
