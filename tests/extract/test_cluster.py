@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from distributed import Client
 
 from hg_common import layout
+from hg_extract import extractor
 from hg_extract.cluster import PATHS_ENV, ClusterWorkers, PathMap, task_key
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
@@ -147,56 +147,53 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
     client.wait_for_workers(2, timeout=60)  # the nanny's new worker, for the next test
 
 
+def killing_its_dask_worker(groups):
+    """The worker's job, with a file that kills the Dask worker running it: `a-killer*`
+    ends the extractor process's parent (the Dask worker process, as the OOM killer or a
+    machine switched off would) and then itself; every other file is extracted for real.
+    It runs in the extractor process, at the moment the task reaches the file: no race
+    with an outside watcher."""
+    for group in groups:
+        if group.primary["path"].startswith("a-killer"):
+            kills = Path(group.primary["root"]).parent / "kills"
+            kills.mkdir(exist_ok=True)
+            (kills / str(os.getppid())).touch()  # which Dask worker it killed
+            os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return extractor.process_chunk(groups)
+
+
 def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster):
     """Dask gives up on a task whose workers died (allowed-failures): KilledWorker. The
     runner then does that unit's files one at a time, and the one that kills its worker
-    again gets the error record; the others are entries."""
+    again gets the error record; the others are entries, and nothing is half-written."""
     address, client = cluster
     src = tmp_path / "src"
-    # seconds of CPU (a PNG has no draft mode), first of the first unit: its key names it;
-    # 150 MP so that the watcher below sees it running even on a loaded machine (at 40 MP
-    # a plain-clone run finished it before the watcher looked, and it became an entry)
-    slow_png(src / "a-killer.png", 150_000_000)
+    photo(src / "a-killer.jpg", 399)  # first of the first unit
     for n in range(6):
         photo(src / f"p{n}.jpg", 400 + n)
     home = tmp_path / "home"
-    stdin = run_index(home, src)
-    killer = next(
-        orjson.loads(line)["checksum"]
-        for line in stdin.splitlines()
-        if orjson.loads(line).get("path") == "a-killer.png"
-    )
-    stop = threading.Event()
-    kills = []
+    records = [orjson.loads(line) for line in run_index(home, src).splitlines()]
+    opts = Options(storage=home / "storage", ml="off")
+    workers = ClusterWorkers(opts, address)
+    runner = Runner(opts, workers.jobs, work=killing_its_dask_worker, cluster=workers)
 
-    def kill_its_workers() -> None:
-        monitor = Client(address, set_as_default=False)
-        while not stop.is_set():
-            for worker, keys in monitor.processing().items():
-                if any(f"-{killer[:12]}-" in str(k) for k in keys):
-                    try:
-                        pid = monitor.run(os.getpid, workers=[worker])[worker]
-                    except Exception:  # gone already
-                        continue
-                    os.kill(pid, signal.SIGKILL)
-                    kills.append(pid)
-            time.sleep(0.02)
-        monitor.close()
+    out = list(runner.run(records))
 
-    thread = threading.Thread(target=kill_its_workers, daemon=True)
-    thread.start()
-    try:
-        code, records, err = run_extract(home, stdin, "--ml", "off", "--cluster", address)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert code == 1, err
-    errors = {r["path"]: r for r in records if r["type"] == "error"}
-    entries = {f["path"] for r in records if r["type"] == "entry" for f in r["files"]}
-    assert set(errors) == {"a-killer.png"}, (errors, len(kills))
-    assert "KilledWorker" in errors["a-killer.png"]["error"]
-    assert entries == {f"p{n}.jpg" for n in range(6)}
-    assert len(kills) >= 4  # twice for its unit, twice alone
+    errors = {r["path"]: r for r in out if r["type"] == "error"}
+    entries = {f["path"]: r for r in out if r["type"] == "entry" for f in r["files"]}
+    assert set(errors) == {"a-killer.jpg"}, errors
+    assert "KilledWorker" in errors["a-killer.jpg"]["error"]
+    assert set(entries) == {f"p{n}.jpg" for n in range(6)}
+    storage = home / "storage"
+    assert not list(storage.rglob("*.tmp"))
+    for entry in entries.values():  # every preview whole, none for the killer
+        for preview in entry["previews"]:
+            assert (storage / preview).read_bytes().endswith(b"\xff\xd9"), preview
+    killer = next(r["checksum"] for r in records if r.get("path") == "a-killer.jpg")
+    assert not list(storage.rglob(f"{killer[4:]}-image-preview-*"))
+    # twice for its unit (allowed-failures 1), twice alone
+    assert len(list((tmp_path / "kills").iterdir())) >= 4
     client.wait_for_workers(2, timeout=60)
 
 
