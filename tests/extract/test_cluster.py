@@ -384,3 +384,88 @@ def test_path_map():
     assert paths.reverse().path("/mnt/photos/a.jpg") == "/volume1/photos/a.jpg"
     with pytest.raises(ValueError, match="HG_CLUSTER_PATHS"):
         PathMap.parse("photos=/mnt/photos")
+
+
+HIDDEN_RUN = """
+set -e
+if [ "$HIDE" = 1 ]; then mount -t tmpfs hg-hidden "$HIDDEN"; fi
+cp -a "$FIXTURES" "$HIDDEN/src"
+HG_HOME="$HIDDEN/home" hg-index "$HIDDEN/src" > "$HIDDEN/records" || [ $? = 1 ]
+set +e
+HG_HOME="$HIDDEN/home" hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/out" 2> "$OUT/err"
+echo $? > "$OUT/code"
+cp -a "$HIDDEN/home/storage" "$OUT/storage"
+"""
+"""hg-index | hg-extract on a copy of the fixtures at $HIDDEN; with HIDE=1 in a mount
+namespace of its own (`unshare -m`), where $HIDDEN is a tmpfs that no other process sees:
+not the Dask workers, started outside it."""
+
+
+def can_hide() -> bool:
+    """Whether this machine lets us make a mount namespace (root, or CAP_SYS_ADMIN)."""
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def hidden_run(tmp_path: Path, name: str, hide: bool, *args: str) -> tuple[int, list, str, Path]:
+    hidden, out = tmp_path / "hidden", tmp_path / name
+    hidden.mkdir(exist_ok=True)
+    out.mkdir()
+    if not hide:
+        shutil.rmtree(hidden)
+        hidden.mkdir()
+    env = {**hg_env(tmp_path), "HIDE": "1" if hide else "0", "HIDDEN": str(hidden)}
+    env.update(OUT=str(out), FIXTURES=str(FIXTURES))
+    cmd = ["sh", "-c", HIDDEN_RUN, "sh", *args]
+    subprocess.run(["unshare", "-m", *cmd] if hide else cmd, env=env, check=True, timeout=600)
+    records = [orjson.loads(line) for line in (out / "out").read_bytes().splitlines()]
+    code = int((out / "code").read_text())
+    return code, records, (out / "err").read_text(), out / "storage"
+
+
+def test_send_mode_makes_what_a_local_run_makes_on_workers_that_see_nothing(tmp_path):
+    """`--cluster-transfer send`: the workers get the originals' bytes with each task and
+    send the artefacts back; the records and the storage are a local run's. hg-extract
+    runs where its files are on a tmpfs in a mount namespace of its own, so the Dask
+    workers could not open them if they tried; their path map points nowhere as well."""
+    hide = can_hide()
+    hidden = tmp_path / "hidden"
+    nowhere = f"{hidden}=/nonexistent/hidden"
+    local = hidden_run(tmp_path, "local", hide, "--jobs", "2")
+    with local_cluster(env={PATHS_ENV: nowhere}) as (address, _):
+        remote = hidden_run(
+            tmp_path, "remote", hide, "--cluster", address, "--cluster-transfer", "send", "-v"
+        )
+    if hide:  # the client's files were in its own namespace only
+        assert not (hidden / "src").exists()
+    code, records, err, storage = remote
+    assert code == local[0] == 1, err  # the broken samples
+    assert "files sent with each task" in err
+    assert any(r["type"] == "entry" and r.get("video") for r in records)  # transcoded
+    assert any(r["type"] == "ml" for r in records)
+    assert sum(r["type"] == "error" for r in records) >= 3
+
+    def lines(recs: list) -> list[bytes]:
+        return sorted(without_timestamps(orjson.dumps(r)) for r in recs)
+
+    assert lines(records) == lines(local[1])
+    assert [r["id"] for r in records if r["type"] == "entry"] == [
+        r["id"] for r in local[1] if r["type"] == "entry"
+    ]
+    # the two runs' copies of the originals were made at different times (their inode
+    # change times differ); each file's other bytes are the same
+    sent, made_here = (
+        {
+            k: v if isinstance(v, bytes) else {**v, "FileInodeChangeDate": "-"}
+            for k, v in storage_files(where).items()
+        }
+        for where in (storage, local[3])
+    )
+    assert len(sent) > 100
+    assert sent.keys() == made_here.keys()
+    for name in sent:
+        assert sent[name] == made_here[name], name
