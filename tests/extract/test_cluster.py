@@ -252,6 +252,41 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path):
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.parametrize("where", ["flag", "config"])
+def test_an_unreachable_cluster_falls_back_to_local_work_when_asked(tmp_path, where):
+    home = tmp_path / "home"
+    home.mkdir()
+    address = f"tcp://127.0.0.1:{free_port()}"
+    args = ["--cluster", address, "--ml", "off"]
+    if where == "flag":
+        args += ["--cluster-fallback", "local"]
+    else:
+        (home / "config.toml").write_text('[extract]\ncluster_fallback = "local"\n')
+    for n in range(2):
+        photo(tmp_path / f"src/p{n}.jpg", 900 + n)
+    code, records, err = run_extract(home, run_index(home, tmp_path / "src"), *args)
+    assert code == 0, err
+    assert sorted(r["files"][0]["path"] for r in records if r["type"] == "entry") == [
+        "p0.jpg",
+        "p1.jpg",
+    ]
+    warning = next(line for line in err.splitlines() if "Dask" in line)
+    assert warning.startswith(f"hg-extract: WARNING: cannot reach the Dask scheduler at {address}")
+    assert warning.endswith("extracting on this machine instead (cluster_fallback = local)")
+    assert (home / "storage").is_dir()
+
+
+def test_the_cluster_keys_of_the_config_are_checked(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[extract]\ncluster_transfer = "nfs"\n')
+    code, _, err = run_extract(home, b"")
+    assert code == 2
+    assert "cluster_transfer" in err and "shared, send" in err
+    code, _, err = run_extract(tmp_path / "other", b"", "--cluster-fallback", "maybe")
+    assert code == 2 and "--cluster-fallback" in err
+
+
 def test_an_empty_cluster_flag_overrides_the_config(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
