@@ -110,7 +110,8 @@ def worker_pids(client: Client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
+@pytest.mark.parametrize("transfer", ["shared", "send"])
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster, transfer):
     address, client = cluster
     src = tmp_path / "src"
     for n in range(24):
@@ -118,7 +119,8 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
     home = tmp_path / "home"
     (tmp_path / "records").write_bytes(run_index(home, src))
     proc = subprocess.Popen(
-        [BIN / "hg-extract", "--no-progress", "--no-geo", "--ml", "off", "--cluster", address],
+        [BIN / "hg-extract", "--no-progress", "--no-geo", "--ml", "off", "--cluster", address]
+        + ["--cluster-transfer", transfer],
         stdin=(tmp_path / "records").open("rb"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -427,11 +429,14 @@ if [ "$HIDE" = 1 ]; then mount -t tmpfs hg-hidden "$HIDDEN"; fi
 cp -a "$FIXTURES" "$HIDDEN/src"
 HG_HOME="$HIDDEN/home" hg-index "$HIDDEN/src" > "$HIDDEN/records" || [ $? = 1 ]
 set +e
-HG_HOME="$HIDDEN/home" hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/out" 2> "$OUT/err"
+export HG_HOME="$HIDDEN/home"
+hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/out" 2> "$OUT/err"
 echo $? > "$OUT/code"
+hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/again" 2> "$OUT/err2"
 cp -a "$HIDDEN/home/storage" "$OUT/storage"
 """
-"""hg-index | hg-extract on a copy of the fixtures at $HIDDEN; with HIDE=1 in a mount
+"""hg-index | hg-extract (twice: the second run finds it all stored) on a copy of the
+fixtures at $HIDDEN; with HIDE=1 in a mount
 namespace of its own (`unshare -m`), where $HIDDEN is a tmpfs that no other process sees:
 not the Dask workers, started outside it."""
 
@@ -447,6 +452,8 @@ def can_hide() -> bool:
 
 
 def hidden_run(tmp_path: Path, name: str, hide: bool, *args: str) -> tuple[int, list, str, Path]:
+    """(exit status, records, stderr) of the first run, the copy of the storage; the
+    second run's records are in `again` beside it."""
     hidden, out = tmp_path / "hidden", tmp_path / name
     hidden.mkdir(exist_ok=True)
     out.mkdir()
@@ -504,3 +511,8 @@ def test_send_mode_makes_what_a_local_run_makes_on_workers_that_see_nothing(tmp_
     assert sent.keys() == made_here.keys()
     for name in sent:
         assert sent[name] == made_here[name], name
+    # a second run reads what is stored (sent as names or small JSON) and makes nothing
+    again = [(tmp_path / run / "again").read_bytes().splitlines() for run in ("remote", "local")]
+    assert len(again[0]) > 40
+    assert sorted(map(without_timestamps, again[0])) == sorted(map(without_timestamps, again[1]))
+    assert not any(b'"type":"ml"' in line for line in again[0])
