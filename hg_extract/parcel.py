@@ -70,9 +70,6 @@ class Parcel:
     stored: tuple[tuple[str, bytes], ...] = ()
     present: frozenset[str] = frozenset()
 
-    def size(self) -> int:
-        return sum(len(o.data) for o in self.originals) + sum(len(d) for _, d in self.stored)
-
 
 Artefacts = list[tuple[str, bytes]]
 """What a task wrote: (storage-relative path, bytes), in the order it wrote them."""
