@@ -1,11 +1,15 @@
 """hg-extract on the local worker pool vs on a Dask cluster (`--cluster`) of the same size:
-a LocalCluster of 2 worker processes (1 thread each) on this machine against `--jobs 2`.
-On one machine the cluster cannot be faster; the difference is what a task costs on Dask
-(scheduling, pickling the groups and results, the client's round trips), which is what a
-second machine must win back. Two sets: photos whose previews take real work, and tiny
-ones where the overhead is nearly all there is. `--ml off`, `--no-geo` (both the same for
-the two runs); each run into a fresh gallery home, the cluster started before the clock; each
-set run local, cluster, cluster, local, the means printed.
+a LocalCluster of 2 worker processes (1 thread each) on this machine against `--jobs 2`,
+the cluster both with its shared mount (`--cluster-transfer shared`: the workers open the
+originals and write the storage) and without (`send`: each task carries its originals'
+bytes and brings the artefacts back, which hg-extract writes). On one machine the cluster
+cannot be faster; the difference is what a task costs on Dask (scheduling, pickling the
+groups and results, the client's round trips; in send mode the files' bytes through the
+scheduler too), which is what a second machine must win back. Two sets: photos whose
+previews take real work, and tiny ones where the overhead is nearly all there is. `--ml
+off`, `--no-geo` (the same for all runs); each run into a fresh gallery home, the cluster
+started before the clock; each set run local, shared, send, send, shared, local, the
+means printed.
 
 Usage: python bench/cluster.py [--photos N] [--tiny N]
 """
@@ -84,21 +88,29 @@ def main() -> None:
                 src = base / f"src{n}"
                 make_photos(src, count, size)
                 stdin = index(base / f"index{n}", src)
-                # local, cluster, cluster, local: a load that changes during the runs
-                # (the machine is shared) weighs on both alike
+                # local, shared, send, send, shared, local: a load that changes during
+                # the runs (the machine is shared) weighs on all alike
                 address = cluster.scheduler_address
-                times: dict[str, list[float]] = {"local": [], "cluster": []}
-                for r, kind in enumerate(("local", "cluster", "cluster", "local")):
-                    flags = ("--jobs", "2") if kind == "local" else ("--cluster", address)
+                kinds = ("local", "shared", "send")
+                times: dict[str, list[float]] = {k: [] for k in kinds}
+                for r, kind in enumerate((*kinds, *reversed(kinds))):
+                    flags = (
+                        ("--jobs", "2")
+                        if kind == "local"
+                        else ("--cluster", address, "--cluster-transfer", kind)
+                    )
                     took = extract(base / f"{kind}{n}-{r}", stdin, *flags)
                     times[kind].append(round(took, 1))
-                local, remote = (sum(times[k]) / 2 for k in ("local", "cluster"))
-                print(
-                    f"{name}: local --jobs 2 {local:.1f} s ({count / local:.1f} images/s), "
-                    f"LocalCluster 2x1 {remote:.1f} s ({count / remote:.1f} images/s), "
-                    f"cluster - local {(remote - local) / count * 1000:+.0f} ms per image "
-                    f"(runs: local {times['local']}, cluster {times['cluster']} s)"
-                )
+                mean = {k: sum(v) / len(v) for k, v in times.items()}
+                mb = sum(f.stat().st_size for f in src.iterdir()) / 1e6
+                print(f"{name} ({mb:.1f} MB of originals):")
+                for kind in kinds:
+                    extra = (mean[kind] - mean["local"]) / count * 1000
+                    print(
+                        f"  {kind:6} {mean[kind]:.1f} s ({count / mean[kind]:.1f} images/s)"
+                        + (f", {extra:+.0f} ms per image vs local" if kind != "local" else "")
+                        + f" (runs {times[kind]} s)"
+                    )
         finally:
             cluster.close()
     print(f"load after {os.getloadavg()}")

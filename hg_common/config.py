@@ -197,6 +197,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "api_concurrency": Key("integer", between(1, 20), default=5),
         # a Dask scheduler (tcp://HOST:8786) whose workers do the extraction (hg_extract.cluster)
         "cluster": Key("string", _dask_address, default=""),
+        # how its workers reach the originals and the storage: a shared mount (the same
+        # paths, or HG_CLUSTER_PATHS), or sent with each task and the artefacts sent back
+        "cluster_transfer": Key("string", one_of("shared", "send"), default="shared"),
+        # a scheduler that cannot be reached: an error (exit 2), or extract locally
+        "cluster_fallback": Key("string", one_of("error", "local"), default="error"),
     },
     "build": {
         "chunk_size": Key("integer", at_least(1), default=500),

@@ -61,6 +61,19 @@ def build_parser() -> ArgumentParser:
         metavar="tcp://HOST:8786",
         help="extract on a Dask cluster's workers (default: [extract] cluster; '' = local)",
     )
+    p.add_argument(
+        "--cluster-transfer",
+        choices=("shared", "send"),
+        help="workers reach the originals and storage on a shared mount, or get the files "
+        "sent with each task and send the artefacts back (default: [extract] "
+        "cluster_transfer, shared)",
+    )
+    p.add_argument(
+        "--cluster-fallback",
+        choices=("error", "local"),
+        help="when the cluster cannot be reached: exit 2, or extract locally with a "
+        "warning (default: [extract] cluster_fallback, error)",
+    )
     p.add_argument("--geo-server", metavar="URL", help="Nominatim server for addresses")
     p.add_argument("--geo-language", metavar="LANG", help="Accept-Language for --geo-server")
     p.add_argument("--no-geo", action="store_true", help="no address lookup")
@@ -127,10 +140,15 @@ def _cluster(args: Any, cfg: Config, opts: Options) -> Any:
         )
     from hg_extract.cluster import ClusterWorkers  # imports distributed: ~0.5 s
 
+    transfer = args.cluster_transfer or cfg.value("extract", "cluster_transfer")
+    fallback = args.cluster_fallback or cfg.value("extract", "cluster_fallback")
     try:
-        return ClusterWorkers(opts, address)
+        return ClusterWorkers(opts, address, transfer=transfer)
     except ClusterError as exc:
-        raise UsageError(str(exc)) from None
+        if fallback != "local":
+            raise UsageError(str(exc)) from None
+        log.warning("%s; extracting on this machine instead (cluster_fallback = local)", exc)
+        return None
 
 
 def _cpu_limit(args: Any, cfg: Config) -> float | None:

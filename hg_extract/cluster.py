@@ -25,7 +25,10 @@ a key of its own (`-r1`…), or Dask would answer with the failure it remembers.
 Workers read the originals and write the storage at the paths this machine uses (the index's
 roots, `storage`), on a shared mount; a worker that mounts them elsewhere says where in its
 environment (`HG_CLUSTER_PATHS`, `PathMap`): the paths are mapped on the way in and back on
-the way out, so the records name the files as this machine knows them.
+the way out, so the records name the files as this machine knows them. Without a shared
+mount (`transfer="send"`, `[extract] cluster_transfer`), a task carries the bytes of what
+it reads and brings back the artefacts it wrote, which this machine writes into its
+storage (`parcel`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import multiprocessing
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -46,10 +50,11 @@ from typing import Any
 import orjson
 
 from hg_common.groups import Group
-from hg_extract import extractor
+from hg_extract import extractor, parcel
 from hg_extract.extractor import EXTRACTOR_VERSION, GroupResult, Options
 from hg_extract.ml import step as ml
 from hg_extract.pool import Workers
+from hg_extract.storage import Storage
 
 log = logging.getLogger("hg-extract")
 
@@ -61,6 +66,8 @@ STEPS = {
     extractor.analyse_chunk: "ml",
 }
 """Task key prefixes (what Dask's dashboard groups by)."""
+TRANSFERS = ("shared", "send")
+"""How workers reach the originals and the storage: a shared mount, or sent with the task."""
 
 
 class ClusterError(Exception):
@@ -80,13 +87,25 @@ class ClusterLost(BaseException):  # noqa: N818 - a lost cluster, as KeyboardInt
 class ClusterWorkers:
     """The Dask cluster at `address` in place of the local worker processes."""
 
-    def __init__(self, opts: Options, address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        opts: Options,
+        address: str,
+        timeout: float = CONNECT_TIMEOUT,
+        transfer: str = "shared",
+    ) -> None:
         from distributed import Client
 
         # the cluster's own chatter (a worker lost, a task rescheduled) is not the user's
         logging.getLogger("distributed").setLevel(logging.ERROR)
+        # send mode puts the files into the task: Dask's warning about large graphs is
+        # what that mode is, not something the user can act on
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        assert transfer in TRANSFERS, transfer
         self.opts = opts
         self.address = address
+        self.transfer = transfer
+        self.storage = Storage(opts.storage)
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -98,7 +117,12 @@ class ClusterWorkers:
             raise ClusterError(f"the Dask scheduler at {address} has no workers: {exc}") from None
         self.jobs = max(1, sum(self.client.nthreads().values()))
         """Tasks the cluster runs at once (its workers' threads when we connected)."""
-        log.info("extracting on the Dask cluster at %s (%d worker threads)", address, self.jobs)
+        log.info(
+            "extracting on the Dask cluster at %s (%d worker threads, files %s)",
+            address,
+            self.jobs,
+            "sent with each task" if transfer == "send" else "on a shared mount",
+        )
         self.generation = 0
         self._how = "died"
         self._submitted: dict[str, int] = {}
@@ -111,7 +135,8 @@ class ClusterWorkers:
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> tuple[Future, int]:
         """The future of `fn(arg)` on a Dask worker (a concurrent.futures Future, so the
         runner waits for it as for a local one)."""
-        key = task_key(STEPS.get(fn, getattr(fn, "__name__", "task")), arg, self.opts)
+        step = STEPS.get(fn, getattr(fn, "__name__", "task"))
+        key = task_key(step, arg, self.opts, self.transfer)
         done: Future = Future()
         with self._lock:
             if self._lost:
@@ -120,7 +145,11 @@ class ClusterWorkers:
             self._submitted[key] = runs + 1
             self._inflight.add(done)
         name = f"{key}-r{runs}" if runs else key
-        remote = self.client.submit(run_task, fn, self.opts, arg, key=name, pure=False)
+        if self.transfer == "send":  # read here, in the runner's thread: originals read-only
+            payload = parcel.pack(arg, self.storage, self.opts.force)
+            remote = self.client.submit(run_sent_task, fn, self.opts, payload, key=name, pure=False)
+        else:
+            remote = self.client.submit(run_task, fn, self.opts, arg, key=name, pure=False)
         remote.add_done_callback(lambda f: self._settle(f, done, key))
         return done, self.generation
 
@@ -140,6 +169,12 @@ class ClusterWorkers:
                     result = remote.result()
         except BaseException as lost:  # the client is closing: the scheduler is gone
             exc = ClusterLost(self._lost_sentence(lost))
+        if exc is None and self.transfer == "send":
+            result, artefacts = result
+            try:  # before the runner sees the result: its entry's files exist then
+                parcel.write(self.storage, artefacts)
+            except Exception as failed:  # a full disk: the runner redoes the unit alone
+                exc, result = failed, None
         try:
             remote.release()
         except Exception:  # a closed client: nothing left to release
@@ -197,11 +232,13 @@ class ClusterWorkers:
         self.client.close()
 
 
-def task_key(step: str, arg: Any, opts: Options) -> str:
-    """`step-<first checksum>-<digest>`: the same files, step, extractor version and options
-    give the same key."""
+def task_key(step: str, arg: Any, opts: Options, transfer: str = "shared") -> str:
+    """`step-<first checksum>-<digest>`: the same files, step, extractor version, options
+    and transfer mode give the same key (a send task returns the artefacts, a shared one
+    does not: two clients of one scheduler must not share their results)."""
     files = _files(arg)
-    ident = orjson.dumps([EXTRACTOR_VERSION, repr(opts), files])
+    mode = [transfer] if transfer != "shared" else []  # shared keys as they always were
+    ident = orjson.dumps([EXTRACTOR_VERSION, repr(opts), files, *mode])
     digest = hashlib.blake2b(ident, digest_size=12).hexdigest()
     first = files[0][0][:12] if files else "none"
     return f"hg-{step}-{first}-{digest}"
@@ -321,11 +358,21 @@ def run_task(fn: Callable[[Any], Any], opts: Options, arg: Any) -> Any:
     process dies, the task fails with BrokenProcessPool saying how (the runner's
     `_alone` puts it in the file's error record), and the next task gets a fresh one."""
     paths = _paths()
+    return paths.reverse().convert(_in_pool(opts, fn, paths.convert(arg)))
+
+
+def run_sent_task(fn: Callable[[Any], Any], opts: Options, payload: parcel.Parcel) -> Any:
+    """A send-mode Dask task: `fn` on the parcel's files in a temp folder of this worker
+    (`parcel.run`); (result, artefacts) back."""
+    return _in_pool(opts, parcel.run, (fn, payload))
+
+
+def _in_pool(opts: Options, fn: Callable[[Any], Any], arg: Any) -> Any:
     with _pools_lock:
         pool = _local_pool(opts)
-        future, generation = pool.submit(fn, paths.convert(arg))
+        future, generation = pool.submit(fn, arg)
     try:
-        return paths.reverse().convert(future.result())
+        return future.result()
     except BrokenProcessPool:
         with _pools_lock:
             how = pool.replace(generation)

@@ -27,7 +27,7 @@ from hg_common.progress import Progress
 from hg_common.records import skip_record
 from hg_extract import extractor, failures
 from hg_extract.entry import coordinates, file_error, is_failure, not_imported
-from hg_extract.extractor import Failure, GroupResult, Options, describe
+from hg_extract.extractor import Failure, GroupResult, Options, describe, may_pass
 from hg_extract.ml import step as ml
 from hg_extract.pool import Workers
 from hg_extract.storage import Storage
@@ -353,9 +353,11 @@ class Runner:
                 how = self.workers.replace(generation)
                 cause = "" if "cpu_limit" in how else " (a crash in a decoder?)"
                 error = f"the worker process {how} while extracting it{cause}"
-            except Exception as exc:
+                remember = True
+            except Exception as exc:  # e.g. a cluster's artefacts this disk could not take
                 error = describe(exc)
-            failed.append(Failure(group.primary, error))
+                remember = not may_pass(exc)  # a full disk: tried again next time, no memo
+            failed.append(Failure(group.primary, error, remember=remember))
             following = next_primary(group)
             if following is None:
                 return GroupResult(group, failed=failed, fatal=True)

@@ -37,6 +37,8 @@ class Plan:
     """Pass --retry-failed to hg-extract: redo failed files despite its memo."""
     index_dir: str = ""
     """The config's index folder (the retry of failed files reads the committed indexes)."""
+    extract_args: tuple[str, ...] = ()
+    """hg-extract's own flags of this import (the cluster's: `--cluster` …)."""
 
 
 def _size_filter(batch: Batch | None) -> list[str]:
@@ -77,7 +79,7 @@ def commit_command(plan: Plan) -> list[str]:
 
 def extract_command(plan: Plan) -> list[str]:
     retry = ["--retry-failed"] if plan.retry_failed else []
-    return [tool("hg-extract"), *plan.common, "--no-progress", *retry]
+    return [tool("hg-extract"), *plan.common, "--no-progress", *retry, *plan.extract_args]
 
 
 def failures_command(plan: Plan) -> list[str]:

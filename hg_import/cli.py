@@ -77,7 +77,34 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--full", action="store_true", help="--fetch: compare everything, not only what changed"
     )
+    # passed to every hg-extract run (see `hg-extract --help`); the config's [extract]
+    # cluster keys are read by hg-extract itself
+    p.add_argument(
+        "--cluster", metavar="tcp://HOST:8786", help="hg-extract on a Dask cluster's workers"
+    )
+    p.add_argument(
+        "--cluster-transfer",
+        choices=("shared", "send"),
+        help="the cluster's workers use a shared mount, or get the files sent",
+    )
+    p.add_argument(
+        "--cluster-fallback",
+        choices=("error", "local"),
+        help="an unreachable cluster: stop (error), or extract on this machine",
+    )
     return p
+
+
+def _extract_args(args) -> tuple[str, ...]:
+    out: list[str] = []
+    for flag, value in (
+        ("--cluster", args.cluster),
+        ("--cluster-transfer", args.cluster_transfer),
+        ("--cluster-fallback", args.cluster_fallback),
+    ):
+        if value is not None:
+            out += [flag, value]
+    return tuple(out)
 
 
 def _plan(args, cfg: Config) -> Plan:
@@ -96,6 +123,7 @@ def _plan(args, cfg: Config) -> Plan:
         args.index_only,
         retry_failed=args.retry_failed,
         index_dir=str(cfg.index_dir),
+        extract_args=_extract_args(args),
     )
 
 

@@ -16,7 +16,14 @@ def local_cluster(
 ) -> Iterator[tuple[str, Client]]:
     """The scheduler's address and a client of it (to look at and kill workers); `env`:
     the workers' environment variables."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+    settings = {
+        "distributed.scheduler.allowed-failures": allowed_failures,
+        # LocalCluster closes the nanny of a killed worker whose restart has not registered
+        # within this time (15 s by default, read when the worker is lost): on a loaded
+        # machine a restart takes longer, and the cluster shrank to one worker
+        "distributed.deploy.lost-worker-timeout": "300s",
+    }
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=2,
             processes=True,
@@ -26,9 +33,9 @@ def local_cluster(
             dashboard_address=":0",
             env=env or {},
         )
-    client = Client(cluster)
-    try:
-        yield cluster.scheduler_address, client
-    finally:
-        client.close()
-        cluster.close()
+        client = Client(cluster)
+        try:
+            yield cluster.scheduler_address, client
+        finally:
+            client.close()
+            cluster.close()

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from distributed import Client
 
 from hg_common import layout
+from hg_extract import extractor
 from hg_extract.cluster import PATHS_ENV, ClusterWorkers, PathMap, task_key
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
@@ -110,7 +110,8 @@ def worker_pids(client: Client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
+@pytest.mark.parametrize("transfer", ["shared", "send"])
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster, transfer):
     address, client = cluster
     src = tmp_path / "src"
     for n in range(24):
@@ -118,7 +119,8 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
     home = tmp_path / "home"
     (tmp_path / "records").write_bytes(run_index(home, src))
     proc = subprocess.Popen(
-        [BIN / "hg-extract", "--no-progress", "--no-geo", "--ml", "off", "--cluster", address],
+        [BIN / "hg-extract", "--no-progress", "--no-geo", "--ml", "off", "--cluster", address]
+        + ["--cluster-transfer", transfer],
         stdin=(tmp_path / "records").open("rb"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -147,56 +149,53 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):
     client.wait_for_workers(2, timeout=60)  # the nanny's new worker, for the next test
 
 
+def killing_its_dask_worker(groups):
+    """The worker's job, with a file that kills the Dask worker running it: `a-killer*`
+    ends the extractor process's parent (the Dask worker process, as the OOM killer or a
+    machine switched off would) and then itself; every other file is extracted for real.
+    It runs in the extractor process, at the moment the task reaches the file: no race
+    with an outside watcher."""
+    for group in groups:
+        if group.primary["path"].startswith("a-killer"):
+            kills = Path(group.primary["root"]).parent / "kills"
+            kills.mkdir(exist_ok=True)
+            (kills / str(os.getppid())).touch()  # which Dask worker it killed
+            os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return extractor.process_chunk(groups)
+
+
 def test_a_file_that_kills_every_worker_it_meets_is_its_error(tmp_path, cluster):
     """Dask gives up on a task whose workers died (allowed-failures): KilledWorker. The
     runner then does that unit's files one at a time, and the one that kills its worker
-    again gets the error record; the others are entries."""
+    again gets the error record; the others are entries, and nothing is half-written."""
     address, client = cluster
     src = tmp_path / "src"
-    # seconds of CPU (a PNG has no draft mode), first of the first unit: its key names it;
-    # 150 MP so that the watcher below sees it running even on a loaded machine (at 40 MP
-    # a plain-clone run finished it before the watcher looked, and it became an entry)
-    slow_png(src / "a-killer.png", 150_000_000)
+    photo(src / "a-killer.jpg", 399)  # first of the first unit
     for n in range(6):
         photo(src / f"p{n}.jpg", 400 + n)
     home = tmp_path / "home"
-    stdin = run_index(home, src)
-    killer = next(
-        orjson.loads(line)["checksum"]
-        for line in stdin.splitlines()
-        if orjson.loads(line).get("path") == "a-killer.png"
-    )
-    stop = threading.Event()
-    kills = []
+    records = [orjson.loads(line) for line in run_index(home, src).splitlines()]
+    opts = Options(storage=home / "storage", ml="off")
+    workers = ClusterWorkers(opts, address)
+    runner = Runner(opts, workers.jobs, work=killing_its_dask_worker, cluster=workers)
 
-    def kill_its_workers() -> None:
-        monitor = Client(address, set_as_default=False)
-        while not stop.is_set():
-            for worker, keys in monitor.processing().items():
-                if any(f"-{killer[:12]}-" in str(k) for k in keys):
-                    try:
-                        pid = monitor.run(os.getpid, workers=[worker])[worker]
-                    except Exception:  # gone already
-                        continue
-                    os.kill(pid, signal.SIGKILL)
-                    kills.append(pid)
-            time.sleep(0.02)
-        monitor.close()
+    out = list(runner.run(records))
 
-    thread = threading.Thread(target=kill_its_workers, daemon=True)
-    thread.start()
-    try:
-        code, records, err = run_extract(home, stdin, "--ml", "off", "--cluster", address)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert code == 1, err
-    errors = {r["path"]: r for r in records if r["type"] == "error"}
-    entries = {f["path"] for r in records if r["type"] == "entry" for f in r["files"]}
-    assert set(errors) == {"a-killer.png"}, (errors, len(kills))
-    assert "KilledWorker" in errors["a-killer.png"]["error"]
-    assert entries == {f"p{n}.jpg" for n in range(6)}
-    assert len(kills) >= 4  # twice for its unit, twice alone
+    errors = {r["path"]: r for r in out if r["type"] == "error"}
+    entries = {f["path"]: r for r in out if r["type"] == "entry" for f in r["files"]}
+    assert set(errors) == {"a-killer.jpg"}, errors
+    assert "KilledWorker" in errors["a-killer.jpg"]["error"]
+    assert set(entries) == {f"p{n}.jpg" for n in range(6)}
+    storage = home / "storage"
+    assert not list(storage.rglob("*.tmp"))
+    for entry in entries.values():  # every preview whole, none for the killer
+        for preview in entry["previews"]:
+            assert (storage / preview).read_bytes().endswith(b"\xff\xd9"), preview
+    killer = next(r["checksum"] for r in records if r.get("path") == "a-killer.jpg")
+    assert not list(storage.rglob(f"{killer[4:]}-image-preview-*"))
+    # twice for its unit (allowed-failures 1), twice alone
+    assert len(list((tmp_path / "kills").iterdir())) >= 4
     client.wait_for_workers(2, timeout=60)
 
 
@@ -253,6 +252,41 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path):
         f"hg-extract: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
     )
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("where", ["flag", "config"])
+def test_an_unreachable_cluster_falls_back_to_local_work_when_asked(tmp_path, where):
+    home = tmp_path / "home"
+    home.mkdir()
+    address = f"tcp://127.0.0.1:{free_port()}"
+    args = ["--cluster", address, "--ml", "off"]
+    if where == "flag":
+        args += ["--cluster-fallback", "local"]
+    else:
+        (home / "config.toml").write_text('[extract]\ncluster_fallback = "local"\n')
+    for n in range(2):
+        photo(tmp_path / f"src/p{n}.jpg", 900 + n)
+    code, records, err = run_extract(home, run_index(home, tmp_path / "src"), *args)
+    assert code == 0, err
+    assert sorted(r["files"][0]["path"] for r in records if r["type"] == "entry") == [
+        "p0.jpg",
+        "p1.jpg",
+    ]
+    warning = next(line for line in err.splitlines() if "Dask" in line)
+    assert warning.startswith(f"hg-extract: WARNING: cannot reach the Dask scheduler at {address}")
+    assert warning.endswith("extracting on this machine instead (cluster_fallback = local)")
+    assert (home / "storage").is_dir()
+
+
+def test_the_cluster_keys_of_the_config_are_checked(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[extract]\ncluster_transfer = "nfs"\n')
+    code, _, err = run_extract(home, b"")
+    assert code == 2
+    assert "cluster_transfer" in err and "shared, send" in err
+    code, _, err = run_extract(tmp_path / "other", b"", "--cluster-fallback", "maybe")
+    assert code == 2 and "--cluster-fallback" in err
 
 
 def test_an_empty_cluster_flag_overrides_the_config(tmp_path):
@@ -387,3 +421,98 @@ def test_path_map():
     assert paths.reverse().path("/mnt/photos/a.jpg") == "/volume1/photos/a.jpg"
     with pytest.raises(ValueError, match="HG_CLUSTER_PATHS"):
         PathMap.parse("photos=/mnt/photos")
+
+
+HIDDEN_RUN = """
+set -e
+if [ "$HIDE" = 1 ]; then mount -t tmpfs hg-hidden "$HIDDEN"; fi
+cp -a "$FIXTURES" "$HIDDEN/src"
+HG_HOME="$HIDDEN/home" hg-index "$HIDDEN/src" > "$HIDDEN/records" || [ $? = 1 ]
+set +e
+export HG_HOME="$HIDDEN/home"
+hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/out" 2> "$OUT/err"
+echo $? > "$OUT/code"
+hg-extract --no-progress "$@" < "$HIDDEN/records" > "$OUT/again" 2> "$OUT/err2"
+cp -a "$HIDDEN/home/storage" "$OUT/storage"
+"""
+"""hg-index | hg-extract (twice: the second run finds it all stored) on a copy of the
+fixtures at $HIDDEN; with HIDE=1 in a mount
+namespace of its own (`unshare -m`), where $HIDDEN is a tmpfs that no other process sees:
+not the Dask workers, started outside it."""
+
+
+def can_hide() -> bool:
+    """Whether this machine lets us make a mount namespace (root, or CAP_SYS_ADMIN)."""
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def hidden_run(tmp_path: Path, name: str, hide: bool, *args: str) -> tuple[int, list, str, Path]:
+    """(exit status, records, stderr) of the first run, the copy of the storage; the
+    second run's records are in `again` beside it."""
+    hidden, out = tmp_path / "hidden", tmp_path / name
+    hidden.mkdir(exist_ok=True)
+    out.mkdir()
+    if not hide:
+        shutil.rmtree(hidden)
+        hidden.mkdir()
+    env = {**hg_env(tmp_path), "HIDE": "1" if hide else "0", "HIDDEN": str(hidden)}
+    env.update(OUT=str(out), FIXTURES=str(FIXTURES))
+    cmd = ["sh", "-c", HIDDEN_RUN, "sh", *args]
+    subprocess.run(["unshare", "-m", *cmd] if hide else cmd, env=env, check=True, timeout=600)
+    records = [orjson.loads(line) for line in (out / "out").read_bytes().splitlines()]
+    code = int((out / "code").read_text())
+    return code, records, (out / "err").read_text(), out / "storage"
+
+
+def test_send_mode_makes_what_a_local_run_makes_on_workers_that_see_nothing(tmp_path):
+    """`--cluster-transfer send`: the workers get the originals' bytes with each task and
+    send the artefacts back; the records and the storage are a local run's. hg-extract
+    runs where its files are on a tmpfs in a mount namespace of its own, so the Dask
+    workers could not open them if they tried; their path map points nowhere as well."""
+    hide = can_hide()
+    hidden = tmp_path / "hidden"
+    nowhere = f"{hidden}=/nonexistent/hidden"
+    local = hidden_run(tmp_path, "local", hide, "--jobs", "2")
+    with local_cluster(env={PATHS_ENV: nowhere}) as (address, _):
+        remote = hidden_run(
+            tmp_path, "remote", hide, "--cluster", address, "--cluster-transfer", "send", "-v"
+        )
+    if hide:  # the client's files were in its own namespace only
+        assert not (hidden / "src").exists()
+    code, records, err, storage = remote
+    assert code == local[0] == 1, err  # the broken samples
+    assert "files sent with each task" in err
+    assert any(r["type"] == "entry" and r.get("video") for r in records)  # transcoded
+    assert any(r["type"] == "ml" for r in records)
+    assert sum(r["type"] == "error" for r in records) >= 3
+
+    def lines(recs: list) -> list[bytes]:
+        return sorted(without_timestamps(orjson.dumps(r)) for r in recs)
+
+    assert lines(records) == lines(local[1])
+    assert [r["id"] for r in records if r["type"] == "entry"] == [
+        r["id"] for r in local[1] if r["type"] == "entry"
+    ]
+    # the two runs' copies of the originals were made at different times (their inode
+    # change times differ); each file's other bytes are the same
+    sent, made_here = (
+        {
+            k: v if isinstance(v, bytes) else {**v, "FileInodeChangeDate": "-"}
+            for k, v in storage_files(where).items()
+        }
+        for where in (storage, local[3])
+    )
+    assert len(sent) > 100
+    assert sent.keys() == made_here.keys()
+    for name in sent:
+        assert sent[name] == made_here[name], name
+    # a second run reads what is stored (sent as names or small JSON) and makes nothing
+    again = [(tmp_path / run / "again").read_bytes().splitlines() for run in ("remote", "local")]
+    assert len(again[0]) > 40
+    assert sorted(map(without_timestamps, again[0])) == sorted(map(without_timestamps, again[1]))
+    assert not any(b'"type":"ml"' in line for line in again[0])
