@@ -83,7 +83,7 @@ def _pillow(
         else:
             img.draft("RGB", (max(SIZES), max(SIZES)))
     img.load()
-    img = ImageOps.exif_transpose(img).convert("RGB")
+    img = hg_previews._flatten(ImageOps.exif_transpose(img))
     out = {}
     for size in preview_sizes(max(img.size)):
         if max(img.size) > size:
@@ -127,7 +127,7 @@ def hybrid(src: Path) -> dict[int, bytes]:
         w, h = img.size
         img.draft("RGB", _fit(w, h, min(max(SIZES), max(w, h))))
     img.load()
-    img = ImageOps.exif_transpose(img).convert("RGB")
+    img = hg_previews._flatten(ImageOps.exif_transpose(img))
     v = pyvips.Image.new_from_memory(img.tobytes(), img.width, img.height, 3, "uchar")
     out = {}
     for size in preview_sizes(max(img.size)):
@@ -316,6 +316,44 @@ def big_copies(files: list[Path], n: int, tmp: Path) -> list[Path]:
     return out
 
 
+OTHERS = (".png", ".heic", ".heif", ".tif", ".tiff", ".webp", ".gif", ".bmp")
+
+
+def others(routes: list[str]) -> None:
+    """Non-JPEG images (PNG, HEIC, TIFF, WebP, GIF): the routes that read any format must
+    answer the same way (previews of the same sizes, or an error for both)."""
+    files = [p for root in MEDIA for p in sorted(root.rglob("*")) if p.suffix.lower() in OTHERS]
+    if not {"today", "hg"} <= set(routes):
+        return
+    same = errors = 0
+    mads: list[float] = []
+    cpu: dict[str, float] = defaultdict(float)
+    for p in files:
+        outs = {}
+        for name in ("today", "hg"):
+            start = time.process_time()
+            try:
+                outs[name] = ROUTES[name](p)
+            except Exception as exc:
+                outs[name] = type(exc).__name__
+            cpu[name] += time.process_time() - start
+        a, b = outs["today"], outs["hg"]
+        if isinstance(a, str) or isinstance(b, str):
+            errors += 1
+            same += isinstance(a, str) and isinstance(b, str)
+            continue
+        pa, pb = [pixels(x) for x in a.values()], [pixels(x) for x in b.values()]
+        if list(a) == list(b) and [x.shape for x in pa] == [x.shape for x in pb]:
+            same += 1
+            mads += [float(np.abs(x - y).mean()) for x, y in zip(pa, pb, strict=True)]
+    print(
+        f"\nother formats: {len(files)} PNG/HEIC/TIFF/WebP/GIF files, today and hg agree on "
+        f"{same} (same sizes, or an error for both: {errors}); mean abs diff to today's "
+        f"{np.mean(mads):.2f}, max {max(mads):.1f}; CPU ms/img "
+        + ", ".join(f"{n} {cpu[n] / max(len(files), 1) * 1000:.1f}" for n in ("today", "hg"))
+    )
+
+
 def megapixels(p: Path) -> float:
     with Image.open(p) as img:
         return img.size[0] * img.size[1] / 1e6
@@ -415,6 +453,7 @@ def main() -> int:
                     f"{np.nanmean([x[1] for x in q]):12.2f} {np.mean([x[2] for x in q]):11.2f} "
                     f"{np.mean([x[3] for x in q]) / 1024:7.1f}"
                 )
+    others(names)
     return 0
 
 
