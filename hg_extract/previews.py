@@ -161,8 +161,19 @@ def make_previews(
 ) -> Image.Image:
     """Write each size with `save(size, writer)`, each from the previous one; return the last.
 
-    `img` is RGB (`open_oriented`). Each size is libvips's Lanczos resize of the previous
-    one to the exact pixel size `fit` gives."""
+    `img` is RGB (`open_oriented`) and is consumed (closed) when it is reduced, so a large
+    image is not held twice. Each size is libvips's Lanczos resize of the previous one to the
+    exact pixel size `fit` gives."""
+    first = fit(img.size, sizes[0])
+    factor = min(img.width / first[0], img.height / first[1])
+    if factor >= 4:
+        # What draft mode could not do (PNG, TIFF, HEIC, a JPEG far larger than 8x): Pillow's
+        # reduce() (whole blocks averaged, cheap) to >= 2x the preview first, as
+        # `thumbnail(reducing_gap=2)` did, and the full-size pixels are let go before they
+        # are copied for libvips.
+        reduced = img.reduce(int(factor // 2))
+        img.close()
+        img = reduced
     current, pixels = img, None
     for size in sizes:
         w, h = current.size

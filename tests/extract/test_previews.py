@@ -142,3 +142,31 @@ def test_a_broken_or_oversized_image_is_a_preview_error(tmp_path):
     Image.new("L", (3000, 2000)).save(tmp_path / "wide.png")
     with pytest.raises(PreviewError, match="decompression-bomb guard"):
         open_oriented(tmp_path / "wide.png", max_pixels=5_000_000)
+
+
+def test_a_large_png_is_reduced_first_and_let_go(tmp_path):
+    """No draft mode for a PNG: Pillow's reduce() brings it to >= 2x the preview, and the
+    full-size image is closed before libvips gets a copy (not held twice)."""
+    src = tmp_path / "wide.png"
+    x = np.linspace(0, 255, 8000)
+    y = np.linspace(0, 255, 2000)[:, None]
+    rgb = np.stack([x + 0 * y, y + 0 * x, (x[::-1] + y) / 2], axis=2).astype(np.uint8)
+    Image.fromarray(rgb).save(src, compress_level=1)
+    img, fmt = open_oriented(src)
+    assert fmt == "PNG" and img.size == (8000, 2000)
+    out: dict[int, Path] = {}
+
+    def save(size, writer):
+        out[size] = tmp_path / f"{size}.jpg"
+        writer(out[size])
+
+    make_previews(img, preview_sizes(8000), save)
+    with pytest.raises(ValueError, match="closed"):
+        img.load()
+    full = Image.fromarray(rgb)
+    for size, p in out.items():
+        with Image.open(p) as im:
+            prev = im.convert("RGB")
+        assert prev.size == fit((8000, 2000), size)
+        mad, jpeg_loss = closeness(prev, full.resize(prev.size, Image.Resampling.LANCZOS))
+        assert mad < jpeg_loss + 1.0, (size, mad, jpeg_loss)
