@@ -179,8 +179,9 @@ def make_previews(
         w, h = current.size
         target = fit((w, h), size)
         if target != (w, h):
-            pixels = (pixels or _to_vips(current)).resize(target[0] / w, vscale=target[1] / h)
-            pixels = pixels.copy_memory()  # computed once here, not again for the next size
+            source = _to_vips(current) if pixels is None else pixels
+            # copy_memory: computed once here, not again as the next size's input
+            pixels = source.resize(target[0] / w, vscale=target[1] / h).copy_memory()
             current = _to_pillow(pixels)
             if current.size != target:  # libvips rounds; the sizes are a contract
                 current = current.resize(target, Image.Resampling.BICUBIC)
