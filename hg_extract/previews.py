@@ -30,7 +30,9 @@ from PIL import Image, ImageFile, ImageOps
 pillow_heif.register_heif_opener()
 # A worker process resizes one image at a time and there is a worker per core: libvips's own
 # threads would only compete with the other workers. Each image is resized once, so libvips's
-# operation cache would only hold memory.
+# operation cache would only hold memory. Importing starts no thread (libvips starts its
+# first one at the first resize), so hg-extract's parent, which imports this module but
+# never resizes, can still fork its workers safely.
 pyvips.concurrency_set(1)
 pyvips.cache_set_max(0)
 
