@@ -57,6 +57,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/previews.py
 	$(BIN)/python bench/ml.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/build.py

@@ -42,9 +42,12 @@ from hg_extract.previews import (
 from hg_extract.procs import die_with
 from hg_extract.storage import Storage
 
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 """Written into error records and failure memos; bump it when extraction changes in a way
-that may read files that failed before (a memo of an older version is tried again)."""
+that may read files that failed before (a memo of an older version is tried again). It keys
+nothing else: stored previews and metadata are kept across versions, so a bump costs one more
+try of the known failures, not a re-extraction. 2: previews decode JPEGs at a smaller scale
+(the fitted draft box), so a JPEG over the CPU or memory budget before may pass now."""
 CPU_LIMIT = 120.0
 """Default of `[extract] cpu_limit`: far above what a 200-megapixel image costs (a few CPU
 seconds), far below "for ever"."""

@@ -1,10 +1,16 @@
-"""Image previews with Pillow: long sides 1920, 1280, 800, 320, 128, never upscaled.
+"""Image previews: long sides 1920, 1280, 800, 320, 128, never upscaled.
 
-Speed comes from not decoding what is thrown away: a JPEG is opened in draft mode, so libjpeg
-scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and a 24 MP photo is never held at
-full size; each smaller preview is then made from the previous one. EXIF orientation is
-applied (HEIC/HEIF pixels come already rotated from libheif, so those are not rotated again).
-Previews are progressive JPEGs, quality 80, without metadata.
+Pillow decodes (every format, its decompression-bomb guard, EXIF orientation, CMYK, 16-bit,
+alpha and palette images flattened to 8-bit RGB), libvips resizes, Pillow encodes: the route
+bench/previews.py measured cheapest for hg's whole preview set without giving up quality
+(docs/benchmarks.md, issue 15). Speed comes from not decoding what is thrown away: a JPEG is
+opened in draft mode with the largest preview's own box, so libjpeg scales by 1/2, 1/4 or
+1/8 while decoding (DCT scaling) whenever the photo is at least twice that size, and a 24 MP
+photo is never held at full size; each smaller preview is then made from the previous one
+with libvips's resize (Lanczos, as HomeGallery's sharp; several times cheaper in CPU than
+Pillow's bicubic filter on these sizes). EXIF orientation is applied (HEIC/HEIF pixels come
+already rotated from libheif, so those are not rotated again). Previews are progressive JPEGs
+(as HomeGallery's), quality 80, without metadata; the sizes are Pillow's `thumbnail()` ones.
 
 A size larger than the image is replaced by the image itself once (a 600 px photo gets a
 600 px `-800` preview, then 320 and 128), so every image has its best preview and nothing is
@@ -13,13 +19,22 @@ upscaled.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import pillow_heif
+import pyvips
 from PIL import Image, ImageFile, ImageOps
 
 pillow_heif.register_heif_opener()
+# A worker process resizes one image at a time and there is a worker per core: libvips's own
+# threads would only compete with the other workers. Each image is resized once, so libvips's
+# operation cache would only hold memory. Importing starts no thread (libvips starts its
+# first one at the first resize), so hg-extract's parent, which imports this module but
+# never resizes, can still fork its workers safely.
+pyvips.concurrency_set(1)
+pyvips.cache_set_max(0)
 
 SIZES = (1920, 1280, 800, 320, 128)
 QUALITY = 80
@@ -44,6 +59,31 @@ def preview_sizes(long_side: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
     smaller = [s for s in sorted(sizes, reverse=True) if s < long_side]
     covering = [s for s in sizes if s >= long_side]
     return ([min(covering)] if covering else []) + smaller
+
+
+def fit(size: tuple[int, int], box: int) -> tuple[int, int]:
+    """The size `Image.thumbnail((box, box))` gives an image of `size` (the sizes previews
+    have always had): the aspect ratio kept as closely as whole pixels allow, never 0."""
+    w, h = size
+    if w <= box and h <= box:
+        return w, h
+    aspect = w / h
+    if aspect <= 1:
+        x, y = box, box
+        x = max(
+            min(math.floor(y * aspect), math.ceil(y * aspect), key=lambda n: abs(aspect - n / y)), 1
+        )
+        return x, y
+    x, y = box, box
+    y = max(
+        min(
+            math.floor(x / aspect),
+            math.ceil(x / aspect),
+            key=lambda n: abs(aspect - x / n) if n else 0,
+        ),
+        1,
+    )
+    return x, y
 
 
 def _flatten(img: Image.Image) -> Image.Image:
@@ -88,7 +128,9 @@ def open_oriented(
         )
     try:
         if fmt == "JPEG":
-            img.draft("RGB", (largest, largest))
+            # The box of the largest preview itself: a square box would ask for a short side
+            # of `largest` and leave a 12 MP 4:3 photo undecimated.
+            img.draft("RGB", fit((w, h), largest))
         img.load()
         if fmt != "HEIF":
             exif_orientation = img.getexif().get(0x0112)
@@ -104,19 +146,51 @@ def open_oriented(
     return img, fmt
 
 
+def _to_vips(img: Image.Image) -> pyvips.Image:
+    return pyvips.Image.new_from_memory(img.tobytes(), img.width, img.height, 3, "uchar")
+
+
+def _to_pillow(img: pyvips.Image) -> Image.Image:
+    return Image.frombuffer(
+        "RGB", (img.width, img.height), img.write_to_memory(), "raw", "RGB", 0, 1
+    )
+
+
 def make_previews(
     img: Image.Image,
     sizes: list[int],
     save: Callable[[int, Callable[[Path], None]], None],
 ) -> Image.Image:
-    """Write each size with `save(size, writer)`, each from the previous one; return the last."""
+    """Write each size with `save(size, writer)`, each from the previous one; return the last.
+
+    `img` is RGB (`open_oriented`) and is consumed (closed) when it is reduced, so a large
+    image is not held twice. Each size is libvips's Lanczos resize of the previous one to the
+    exact pixel size `fit` gives."""
+    first = fit(img.size, sizes[0])
+    factor = min(img.width / first[0], img.height / first[1])
+    if factor >= 4:
+        # What draft mode could not do (PNG, TIFF, HEIC, a JPEG far larger than 8x): Pillow's
+        # reduce() (whole blocks averaged, cheap) to >= 2x the preview first, as
+        # `thumbnail(reducing_gap=2)` did, and the full-size pixels are let go before they
+        # are copied for libvips.
+        reduced = img.reduce(int(factor // 2))
+        img.close()
+        img = reduced
+    current, pixels = img, None
     for size in sizes:
-        if max(img.size) > size:
-            img.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        current = img
+        w, h = current.size
+        target = fit((w, h), size)
+        if target != (w, h):
+            source = _to_vips(current) if pixels is None else pixels
+            # copy_memory: computed once here, not again as the next size's input
+            pixels = source.resize(target[0] / w, vscale=target[1] / h).copy_memory()
+            current = _to_pillow(pixels)
+            if current.size != target:  # libvips rounds; the sizes are a contract
+                current = current.resize(target, Image.Resampling.BICUBIC)
+                pixels = None
 
         def writer(tmp: Path, current: Image.Image = current) -> None:
             current.save(tmp, "JPEG", quality=QUALITY, progressive=True, optimize=False)
 
         save(size, writer)
-    return img
+    return current
