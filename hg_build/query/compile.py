@@ -40,6 +40,7 @@ ORDER_KEYS = {"date": "e.ts", "updated": "e.updated", "duration": "e.duration",
 NUM_OPS = {":": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 SIMILAR_MIN = 0.5
+TEXT_INDEX_MIN = 3  # characters: the trigram tokenizer finds nothing shorter
 FACE_MAX = 0.55  # hg_build.faces.FACE_MAX (not imported: numpy stays out of the parser)
 _FACE = re.compile(r"^([0-9a-f]{5,})\.(\d{1,3})$")
 
@@ -55,6 +56,14 @@ class Compiled:
     order_params: list[Any] = field(default_factory=list)
     source: str = ENTRIES  # or tags t joined with entries e (see _tag_driven)
     dated: bool = True  # in date order (the web app's month headers make sense)
+    walk: Compiled | None = None
+    """The same query with its index lists as row-by-row tests (`_Compiler.indexed` off):
+    a page of many hits is found faster walking the date index and stopping at the
+    limit than by sorting every hit of the lists (`search.for_page` chooses)."""
+    count_sql: tuple[str, list[Any]] | None = None
+    """A count that reads an index alone, when the whole query is one such term (no
+    filter): the entries of a free-text match or of any of some tags, all but those of a
+    tag. None: `count(*)` with the WHERE clause."""
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
@@ -67,8 +76,12 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, seed_scope: tuple[str, list[Any]] | None = None) -> None:
+    def __init__(
+        self, seed_scope: tuple[str, list[Any]] | None = None, indexed: bool = True
+    ) -> None:
         self.seed_scope = seed_scope
+        self.indexed = indexed  # index lists for free text and `or` of tags (see walk)
+        self.used_index = False  # a term read an index list
         """A WHERE over `entries e` (and its parameters) a `face:` or `similar:` seed must
         satisfy: a user's filter, so an entry outside it selects and orders nothing."""
         self.params: list[Any] = []
@@ -84,14 +97,14 @@ class _Compiler:
         if isinstance(n, ast.And):
             return "(" + " AND ".join(self.node(i) for i in n.items) + ")"
         if isinstance(n, ast.Or):
-            return "(" + " OR ".join(self.node(i) for i in n.items) + ")"
+            return self.or_(n)
         if isinstance(n, ast.Not):
             if self.is_tag_term(n.expr):  # one read of the tag's index, not a lookup per entry
                 return self.k_tag("tag", "!=", n.expr.value, n.expr)
             return f"(NOT coalesce({self.node(n.expr)}, 0))"
         if isinstance(n, ast.Text):  # the search text, or the name of a person in the photo
             folded = n.value.text.casefold()
-            text = f"instr(e.text, {self.p(folded)}) > 0"
+            text = self.free_text(folded)
             return f"({text} OR {self.people(f'instr(p.name_f, {self.p(folded)}) > 0')})"
         if isinstance(n, ast.Cmp):
             return self.cmp(n)
@@ -104,6 +117,55 @@ class _Compiler:
         if isinstance(n, ast.Exists):
             return self.exists(n)
         raise QueryError(f"unsupported term {n!r}")  # pragma: no cover
+
+    tag_sets = True
+    """An `or` of tag terms reads the tags' index once (tests turn it off to compare)."""
+
+    def or_(self, n: ast.Or) -> str:
+        """`tag:a or tag:b or …`: one list of the entries with any of the tags, read from
+        `tags_f` (`e.id IN (… tag_f IN (a, b))`), not two lookups in `tags` per entry
+        (1M entries, 190k hits: the count took 6.8 s). Other terms of the `or` stay as
+        they are, ORed with it."""
+        tags = [self.tag_values(i) for i in n.items] if self.indexed and self.tag_sets else []
+        values = [v for found in tags if found is not None for v in found]
+        rest = [i for i, found in zip(n.items, tags or [None] * len(n.items), strict=True)
+                if found is None]  # fmt: skip
+        parts = [self.node(i) for i in rest]
+        if len(values) > 1 or (values and parts):
+            self.used_index = True
+            marks = ", ".join(self.p(v.text.casefold()) for v in values)
+            parts.append(f"(e.id IN (SELECT entry_id FROM tags WHERE tag_f IN ({marks})))")
+        elif values:  # one tag term alone (`tag:a or tag:a`): as it is
+            parts = [self.node(i) for i in n.items]
+        return "(" + " OR ".join(parts) + ")"
+
+    @staticmethod
+    def tag_values(n: ast.Node) -> tuple[ast.Value, ...] | None:
+        """The values of a term that selects entries with any of some tags (`tag:x`,
+        `tag = x`, `tag in (x, y)`), else None."""
+        if _Compiler.is_tag_term(n):
+            assert isinstance(n, ast.Cmp)
+            return (n.value,)
+        if isinstance(n, ast.In) and not n.all and canonical(n.key, n.pos) == "tag":
+            return n.values
+        return None
+
+    text_index = True
+    """Free-text terms of TEXT_INDEX_MIN+ characters read the trigram index (tests turn
+    it off to compare with instr() over every row)."""
+
+    def free_text(self, folded: str) -> str:
+        """Entries whose haystack holds `folded`: the rowids the trigram index
+        `entries_text` finds for it as a phrase (the same rows as instr(); 1M entries:
+        0.6 s -> see docs/benchmarks.md), or instr() for a term too short for trigrams."""
+        if self.indexed and self.text_index and len(folded) >= TEXT_INDEX_MIN:
+            self.used_index = True
+            phrase = fts_phrase(folded)
+            return (
+                "e.rowid IN (SELECT rowid FROM entries_text "
+                f"WHERE entries_text MATCH {self.p(phrase)})"
+            )
+        return f"instr(e.text, {self.p(folded)}) > 0"
 
     @staticmethod
     def is_tag_term(n: ast.Node) -> bool:
@@ -437,6 +499,41 @@ class _Compiler:
         return f"{expr} {direction}, e.ts DESC, e.id"
 
 
+def fts_phrase(folded: str) -> str:
+    """A term as one FTS5 phrase (with the trigram tokenizer: a substring)."""
+    return '"' + folded.replace('"', '""') + '"'
+
+
+def _count_sql(expr: ast.Node | None) -> tuple[str, list[Any]] | None:
+    """The count of a query that is one indexed term alone, read from that index without
+    a look at `entries` (1M entries: a row lookup per hit, 100k of them, cost ~0.5 s):
+    the trigram index holds exactly the entries' rowids (its triggers), `tags` a row per
+    entry and casefolded tag, each of an entry that exists (written and deleted with it)."""
+    if isinstance(expr, ast.Text) and _Compiler.text_index:
+        folded = expr.value.text.casefold()
+        if len(folded) < TEXT_INDEX_MIN:
+            return None
+        return (
+            "SELECT count(*) FROM (SELECT rowid FROM entries_text WHERE entries_text MATCH ? "
+            "UNION SELECT e.rowid FROM entries e WHERE e.id IN (SELECT f.entry_id FROM "
+            "person_faces f JOIN people p ON p.id = f.person_id WHERE instr(p.name_f, ?) > 0))",
+            [fts_phrase(folded), folded],
+        )
+    if isinstance(expr, ast.Or) and _Compiler.tag_sets:
+        found = [_Compiler.tag_values(i) for i in expr.items]
+        if all(v is not None for v in found):
+            values = sorted({v.text.casefold() for vs in found for v in vs or ()})
+            marks = ", ".join("?" * len(values))
+            return f"SELECT count(DISTINCT entry_id) FROM tags WHERE tag_f IN ({marks})", values
+    if isinstance(expr, ast.Not) and _Compiler.tag_sets and _Compiler.is_tag_term(expr.expr):
+        assert isinstance(expr.expr, ast.Cmp)
+        return (
+            "SELECT (SELECT count(*) FROM entries) - (SELECT count(*) FROM tags WHERE tag_f = ?)",
+            [expr.expr.value.text.casefold()],
+        )
+    return None
+
+
 def subtree_bounds(folder: str) -> tuple[str, str]:
     """[low, high) of the `dir` values strictly below a folder (no leading or trailing /):
     every string that starts with `folder/` sorts at or after `folder/` and before `folder0`
@@ -556,7 +653,22 @@ def compile_query(
     satisfy."""
     text = query if isinstance(query, str) else None
     parsed = parse(query) if isinstance(query, str) else query
-    c = _Compiler(seed_scope)
+    compiled, used_index = _compile(parsed, text, drive_by_tag, seed_scope, indexed=True)
+    if used_index:
+        compiled.walk = _compile(parsed, text, drive_by_tag, seed_scope, indexed=False)[0]
+    if seed_scope is None:
+        compiled.count_sql = _count_sql(parsed.expr)
+    return compiled
+
+
+def _compile(
+    parsed: ast.Query,
+    text: str | None,
+    drive_by_tag: bool,
+    seed_scope: tuple[str, list[Any]] | None,
+    indexed: bool,
+) -> tuple[Compiled, bool]:
+    c = _Compiler(seed_scope, indexed)
     try:
         driver = _tag_driven(parsed) if parsed.expr is not None and drive_by_tag else None
         if driver is not None:
@@ -576,7 +688,7 @@ def compile_query(
             raise QueryError(exc.reason, exc.pos, text) from None
         raise
     if driver is not None:  # tags has one row per entry and casefolded tag: no duplicates
-        return Compiled(
+        compiled = Compiled(
             where,
             params,
             order.replace("e.ts", "t.ts"),
@@ -584,4 +696,5 @@ def compile_query(
             source="tags t JOIN entries e ON e.id = t.entry_id",
             dated=c.dated,
         )
-    return Compiled(where, params, order, c.params, dated=c.dated)
+        return compiled, c.used_index
+    return Compiled(where, params, order, c.params, dated=c.dated), c.used_index
