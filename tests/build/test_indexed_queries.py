@@ -4,6 +4,7 @@ gallery written, re-written, moved and pruned, and on the gallery of real media.
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -69,6 +70,7 @@ def _row_by_row(monkeypatch) -> None:
     """The compiler without its index forms: what the results must equal."""
     monkeypatch.setattr(qc._Compiler, "text_index", False)
     monkeypatch.setattr(qc._Compiler, "tag_sets", False)
+    monkeypatch.setattr(qc._Compiler, "inner_box", False)
 
 
 def test_or_of_tags_and_not_a_tag_through_the_tags_index_find_the_same(tmp_path, monkeypatch):
@@ -173,3 +175,43 @@ def test_free_text_on_the_gallery_of_real_media(gallery, monkeypatch, q):
     _row_by_row(monkeypatch)
     assert _results(conn, queries) == fast
     conn.close()
+
+
+NEAR = [(49.41, 8.70, "5km"), (49.41, 8.70, "300m"), (0.0, 179.99, "50km"), (-33.9, 151.2, "20km"),
+        (89.9, 0.0, "100km"), (-89.5, 45.0, "80km"), (60.0, 10.0, "2000km"), (10.0, 10.0, "9999km"),
+        (49.41, 8.70, "12000km"), (0.0, 0.0, "0.5km")]  # fmt: skip
+
+
+def test_near_with_its_inner_box_finds_what_the_distance_alone_finds(tmp_path, monkeypatch):
+    """`near:` counts a point inside a box within the circle without the distance: the
+    same entries as the distance for every one, on points scattered around each centre
+    (many close to the circle's edge), near the poles and the date line, and in its walk
+    form (`+e.latitude`: not by the index)."""
+    rng = random.Random(8)
+    recs = []
+    for lat, lon, radius in NEAR:
+        km = float(radius[:-2]) if radius.endswith("km") else float(radius[:-1]) / 1000
+        # at up to 1.3 radii, many at 0.6-1.0 (where the boxes part), and at the edge
+        # on the diagonals (where a box too large would reach out of the circle first)
+        around = [(km * rng.choice([rng.uniform(0, 1.3), rng.uniform(0.6, 1.0)]),
+                   rng.uniform(0, 6.283)) for _ in range(30)]  # fmt: skip
+        around += [(km * f, math.radians(b)) for f in (0.98, 0.995, 1.005, 1.02)
+                   for b in (45, 135, 225, 315)]  # fmt: skip
+        for r, bearing in around:
+            plat = max(-90.0, min(90.0, lat + r / 111.2 * math.cos(bearing)))
+            plon = lon + r / (111.2 * max(0.01, math.cos(math.radians(plat)))) * math.sin(bearing)
+            recs.append((plat, (plon + 180) % 360 - 180))
+    conn = db.open_database(tmp_path / "g.db")
+    records = []
+    for i, (plat, plon) in enumerate(recs):
+        r = entry(i, f"20{10 + i % 10}:01:01 10:00:00")
+        r["files"][0]["meta"]["latitude"], r["files"][0]["meta"]["longitude"] = plat, plon
+        records.append(r)
+    Builder(conn, print).apply_chunk(records)
+    queries = [f"near:{lat},{lon},{radius}" for lat, lon, radius in NEAR]
+    fast = _results(conn, queries)
+    assert "hg_distance_km" in qc.compile_query(queries[0]).where
+    assert "+e.latitude" in qc.compile_query(queries[0]).walk.where
+    assert sum(1 for total, _ids in fast.values() if total > 20) >= 8
+    _row_by_row(monkeypatch)
+    assert _results(conn, queries) == fast
