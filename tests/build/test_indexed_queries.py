@@ -139,11 +139,16 @@ def test_the_text_index_is_made_by_a_fresh_build_and_by_the_migration(tmp_path, 
     conn.executescript(  # back to v8: no index, no triggers
         "DROP TRIGGER entries_text_replaced; DROP TRIGGER entries_text_inserted;"
         "DROP TRIGGER entries_text_deleted; DROP TRIGGER entries_text_updated;"
-        "DROP TABLE entries_text; PRAGMA user_version = 8;"
+        "DROP TABLE entries_text; DROP INDEX entries_ts;"
+        "CREATE INDEX entries_ts ON entries (ts); PRAGMA user_version = 8;"
     )
     assert schema.check(conn) == "migrate"
     schema.migrate(conn)
     assert schema.version(conn) == schema.SCHEMA_VERSION and schema.has_text_index(conn)
+    # a page deep in the default order skips entries of an index, sorts nothing
+    sql, params = qc.compile_query("").select("e.id, e.date", 5, 40)
+    plan = " ".join(r[-1] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "INDEX entries_ts" in plan and "TEMP B-TREE" not in plan
     Builder(conn, print).apply_chunk(_synthetic(10, seed=4))  # the triggers are back
     _index_matches_the_table(conn)
     migrated = _results(conn, TEXT_QUERIES)

@@ -49,7 +49,8 @@ def back_to_v8(home: Path) -> None:
     conn.executescript(
         "DROP TRIGGER entries_text_replaced; DROP TRIGGER entries_text_inserted;"
         "DROP TRIGGER entries_text_deleted; DROP TRIGGER entries_text_updated;"
-        "DROP TABLE entries_text; PRAGMA user_version = 8;"
+        "DROP TABLE entries_text; DROP INDEX entries_ts;"
+        "CREATE INDEX entries_ts ON entries (ts); PRAGMA user_version = 8;"
     )
     conn.close()
 
@@ -340,6 +341,10 @@ def test_schema_v8_is_migrated_in_place_with_its_text_index(home_and_source):
     back_to_v8(home)
     conn = migrated(home, before, 8)
     conn.execute("INSERT INTO entries_text (entries_text, rank) VALUES ('integrity-check', 1)")
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM entries e ORDER BY e.ts DESC, e.id LIMIT 5 OFFSET 9"
+    ).fetchall()
+    assert [row[-1] for row in plan] == ["SCAN e USING COVERING INDEX entries_ts"]
     conn.close()
     assert {q: query(home, q) for q in found} == found
 
