@@ -100,8 +100,17 @@ class _Compiler:
         if isinstance(n, ast.Or):
             return self.or_(n)
         if isinstance(n, ast.Not):
-            if self.is_tag_term(n.expr):  # one read of the tag's index, not a lookup per entry
-                return self.k_tag("tag", "!=", n.expr.value, n.expr)
+            if self.is_tag_term(n.expr):
+                if self.indexed:  # one read of the tag's index, not a lookup per entry
+                    self.used_index = True
+                    return self.k_tag("tag", "!=", n.expr.value, n.expr)
+                # the walk form: a page of `not tag:x` (most entries) walks the date index
+                # and stops after about `limit` rows, a lookup each, instead of first
+                # reading the 100k entries with the tag into a list (1M: 0.3 s)
+                folded = self.p(n.expr.value.text.casefold())
+                return (
+                    f"(NOT EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f = {folded}))"
+                )
             return f"(NOT coalesce({self.node(n.expr)}, 0))"
         if isinstance(n, ast.Text):  # the search text, or the name of a person in the photo
             folded = n.value.text.casefold()
@@ -404,8 +413,8 @@ class _Compiler:
         index answers, then the great-circle distance (a Python function per row) for
         those outside a box that lies inside the circle (`_inner_box`: 1M entries, 100k in
         the radius, most of them need no call). In the `walk` form (`Compiled.walk`) the
-        box does not choose the index (`+e.latitude`): a page of many hits then walks the
-        date index and stops at its end instead of sorting every hit."""
+        box does not choose the index (`+e.latitude`, `+e.longitude`): a page of many hits
+        then walks the date index and stops at its end instead of sorting every hit."""
         if op != ":" or len(n.values) != 2:
             raise QueryError("near takes latitude,longitude,radius (near:48.1,11.6,5km)", n.pos)
         lat, lon = qv.number(value, "a latitude"), qv.number(n.values[0], "a longitude")
@@ -413,11 +422,11 @@ class _Compiler:
         dlat = km / 111.0 + 1e-9
         dlon = min(180.0, km / max(1e-6, 111.32 * cos(radians(min(89.9, abs(lat))))))
         self.used_index = self.used_index or self.indexed
-        column = "e.latitude" if self.indexed else "+e.latitude"
+        plus = "" if self.indexed else "+"  # neither column chooses the index (skip-scan)
         # placeholders in the text's order
         box = (
-            f"{column} BETWEEN {self.p(lat - dlat)} AND {self.p(lat + dlat)} AND "
-            f"e.longitude BETWEEN {self.p(lon - dlon)} AND {self.p(lon + dlon)}"
+            f"{plus}e.latitude BETWEEN {self.p(lat - dlat)} AND {self.p(lat + dlat)} AND "
+            f"{plus}e.longitude BETWEEN {self.p(lon - dlon)} AND {self.p(lon + dlon)}"
         )
         inner = _inner_box(lat, km) if self.inner_box else None
         within = ""
