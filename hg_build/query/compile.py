@@ -554,16 +554,20 @@ def _count_sql(expr: ast.Node | None) -> tuple[str, list[Any]] | None:
     a look at `entries` (1M entries: a row lookup per hit, 100k of them, cost ~0.5 s):
     the trigram index holds exactly the entries' rowids (its triggers), `tags` a row per
     entry and casefolded tag, each of an entry that exists (written and deleted with it)."""
-    if isinstance(expr, ast.Text) and _Compiler.text_index:
-        folded = expr.value.text.casefold()
-        if len(folded) < TEXT_INDEX_MIN:
-            return None
-        return (
-            "SELECT count(*) FROM (SELECT rowid FROM entries_text WHERE entries_text MATCH ? "
-            "UNION SELECT e.rowid FROM entries e WHERE e.id IN (SELECT f.entry_id FROM "
-            "person_faces f JOIN people p ON p.id = f.person_id WHERE instr(p.name_f, ?) > 0))",
-            [fts_phrase(folded), folded],
-        )
+    items = expr.items if isinstance(expr, ast.And) else (expr,)
+    if _Compiler.text_index and items and all(_text_rowids(i) is not None for i in items):
+        # words and `not` words: their rowid sets intersected and taken away, integers only
+        # (1M: `"New York" not private` 0.6 s as a row lookup per hit)
+        positive = [_text_rowids(i) for i in items if not isinstance(i, ast.Not)]
+        negative = [_text_rowids(i) for i in items if isinstance(i, ast.Not)]
+        if positive:
+            parts = [*positive, *negative]
+            ops = [" INTERSECT "] * (len(positive) - 1) + [" EXCEPT "] * len(negative)
+            sql = "SELECT rowid FROM (" + parts[0][0] + ")"
+            for op, part in zip(ops, parts[1:], strict=True):
+                sql += f"{op}SELECT rowid FROM ({part[0]})"
+            params = [v for part in parts for v in part[1]]  # type: ignore[index]
+            return f"SELECT count(*) FROM ({sql})", params
     if isinstance(expr, ast.Or) and _Compiler.tag_sets:
         found = [_Compiler.tag_values(i) for i in expr.items]
         if all(v is not None for v in found):
@@ -577,6 +581,22 @@ def _count_sql(expr: ast.Node | None) -> tuple[str, list[Any]] | None:
             [expr.expr.value.text.casefold()],
         )
     return None
+
+
+def _text_rowids(n: ast.Node) -> tuple[str, list[Any]] | None:
+    """The rowids a bare word of 3+ characters (or `not` one: the word's) selects, from
+    the trigram index and the people's names, as one SELECT; None for other terms."""
+    if isinstance(n, ast.Not):
+        n = n.expr
+    if not isinstance(n, ast.Text) or len(n.value.text.casefold()) < TEXT_INDEX_MIN:
+        return None
+    folded = n.value.text.casefold()
+    return (
+        "SELECT rowid FROM entries_text WHERE entries_text MATCH ? "
+        "UNION SELECT e.rowid FROM entries e WHERE e.id IN (SELECT f.entry_id FROM "
+        "person_faces f JOIN people p ON p.id = f.person_id WHERE instr(p.name_f, ?) > 0)",
+        [fts_phrase(folded), folded],
+    )
 
 
 def subtree_bounds(folder: str) -> tuple[str, str]:
