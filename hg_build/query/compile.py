@@ -554,6 +554,8 @@ def _count_sql(expr: ast.Node | None) -> tuple[str, list[Any]] | None:
     a look at `entries` (1M entries: a row lookup per hit, 100k of them, cost ~0.5 s):
     the trigram index holds exactly the entries' rowids (its triggers), `tags` a row per
     entry and casefolded tag, each of an entry that exists (written and deleted with it)."""
+    if expr is None:  # everything: SQLite counts a b-tree's cells (1M: 1 ms, not 85 ms)
+        return "SELECT count(*) FROM entries", []
     items = expr.items if isinstance(expr, ast.And) else (expr,)
     if _Compiler.text_index and items and all(_text_rowids(i) is not None for i in items):
         # words and `not` words: their rowid sets intersected and taken away, integers only

@@ -12,6 +12,7 @@ import pytest
 from hg_build import db, schema
 from hg_build.build import Builder
 from hg_build.query import compile as qc
+from hg_build.query.filtered import compile_filtered
 from hg_build.query.search import count, for_page, search_ids
 
 from .test_fresh_build import entry
@@ -87,6 +88,9 @@ def test_or_of_tags_and_not_a_tag_through_the_tags_index_find_the_same(tmp_path,
     assert qc.compile_query("tag:dog or tag:cat").count_sql is not None
     assert qc.compile_query("not tag:dog").count_sql is not None
     assert qc.compile_query("not tag:dog and year:2012").count_sql is None
+    assert count(conn, "") == 150 == count(conn, qc.compile_query("year > 0"))  # a b-tree count
+    filtered = compile_filtered("", ["tag:dog"])  # a user's filter: counted with its WHERE
+    assert filtered.count_sql is None and count(conn, filtered) == count(conn, "tag:dog")
     assert 20 < fast["tag:dog or tag:cat"][0] < 150 and fast["not tag:nothing"][0] == 150
     assert fast["not tag:STRASSE"] == fast["not tag:straße"] and fast["not tag:straße"][0] < 150
     # a page of many hits walks the date index, one of few sorts the list's hits
