@@ -93,7 +93,10 @@ export class Timeline {
       const start = Math.max(0, this.base - CHUNKS[1]);
       const page = await api.entries(this.q, start, this.base - start);
       if (generation !== this.generation) return;
-      const anchor = this.anchor();
+      // at the very top anchor() means "stay at the top": here the first row stays put
+      const first = this.rows[0];
+      const anchor = this.scroller.scrollTop > 0 || !first ? this.anchor()
+        : { id: this.items[first.start].id, header: first.kind === "header", offset: 0 };
       const after = this.items.slice(this.before.length);
       this.before = [...page.entries, ...this.before];
       this.setItems(this.q, [...this.before, ...after], this.total, anchor, false, this.dated, start);
@@ -114,7 +117,7 @@ export class Timeline {
     this.index = new Map(items.map((it, i) => [it.id, i]));
     this.relayout(true);
     if (fresh && !anchor) this.scroller.scrollTop = 0;
-    if (anchor) this.restore(anchor);
+    if (anchor) { this.restore(anchor); this.render(); } // the rows there now, not a frame later
     if (this.wantYear && this.scrollToYear(this.wantYear)) this.wantYear = null;
     if (done) this.onLoaded(this);
   }
