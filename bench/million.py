@@ -12,11 +12,11 @@ Each part is selectable (`--only build,upsert,query,serve,similar,rescan`) and t
 - query: the HomeGallery grammar's common forms through `hg_serve.Gallery.page` (what
   `GET /api/entries` runs: count + 500 grid items), p50/p95. Target p95 < 100 ms.
 - serve: the real `hg-serve` over HTTP as the web app calls it: its first page
-  (`/api/entries?offset=0&limit=500`), the years page (`/api/years`), and a year jump:
-  the timeline loads the query's items in chunks of 500, 2000, then 5000
-  (static/timeline.js) and scrolls to the year once loaded, so the jump costs the load of
-  every chunk up to it; each chunk is timed (at most `--timeline-seconds`). Target: first
-  page p95 < 100 ms.
+  (`/api/entries?offset=0&limit=500`), the years page (`/api/years`), and a year jump to
+  the middle and the oldest year: the timeline loads its chunks (500, then 2000) from the
+  year's offset that `/api/years` gives, and the chunk before it when scrolled up
+  (static/timeline.js `jumpToYear`, `loadBefore`); each request timed. Target: first page
+  p95 < 100 ms.
 - similar: `similar:<id>` through `Gallery.page` with a clustered 720-d vector per entry
   (bench/similar.py's generator) on `--similar-entries` entries (default: all), and the
   numpy product alone over `--entries` random vectors (what the route costs at that size).
@@ -187,7 +187,7 @@ def part_query(home: Path, repeat: int) -> None:
     say(f"query: worst p95 {worst:.1f} ms (target < 100 ms)")
 
 
-def part_serve(home: Path, repeat: int, timeline_s: float) -> None:
+def part_serve(home: Path, repeat: int) -> None:
     proc, port = start_server(home)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -209,41 +209,20 @@ def part_serve(home: Path, repeat: int, timeline_s: float) -> None:
             say(f"serve: {name:24} {nbytes:>9,} B  cold p50 {pct(cold, 50):6.1f} p95 "
                 f"{pct(cold, 95):6.1f} ms; cached p50 {pct(cached, 50):6.1f} p95 "
                 f"{pct(cached, 95):6.1f} ms")  # fmt: skip
-        # the year jump: the timeline's chunked load, as timeline.js does it, until done
+        # the year jump (static/timeline.js jumpToYear): /api/years gives the year's offset,
+        # the timeline loads its chunks from there; scrolled up, the chunk before it
         years = orjson.loads(_body(conn, "/api/years"))
-        target = str(years[len(years) // 2]["year"]) if years else ""
-        offset, chunk, total, reached = 0, 0, None, None
-        chunk_ms: list[float] = []
-        nbytes = 0
-        t0 = time.perf_counter()
-        while (total is None or offset < total) and time.perf_counter() - t0 < timeline_s:
-            limit = CHUNKS[min(chunk, len(CHUNKS) - 1)]
-            chunk += 1
-            t1 = time.perf_counter()
-            body = _body(conn, f"/api/entries?offset={offset}&limit={limit}&nocache=jump")
-            chunk_ms.append((time.perf_counter() - t1) * 1000)
-            nbytes += len(body)
-            page = orjson.loads(body)
-            if not page["entries"]:
-                break
-            total = page["total"]
-            offset += len(page["entries"])
-            if reached is None and any(
-                (e.get("date") or "").startswith(target) for e in page["entries"]
-            ):
-                reached = time.perf_counter() - t0
-        full = time.perf_counter() - t0
-        whole = (
-            "the whole timeline"
-            if offset >= (total or 0)
-            else (f"stopped after --timeline-seconds {timeline_s:.0f}: {offset:,} of {total:,}")
-        )
-        say(f"serve: year jump to {target} (the middle year): its first items after "
-            f"{f'{reached:.1f} s' if reached else 'not reached'}; {whole} ({offset:,} items, "
-            f"{len(chunk_ms)} requests, {nbytes / 1e6:,.0f} MB uncompressed) in {full:.1f} s; "
-            f"per chunk p50 "
-            f"{pct(chunk_ms, 50):.0f} ms, p95 {pct(chunk_ms, 95):.0f} ms, last "
-            f"{chunk_ms[-1]:.0f} ms")  # fmt: skip
+        for label, year in (("the middle year", years[len(years) // 2]), ("the oldest", years[-1])):
+            offset = year["offset"]
+            for name, path in (
+                ("first chunk", f"/api/entries?offset={offset}&limit={CHUNKS[0]}"),
+                ("next chunk", f"/api/entries?offset={offset + CHUNKS[0]}&limit={CHUNKS[1]}"),
+                ("chunk before", f"/api/entries?offset={max(0, offset - CHUNKS[1])}"
+                                 f"&limit={min(offset, CHUNKS[1])}"),
+            ):  # fmt: skip
+                times = [get(conn, f"{path}&nocache=jump{i}")[0] * 1000 for i in range(repeat)]
+                say(f"serve: year jump to {year['year']} ({label}, offset {offset:,}): {name} "
+                    f"p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms")  # fmt: skip
         mem = rss_kib(proc.pid)
         say(f"serve: server RSS {mem['VmRSS'] >> 10} MB, peak {mem['VmHWM'] >> 10} MB")
         conn.close()
@@ -355,8 +334,6 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(PARTS), help="parts: " + ",".join(PARTS))
     ap.add_argument("--repeat", type=int, default=20, help="runs per query or HTTP call")
     ap.add_argument("--similar-entries", type=int, help="vectors for similar: (default: all)")
-    ap.add_argument("--timeline-seconds", type=float, default=120,
-                    help="stop the timeline's chunked load after this long")  # fmt: skip
     ap.add_argument("--dir", type=Path, help="work here (default: a temporary directory)")
     ap.add_argument("--keep", action="store_true", help="keep the gallery in --dir (reuse it)")
     args = ap.parse_args()
@@ -382,7 +359,7 @@ def main() -> None:
         if "query" in parts:
             part_query(home, args.repeat)
         if "serve" in parts:
-            part_serve(home, args.repeat, args.timeline_seconds)
+            part_serve(home, args.repeat)
         if "upsert" in parts:  # after the reads: it adds 500 entries
             part_upsert(home, n)
         if "similar" in parts:

@@ -1,7 +1,7 @@
 """What hg-build offers the tools after it (hg-serve): the one module they import of it.
 
 Reading (`check_readable`, `connect_readonly`, `empty_database`), searching (the query
-language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `search_fields`,
+language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `for_page`, `search_fields`,
 `media_by_id`, `existing_ids`, `fields_by_ids`, `visible_keys`), summaries (`years`, `tags`,
 the folder tree's `folders`, the map's
 `geo_snapshot` / `geo_rowids` / `geo_select`), near-duplicates (`find_duplicates`,
@@ -33,7 +33,7 @@ from hg_build.people_db import PeopleError
 from hg_build.query import QueryError, compile_query
 from hg_build.query.compile import Compiled, entries_where
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, search_fields
+from hg_build.query.search import count, for_page, search_fields
 from hg_build.store import open_readonly
 from hg_build.summaries import GeoSnapshot, geo_rowids, geo_select, geo_snapshot, tags, years
 
@@ -58,6 +58,7 @@ __all__ = [
     "fields_by_ids",
     "find_duplicates",
     "folders",
+    "for_page",
     "geo_rowids",
     "geo_select",
     "geo_snapshot",

@@ -21,7 +21,7 @@ from hg_build import record
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
@@ -129,7 +129,10 @@ BEGIN DELETE FROM person_faces WHERE entry_id = OLD.id; END""",
 DDL += "".join(f"{statement};\n" for statement in PEOPLE_TABLES)
 
 INDEXES = """
-CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
+-- the results' default order (ts DESC, id) as an index (a `ts` range reads it too): a page
+-- deep in them (the web app's year jump, offset 500k of 1M) skips index entries instead
+-- of sorting every row before it
+CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts DESC, id);
 CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated);
 CREATE INDEX IF NOT EXISTS entries_year ON entries (year, month, day);
 -- year:Y in date order walks entries_year_ts and stops at the limit (no sort, no row reads)
@@ -149,6 +152,40 @@ CREATE INDEX IF NOT EXISTS entries_month_day ON entries (month, day, year);
 """
 """Indexes for queries only (the upserts' lookups use the keys and files_entry): a fresh
 build creates them at its end, one sort each, instead of updating them per row."""
+
+TEXT_INDEX_TABLE = (
+    "CREATE VIRTUAL TABLE entries_text USING fts5(text, content='entries', "
+    "content_rowid='rowid', tokenize='trigram case_sensitive 1')"
+)
+"""The free-text search's index: FTS5 over `entries.text` (an external-content table: the
+text is stored once, in `entries`), tokenised into trigrams, so a phrase query of 3+
+characters finds exactly the rows `instr(text, term) > 0` finds (substrings, not words)
+without reading every row's haystack; case-sensitive because both sides are casefolded
+already (hg_build.query.compile). Shorter terms stay on instr()."""
+TEXT_INDEX_TRIGGERS = (
+    # Every write of entries.text keeps the index in step. An upsert is INSERT OR REPLACE,
+    # whose delete of the old row fires no DELETE trigger (recursive_triggers is off, see
+    # the faces triggers): the BEFORE INSERT trigger takes the old row's text out first.
+    """CREATE TRIGGER entries_text_replaced BEFORE INSERT ON entries BEGIN
+INSERT INTO entries_text (entries_text, rowid, text)
+  SELECT 'delete', rowid, text FROM entries WHERE id = NEW.id; END""",
+    """CREATE TRIGGER entries_text_inserted AFTER INSERT ON entries BEGIN
+INSERT INTO entries_text (rowid, text) VALUES (NEW.rowid, NEW.text); END""",
+    """CREATE TRIGGER entries_text_deleted AFTER DELETE ON entries BEGIN
+INSERT INTO entries_text (entries_text, rowid, text) VALUES ('delete', OLD.rowid, OLD.text);
+END""",
+    """CREATE TRIGGER entries_text_updated AFTER UPDATE OF text ON entries BEGIN
+INSERT INTO entries_text (entries_text, rowid, text) VALUES ('delete', OLD.rowid, OLD.text);
+INSERT INTO entries_text (rowid, text) VALUES (NEW.rowid, NEW.text); END""",
+)
+
+
+def _create_text_index(conn: sqlite3.Connection) -> None:
+    """The free-text index over the rows already there (one pass), then its triggers."""
+    conn.execute(TEXT_INDEX_TABLE)
+    conn.execute("INSERT INTO entries_text (entries_text) VALUES ('rebuild')")
+    for statement in TEXT_INDEX_TRIGGERS:
+        conn.execute(statement)
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
@@ -236,6 +273,20 @@ def _v7_to_v8(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v8_to_v9(conn: sqlite3.Connection) -> None:
+    """v9: the free-text index `entries_text` (FTS5, trigrams) and its triggers, made from
+    the entries' text; `entries_ts` is (ts DESC, id) (1M entries: see docs/benchmarks.md)."""
+    _create_text_index(conn)
+    conn.execute("DROP INDEX IF EXISTS entries_ts")  # was (ts): ties sorted for each page
+    conn.execute("CREATE INDEX entries_ts ON entries (ts DESC, id)")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        # the other indexes have statistics (a build's ANALYZE, approximate): this one
+        # needs its own, made the same way (1M entries: 0.3 s), else the planner takes
+        # entries_year_ts or entries_geo and sorts rather than walk it (as a fresh build)
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
@@ -244,6 +295,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _v5_to_v6,
     6: _v6_to_v7,
     7: _v7_to_v8,
+    8: _v8_to_v9,
 }
 """from_version -> step that brings a database to from_version + 1 in place."""
 
@@ -253,14 +305,28 @@ class SchemaError(RuntimeError):
 
 
 def create(conn: sqlite3.Connection, indexes: bool = True) -> None:
-    """Create the tables in one transaction (a killed run leaves an empty file)."""
-    ddl = DDL + (INDEXES if indexes else "")
+    """Create the tables in one transaction (a killed run leaves an empty file).
+    Without `indexes` (a fresh build) the query indexes and the free-text index with its
+    triggers wait for `create_indexes`."""
+    ddl = DDL
+    if indexes:
+        ddl += INDEXES + f"{TEXT_INDEX_TABLE};\n" + "".join(f"{t};\n" for t in TEXT_INDEX_TRIGGERS)
     conn.executescript(f"BEGIN;\n{ddl}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
 
 
 def create_indexes(conn: sqlite3.Connection) -> None:
-    """The query indexes (after a fresh build without them); a no-op when they exist."""
+    """The query indexes and the free-text index (after a fresh build without them); a
+    no-op when they exist."""
     conn.executescript(f"BEGIN;\n{INDEXES}\nCOMMIT;")
+    if not has_text_index(conn):
+        conn.execute("BEGIN")
+        _create_text_index(conn)
+        conn.execute("COMMIT")
+
+
+def has_text_index(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries_text'").fetchone()
+    return found is not None
 
 
 def version(conn: sqlite3.Connection) -> int:

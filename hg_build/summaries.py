@@ -17,7 +17,14 @@ from hg_build.query.compile import Compiled, entries_where
 
 
 def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str, Any]]:
-    """[{year, count, months: [{month, count}]}], newest year and month first."""
+    """[{year, count, offset, months: [{month, count}]}], newest year and month first.
+
+    `offset`: where the year's first entry is in the query's results (`search`'s order),
+    so a client can load the results from there instead of paging through every newer
+    year (1M entries: the web app's year jump). It is the count of the entries of the
+    years before it in that order, exact when local years follow the instants (`ts`): an
+    entry taken just after a new year in a zone east of UTC may sort among the old year.
+    None when the query is not in date order."""
     c = entries_where(query)
     rows = conn.execute(
         f"SELECT e.year, e.month, count(*) FROM entries e WHERE {c.where} "
@@ -29,9 +36,14 @@ def years(conn: sqlite3.Connection, query: str | Compiled = "") -> list[dict[str
         if year is None:
             continue
         if not out or out[-1]["year"] != year:
-            out.append({"year": year, "count": 0, "months": []})
+            out.append({"year": year, "count": 0, "offset": None, "months": []})
         out[-1]["count"] += n
         out[-1]["months"].append({"month": month, "count": n})
+    if c.dated:
+        before = 0
+        for y in out if not c.order.startswith("e.ts ASC") else reversed(out):
+            y["offset"] = before
+            before += y["count"]
     return out
 
 

@@ -150,7 +150,8 @@ class Gallery:
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
             total = api.count(conn, c)
-            found = api.search_fields(conn, c, grid.GRID_FIELDS, limit, offset)
+            form = api.for_page(conn, c, total, offset, limit)
+            found = api.search_fields(conn, form, grid.GRID_FIELDS, limit, offset)
             items = [grid.grid_item(m) for m in found]
         return {"total": total, "offset": offset, "dated": c.dated, "entries": items}
 

@@ -30,12 +30,16 @@ def compile_filtered(
         wheres.append(f"({part.where})")
         params += part.params
     main = compile_query(query, drive_by_tag, seed_scope=(" AND ".join(wheres), list(params)))
-    wheres.append(f"({main.where})")
+    return _and(wheres, params, main)
+
+
+def _and(wheres: list[str], params: list, main: Compiled) -> Compiled:
     return Compiled(
-        " AND ".join(wheres),
+        " AND ".join([*wheres, f"({main.where})"]),
         params + main.params,
         main.order,
         main.order_params,
         main.source,
         main.dated,
+        walk=None if main.walk is None else _and(wheres, params, main.walk),
     )

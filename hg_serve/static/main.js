@@ -166,12 +166,15 @@ async function renderPage() {
   try {
     if (state.view === "years") {
       await yearsPage(el, state.q, {
-        onYear: (y) => {
+        onYear: (y, offset) => {
           navigate("/", state.q);
-          // Loaded: jump now; else (another query, or still loading) once loaded.
-          const ready = timeline.q === effectiveQuery() && timeline.items.length === timeline.total;
-          if (ready) timeline.scrollToYear(y);
-          state.pendingYear = ready ? null : y;
+          // The year is loaded: jump now. Else load the results from the year's offset
+          // (a million entries: not every newer year first), or, without an offset (a
+          // static export), jump once everything is loaded.
+          const q = effectiveQuery();
+          const shown = timeline.q === q && timeline.scrollToYear(y);
+          if (!shown && offset !== null) timeline.jumpToYear(q, y, offset);
+          state.pendingYear = shown || offset !== null ? null : y;
         },
       });
     } else if (state.view === "tags") {

@@ -16,6 +16,9 @@ export class Timeline {
     this.index = new Map();
     this.rows = [];
     this.total = 0;
+    this.base = 0; // the place of items[0] in the query's results (a year jump: > 0)
+    this.before = [];
+    this.wantYear = null;
     this.dated = true; // the items are in date order: month headers
     this.q = null;
     this.generation = 0;
@@ -34,17 +37,24 @@ export class Timeline {
     return this.scroller.clientWidth < 600 ? 110 : 180;
   }
 
-  // Load every item of query q; keepAnchor keeps the first visible entry where it is.
+  // Load query q's items from `start` to the end; keepAnchor keeps the first visible entry
+  // where it is. `start` is 0 (every item), a year's place in the results (a year jump:
+  // the newer items load only when the view is scrolled up to them, see loadBefore), or,
+  // by default, where the shown items of q start (a refresh).
   // Every load ends in setItems, also one without results (the grid empties, the count
   // says 0): nothing of the previous query stays on screen.
-  async load(q, keepAnchor = false) {
+  async load(q, keepAnchor = false, start = null) {
     const generation = ++this.generation;
     const anchor = keepAnchor ? this.anchor() : null;
+    const base = start ?? (q === this.q ? this.base : 0);
+    if (start === null) this.wantYear = null;
+    this.before = []; // the items loadBefore put ahead of `base`
     const items = [];
-    let offset = 0;
+    let offset = base;
     let total = 0;
     let chunk = 0;
     let dated = true;
+    const all = () => (this.before.length ? [...this.before, ...items] : items);
     try {
       for (;;) {
         const page = await api.entries(q, offset, CHUNKS[Math.min(chunk++, CHUNKS.length - 1)]);
@@ -55,26 +65,60 @@ export class Timeline {
         total = page.entries.length ? page.total : offset; // fewer than announced: shrank meanwhile
         const done = offset >= total;
         // First chunk of a new query paints at once; a refresh swaps when complete.
-        if (!keepAnchor) this.setItems(q, items, total, null, done, dated);
+        if (!keepAnchor) this.setItems(q, all(), total, null, done, dated, base - this.before.length);
         if (done) break;
       }
     } catch (err) {
       if (generation === this.generation) this.onError(err);
       return;
     }
-    if (keepAnchor) this.setItems(q, items, total, anchor, true, dated);
+    if (keepAnchor) this.setItems(q, all(), total, anchor, true, dated, base - this.before.length);
   }
 
-  setItems(q, items, total, anchor, done, dated = true) {
+  // Show a year of query q without loading every newer item first (a million entries:
+  // minutes of JSON): load from the year's offset in the results (/api/years), then put
+  // its first month header at the top (setItems).
+  jumpToYear(q, year, offset) {
+    this.wantYear = String(year);
+    this.load(q, false, offset);
+  }
+
+  // The shown items start after the query's first (a year jump) and the view is near
+  // their top: load the chunk before them, keeping the entry at the top where it is.
+  async loadBefore() {
+    if (this.loadingBefore || this.base <= 0) return;
+    const generation = this.generation;
+    this.loadingBefore = true;
+    try {
+      const start = Math.max(0, this.base - CHUNKS[1]);
+      const page = await api.entries(this.q, start, this.base - start);
+      if (generation !== this.generation) return;
+      // at the very top anchor() means "stay at the top": here the first row stays put
+      const first = this.rows[0];
+      const anchor = this.scroller.scrollTop > 0 || !first ? this.anchor()
+        : { id: this.items[first.start].id, header: first.kind === "header", offset: 0 };
+      const after = this.items.slice(this.before.length);
+      this.before = [...page.entries, ...this.before];
+      this.setItems(this.q, [...this.before, ...after], this.total, anchor, false, this.dated, start);
+    } catch (err) {
+      if (generation === this.generation) this.onError(err);
+    } finally {
+      this.loadingBefore = false;
+    }
+  }
+
+  setItems(q, items, total, anchor, done, dated = true, base = 0) {
     const fresh = q !== this.q;
     this.q = q;
     this.dated = dated;
     this.items = items;
+    this.base = base; // the place of items[0] in the query's results
     this.total = total;
     this.index = new Map(items.map((it, i) => [it.id, i]));
     this.relayout(true);
     if (fresh && !anchor) this.scroller.scrollTop = 0;
-    if (anchor) this.restore(anchor);
+    if (anchor) { this.restore(anchor); this.render(); } // the rows there now, not a frame later
+    if (this.wantYear && this.scrollToYear(this.wantYear)) this.wantYear = null;
     if (done) this.onLoaded(this);
   }
 
@@ -134,6 +178,7 @@ export class Timeline {
 
   render() {
     if (!this.rows.length) return;
+    if (this.base > 0 && this.scroller.scrollTop < BUFFER) this.loadBefore();
     const top = this.scroller.scrollTop - BUFFER;
     const bottom = this.scroller.scrollTop + this.scroller.clientHeight + BUFFER;
     const first = rowAt(this.rows, Math.max(0, top));

@@ -11,11 +11,12 @@ const MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 export async function yearsPage(el, q, { onYear }) {
   const years = await api.years(q);
   el.innerHTML = `<h2>Years</h2><ul class="years">${years.map((y) => `
-    <li><a href="#" data-year="${y.year}" class="year">${y.year}</a> <span class="count">${y.count}</span>
+    <li><a href="#" data-year="${y.year}" data-offset="${y.offset ?? ""}" class="year">${y.year}</a> <span class="count">${y.count}</span>
       <span class="months">${y.months.map((m) => `<span title="${m.count}">${MONTH[m.month - 1]}</span>`).join("")}</span>
     </li>`).join("")}</ul>`;
   for (const a of el.querySelectorAll("a.year")) {
-    a.addEventListener("click", (e) => { e.preventDefault(); onYear(a.dataset.year); });
+    const offset = a.dataset.offset === "" ? null : Number(a.dataset.offset); // where it starts
+    a.addEventListener("click", (e) => { e.preventDefault(); onYear(a.dataset.year, offset); });
   }
 }
 

@@ -43,8 +43,21 @@ def comparable(home: Path) -> list[dict]:
     )
 
 
+def back_to_v8(home: Path) -> None:
+    """The database as schema v8 had it: no free-text index `entries_text`, no triggers."""
+    conn = sqlite3.connect(home / "gallery.db")
+    conn.executescript(
+        "DROP TRIGGER entries_text_replaced; DROP TRIGGER entries_text_inserted;"
+        "DROP TRIGGER entries_text_deleted; DROP TRIGGER entries_text_updated;"
+        "DROP TABLE entries_text; DROP INDEX entries_ts;"
+        "CREATE INDEX entries_ts ON entries (ts); PRAGMA user_version = 8;"
+    )
+    conn.close()
+
+
 def back_to_v7(home: Path) -> None:
     """The database as schema v7 had it: no people tables and triggers."""
+    back_to_v8(home)
     conn = sqlite3.connect(home / "gallery.db")
     conn.executescript(
         "DROP TRIGGER faces_inserted; DROP TRIGGER faces_updated; DROP TRIGGER faces_deleted;"
@@ -316,6 +329,24 @@ def test_schema_v6_is_migrated_in_place(home_and_source):
     assert "face_descriptors" in columns
     conn.close()
     assert hg_build(home, "query", "count(faces) = 0").returncode == 0
+
+
+def test_schema_v8_is_migrated_in_place_with_its_text_index(home_and_source):
+    """v8 -> v9: the free-text index is made from the entries' text; a search of 3+
+    characters then reads it and finds what it found before."""
+    home, _src = home_and_source
+    before = comparable(home)
+    found = {q: query(home, q) for q in ("dscn", "img_0002", "forest", "jp")}
+    assert found["dscn"] and found["forest"]
+    back_to_v8(home)
+    conn = migrated(home, before, 8)
+    conn.execute("INSERT INTO entries_text (entries_text, rank) VALUES ('integrity-check', 1)")
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM entries e ORDER BY e.ts DESC, e.id LIMIT 5 OFFSET 9"
+    ).fetchall()
+    assert [row[-1] for row in plan] == ["SCAN e USING COVERING INDEX entries_ts"]
+    conn.close()
+    assert {q: query(home, q) for q in found} == found
 
 
 def test_schema_v7_is_migrated_in_place_and_its_faces_grouped(home_and_source):

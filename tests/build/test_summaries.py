@@ -41,14 +41,29 @@ def conn(tmp_path):
 
 def test_years_newest_first_with_months(conn):
     assert summaries.years(conn) == [
-        {"year": 2020, "count": 3, "months": [{"month": 3, "count": 1}, {"month": 1, "count": 2}]},
-        {"year": 2019, "count": 1, "months": [{"month": 12, "count": 1}]},
-    ]
+        {"year": 2020, "count": 3, "offset": 0,
+         "months": [{"month": 3, "count": 1}, {"month": 1, "count": 2}]},
+        {"year": 2019, "count": 1, "offset": 3, "months": [{"month": 12, "count": 1}]},
+    ]  # fmt: skip
     assert summaries.years(conn, "make:nikon") == [
-        {"year": 2020, "count": 1, "months": [{"month": 3, "count": 1}]},
-        {"year": 2019, "count": 1, "months": [{"month": 12, "count": 1}]},
+        {"year": 2020, "count": 1, "offset": 0, "months": [{"month": 3, "count": 1}]},
+        {"year": 2019, "count": 1, "offset": 1, "months": [{"month": 12, "count": 1}]},
     ]
     assert summaries.years(conn, "year:1999") == []
+
+
+@pytest.mark.parametrize("q", ["", "order by date asc", "make:nikon order by date asc",
+                               "not tag:sea", "order by random"])  # fmt: skip
+def test_a_years_offset_is_where_its_first_entry_is_in_the_results(conn, q):
+    """The web app loads a query's results from a year's offset to jump there."""
+    ids = list(search_ids(conn, q))
+    years = {r[0]: r[1] for r in conn.execute("SELECT id, year FROM entries")}
+    for y in summaries.years(conn, q):
+        if "random" in q:
+            assert y["offset"] is None
+            continue
+        assert years[ids[y["offset"]]] == y["year"]
+        assert all(years[i] != y["year"] for i in ids[: y["offset"]])
 
 
 def test_tags_most_used_first(conn):

@@ -56,6 +56,9 @@ def test_years_tags_geo(server):
     y2008 = years[-1]
     assert y2008["count"] == 9 and y2008["months"] == [{"month": 10, "count": 9}]
     assert sum(y["count"] for y in years) == 15
+    assert y2008["offset"] == 6  # its first entry's place in /api/entries (the year jump)
+    first = server.get("/api/entries?offset=6&limit=1").json()["entries"][0]
+    assert first["date"].startswith("2008") and years[0]["offset"] == 0
     tags = server.get("/api/tags").json()
     assert {t["tag"]: t["count"] for t in tags} == {"beach": 1, "holiday": 1, "forest": 1}
     geo = server.get("/api/geo").json()

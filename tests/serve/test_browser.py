@@ -131,6 +131,66 @@ def test_scroll_and_jump_to_year(server, browser):
     context.close()
 
 
+def test_a_year_jump_loads_from_the_years_offset_not_every_newer_entry(server, browser):
+    """The years page's jump to the oldest year asks for the results from that year's
+    offset (/api/years) and shows its photos while the load of the whole timeline is
+    still under way (held here: at a million entries it takes minutes); scrolled up, the
+    newer entries load in front of them, the view staying where it is."""
+    years = server.get("/api/years").json()
+    oldest = years[-1]
+    assert oldest["year"] == 2008 and oldest["offset"] == 6
+    wanted = {e["id"] for e in server.get("/api/entries?q=year:2008&limit=50").json()["entries"]}
+    context = browser.new_context(viewport={"width": 900, "height": 360})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    held, asked = [], []
+
+    def entries(route):
+        query = dict(p.split("=", 1) for p in route.request.url.split("?", 1)[1].split("&"))
+        asked.append(int(query["offset"]))
+        if query["offset"] == "0" and len(asked) == 1:
+            held.append(route)  # the timeline's full load from the top: not answered yet
+        else:
+            route.continue_()
+
+    pg.route("**/api/entries?*", entries)
+    try:
+        pg.goto(server.url + "/years")
+        pg.wait_for_selector(".years a.year[data-year='2008']")
+        assert held and pg.locator(".cell").count() == 0
+        pg.locator(".years a.year[data-year='2008']").click()
+        pg.wait_for_url("**/")
+        header_of_year_at_top(pg, 2008)
+        assert asked[1] == 6  # from the year's offset, not from the top again
+        # the photos in the view's top 300 px are 2008's (newer ones may come above them)
+        pg.wait_for_function(
+            "ids => { const t = document.querySelector('#timeline').getBoundingClientRect();"
+            " const top = [...document.querySelectorAll('.cell')].filter(e => {"
+            " const y = e.getBoundingClientRect().top - t.top; return y >= 0 && y < 300; });"
+            " return top.length > 0 && top.every(e => ids.includes(e.dataset.id)); }",
+            arg=sorted(wanted),
+        )
+        shown = set(pg.eval_on_selector_all(".cell", "els => els.map(e => e.dataset.id)"))
+        assert wanted <= shown
+        pg.wait_for_selector(".cell img.loaded")
+        # scrolled to the top: the 6 newer entries are put in front (loadBefore)
+        # the newer entries come in front of the year at once (its header was at the top
+        # of what was loaded): the view stays on 2008
+        pg.wait_for_function("() => document.querySelectorAll('.cell').length === 15")
+        header_of_year_at_top(pg, 2008)
+        pg.eval_on_selector("#timeline", "t => { t.scrollTop = 0; }")
+        pg.wait_for_function(
+            "() => document.querySelector('.cell[data-index=\"14\"]') !== null"
+            " || document.querySelectorAll('.month').length >= 3"
+        )
+        pg.wait_for_selector(".month[data-month^='2021']")
+        assert 0 in asked[2:]  # the chunk before the year's offset
+    finally:
+        for route in held:
+            route.continue_()
+        context.close()
+
+
 def test_detail_keys_info_and_zoom(server, page):
     page.goto(server.url + "/")
     loaded(page, 15)
