@@ -47,6 +47,9 @@ class ChunkCounts:
     offered_total: int = 0
     failed: set[Key] = field(default_factory=set)
     """Files with an error record in this chunk (hg-index's or hg-extract's)."""
+    build_errors: int = 0
+    """Error records hg-build printed (news) in this chunk: a stage kept across chunks has
+    no exit status per chunk to say that some inputs failed."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def index_line(self, line: bytes) -> None:
