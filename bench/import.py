@@ -1,19 +1,36 @@
-"""Import speed: time to the first entry in the database and total time of the chunked
-import (`bin/hg-import`: HomeGallery's batches, deferred index commits) against one
-non-chunked pass (`hg-index | hg-extract | hg-build`), on the same generated archive, in the
-same run.
+"""Import speed: time to the first entry in the database, wall time, CPU seconds and peak
+memory of the chunked import (`bin/hg-import`: HomeGallery's batches, deferred index
+commits) against one non-chunked pass (`hg-index | hg-extract | hg-build`), on the same
+generated archive, in the same run; with `--homegallery DIR`, also HomeGallery's
+`gallery run import` (a checkout built per ../shared/reference/homegallery-anchor.md; AI
+and geo off), interleaved with hg's runs, round after round.
 
-The archive: N real-sized JPEGs (2-12 MP camera photos of ../shared/media, copied with a
-varying number of bytes appended after the image, so every copy has its own checksum and is
-extracted as a new photo), 100 per folder. Targets: first entry < 60 s; chunked total <= 1.1x
-the single pass.
+The archive: N JPEGs copied with 4 different bytes appended after the image, so every copy
+has its own checksum and is extracted as a new photo, 100 per folder: `--corpus camera`
+(11 camera photos of 2-12 MP, ~1.3 MB average) or `--corpus samples` (the 87 JPEGs of
+exif-samples, ~0.29 MB average: issue 15's 1,000-JPEG corpus).
 
-Usage: python bench/import.py [--files 5000] [--workdir DIR] [--keep]
+CPU seconds: user + sys of the run and every process it waited for (os.wait4). Peak memory:
+the largest sum of PSS over the run's process tree (sampled every 0.25 s; PSS shares the
+forked workers' common pages, so the sum is what the run takes). The machine's load is
+printed for every run: the machine is shared, so wall times move with it; CPU seconds
+hardly. `--cron K`: afterwards, K new files into the chunked run's gallery, imported again
+(a cron run).
+
+Targets (issue 15): chunked total <= 1.15x the single pass; first entry < 60 s (10 s for a
+10k archive); hg-import CPU <= 1/3 of HomeGallery's and wall >= 3x faster (quiet machine);
+peak memory < 600 MB; a cron run with a handful of new files in seconds.
+
+Usage: python bench/import.py [--files 5000] [--corpus camera|samples] [--rounds 1]
+       [--ml local|off] [--homegallery DIR] [--no-single] [--cron K] [--tools DIR]
+       [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import platform
 import shutil
@@ -28,7 +45,8 @@ from hg_common.home import DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT / ".." / "shared" / "media" / "exif-samples" / "jpg"
-BIN = Path(sys.executable).parent
+TOOLS = {"root": ROOT, "bin": Path(sys.executable).parent}
+"""The checkout whose tools run (`--tools DIR`: e.g. main's, for a before/after)."""
 PHOTOS = [
     "Reconyx_HC500_Hyperfire.jpg",
     "hdr/canon_hdr_NO.jpg",
@@ -44,11 +62,17 @@ PHOTOS = [
 ]
 
 
-def make_archive(root: Path, count: int) -> int:
+def corpus(name: str) -> list[bytes]:
+    if name == "samples":
+        return [p.read_bytes() for p in sorted(MEDIA.rglob("*")) if p.suffix.lower() == ".jpg"]
+    return [(MEDIA / p).read_bytes() for p in PHOTOS]
+
+
+def make_archive(root: Path, count: int, name: str = "camera", first: int = 0) -> int:
     """`count` copies, each with its own appended bytes; returns the total size."""
-    blobs = [(MEDIA / p).read_bytes() for p in PHOTOS]
+    blobs = corpus(name)
     total = 0
-    for i in range(count):
+    for i in range(first, first + count):
         folder = root / f"folder{i // 100:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         data = blobs[i % len(blobs)] + i.to_bytes(4, "big")
@@ -70,71 +94,220 @@ def entries(db: Path) -> int:
         return 0
 
 
-def timed(cmd: list[str] | str, home: Path, shell: bool = False) -> dict:
-    """Run an import; poll the database for its first entry."""
-    env = {**os.environ, "HG_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    log = open(home.parent / f"{home.name}.log", "w")  # noqa: SIM115
+def hg_entries(db: Path) -> int:
+    """Entries of a HomeGallery database (gzipped JSON, `data` a list); -1 if unreadable."""
+    try:
+        return len(json.loads(gzip.decompress(db.read_bytes()))["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def tree_pss(root: int) -> int:
+    """Bytes of PSS of `root` and all its descendants (now)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def measured(cmd: list[str] | str, log: Path, env: dict, shell=False, cwd=None, first=None):
+    """Run `cmd`; wall, CPU (user + sys of it and what it waited for), peak PSS of its
+    tree, mean load, exit; `first()` polled for the time of the first entry."""
+    out = open(log, "w")  # noqa: SIM115
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, shell=shell, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    first = None
-    loads = []
-    next_load = start
-    while proc.poll() is None:
-        if time.monotonic() >= next_load:
+    proc = subprocess.Popen(
+        cmd, shell=shell, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=out
+    )
+    first_at = None
+    loads, peak = [], 0
+    next_load = next_mem = start
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        now = time.monotonic()
+        if now >= next_load:
             loads.append(os.getloadavg()[0])
-            next_load += 10
-        if first is None and entries(home / DATABASE) > 0:
-            first = time.monotonic() - start
-        time.sleep(0.1)
+            next_load += 5
+        if now >= next_mem:
+            peak = max(peak, tree_pss(proc.pid))
+            next_mem = now + 0.25
+        if first is not None and first_at is None and first() > 0:
+            first_at = time.monotonic() - start
+        time.sleep(0.05)
     total = time.monotonic() - start
-    log.close()
-    if first is None and entries(home / DATABASE) > 0:
-        first = total
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.close()
     return {
         "exit": proc.returncode,
-        "first": first,
+        "first": first_at,
         "total": total,
-        "entries": entries(home / DATABASE),
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak": peak,
+        "maxrss": usage.ru_maxrss * 1024,
         "load": sum(loads) / len(loads) if loads else os.getloadavg()[0],
     }
+
+
+def hg_env(home: Path) -> dict:
+    path = f"{TOOLS['bin']}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "HG_HOME": str(home), "PATH": path}
+
+
+def run_hg(name: str, src: Path, work: Path, rnd: int, ml: str) -> dict:
+    home = work / f"{name}-{rnd}"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[extract]\nml = "{ml}"\n')
+    if name == "chunked":
+        cmd: list[str] | str = [str(TOOLS["root"] / "bin" / "hg-import"), "-q", str(src)]
+    else:
+        cmd = f"hg-index -q {src} | hg-extract -q | hg-build -q"
+    db = home / DATABASE
+    r = measured(cmd, work / f"{home.name}.log", hg_env(home), name != "chunked", None,
+                 lambda: entries(db))  # fmt: skip
+    r["entries"] = entries(db)
+    r["home"] = home
+    return r
+
+
+HG_CONFIG = """\
+baseDir: {run}
+configDir: '{{baseDir}}/config'
+cacheDir: '{{baseDir}}/cache'
+sources: [{{dir: {src}, index: '{{configDir}}/corpus.idx'}}]
+extractor:
+  apiServer:
+    url: 'http://127.0.0.1:9'
+    disable: [similarDetection, objectDetection, faceDetection]
+  geoReverse: {{url: 'http://127.0.0.1:9'}}
+  useNative: [ffprobe, ffmpeg]
+pluginManager: {{disabled: [geoAddressExtractor, aiExtractor]}}
+server: {{host: 127.0.0.1, port: 3100, openBrowser: false}}
+"""
+
+
+def run_homegallery(checkout: Path, src: Path, work: Path, rnd: int) -> dict:
+    """HomeGallery's `gallery run import` (index, extract, database) into its own dir."""
+    run = work / f"homegallery-{rnd}"
+    (run / "config").mkdir(parents=True)
+    config = run / "gallery.config.yml"
+    config.write_text(HG_CONFIG.format(run=run, src=src))
+    cmd = ["node", str(checkout / "gallery.js"), "-c", str(config), "run", "import"]
+    db = run / "config" / "database.db"
+    r = measured(cmd, work / f"homegallery-{rnd}.log", dict(os.environ), cwd=checkout,
+                 first=lambda: int(db.exists()))  # fmt: skip
+    r["entries"] = hg_entries(db)
+    return r
+
+
+def show(name: str, r: dict, files: int) -> None:
+    first = f"{r['first']:.1f} s" if r["first"] is not None else "-"
+    print(
+        f"{name:12s} exit {r['exit']}, first entry {first}, wall {r['total']:.1f} s, "
+        f"CPU {r['cpu']:.1f} s, peak PSS {r['peak'] / 2**20:.0f} MiB (largest process "
+        f"{r['maxrss'] / 2**20:.0f} MiB), {files / r['total']:.1f} files/s, "
+        f"{r['entries']} entries, mean load {r['load']:.2f}",
+        flush=True,
+    )
+
+
+def mean(runs: list[dict], key: str) -> float:
+    return sum(r[key] for r in runs) / len(runs)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--corpus", choices=("camera", "samples"), default="camera")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument(
+        "--ml",
+        choices=("local", "off"),
+        default="local",
+        help="hg-extract's ML step ([extract] ml); off for a fair HomeGallery comparison "
+        "(its AI is off)",
+    )
+    ap.add_argument("--homegallery", type=Path, help="a HomeGallery checkout, built")
+    ap.add_argument("--no-single", action="store_true", help="no one-pass run")
+    ap.add_argument("--cron", type=int, default=0, help="then import K new files again")
+    ap.add_argument("--tools", type=Path, help="run this checkout's tools (its .venv)")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the archive and homes")
     args = ap.parse_args()
+    if args.tools:
+        TOOLS.update(root=args.tools.resolve(), bin=args.tools.resolve() / ".venv" / "bin")
     work = Path(tempfile.mkdtemp(prefix="hg-bench-import-", dir=args.workdir))
+    ok = True
     try:
         src = work / "src"
         t = time.monotonic()
-        size = make_archive(src, args.files)
+        size = make_archive(src, args.files, args.corpus)
         print(
-            f"archive: {args.files} JPEGs, {size / 2**30:.2f} GiB in {time.monotonic() - t:.0f} s"
+            f"archive: {args.files} JPEGs ({args.corpus}), {size / 2**20:.0f} MiB in "
+            f"{time.monotonic() - t:.0f} s"
         )
         print(f"machine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()}")
-        runs = {}
-        for name, cmd, shell in (
-            ("chunked", [str(ROOT / "bin" / "hg-import"), "-q", str(src)], False),
-            ("single", f"hg-index -q {src} | hg-extract -q | hg-build -q", True),
-        ):
-            home = work / name
-            home.mkdir()
-            runs[name] = r = timed(cmd, home, shell)
+        print(f"hg: {TOOLS['root']}, [extract] ml = {args.ml!r}")
+        names = ["chunked"] + ([] if args.no_single else ["single"])
+        if args.homegallery:
+            names.append("homegallery")
+        runs: dict[str, list[dict]] = {n: [] for n in names}
+        for rnd in range(args.rounds):
+            order = names if rnd % 2 == 0 else names[::-1]  # interleaved: neither always first
+            for name in order:
+                if name == "homegallery":
+                    r = run_homegallery(args.homegallery.resolve(), src, work, rnd)
+                else:
+                    r = run_hg(name, src, work, rnd, args.ml)
+                runs[name].append(r)
+                show(f"{name} #{rnd + 1}", r, args.files)
+                ok &= r["entries"] == args.files or name == "homegallery"
+        print(f"load now {os.getloadavg()}")
+        if "single" in runs:
+            ratio = mean(runs["chunked"], "total") / mean(runs["single"], "total")
+            cpu = mean(runs["chunked"], "cpu") / mean(runs["single"], "cpu")
             print(
-                f"{name:8s} exit {r['exit']}, first entry {r['first']:.1f} s, total "
-                f"{r['total']:.1f} s, {args.files / r['total']:.1f} files/s, "
-                f"{r['entries']} entries, mean load {r['load']:.2f}",
-                flush=True,
+                f"chunked/single: wall {ratio:.2f}x (target <= 1.15x), CPU {cpu:.2f}x; first "
+                f"entry chunked {mean(runs['chunked'], 'first'):.1f} s vs single "
+                f"{mean(runs['single'], 'first'):.1f} s"
             )
-        ratio = runs["chunked"]["total"] / runs["single"]["total"]
-        print(
-            f"chunked/single total: {ratio:.2f}x (target <= 1.1x); first entry chunked "
-            f"{runs['chunked']['first']:.1f} s (target < 60 s) vs single "
-            f"{runs['single']['first']:.1f} s"
-        )
-        ok = all(r["entries"] == args.files for r in runs.values())
+        if "homegallery" in runs:
+            hg, other = runs["chunked"], runs["homegallery"]
+            print(
+                f"hg-import/HomeGallery: wall {mean(hg, 'total') / mean(other, 'total'):.2f}x "
+                f"(HomeGallery {mean(other, 'total') / mean(hg, 'total'):.2f}x slower; target "
+                f">= 3x), CPU {mean(hg, 'cpu') / mean(other, 'cpu'):.2f}x (target <= 0.33x), "
+                f"peak PSS {mean(hg, 'peak') / 2**20:.0f} vs {mean(other, 'peak') / 2**20:.0f} "
+                "MiB"
+            )
+        if args.cron:
+            home = runs["chunked"][-1]["home"]
+            make_archive(src / "new", args.cron, args.corpus, first=args.files)
+            r = measured([str(TOOLS["root"] / "bin" / "hg-import"), "-q", str(src)],
+                         work / "cron.log", hg_env(home))  # fmt: skip
+            r["entries"] = entries(home / DATABASE)
+            show(f"cron +{args.cron}", r, args.cron)
+            ok &= r["entries"] == args.files + args.cron
         return 0 if ok else 1
     finally:
         if not args.keep:

@@ -17,12 +17,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from hg_build import db, failures, people_db
 from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
 from hg_build.ml import ml_fields
 from hg_build.upsert import write_batch
-from hg_common.records import SCHEMA_VERSION, error_record
+from hg_common.records import FLUSH, SCHEMA_VERSION, error_record
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,17 @@ class Summary:
     ml: int = 0  # `ml` records applied (similarity and objects of entries)
 
 
-def timed_chunks(blocks: Iterable[list[Any]], size: int, max_delay: float) -> Iterator[list[Any]]:
+def timed_chunks(
+    blocks: Iterable[list[Any]],
+    size: int,
+    max_delay: float,
+    barrier: Callable[[Any], bool] | None = None,
+) -> Iterator[list[Any]]:
     """Chunks of at most `size` records, cut early `max_delay` s after a chunk's first
     record. The input comes in blocks (lists of records, e.g. `parallel.line_blocks`): a
     reader thread hands over a block at a time, not a record (a queue operation per line
-    was ~10 % of a 100k build's writer)."""
+    was ~10 % of a 100k build's writer). A record `barrier` says is one (a `flush`) cuts
+    the chunk at once and is a chunk of its own: whoever wrote it waits for its answer."""
     q: queue.Queue[Any] = queue.Queue(maxsize=8)
 
     def reader() -> None:
@@ -73,6 +81,21 @@ def timed_chunks(blocks: Iterable[list[Any]], size: int, max_delay: float) -> It
             if chunk:
                 yield chunk
             raise block.exc
+        if barrier is not None and any(map(barrier, block)):
+            for item in block:
+                if barrier(item):
+                    if chunk:
+                        yield chunk
+                    yield [item]
+                    chunk = []
+                    continue
+                if not chunk:
+                    deadline = time.monotonic() + max_delay
+                chunk.append(item)
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+            continue
         if not chunk and block:
             deadline = time.monotonic() + max_delay
         chunk += block
@@ -82,6 +105,29 @@ def timed_chunks(blocks: Iterable[list[Any]], size: int, max_delay: float) -> It
             deadline = time.monotonic() + max_delay
     if chunk:
         yield chunk
+
+
+def is_flush(item: Any) -> bool:
+    """A `flush` record (a barrier, see `hg_common.records`), parsed or as its input line
+    (lineno, bytes)."""
+    if isinstance(item, dict):
+        return item.get("type") == FLUSH
+    line = item[1]
+    if b'"flush"' not in line[:40]:  # the cheap test first: every input line passes here
+        return False
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("type") == FLUSH
+
+
+def flush_of(items: list[Any]) -> dict[str, Any] | None:
+    """The `flush` record when a chunk is one (`timed_chunks` gives each its own chunk)."""
+    if len(items) == 1 and is_flush(items[0]):
+        item = items[0]
+        return item if isinstance(item, dict) else orjson.loads(item[1])
+    return None
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from hg_build import db, events, failures
-from hg_build.build import timed_chunks
+from hg_build.build import is_flush, timed_chunks
 from hg_build.parallel import default_workers, line_blocks
 from hg_build.rebuild import rebuild
 from hg_build.store import READ_CHUNK, build, open_for_build, open_readonly, writer_lock
@@ -55,7 +55,8 @@ records), one transaction per chunk; or rebuild it from the index and storage.
   hg-build people [name|merge|move|reject|recluster …]   (faces grouped into people)
 
 Error records are kept as the files' failures (`hg-build failures`) and printed on stdout
-when they are new or changed; known ones are only counted.
+when they are new or changed; known ones are only counted. A `flush` record is printed on
+stdout once everything before it is committed (hg-import's chunks; see hg_common.records).
 
 exit status: 0 ok; 1 some inputs failed (error records, new ones printed on stdout); 2
 usage or config error."""
@@ -113,7 +114,12 @@ def _build(argv: Sequence[str]) -> int:
             s = rebuild(database, cfg.index_dir, cfg.storage, events_path, out.write, workers)
         else:
             read = max(chunk, READ_CHUNK)  # cut to `chunk` per transaction in the live file
-            chunks = timed_chunks(line_blocks(sys.stdin.buffer), read, 2.0)
+            chunks = timed_chunks(line_blocks(sys.stdin.buffer), read, 2.0, is_flush)
+
+            def flushed(record: dict) -> None:  # the writer of the flush waits for this
+                out.write(record)
+                out.flush()
+
             s = build(
                 cfg,
                 database,
@@ -123,6 +129,7 @@ def _build(argv: Sequence[str]) -> int:
                 out.flush,
                 workers=workers,
                 chunk_size=chunk,
+                on_flush=flushed,
             )
     out.flush()
     if not args.quiet:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hg_build import db, people_db, schema
-from hg_build.build import Builder, RunState, Summary
+from hg_build.build import Builder, RunState, Summary, flush_of
 from hg_build.parallel import ChunkWriter, Item, default_workers
 from hg_build.rebuild import fresh_database, rebuild
 from hg_common.config import Config
@@ -119,8 +119,13 @@ def build(
     fresh_seconds: float = FRESH_SECONDS,
     workers: int | None = None,
     chunk_size: int | None = None,
+    on_flush: Callable[[dict], None] = lambda record: None,
 ) -> Summary:
     """Apply chunks of records (or input lines), one transaction each.
+
+    A chunk that is a `flush` record (`build.flush_of`) is answered with `on_flush(record)`
+    once everything before it is committed (a fresh file is put in place first): one
+    hg-build can serve all of hg-import's chunks.
 
     A first build (see `is_fresh`) goes into a fresh file (`rebuild.fresh_database`), which
     is put in place when the input ends or after `fresh_seconds`, whichever is first; the
@@ -140,6 +145,9 @@ def build(
                 writer.use(Builder(conn, on_error, run), fresh=True, own_transaction=False)
                 deadline = time.monotonic() + fresh_seconds
                 for items, future in stream:
+                    if flush_of(items) is not None:  # committed means in place: end here
+                        carried = items
+                        break
                     cut = first_ml(items)
                     if cut is not None:  # the photos are in: show them, the ML step follows
                         if cut:
@@ -158,10 +166,15 @@ def build(
                 with db.transaction(conn):  # a migrated database's faces: into people now
                     people_db.update(conn)
             writer.use(Builder(conn, on_error, run), fresh=False, own_transaction=True)
-            if carried:
+            if carried and (flush := flush_of(carried)) is not None:
+                on_flush(flush)
+            elif carried:
                 writer.write(carried, None)
                 after_chunk()
             for items, future in stream:
+                if (flush := flush_of(items)) is not None:
+                    on_flush(flush)  # the chunks before it were written, each committed
+                    continue
                 cut = first_ml(items)
                 if cut:  # the entries before the chunk's first ML results: committed first
                     writer.write(items[:cut], None)

@@ -131,11 +131,18 @@ def group_records(
     every group mate of a touched file, so consecutive file records of one (source, folder)
     are one folder's. A `move` is both passed through (hg-build updates the path) and
     grouped (its entry is re-emitted; its outputs already exist, so that costs no work).
+    A `flush` record ends the folder's run: its groups come before it.
     """
     buffer: list[dict[str, Any]] = []
     key: tuple[str, str] | None = None
     for rec in stream:
         kind = rec.get("type")
+        if kind == records.FLUSH:  # a barrier: the files before it are one chunk's
+            if buffer:
+                yield from make_groups(buffer)
+            buffer, key = [], None
+            yield rec
+            continue
         if kind in PASS_THROUGH:
             yield rec
         if kind not in records.FILE_TYPES or not rec.get("checksum"):

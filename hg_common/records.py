@@ -19,6 +19,15 @@ Records printed by hg-index (v1):
             of it that hg-index cannot read was reported in this run, so hg-build may forget
             the index failures of that source that were not reported again.
 
+A record every stage passes on in its place, in order (v1):
+
+- `flush`   a barrier (hg-import writes one after each chunk's records): hg-extract prints
+            it once every record before it is answered (entries, errors, skips, ML results,
+            transcoded videos), hg-build once everything before it is committed. So one
+            hg-extract | hg-build can serve many chunks, and the writer knows when a chunk is
+            done without closing the pipe. Fields besides `type`/`v` (e.g. `chunk`) are
+            passed through untouched.
+
 `path` is relative to the source's `root`, always with `/` separators.
 """
 
@@ -38,6 +47,7 @@ FILE = "file"
 ERROR = "error"
 SKIP = "skip"
 SCANNED = "scanned"
+FLUSH = "flush"
 
 FILE_TYPES = (ADD, CHANGE, MOVE, FILE)
 """Record types that describe a file present on disk, with its checksum."""
@@ -71,6 +81,10 @@ def skip_record(stage: str, reason: str, **fields: Any) -> dict[str, Any]:
 
 def scanned_record(source: str, root: str) -> dict[str, Any]:
     return {"type": SCANNED, "v": SCHEMA_VERSION, "source": source, "root": root}
+
+
+def flush_record(chunk: int) -> dict[str, Any]:
+    return {"type": FLUSH, "v": SCHEMA_VERSION, "chunk": chunk}
 
 
 def versioned_header(line: bytes | str, kind: str) -> dict[str, Any] | None:

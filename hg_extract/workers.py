@@ -6,6 +6,9 @@ at most two units per worker are in flight and LOOKAHEAD items are read ahead, s
 does not grow with the archive. Results come back in submission order. Geo lookups run here, in the
 parent (one offline tree, one global Nominatim rate limit). Video transcodes are queued and
 run after every chunk, so a run's images appear first; only those few small records wait.
+A `flush` record in the input is answered like the input's end (all of that, then the record
+itself), with the workers, exiftools and geocoder kept for what follows: hg-import runs
+one hg-extract for all its chunks.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from hg_common import layout
 from hg_common.entry import entry_record
 from hg_common.groups import Group, Unsupported, group_records, next_primary
 from hg_common.progress import Progress
-from hg_common.records import skip_record
+from hg_common.records import FLUSH, skip_record
 from hg_extract import extractor, failures
 from hg_extract.entry import coordinates, file_error, is_failure, not_imported
 from hg_extract.extractor import Failure, GroupResult, Options, describe, may_pass
@@ -107,6 +110,9 @@ class _Lookahead:
     def __init__(self, items: Iterable[Group | dict[str, Any]]) -> None:
         self._items: deque[Any] = deque()
         self._files = 0
+        self._barriers = 0
+        """`flush` records read ahead: the input before the first one has ended, as far as
+        the unit sizes go (a chunk of hg-import ends on both workers together)."""
         self._ended = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -120,6 +126,7 @@ class _Lookahead:
                         self._cond.wait()
                     self._items.append(item)
                     self._files += len(item.files) if isinstance(item, Group) else 0
+                    self._barriers += is_flush(item)
                     self._cond.notify_all()
         except BaseException as exc:  # re-raised by the dispatcher
             self._error = exc
@@ -139,10 +146,11 @@ class _Lookahead:
                     return
                 if not isinstance(self._items[0], Group):
                     record = self._items.popleft()
+                    self._barriers -= is_flush(record)
                     self._cond.notify_all()
                 else:
                     record = None
-                    size = unit_size(self._files if self._ended else None, jobs)
+                    size = unit_size(self._remaining(), jobs)
                     unit: list[Group] = []
                     files = 0
                     while self._items and isinstance(self._items[0], Group) and files < size:
@@ -152,6 +160,20 @@ class _Lookahead:
                     self._files -= files
                     self._cond.notify_all()
             yield record if record is not None else unit
+
+    def _remaining(self) -> int | None:
+        """Files left before the input's end or its next barrier; None while it goes on."""
+        if self._barriers:
+            files = 0
+            for item in self._items:
+                if is_flush(item):
+                    return files
+                files += len(item.files) if isinstance(item, Group) else 0
+        return self._files if self._ended else None
+
+
+def is_flush(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == FLUSH
 
 
 class Runner:
@@ -220,6 +242,11 @@ class Runner:
         memos = None if self.retry_failed else self._memos
         items = _classify(group_records(stream), memos)
         for chunk in _Lookahead(items).units(self.jobs):
+            if is_flush(chunk):  # everything before it answered, then the barrier itself
+                yield from self._finish(videos)
+                videos = []
+                yield chunk
+                continue
             if isinstance(chunk, dict):
                 yield self._passed(chunk)
                 continue
@@ -231,6 +258,12 @@ class Runner:
                     yield from self._results(self._collect(self._unit_alone), videos)
                 yield from self._ml_pass()
                 self.progress.update(phase="metadata+previews")
+        yield from self._finish(videos)
+
+    def _finish(self, videos: list[GroupResult]) -> Iterator[dict[str, Any]]:
+        """What the end of the input (or a `flush` record) owes: the units in flight, the
+        ML step of the entries printed so far, then the queued video transcodes."""
+        pending = self._pending
         while pending:
             yield from self._results(self._collect(self._unit_alone), videos)
         yield from self._ml_pass()
@@ -242,6 +275,7 @@ class Runner:
                     yield from self._results(self._collect(self._transcode_alone), [])
             while pending:
                 yield from self._results(self._collect(self._transcode_alone), [])
+            self.progress.update(phase="metadata+previews")
 
     def _submit(self, fn: Callable, arg: Any) -> tuple[Future, int]:
         assert self.workers is not None

@@ -73,10 +73,6 @@ def count_command(plan: Plan, batch: Batch | None) -> list[str]:
     ]
 
 
-def commit_command(plan: Plan) -> list[str]:
-    return [tool("hg-index"), "commit", *plan.common]
-
-
 def extract_command(plan: Plan) -> list[str]:
     retry = ["--retry-failed"] if plan.retry_failed else []
     return [tool("hg-extract"), *plan.common, "--no-progress", *retry, *plan.extract_args]

@@ -21,21 +21,24 @@ from pathlib import Path
 import orjson
 
 from hg_common.cli_support import EXIT_BROKEN_PIPE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
-from hg_common.diskfull import says_disk_full
+from hg_common.diskfull import is_disk_full
+from hg_common.home import index_lock
+from hg_common.indexfile import IndexFormatError, commit_pending
+from hg_common.lock import RunLock
 from hg_import.batches import (
     BATCHES,
     Batch,
     Plan,
     build_command,
-    commit_command,
     count_command,
     extract_command,
     failures_command,
     index_command,
 )
-from hg_import.pipeline import ChunkResult, Key, Stage, Watch, run_chunk, start_extract, stop_spare
+from hg_import.pipeline import ChunkResult, Key, Watch, run_chunk
 from hg_import.progress import ImportProgress
 from hg_import.retry import list_failures, retry_records, to_retry
+from hg_import.service import NAMES, Service
 
 log = logging.getLogger("hg-import")
 
@@ -79,16 +82,22 @@ def run_import(plan: Plan, progress: ImportProgress, state: ImportState | None =
     """Run all batches, then the retry of failed files; returns 0, 1 (some inputs failed)
     or raises StageFailed (DiskFull).
 
-    Each chunk's hg-extract is started while the chunk before runs (a spare): its start is
-    then off the path between chunks. The last spare gets no input and exits quietly."""
+    One hg-extract | hg-build serves every chunk (`service`): started with the first
+    chunk, closed at the end; each chunk is ended by a flush record."""
     state = state or ImportState()
-    spare: list[Stage | None] = [None]
+    service: list[Service | None] = [None]
+    finished = False
     try:
-        status, total = _run_batches(plan, progress, spare, state)
+        status, total = _run_batches(plan, progress, service, state)
+        if not plan.index_only:
+            status = max(status, _retry_failed(plan, state, service))
+        finished = True
     finally:
-        stop_spare(spare[0])
-    if not plan.index_only:
-        status = max(status, _retry_failed(plan, state))
+        if service[0] is not None:
+            if finished:
+                _close(service[0])
+            else:
+                service[0].kill()
     what = " (index only)" if plan.index_only else ""
     failed = f", {len(state.failed)} failed" if state.failed else ""
     print(f"hg-import: done, {total} files added{failed}{what}", file=sys.stderr)
@@ -104,7 +113,8 @@ def judge(result: ChunkResult, watch: Watch, where: str, check_answers: bool) ->
         if watch.disk_full:
             raise DiskFull(watch.problem, where)
         raise StageFailed(f"{watch.problem} in {where}; stopping (this chunk is not committed)")
-    failed_inputs = False
+    # stages kept across chunks (`service`) say failures by records, not exit statuses
+    failed_inputs = bool(result.counts.failed or result.counts.build_errors)
     culprit: tuple[str, int] | None = None
     for name, status in zip(result.names, result.statuses, strict=True):
         if status == EXIT_OK or (name == "hg-index" and status == EXIT_MORE):
@@ -134,27 +144,64 @@ def judge(result: ChunkResult, watch: Watch, where: str, check_answers: bool) ->
     return failed_inputs
 
 
+def commit_chunk(plan: Plan, where: str) -> None:
+    """`hg-index commit` in this process (`hg_common.indexfile`, under hg-index's lock):
+    a process start less per chunk."""
+    index_dir = Path(plan.index_dir)
+    try:
+        with RunLock(index_lock(index_dir), wait=True):
+            commit_pending(index_dir)
+    except OSError as exc:
+        said = f"hg-import: committing the index: {exc}"
+        if is_disk_full(exc):
+            raise DiskFull(said, where) from None
+        raise StageFailed(f"{said} in {where}; stopping") from None
+    except IndexFormatError as exc:
+        raise StageFailed(f"hg-import: committing the index: {exc} in {where}; stopping") from None
+
+
+def _close(service: Service) -> None:
+    """The end of the import: every chunk was answered and committed, so the service's
+    stages end on their own; one that fails then is hg's bug, said as such."""
+    for name, code in zip(NAMES[1:], service.close(), strict=True):
+        if code not in (EXIT_OK, EXIT_FAILED_INPUTS):
+            raise StageFailed(
+                f"{name} failed (exit {code}) at the end of the import, after every chunk "
+                "was committed"
+            )
+
+
+def _service(plan: Plan, service: list[Service | None], watch: Watch) -> Service:
+    if service[0] is None:
+        service[0] = Service(extract_command(plan), build_command(plan), watch)
+    return service[0]
+
+
 def _run_batches(
-    plan: Plan, progress: ImportProgress, spare: list[Stage | None], state: ImportState
+    plan: Plan, progress: ImportProgress, service: list[Service | None], state: ImportState
 ) -> tuple[int, int]:
     watch = state.watch
     failed_inputs = False
     total = 0
     progress.set_total(*count_pending(plan, None))
     for batch in BATCHES:
-        progress.start_batch(batch.number, *count_pending(plan, batch))
+        pending = count_pending(plan, batch)
+        progress.start_batch(batch.number, *pending)
+        if pending[0] == 0 and batch is not BATCHES[0]:
+            # Nothing new of this size: the first batch's walk saw every file (it reported
+            # the removes, and its `scanned` record unless a larger new file was left for
+            # a later batch, which this count would see): a cron run skips two index runs
+            continue
         chunk = 0
         while True:
             chunk += 1
             where = f"batch {batch.number} chunk {chunk}"
             progress.start_chunk(chunk)
-            commands = [index_command(plan, batch)]
-            if not plan.index_only:
-                commands += [extract_command(plan), build_command(plan)]
-            extract, spare[0] = spare[0], None  # None: run_chunk starts one
-            if not plan.index_only:
-                spare[0] = start_extract(commands[1], True, watch)
-            result = run_chunk(commands, progress.advance, watch, extract)
+            index = index_command(plan, batch)
+            if plan.index_only:
+                result = run_chunk([index], progress.advance, watch)
+            else:
+                result = _service(plan, service, watch).run(progress.advance, index=index)
             state.failed |= result.counts.failed
             try:
                 failed_inputs |= judge(result, watch, where, not plan.index_only)
@@ -162,15 +209,7 @@ def _run_batches(
                 with contextlib.suppress(OSError):  # a full disk: the cause is what we report
                     progress.chunk_done(result.counts.added)
                 raise
-            commit = subprocess.run(commit_command(plan), capture_output=True)
-            sys.stderr.buffer.write(commit.stderr)
-            if commit.returncode != 0:
-                said = commit.stderr.decode(errors="replace")
-                if says_disk_full(said):
-                    raise DiskFull(said.strip(), where)
-                raise StageFailed(
-                    f"hg-index commit failed (exit {commit.returncode}) in {where}; stopping"
-                )
+            commit_chunk(plan, where)
             left = result.counts.offered  # not reported by hg-extract (e.g. index only)
             progress.advance(len(left), sum(left.values()))
             added = result.counts.added
@@ -183,7 +222,7 @@ def _run_batches(
     return (EXIT_FAILED_INPUTS if failed_inputs else EXIT_OK), total
 
 
-def _retry_failed(plan: Plan, state: ImportState) -> int:
+def _retry_failed(plan: Plan, state: ImportState, service: list[Service | None]) -> int:
     """Offer the files whose extraction failed before (and were not offered in this import)
     to hg-extract | hg-build; hg-extract's memo decides what is really redone."""
     failures = list_failures(failures_command(plan))
@@ -197,8 +236,7 @@ def _retry_failed(plan: Plan, state: ImportState) -> int:
         f"hg-import: offering {len(lines)} files whose extraction failed before ({how})",
         file=sys.stderr,
     )
-    commands = [extract_command(plan), build_command(plan)]
-    result = run_chunk(commands, lambda files, nbytes: None, state.watch, feed=lines)
+    result = _service(plan, service, state.watch).run(lambda files, nbytes: None, feed=lines)
     state.failed |= result.counts.failed
     failed = judge(result, state.watch, "the retry of failed files", True)
     return EXIT_FAILED_INPUTS if failed else EXIT_OK

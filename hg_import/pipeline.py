@@ -1,6 +1,8 @@
 """One chunk: `hg-index --defer-commit … | hg-extract | hg-build`, relayed through this
 process so the loop can count what each stage has done (for progress and ETAs) and check
 that every file offered to hg-extract was answered before the chunk is committed.
+hg-import runs `run_chunk` for `--index-only` (hg-index alone); otherwise `service` keeps
+one hg-extract | hg-build for all chunks, with this module's counting, relays and Watch.
 
 The relays only read lines and write them on, so the stages run at their own pace. When a
 stage dies its reader's pipe is closed, so the stage before it ends too (EPIPE, exit 141)
@@ -47,6 +49,9 @@ class ChunkCounts:
     offered_total: int = 0
     failed: set[Key] = field(default_factory=set)
     """Files with an error record in this chunk (hg-index's or hg-extract's)."""
+    build_errors: int = 0
+    """Error records hg-build printed (news) in this chunk: a stage kept across chunks has
+    no exit status per chunk to say that some inputs failed."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def index_line(self, line: bytes) -> None:
@@ -119,7 +124,7 @@ class ChunkResult:
 class Watch:
     """What the relays noticed that must stop the import: a full disk (said on a stage's
     stderr, in an error record, or met by this process) or a relay's own failure. Shared
-    by the chunks of one import (a spare hg-extract runs beside the chunk before its own).
+    by the chunks of one import (its hg-extract and hg-build serve them all: `service`).
 
     Also passes the stages' stderr on, printing hg-index's warnings about files it cannot
     read once per import: every chunk walks the whole source and reports them again."""
@@ -239,23 +244,6 @@ def start_extract(command: list[str], to_build: bool, watch: Watch) -> Stage:
     )
 
 
-def stop_spare(stage: Stage | None) -> None:
-    """End an hg-extract started ahead that got no chunk: no input, so it exits quietly."""
-    if stage is None:
-        return
-    proc = stage.proc
-    try:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        proc.wait(timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-    stage.stderr.join(timeout=5)
-
-
 def _wait(stages: list[Stage], watch: Watch) -> list[int]:
     """Wait for every stage; when the watch says stop, terminate those still running."""
     stopped = False
@@ -285,8 +273,7 @@ def run_chunk(
     pipe; `on_extracted(files, bytes)` is called as hg-extract answers the files of this
     chunk (entries, errors and skips).
 
-    `extract`: an hg-extract started ahead (`start_extract`, while the last chunk ran), so
-    its start (imports, worker pool, two exiftools: ~0.7 s) is not on this chunk's path.
+    `extract`: an hg-extract already started (`start_extract`) to use.
     `feed`: record lines to hand hg-extract instead of hg-index's (then `commands` are
     hg-extract and hg-build only)."""
     counts = ChunkCounts()

@@ -186,6 +186,9 @@ class LocalModel:
         options.log_severity_level = 3  # errors only: no notices on the run's stderr
         # A waiting thread sleeps instead of spinning: other workers need the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No arena: it keeps the peak of every inference for the life of the worker
+        # (~100+ MB a worker beside the previews' images); freeing costs little here
+        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from hg_build.build import timed_chunks
+from hg_build.build import flush_of, is_flush, timed_chunks
 from hg_build.parallel import line_blocks, numbered_lines
 
 
@@ -95,3 +95,24 @@ def test_an_input_error_ends_the_chunks_after_what_was_read():
     else:
         raise AssertionError("no error")
     assert got == [[1, 2]]
+
+
+def test_a_barrier_cuts_the_chunk_at_once_and_is_a_chunk_of_its_own():
+    def barrier(item):
+        return item == "|"
+
+    items = [[1, 2, "|", 3], [4, 5, 6, "|"], ["|"], [7]]
+    assert list(timed_chunks(items, 2, 60.0, barrier)) == [
+        [1, 2], ["|"], [3, 4], [5, 6], ["|"], ["|"], [7]
+    ]  # fmt: skip
+
+
+def test_a_flush_line_is_known_by_its_type_only():
+    assert is_flush((1, b'{"type":"flush","v":1,"chunk":3}'))
+    assert is_flush({"type": "flush", "v": 1})
+    assert not is_flush((1, b'{"type":"entry","v":1,"id":"flush"}'))
+    assert not is_flush((1, b'{"type":"flush" broken'))
+    assert flush_of([(7, b'{"type":"flush","v":1,"chunk":3}')]) == {
+        "type": "flush", "v": 1, "chunk": 3
+    }  # fmt: skip
+    assert flush_of([(7, b'{"type":"flush","v":1}'), (8, b"{}")]) is None

@@ -69,10 +69,11 @@ def test_a_clean_tree_ends_in_the_database_with_exit_0(clean_tree, reference):
     assert status["state"] == "finished" and status["exit"] == 0
     assert status["files"] == status["total_files"] == N
     assert not list((home / "index").glob("*.next"))
-    # each chunk's hg-extract was started ahead (a spare); the last spare, unused, is gone
-    # and said nothing: one summary per chunk (3 in batch 1, one each in batches 2 and 3,
-    # which get hg-index's `scanned` record)
-    assert run.stderr.count("hg-extract: ") == 5
+    # one hg-extract | hg-build served every chunk (one summary each, at the end), and
+    # they are gone; batches 2 and 3 had nothing to add, so they did not run
+    assert run.stderr.count("hg-extract: ") == 1
+    assert run.stderr.count("hg-build: ") == 1
+    assert "batch 2 chunk" not in run.stderr
     left = subprocess.run(["pgrep", "-f", f"hg-extract.*{home}"], capture_output=True)
     assert left.stdout == b""
 
