@@ -59,6 +59,7 @@ except ImportError:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.extract import big_copies  # noqa: E402  (the same 24 MP copies)
 from hg_extract import previews as hg_previews  # noqa: E402
 from hg_extract.previews import SIZES, preview_sizes  # noqa: E402
 
@@ -303,17 +304,6 @@ def jpegs() -> list[Path]:
                 if readable(p):
                     files.append(p)
     return files
-
-
-def big_copies(files: list[Path], n: int, tmp: Path) -> list[Path]:
-    out = []
-    for i, src in enumerate(sorted(files, key=lambda p: -p.stat().st_size)[:n]):
-        with Image.open(src) as img:
-            big = img.convert("RGB").resize((6000, 4000), Image.Resampling.BICUBIC)
-        dst = tmp / f"big{i}.jpg"
-        big.save(dst, "JPEG", quality=90)
-        out.append(dst)
-    return out
 
 
 OTHERS = (".png", ".heic", ".heif", ".tif", ".tiff", ".webp", ".gif", ".bmp")
