@@ -19,6 +19,7 @@ upscaled.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,9 @@ pillow_heif.register_heif_opener()
 # never resizes, can still fork its workers safely.
 pyvips.concurrency_set(1)
 pyvips.cache_set_max(0)
+# libvips reports every resize's plan at INFO (~16 lines an image), which the tools' INFO
+# level would put on stderr, where hg-import reads every line.
+logging.getLogger("pyvips").setLevel(logging.WARNING)
 
 SIZES = (1920, 1280, 800, 320, 128)
 QUALITY = 80

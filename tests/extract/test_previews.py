@@ -21,6 +21,7 @@ from hg_extract.previews import (
     preview_sizes,
 )
 from tests.conftest import media_file
+from tests.extract.conftest import run_extract, run_index
 
 
 def run(path: Path, tmp_path: Path, **kw) -> dict[int, Image.Image]:
@@ -170,3 +171,16 @@ def test_a_large_png_is_reduced_first_and_let_go(tmp_path):
         assert prev.size == fit((8000, 2000), size)
         mad, jpeg_loss = closeness(prev, full.resize(prev.size, Image.Resampling.LANCZOS))
         assert mad < jpeg_loss + 1.0, (size, mad, jpeg_loss)
+
+
+def test_hg_extract_says_nothing_of_libvips_on_stderr(tmp_path):
+    """libvips logs each resize's plan at INFO; a run's stderr is for hg's own lines."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("obama-portrait.jpg", "biden-portrait.jpg"):
+        (src / name).write_bytes(media_file(f"faces/{name}").read_bytes())
+    home = tmp_path / "home"
+    code, records, stderr = run_extract(home, run_index(home, src), "--ml", "off")
+    assert code == 0, stderr
+    assert len([r for r in records if r["type"] == "entry"]) == 2
+    assert "VIPS" not in stderr, stderr[:500]
