@@ -134,7 +134,9 @@ def test_a_success_counts_an_error_off(server):
 
 
 def test_at_most_concurrency_requests_at_once(server):
-    server.mode["objects"], server.delay = "slow", 0.2
+    # each request held 1 s: on a busy machine the pool's threads may start more than 0.2 s
+    # apart, and then fewer than 3 would ever overlap
+    server.mode["objects"], server.delay = "slow", 1.0
     client = ApiClient(server.url, concurrency=3, endpoints=("objects",))
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: client.analyse(jpeg()), range(9)))
