@@ -99,9 +99,17 @@ class FakeApiServer:
                     )
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
+                self._counted = True
                 try:
                     self._answer(endpoint, body)
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                # before the answer is written: once the client has it, it may send the next
+                # request, which must not find this one still counted
+                if getattr(self, "_counted", False):
+                    self._counted = False
                     with server._lock:
                         server.inflight -= 1
 
@@ -150,6 +158,7 @@ class FakeApiServer:
 
             def _send(self, status: int, value: object) -> None:
                 data = value if isinstance(value, bytes) else orjson.dumps(value)
+                self._done()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
