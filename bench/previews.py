@@ -138,16 +138,24 @@ def hybrid(src: Path) -> dict[int, bytes]:
     return out
 
 
-def sj_prog(src: Path) -> dict[int, bytes]:
-    """simplejpeg's scaled decode (M/8), Pillow's resize and progressive encode."""
+def _sj_decode(src: Path, strict: bool = True) -> Image.Image:
+    """simplejpeg's scaled decode (M/8) to the largest preview's size, EXIF orientation
+    applied."""
     data = src.read_bytes()
     with Image.open(io.BytesIO(data)) as head:
         orientation = head.getexif().get(0x0112, 1)
         w, h = head.size
     tw, th = _fit(w, h, min(max(SIZES), max(w, h)))
-    img = Image.fromarray(simplejpeg.decode_jpeg(data, "RGB", min_width=tw, min_height=th))
+    arr = simplejpeg.decode_jpeg(data, "RGB", min_width=tw, min_height=th, strict=strict)
+    img = Image.fromarray(arr)
     if orientation in _TRANSPOSE:
         img = img.transpose(_TRANSPOSE[orientation])
+    return img
+
+
+def sj_prog(src: Path) -> dict[int, bytes]:
+    """simplejpeg's scaled decode (M/8), Pillow's resize and progressive encode."""
+    img = _sj_decode(src)
     out = {}
     for size in preview_sizes(max(img.size)):
         if max(img.size) > size:
@@ -168,15 +176,7 @@ _TRANSPOSE = {
 
 
 def simplejpeg_route(src: Path) -> dict[int, bytes]:
-    data = src.read_bytes()
-    with Image.open(io.BytesIO(data)) as head:
-        orientation = head.getexif().get(0x0112, 1)
-        w, h = head.size
-    tw, th = _fit(w, h, min(max(SIZES), max(w, h)))
-    arr = simplejpeg.decode_jpeg(data, "RGB", min_width=tw, min_height=th, strict=False)
-    img = Image.fromarray(arr)
-    if orientation in _TRANSPOSE:
-        img = img.transpose(_TRANSPOSE[orientation])
+    img = _sj_decode(src, strict=False)
     out = {}
     for size in preview_sizes(max(img.size)):
         if max(img.size) > size:
