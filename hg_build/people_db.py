@@ -205,22 +205,21 @@ def update(conn: sqlite3.Connection, cache: KnownFaces | None = None) -> int:
     for start in range(0, len(pending), 500):
         part = pending[start : start + 500]
         marks = ",".join("?" * len(part))
-        stored: dict[tuple[str, int], tuple[str, bytes]] = {
-            (e, n): (m, d)
-            for e, n, m, d in conn.execute(
-                f"SELECT entry_id, n, model, descriptor FROM person_faces "
-                f"WHERE entry_id IN ({marks})",
-                part,
-            )
-        }
+        stored: dict[str, dict[int, tuple[str, bytes]]] = {}  # entry -> n -> (model, desc)
+        for e, n, m, d in conn.execute(
+            f"SELECT entry_id, n, model, descriptor FROM person_faces WHERE entry_id IN ({marks})",
+            part,
+        ):
+            stored.setdefault(e, {})[n] = (m, d)
         rows = conn.execute(
             f"SELECT id, faces, face_descriptors FROM entries WHERE id IN ({marks})", part
         ).fetchall()
         present = {r[0] for r in rows}
         for entry_id, faces_json, blob in rows:
             keep = set()
+            known = stored.get(entry_id, {})
             for n, model, desc, score, area in _entry_faces(faces_json, blob):
-                if stored.get((entry_id, n)) == (model, desc):
+                if known.get(n) == (model, desc):
                     keep.add(n)
                     conn.execute(
                         "UPDATE person_faces SET score = ?, area = ? WHERE entry_id = ? AND n = ?",
@@ -228,13 +227,13 @@ def update(conn: sqlite3.Connection, cache: KnownFaces | None = None) -> int:
                     )
                 else:
                     new.setdefault(model, []).append((entry_id, n, desc, score, area))
-                    changed = changed or (entry_id, n) in stored
-            gone = [(entry_id, n) for (e, n) in stored if e == entry_id and n not in keep]
+                    changed = changed or n in known
+            gone = [(entry_id, n) for n in known if n not in keep]
             changed = changed or bool(gone)
             conn.executemany("DELETE FROM person_faces WHERE entry_id = ? AND n = ?", gone)
             touched.add(entry_id)
         for entry_id in set(part) - present:
-            changed = changed or any(e == entry_id for e, _ in stored)
+            changed = changed or entry_id in stored
             conn.execute("DELETE FROM person_faces WHERE entry_id = ?", (entry_id,))
     if cache is not None and changed:
         cache.clear()
