@@ -23,6 +23,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from hg_common.lock import process_alive
+
 CHECKSUM_LENGTH = 64
 HEX = frozenset("0123456789abcdef")
 _REST = CHECKSUM_LENGTH - 4  # hex digits of the name, after the two folder levels
@@ -72,6 +74,11 @@ NOMINATIM = "geo-nominatim.json"
 NOT_FILE_KEYED = (NOMINATIM,)
 
 TEMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""The mode of a stored file: mkstemp makes 0600 files, and storage is served by hg-serve,
+maybe as another user."""
 
 
 def preview(size: int) -> str:
@@ -162,3 +169,35 @@ def temp_pid(name: str) -> int | None:
         return None
     parts = name[1 : -len(TEMP_SUFFIX)].rsplit(".", 2)
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether the process exists and has not ended: a killed worker may stay a zombie for a
+    while (until its new parent reaps it), and a zombie writes nothing."""
+    if not process_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True  # no /proc (not Linux), or it ended just now: keep its temp this time
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove the temp files in `folder` whose writer is dead (another live worker may be
+    writing the same content right now: its temp stays); how many."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        pid = temp_pid(name)
+        if pid is None or writer_alive(pid):
+            continue
+        try:
+            os.unlink(folder / name)
+            removed += 1
+        except OSError:
+            pass
+    return removed

@@ -21,15 +21,11 @@ from typing import Any
 import orjson
 
 from hg_common import layout
-from hg_common.lock import process_alive
+from hg_common.layout import FILE_MODE, remove_stale_temps, writer_alive
 
 log = logging.getLogger("hg-extract")
 
 RUN_MARK = (".hg-extract.", ".run")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
-"""mkstemp makes 0600 files; storage is served by hg-serve, maybe as another user."""
 
 
 class Storage:
@@ -115,18 +111,6 @@ class Storage:
         return sum(remove_stale_temps(folder) for folder in layout.folders(self.root))
 
 
-def writer_alive(pid: int) -> bool:
-    """Whether the process exists and has not ended: a killed worker may stay a zombie for a
-    while (until its new parent reaps it), and a zombie writes nothing."""
-    if not process_alive(pid):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return True  # no /proc (not Linux), or it ended just now: keep its temp this time
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
-
-
 def run_mark_pid(name: str) -> int | None:
     """The pid of a run mark's name (`.hg-extract.<pid>.run`), else None."""
     head, tail = RUN_MARK
@@ -134,23 +118,3 @@ def run_mark_pid(name: str) -> int | None:
         return None
     pid = name[len(head) : -len(tail)]
     return int(pid) if pid.isdigit() else None
-
-
-def remove_stale_temps(folder: Path) -> int:
-    """Remove the temp files in `folder` whose writer is dead (another live worker may be
-    writing the same content right now: its temp stays); how many."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return 0
-    removed = 0
-    for name in names:
-        pid = layout.temp_pid(name)
-        if pid is None or writer_alive(pid):
-            continue
-        try:
-            os.unlink(folder / name)
-            removed += 1
-        except OSError:
-            pass
-    return removed

@@ -45,7 +45,6 @@ import requests
 from hg_common import home, layout
 from hg_common.cli_support import tool
 from hg_common.errors import ConfigError
-from hg_common.lock import process_alive
 
 log = logging.getLogger("hg-import")
 
@@ -166,22 +165,6 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
-def sweep_temps(folder: Path) -> int:
-    """Remove the temp files of writers that are gone (a killed fetch or extract)."""
-    removed = 0
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return 0
-    for name in names:
-        pid = layout.temp_pid(name)
-        if pid is not None and pid != os.getpid() and not process_alive(pid):
-            with contextlib.suppress(OSError):
-                os.unlink(folder / name)
-                removed += 1
-    return removed
-
-
 # -- HTTP ---------------------------------------------------------------------------------
 
 
@@ -296,6 +279,7 @@ class Remote:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=layout.temp_prefix(target.name, os.getpid()),
                                        suffix=layout.TEMP_SUFFIX, dir=target.parent)  # fmt: skip
+            os.fchmod(fd, layout.FILE_MODE)  # served by hg-serve, maybe as another user
             try:
                 size = 0
                 with os.fdopen(fd, "wb") as fh:
@@ -395,7 +379,7 @@ class Swept:
             if folder in self.done:
                 return
             self.done.add(folder)
-        sweep_temps(folder)
+        layout.remove_stale_temps(folder)
 
 
 def batches(items: list[str], n: int) -> Iterator[list[str]]:

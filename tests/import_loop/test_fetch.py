@@ -125,6 +125,8 @@ def test_fetched_copy_serves_the_same_gallery_and_merges_edits(remote, tmp_path)
                 ours = local.get("/files/" + rel)
                 assert ours.status_code == 200, rel
                 assert ours.content == remote.get("/files/" + rel, auth=ANNA).content, rel
+                # readable by others: hg-serve may run as another user than the fetch
+                assert (home / "storage" / rel).stat().st_mode & 0o044 == 0o044, rel
         assert any(d["video"] for d in local_details.values())  # the web video came over
         assert local.get("/api/tags").json() == remote.get("/api/tags", auth=ANNA).json()
         for q in ("tag:beach", "forest", "year:2008 and not tag:beach"):
