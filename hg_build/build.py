@@ -24,7 +24,8 @@ from hg_build.entries import EntryError, media_from_entry
 from hg_build.events import now_iso
 from hg_build.ml import ml_fields
 from hg_build.upsert import write_batch
-from hg_common.records import FLUSH, SCHEMA_VERSION, error_record
+from hg_common.records import SCHEMA_VERSION, error_record
+from hg_common.records import is_flush as is_flush_record
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def is_flush(item: Any) -> bool:
     """A `flush` record (a barrier, see `hg_common.records`), parsed or as its input line
     (lineno, bytes)."""
     if isinstance(item, dict):
-        return item.get("type") == FLUSH
+        return is_flush_record(item)
     line = item[1]
     if b'"flush"' not in line[:40]:  # the cheap test first: every input line passes here
         return False
@@ -119,7 +120,7 @@ def is_flush(item: Any) -> bool:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(record, dict) and record.get("type") == FLUSH
+    return is_flush_record(record)
 
 
 def flush_of(items: list[Any]) -> dict[str, Any] | None:

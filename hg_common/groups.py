@@ -137,7 +137,7 @@ def group_records(
     key: tuple[str, str] | None = None
     for rec in stream:
         kind = rec.get("type")
-        if kind == records.FLUSH:  # a barrier: the files before it are one chunk's
+        if records.is_flush(rec):  # a barrier: the files before it are one chunk's
             if buffer:
                 yield from make_groups(buffer)
             buffer, key = [], None

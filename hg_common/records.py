@@ -87,6 +87,11 @@ def flush_record(chunk: int) -> dict[str, Any]:
     return {"type": FLUSH, "v": SCHEMA_VERSION, "chunk": chunk}
 
 
+def is_flush(item: Any) -> bool:
+    """Whether a parsed record (or anything else on the way) is a `flush`."""
+    return isinstance(item, dict) and item.get("type") == FLUSH
+
+
 def versioned_header(line: bytes | str, kind: str) -> dict[str, Any] | None:
     """The first line of an hg file (index, event log) when it is a header of `kind`, else
     None; the caller checks `version` and words its own error."""

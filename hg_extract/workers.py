@@ -27,7 +27,7 @@ from hg_common import layout
 from hg_common.entry import entry_record
 from hg_common.groups import Group, Unsupported, group_records, next_primary
 from hg_common.progress import Progress
-from hg_common.records import FLUSH, skip_record
+from hg_common.records import is_flush, skip_record
 from hg_extract import extractor, failures
 from hg_extract.entry import coordinates, file_error, is_failure, not_imported
 from hg_extract.extractor import Failure, GroupResult, Options, describe, may_pass
@@ -170,10 +170,6 @@ class _Lookahead:
                     return files
                 files += len(item.files) if isinstance(item, Group) else 0
         return self._files if self._ended else None
-
-
-def is_flush(item: Any) -> bool:
-    return isinstance(item, dict) and item.get("type") == FLUSH
 
 
 class Runner:
