@@ -53,6 +53,9 @@ CPU_LIMIT = 120.0
 seconds), far below "for ever"."""
 SMALLEST = layout.preview(min(SIZES))
 """Written last of the previews: with `-colors.json` it means they are complete."""
+PREVIEWS_MADE = frozenset({SMALLEST, layout.COLORS})
+"""What must be stored for an entry's previews to count as made (else they are made again;
+send mode then ships what they are made from)."""
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,7 @@ class Extractor:
 
     def _stored_previews(self, entry_id: str) -> tuple[list[str], list[str]] | None:
         s = self.storage
-        if self.opts.force or not (
-            s.exists(entry_id, SMALLEST) and s.exists(entry_id, layout.COLORS)
-        ):
+        if self.opts.force or not all(s.exists(entry_id, what) for what in PREVIEWS_MADE):
             return None
         previews = [
             relpath(entry_id, layout.preview(size))

@@ -39,7 +39,7 @@ import orjson
 from hg_common import layout
 from hg_common.groups import Group
 from hg_extract import extractor
-from hg_extract.extractor import SMALLEST, GroupResult
+from hg_extract.extractor import PREVIEWS_MADE, GroupResult
 from hg_extract.ml import step as ml
 from hg_extract.storage import Storage
 
@@ -93,7 +93,7 @@ def pack(arg: Any, storage: Storage, force: bool = False) -> Parcel:
     if not force:  # --force reads nothing stored
         for checksum in dict.fromkeys(f["checksum"] for f in files):
             names = layout.stored(storage.root, checksum)
-            remake = not {SMALLEST, layout.COLORS} <= names
+            remake = not PREVIEWS_MADE <= names
             for what in sorted(names):
                 rel = layout.relpath(checksum, what)
                 if what.endswith(".json") or (remake and what in SOURCES):
