@@ -142,13 +142,14 @@ def open_oriented(
             img.draft("RGB", fit((w, h), largest))
         img.load()
         if fmt != "HEIF":
+            # in place: a copy of every upright photo (orientation 1) cost ~4 % of extract
             exif_orientation = img.getexif().get(0x0112)
             if exif_orientation:
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
             elif orientation_hint and orientation_hint > 1:
                 img.getexif()[0x0112] = orientation_hint
                 img.info.pop("exif", None)
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
         img = _flatten(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise PreviewError(f"image data is broken ({exc})") from None
