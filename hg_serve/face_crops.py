@@ -29,6 +29,7 @@ from hg_common.layout import preview as preview_name
 from hg_serve import files, grid
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
+from hg_serve.headers import not_modified
 from hg_serve.live import user_filters
 
 MARGIN = 0.35
@@ -132,7 +133,7 @@ def handler(storage: Path, private: bool):
         key = (rel, box, size)
         etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest() + '"'
         headers = {"Cache-Control": cache_control, "ETag": etag}
-        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        if not_modified(request.headers, etag):
             return Response(status_code=304, headers=headers)
         body = cache.get(key, 0)
         if body is None:

@@ -31,6 +31,7 @@ from hg_common.records import versioned_header
 from hg_serve import diagnose
 from hg_serve.api import NO_STORE, _json_body, error
 from hg_serve.gallery import Gallery
+from hg_serve.headers import not_modified
 from hg_serve.live import user_filters
 
 MAX_IDS = 1000
@@ -107,7 +108,7 @@ def routes(storage: Path) -> dict[str, Any]:
             return error(503, f"the gallery database cannot be read: {reason}")
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = {**NO_STORE, "ETag": etag}
-        if etag in request.headers.get("if-none-match", ""):
+        if not_modified(request.headers, etag):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
