@@ -73,6 +73,9 @@ class Run:
     busy: dict[str, float]
     tasks: dict[str, tuple[int, float]] | None = None
     """Per Dask worker name: tasks run and their compute seconds (the task stream)."""
+    cpu: dict[str, float] | None = None
+    """CPU seconds of the run: hg-extract's, and the scheduler's and each worker's (their
+    process trees: nanny, worker, its extractor processes, exiftool, ffmpeg)."""
 
 
 def make_photos(dest: Path, count: int, size: tuple[int, int]) -> None:
@@ -113,22 +116,49 @@ def busy_share(before: dict[str, tuple[int, int]]) -> dict[str, float]:
     return out
 
 
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) of these processes and their descendants so far, the
+    children they have reaped included (an ffmpeg that ended)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, jiffies)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        stats[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    total, seen = 0, set(pids)
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0))[1]
+        kids = [k for k, (parent, _) in stats.items() if parent == pid and k not in seen]
+        seen.update(kids)
+        todo += kids
+    return total / tick
+
+
 def extract(home: Path, stdin: bytes, *args: str, pin: str | None = None) -> Run:
     env = {**os.environ, "HG_HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}"}
     cmd: list[Any] = [BIN / "hg-extract", "--no-progress", "--no-geo", "-q", *args]
     if pin is not None:
         cmd = ["taskset", "-c", pin, *cmd]
     before = cpu_times()
+    own = os.times()
     started = time.monotonic()
     proc = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=False)
     took = time.monotonic() - started
     busy = busy_share(before)
+    now = os.times()
+    used = now.children_user + now.children_system - own.children_user - own.children_system
     # 1: some inputs failed, as broken files in a real corpus do (the counts show whether
     # every run answered the same)
     if proc.returncode not in (0, 1):
         sys.exit(f"hg-extract failed ({proc.returncode}): {proc.stderr.decode()}")
     records = Counter(json.loads(line)["type"] for line in proc.stdout.splitlines())
-    return Run("", took, records, busy)
+    return Run("", took, records, busy, cpu={"hg-extract": used})
 
 
 def index(home: Path, src: Path) -> bytes:
@@ -192,6 +222,7 @@ class PinnedCluster:
         self.base, self.name = base, name
         self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
         self.file = base / f"{name}-scheduler.json"
         self._start(
             "scheduler",
@@ -215,6 +246,11 @@ class PinnedCluster:
             cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.procs.append(proc)
+        self.names.append(what)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of the scheduler's and each worker's process tree."""
+        return {n: tree_cpu([p.pid]) for n, p in zip(self.names, self.procs, strict=True)}
 
     def _log(self, what: str) -> str:
         return (self.base / f"{self.name}-{what}.log").read_text(errors="replace")[-2000:]
@@ -306,10 +342,14 @@ def run_pinned(sets: list[Set], base: Path, use_netns: bool, ml: str) -> None:
                     transfer = "send" if kind.endswith("send") else "shared"
                     flags += ("--cluster", cluster.address, "--cluster-transfer", transfer)
                 since = time.time()
+                cpu = cluster.cpu() if cluster is not None else {}
                 run = extract(base / f"{kind}{n}-{r}", stdin, *flags, pin="0")
                 run.kind = kind
                 if cluster is not None:
+                    time.sleep(1)  # the task stream and the workers' last breath settle
                     run.tasks = cluster.tasks(since)
+                    after = cluster.cpu()
+                    run.cpu = {**(run.cpu or {}), **{k: after[k] - v for k, v in cpu.items()}}
                 runs[kind].append(run)
                 print(f"  {s.name}: {describe(run, count)}", flush=True)
             mb = sum(f.stat().st_size for f in s.src.iterdir()) / 1e6
@@ -332,6 +372,8 @@ def describe(run: Run, count: int) -> str:
     if run.tasks:
         tasks = ", ".join(f"{w} {n} tasks {s:.1f} s" for w, (n, s) in sorted(run.tasks.items()))
         text += f"; {tasks}"
+    if run.cpu:
+        text += "; CPU s " + ", ".join(f"{k} {v:.1f}" for k, v in run.cpu.items())
     return text + ")"
 
 
@@ -343,11 +385,17 @@ def summarise(runs: dict[str, list[Run]], count: int) -> None:
         if kind != "local1":
             line += f", local1/{kind} = {mean['local1'] / took:.2f}"
         print(line)
+    cpu = {k: sum(sum((r.cpu or {}).values()) for r in v) / len(v) for k, v in runs.items()}
+    print("  CPU s a run (all processes): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     tasks = [sum(n for n, _ in r.tasks.values()) for r in runs["1m"] if r.tasks]
     if tasks:
         per = sum(tasks) / len(tasks)
         extra = (mean["1m"] - mean["local1"]) / per * 1000
-        print(f"  1m - local1: {extra:+.0f} ms per task ({per:.0f} tasks a run)")
+        extra_cpu = (cpu["1m"] - cpu["local1"]) / per * 1000
+        print(
+            f"  1m - local1: {extra:+.0f} ms wall, {extra_cpu:+.0f} ms CPU per task "
+            f"({per:.0f} tasks a run; the run's fixed costs included)"
+        )
 
 
 # -- a LocalCluster beside --jobs 2 (the default) -------------------------------------------
@@ -416,7 +464,8 @@ def main() -> None:
             for kind, suffixes in (("photos", PHOTOS), ("videos", VIDEOS)):
                 if args.only in (None, kind):
                     copy_real(args.real, base / f"real-{kind}", suffixes)
-                    sets.append(Set(f"real {kind} of {args.real}", base / f"real-{kind}"))
+                    if any((base / f"real-{kind}").iterdir()):
+                        sets.append(Set(f"real {kind} of {args.real}", base / f"real-{kind}"))
         else:
             for name, count, size in (
                 (f"{args.photos} photos 3000x2000", args.photos, (3000, 2000)),
