@@ -72,7 +72,10 @@ def _leaf(rng: random.Random) -> str:
         "exists(location)", "exists(tags)", f"count(tags) > {rng.randint(0, 3)}",
         f"location:{_quote(rng.choice(['köln', 'berlin', 'x']))}",
         f"city != {_quote('köln')}", f"width > {rng.choice([640, 3000])}", "month <= 6",
-        f"lat > {rng.choice([50, 51])}",
+        f"lat > {rng.choice([50, 51])}", rng.choice(["dog", "köln", "ab", "canon", "zzz"]),
+        f"date >= {year}-06", f"date:{year}", f"near:50.9,6.9,{rng.choice([1, 50, 500])}km",
+        "file~img_1", f"tag~{rng.choice(['o', 'ß', 'xx'])}", "ratio:landscape",
+        f"filesize > {rng.choice([100, 2000])}", "type:image", "memories:06-15",
     ]  # fmt: skip
     return rng.choice(forms)
 
@@ -142,11 +145,13 @@ def test_random_queries_count_the_same_from_the_cache_as_with_sql(tmp_path, quie
 
 def test_terms_outside_the_subset_are_counted_with_sql(tmp_path, quiet):
     conn = _built(tmp_path / "g.db", n=200)
-    for q in ["beach", "date >= 2015-01-01", "near:50.9,6.9,5km", "tag~do", "tag:dog beach",
-              "file~img", "ratio:landscape", "tag:dog and year:2015"]:  # fmt: skip
-        c = compile_filtered(q)
+    seed = f"{5:064x}"[:8]
+    for q in [f"similar:{seed}", f"face:{seed}.0", f"tag:dog or similar:{seed}",
+              "tag:dog and year:2015", "tag:dog year:2015 iso > 100"]:  # fmt: skip
+        c = compile_filtered(q, ["not tag:rare"])
         assert c.terms is None or facets.count(conn, c.terms) is None, q
         assert count(conn, c, cached=True) == count(conn, c), q
+    assert facets.count(conn, compile_filtered("beach and iso > 100").terms or ()) is not None
     assert facets.count(api.empty_database(), (compile_filtered("tag:dog").terms or ())) is None
 
 
