@@ -168,6 +168,8 @@ def plan(node: ast.Node) -> Step:
     """A function of a Facets giving the node's mask (True: the entry matches; NULL is
     False, as in the compiled SQL, whose every `not` is `NOT coalesce(x, 0)` or a `NOT
     IN`); Unsupported for a term this module leaves to SQL."""
+    if not _has_tags(node):  # one read of its SQL (`make:canon and iso > 800`: one scan)
+        return _leaf(node)
     if isinstance(node, ast.And | ast.Or):
         steps = [plan(i) for i in node.items]
         combine = np.logical_and if isinstance(node, ast.And) else np.logical_or
@@ -191,12 +193,26 @@ def plan(node: ast.Node) -> Step:
     if isinstance(node, ast.Cmp) and node.op == "!=" and canonical(node.key, node.pos) == "tag":
         value = node.value.text.casefold()
         return lambda f: ~f.mask_of(f.tag(value))
+    return _leaf(node)
+
+
+def _leaf(node: ast.Node) -> Step:
+    """The mask of what the node's own SQL selects (see module doc)."""
     compiler = _Compiler()
-    where = compiler.node(node)  # the term's own SQL: what it selects is the same
+    where = compiler.node(node)
     if compiler.similar or compiler.faces:  # a seed, and a user's filter on the seed
         raise Unsupported(where)
     params = list(compiler.params)
     return lambda f: f.leaf(where, params)
+
+
+def _has_tags(node: ast.Node) -> bool:
+    """Whether a node has a term on tags (read through their index, not row by row)."""
+    if isinstance(node, ast.And | ast.Or):
+        return any(_has_tags(i) for i in node.items)
+    if isinstance(node, ast.Not):
+        return _has_tags(node.expr)
+    return isinstance(node, ast.Cmp | ast.In) and canonical(node.key, node.pos) == "tag"
 
 
 # -- the cache --------------------------------------------------------------------------------
