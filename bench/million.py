@@ -10,7 +10,10 @@ Each part is selectable (`--only build,upsert,query,serve,similar,rescan`) and t
 - upsert: an incremental chunk of 500 new entries, then the same 500 again (updates),
   through hg-build's Builder on the built database.
 - query: the HomeGallery grammar's common forms through `hg_serve.Gallery.page` (what
-  `GET /api/entries` runs: count + 500 grid items), p50/p95. Target p95 < 100 ms.
+  `GET /api/entries` runs: count + 500 grid items), p50/p95. Target p95 < 100 ms. `first`
+  is the first call of each form, which reads its terms into the counts' cache
+  (`hg_build.facets`); then what that cache read and holds, and each count alone from SQL
+  and from the cache.
 - serve: the real `hg-serve` over HTTP as the web app calls it: its first page
   (`/api/entries?offset=0&limit=500`), the years page (`/api/years`), and a year jump to
   the middle and the oldest year: the timeline loads its chunks (500, then 2000) from the

@@ -134,7 +134,8 @@ class Facets:
         if packed is None:
             sql = f"SELECT group_concat(e.rowid) FROM entries e WHERE {where}"
             with self._lock:
-                ((joined,),) = self._read(f"{where} {list(params)}", sql, params)
+                what = f"{where[:40]}… {params!r:.40}" if len(where) > 40 else f"{where} {params}"
+                ((joined,),) = self._read(what, sql, params)
                 packed = np.packbits(self.mask_of(_ints(joined)))
                 self._leaves[key] = packed
                 while len(self._leaves) > LEAVES:
