@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hg_build import db, facets, record
+from hg_build.query import ast
 from hg_build.query.compile import ENTRIES, Compiled, compile_query
 
 BATCH = 200
@@ -62,7 +63,7 @@ def count(conn: sqlite3.Connection, query: str | Compiled, cached: bool = False)
     an `or` of tags or a scan of every row); a one-off count is cheaper in SQL than
     reading those columns first."""
     c = _compiled(query)
-    if cached and c.terms:  # () is everything: the b-tree's count below
+    if cached and c.terms and not _one_index_read(c):  # (): everything, the b-tree's count
         found = facets.count(conn, c.terms)
         if found is not None:
             return found
@@ -73,6 +74,15 @@ def count(conn: sqlite3.Connection, query: str | Compiled, cached: bool = False)
         source = "tags t"
     sql = f"SELECT count(*) FROM {source} WHERE {c.where}"
     return conn.execute(sql, c.params).fetchone()[0]
+
+
+def _one_index_read(c: Compiled) -> bool:
+    """Whether SQL counts the query from one tag's index entries (`tag:x` alone, from
+    `tags t`; `not tag:x`: all minus the tag's): ~30 ms at 1M, less than the cache's
+    first read of the tag (its rowids, ~250 ms)."""
+    if c.source != ENTRIES and not _ENTRY_COLUMN.search(c.where):
+        return True
+    return c.count_sql is not None and bool(c.terms) and isinstance(c.terms[0], ast.Not)
 
 
 def for_page(
