@@ -58,10 +58,10 @@ def count(conn: sqlite3.Connection, query: str | Compiled, cached: bool = False)
     the `tags_f` index alone (every tags row has its entry: they are written and deleted
     together), not 20k joins for a common tag.
 
-    `cached`: a long-lived reader (hg-serve) counts the terms `hg_build.facets` knows from
-    its cached columns of the database's state (1M entries: ms where SQL takes seconds for
-    an `or` of tags or a scan of every row); a one-off count is cheaper in SQL than
-    reading those columns first."""
+    `cached`: a long-lived reader (hg-serve) counts from `hg_build.facets`' sets of
+    entries per term, cached per database state (1M entries: ms where SQL takes seconds
+    for an `or` of tags or a scan of every row); a one-off count is cheaper in SQL than
+    reading those sets first."""
     c = _compiled(query)
     if cached and c.terms and not _one_index_read(c):  # (): everything, the b-tree's count
         found = facets.count(conn, c.terms)
