@@ -149,7 +149,7 @@ class Gallery:
         c = compile_filtered(q, filters)
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
-            total = api.count(conn, c)
+            total = api.count(conn, c, cached=True)
             form = api.for_page(conn, c, total, offset, limit)
             found = api.search_fields(conn, form, grid.GRID_FIELDS, limit, offset)
             items = [grid.grid_item(m) for m in found]
