@@ -97,6 +97,20 @@ def test_or_of_tags_and_not_a_tag_through_the_tags_index_find_the_same(tmp_path,
     c = qc.compile_query("tag:dog or tag:cat")
     assert for_page(conn, c, 100, 0, 20) is c.walk and for_page(conn, c, 10, 0, 20) is c
     assert for_page(conn, c.walk, 100, 0, 20) is c.walk  # no walk of its own: as it is
+    # the lists' route reads every candidate (more than the hits), so the walk is taken
+    # from a quarter of the square rule's hits on: 30² < 20 × 150 ≤ 4 × 30²
+    nested = qc.compile_query("(tag:dog or tag:cat) and year >= 2015 and not tag:night")
+    assert for_page(conn, nested, 30, 0, 20) is nested.walk
+    assert for_page(conn, nested, 27, 0, 20) is nested  # 4 × 27² < 3000
+    for q in TAG_QUERIES:  # whichever route a page takes, the same ids as the lists give
+        c = qc.compile_query(q)
+        if "random" in q:
+            continue
+        for offset, limit in ((0, 20), (5, 3), (0, 150), (140, 20)):
+            form = for_page(conn, c, count(conn, c), offset, limit)
+            assert list(search_ids(conn, form, limit, offset)) == list(
+                search_ids(conn, c, limit, offset)
+            ), (q, offset, limit)
     _row_by_row(monkeypatch)
     assert "tag_f IN" not in qc.compile_query("tag:dog or tag:cat").where
     assert _results(conn, TAG_QUERIES) == fast
