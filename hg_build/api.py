@@ -1,9 +1,9 @@
 """What hg-build offers the tools after it (hg-serve): the one module they import of it.
 
 Reading (`check_readable`, `connect_readonly`, `empty_database`), searching (the query
-language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `for_page`, `search_fields`,
-`media_by_id`, `existing_ids`, `fields_by_ids`, `visible_keys`), summaries (`years`, `tags`,
-the folder tree's `folders`, the map's
+language: `compile_query`, `compile_filtered`, `QueryError`; `count`, `page`, `for_page`,
+`search_fields`, `media_by_id`, `existing_ids`, `fields_by_ids`, `visible_keys`), summaries
+(`years`, `tags`, the folder tree's `folders`, the map's
 `geo_snapshot` / `geo_rowids` / `geo_select`), near-duplicates (`find_duplicates`,
 `DUPLICATE_THRESHOLD`), people (`people`, `person`, `person_event`, `PeopleError`), the
 event log (`append_events`,
@@ -33,7 +33,7 @@ from hg_build.people_db import PeopleError
 from hg_build.query import QueryError, compile_query
 from hg_build.query.compile import Compiled, entries_where
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, for_page, search_fields
+from hg_build.query.search import count, for_page, page, search_fields
 from hg_build.store import open_readonly
 from hg_build.summaries import GeoSnapshot, geo_rowids, geo_select, geo_snapshot, tags, years
 
@@ -64,6 +64,7 @@ __all__ = [
     "geo_snapshot",
     "list_failures",
     "media_by_id",
+    "page",
     "people",
     "person",
     "person_event",

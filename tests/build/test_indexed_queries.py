@@ -12,8 +12,9 @@ import pytest
 from hg_build import db, schema
 from hg_build.build import Builder
 from hg_build.query import compile as qc
+from hg_build.query import search
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count, for_page, search_ids
+from hg_build.query.search import count, for_page, search_fields, search_ids
 
 from .test_fresh_build import entry
 
@@ -238,3 +239,31 @@ def test_near_with_its_inner_box_finds_what_the_distance_alone_finds(tmp_path, m
     assert sum(1 for total, _ids in fast.values() if total > 20) >= 8
     _row_by_row(monkeypatch)
     assert _results(conn, queries) == fast
+
+
+def test_a_page_gives_up_a_walk_that_costs_more_than_the_lists(tmp_path, monkeypatch):
+    """`search.page` walks the date index when `for_page` says so, within a budget of VM
+    instructions per hit; hits all at the far end of the order (newest first, the oldest
+    year) would have it read every row, so it is given up for the lists' route. Either
+    way the page is the lists' page."""
+    conn = db.open_database(tmp_path / "g.db")
+    Builder(conn, print).apply_chunk(_synthetic(400, seed=8))
+    far = qc.compile_query("(tag:dog or tag:cat or beach) and year <= 2010")
+    total = count(conn, far)
+    assert 0 < total < 100 and far.walk is not None
+    listed = list(search_fields(conn, far, ["date"], 20, 0))
+    assert {m["date"][:4] for m in listed} == {"2010"}
+    assert search._walk(conn, far.walk, ["date"], 20, 0, 0) is None  # given up
+    assert search._walk(conn, far.walk, ["date"], 20, 0, 10**9) == listed
+    conn.execute("SELECT count(*) FROM entries").fetchone()  # the handler is gone
+    queries = [*TAG_QUERIES, far, "beach and year >= 2019", "beach or tag:dog"]
+    for ops in (search.WALK_OPS, 0, 10**6):  # as set; every walk given up; none
+        monkeypatch.setattr(search, "WALK_OPS", ops)
+        for q in queries:
+            c = qc.compile_query(q) if isinstance(q, str) else q
+            if "random" in c.order:
+                continue
+            n = count(conn, c)
+            for offset, limit in ((0, 20), (0, 400), (30, 10)):
+                expected = list(search_fields(conn, c, ["date"], limit, offset))
+                assert search.page(conn, c, n, ["date"], limit, offset) == expected, (q, ops)
