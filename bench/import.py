@@ -8,22 +8,27 @@ and geo off), interleaved with hg's runs, round after round.
 The archive: N JPEGs copied with 4 different bytes appended after the image, so every copy
 has its own checksum and is extracted as a new photo, 100 per folder: `--corpus camera`
 (11 camera photos of 2-12 MP, ~1.3 MB average) or `--corpus samples` (the 87 JPEGs of
-exif-samples, ~0.29 MB average: issue 15's 1,000-JPEG corpus).
+exif-samples, ~0.29 MB average: issue 15's 1,000-JPEG corpus) or `--corpus faces` (the
+camera photos alternating with the five portraits of tests/fixtures/media/faces, so the
+face pass finds faces).
 
 CPU seconds: user + sys of the run and every process it waited for (os.wait4). Peak memory:
 the largest sum of PSS over the run's process tree (sampled every 0.25 s; PSS shares the
 forked workers' common pages, so the sum is what the run takes). The machine's load is
 printed for every run: the machine is shared, so wall times move with it; CPU seconds
-hardly. `--cron K`: afterwards, K new files into the chunked run's gallery, imported again
-(a cron run).
+hardly. At the peak, the PSS by process (hg-extract, its forked workers, exiftool, ...).
+`--cron K`: afterwards, K new files into the chunked run's gallery, imported again (a cron
+run). `--first-photo`: hg-serve is started on each fresh home before the import, "first
+entry" is when its `/api/entries` first counts a photo (what the web app shows), and the
+import is stopped then (issue 15's 10 s at 10k: `--files 10000 --corpus samples`).
 
 Targets (issue 15): chunked total <= 1.15x the single pass; first entry < 60 s (10 s for a
 10k archive); hg-import CPU <= 1/3 of HomeGallery's and wall >= 3x faster (quiet machine);
 peak memory < 600 MB; a cron run with a handful of new files in seconds.
 
-Usage: python bench/import.py [--files 5000] [--corpus camera|samples] [--rounds 1]
+Usage: python bench/import.py [--files 5000] [--corpus camera|samples|faces] [--rounds 1]
        [--ml local|off] [--homegallery DIR] [--no-single] [--cron K] [--tools DIR]
-       [--workdir DIR] [--keep]
+       [--workdir DIR] [--keep] [--first-photo]
 """
 
 from __future__ import annotations
@@ -34,17 +39,21 @@ import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from hg_common.home import DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT / ".." / "shared" / "media" / "exif-samples" / "jpg"
+FACES = ROOT / "tests" / "fixtures" / "media" / "faces"
 TOOLS = {"root": ROOT, "bin": Path(sys.executable).parent}
 """The checkout whose tools run (`--tools DIR`: e.g. main's, for a before/after)."""
 PHOTOS = [
@@ -65,7 +74,11 @@ PHOTOS = [
 def corpus(name: str) -> list[bytes]:
     if name == "samples":
         return [p.read_bytes() for p in sorted(MEDIA.rglob("*")) if p.suffix.lower() == ".jpg"]
-    return [(MEDIA / p).read_bytes() for p in PHOTOS]
+    blobs = [(MEDIA / p).read_bytes() for p in PHOTOS]
+    if name == "faces":  # the camera photos and the fixtures' five portraits, alternating
+        faces = [p.read_bytes() for p in sorted(FACES.glob("*.jpg"))]
+        blobs = [b for pair in zip(blobs, faces * 3, strict=False) for b in pair]
+    return blobs
 
 
 def make_archive(root: Path, count: int, name: str = "camera", first: int = 0) -> int:
@@ -102,8 +115,26 @@ def hg_entries(db: Path) -> int:
         return -1
 
 
-def tree_pss(root: int) -> int:
-    """Bytes of PSS of `root` and all its descendants (now)."""
+def _label(pid: int) -> str:
+    """A process's name for the breakdown: the script a Python runs, else the program."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    if not argv:
+        return "?"
+    name = os.path.basename(argv[0])
+    if name.startswith("python") and len(argv) > 1:
+        name = os.path.basename(argv[2] if argv[1] == "-m" and len(argv) > 2 else argv[1])
+    if name == "perl" and any("exiftool" in a for a in argv[1:]):
+        name = "exiftool"
+    return name
+
+
+def tree_pss(root: int) -> tuple[int, dict[str, int]]:
+    """Bytes of PSS of `root` and all its descendants (now), and the same by process name
+    (a forked child of the same program counted as its `worker`)."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -115,31 +146,42 @@ def tree_pss(root: int) -> int:
             continue
         ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [root]
+    total, by_name = 0, {}
+    todo: list[tuple[int, str]] = [(root, "")]
     while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
+        pid, parent = todo.pop()
+        name = _label(pid)
+        if name == parent or name == parent.removesuffix(" worker") + " worker":
+            name = parent.removesuffix(" worker") + " worker"
+        todo += [(c, name) for c in children.get(pid, [])]
         try:
             with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
                 for line in f:
                     if line.startswith(b"Pss:"):
-                        total += int(line.split()[1]) * 1024
+                        pss = int(line.split()[1]) * 1024
+                        total += pss
+                        by_name[name] = by_name.get(name, 0) + pss
                         break
         except OSError:
             pass
-    return total
+    return total, by_name
 
 
-def measured(cmd: list[str] | str, log: Path, env: dict, shell=False, cwd=None, first=None):
+def measured(
+    cmd: list[str] | str, log: Path, env: dict, shell=False, cwd=None, first=None, stop=False
+):
     """Run `cmd`; wall, CPU (user + sys of it and what it waited for), peak PSS of its
-    tree, mean load, exit; `first()` polled for the time of the first entry."""
+    tree, mean load, exit; `first()` polled for the time of the first entry (`stop`: the
+    run's process group is ended then, the rest of the import is not waited for)."""
     out = open(log, "w")  # noqa: SIM115
     start = time.monotonic()
     proc = subprocess.Popen(
-        cmd, shell=shell, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=out
-    )
+        cmd, shell=shell, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=out,
+        start_new_session=stop,
+    )  # fmt: skip
+    stopped = False
     first_at = None
-    loads, peak = [], 0
+    loads, peak, at_peak = [], 0, {}
     next_load = next_mem = start
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -150,10 +192,15 @@ def measured(cmd: list[str] | str, log: Path, env: dict, shell=False, cwd=None, 
             loads.append(os.getloadavg()[0])
             next_load += 5
         if now >= next_mem:
-            peak = max(peak, tree_pss(proc.pid))
+            pss, by_name = tree_pss(proc.pid)
+            if pss > peak:
+                peak, at_peak = pss, by_name
             next_mem = now + 0.25
         if first is not None and first_at is None and first() > 0:
             first_at = time.monotonic() - start
+        if stop and first_at is not None and not stopped:
+            os.killpg(proc.pid, signal.SIGTERM)
+            stopped = True
         time.sleep(0.05)
     total = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -164,6 +211,7 @@ def measured(cmd: list[str] | str, log: Path, env: dict, shell=False, cwd=None, 
         "total": total,
         "cpu": usage.ru_utime + usage.ru_stime,
         "peak": peak,
+        "at_peak": at_peak,
         "maxrss": usage.ru_maxrss * 1024,
         "load": sum(loads) / len(loads) if loads else os.getloadavg()[0],
     }
@@ -174,7 +222,7 @@ def hg_env(home: Path) -> dict:
     return {**os.environ, "HG_HOME": str(home), "PATH": path}
 
 
-def run_hg(name: str, src: Path, work: Path, rnd: int, ml: str) -> dict:
+def run_hg(name: str, src: Path, work: Path, rnd: int, ml: str, first_photo=False) -> dict:
     home = work / f"{name}-{rnd}"
     home.mkdir()
     (home / "config.toml").write_text(f'[extract]\nml = "{ml}"\n')
@@ -183,11 +231,49 @@ def run_hg(name: str, src: Path, work: Path, rnd: int, ml: str) -> dict:
     else:
         cmd = f"hg-index -q {src} | hg-extract -q | hg-build -q"
     db = home / DATABASE
-    r = measured(cmd, work / f"{home.name}.log", hg_env(home), name != "chunked", None,
-                 lambda: entries(db))  # fmt: skip
+    first = lambda: entries(db)  # noqa: E731
+    serve = None
+    if first_photo:  # the first photo as the web app sees it: hg-serve's /api/entries
+        serve, url = start_serve(home, work / f"{home.name}-serve.log")
+        first = lambda: api_total(url)  # noqa: E731
+    try:
+        r = measured(cmd, work / f"{home.name}.log", hg_env(home), name != "chunked", None,
+                     first, stop=first_photo)  # fmt: skip
+    finally:
+        if serve is not None:
+            serve.terminate()
+            serve.wait()
     r["entries"] = entries(db)
     r["home"] = home
     return r
+
+
+def start_serve(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """hg-serve on the (empty) home, answering before the import starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(TOOLS["bin"] / "hg-serve"), "-q", "--port", str(port)],
+        env=hg_env(home), stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/entries?limit=1"
+    deadline = time.monotonic() + 60
+    while api_total(url) < 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"hg-serve did not start: see {log}")
+        time.sleep(0.2)
+    return proc, url
+
+
+def api_total(url: str) -> int:
+    """`total` of hg-serve's /api/entries; -1 when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(json.loads(resp.read())["total"])
+    except (OSError, ValueError, KeyError):
+        return -1
 
 
 HG_CONFIG = """\
@@ -229,6 +315,9 @@ def show(name: str, r: dict, files: int) -> None:
         f"{r['entries']} entries, mean load {r['load']:.2f}",
         flush=True,
     )
+    if r.get("at_peak"):
+        parts = sorted(r["at_peak"].items(), key=lambda kv: -kv[1])
+        print("   at the peak: " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in parts) + " MiB")
 
 
 def mean(runs: list[dict], key: str) -> float:
@@ -238,7 +327,7 @@ def mean(runs: list[dict], key: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=5000)
-    ap.add_argument("--corpus", choices=("camera", "samples"), default="camera")
+    ap.add_argument("--corpus", choices=("camera", "samples", "faces"), default="camera")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument(
         "--ml",
@@ -253,6 +342,12 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, help="run this checkout's tools (its .venv)")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the archive and homes")
+    ap.add_argument(
+        "--first-photo",
+        action="store_true",
+        help="time until hg-serve's /api/entries (started on the fresh home before the "
+        "import) shows the first photo, then stop the import (issue 15: < 10 s at 10k)",
+    )
     args = ap.parse_args()
     if args.tools:
         TOOLS.update(root=args.tools.resolve(), bin=args.tools.resolve() / ".venv" / "bin")
@@ -278,10 +373,14 @@ def main() -> int:
                 if name == "homegallery":
                     r = run_homegallery(args.homegallery.resolve(), src, work, rnd)
                 else:
-                    r = run_hg(name, src, work, rnd, args.ml)
+                    r = run_hg(name, src, work, rnd, args.ml, args.first_photo)
                 runs[name].append(r)
                 show(f"{name} #{rnd + 1}", r, args.files)
-                ok &= r["entries"] == args.files or name == "homegallery"
+                ok &= (
+                    r["entries"] == args.files
+                    or name == "homegallery"
+                    or (args.first_photo and r["first"] is not None)
+                )
         print(f"load now {os.getloadavg()}")
         if "single" in runs:
             ratio = mean(runs["chunked"], "total") / mean(runs["single"], "total")
