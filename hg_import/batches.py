@@ -46,6 +46,8 @@ class Plan:
     """The config's index folder (the retry of failed files reads the committed indexes)."""
     extract_args: tuple[str, ...] = ()
     """hg-extract's own flags of this import (the cluster's: `--cluster` …)."""
+    build_args: tuple[str, ...] = ()
+    """hg-build's own flags of this import (`--workers 1` unless [build] workers is set)."""
 
 
 def _size_filter(batch: Batch | None) -> list[str]:
@@ -92,4 +94,4 @@ def failures_command(plan: Plan) -> list[str]:
 
 
 def build_command(plan: Plan) -> list[str]:
-    return [tool("hg-build"), *plan.common]
+    return [tool("hg-build"), *plan.common, *plan.build_args]

@@ -124,6 +124,10 @@ def _plan(args, cfg: Config) -> Plan:
         retry_failed=args.retry_failed,
         index_dir=str(cfg.index_dir),
         extract_args=_extract_args(args),
+        # hg-build's worker processes (one per core) pay off on a first build of a large
+        # index; in an import it writes what hg-extract gives, tens of entries a second,
+        # and a worker per core was ~17 MiB of the import's peak for nothing (issue 15)
+        build_args=() if cfg.value("build", "workers") else ("--workers", "1"),
     )
 
 
