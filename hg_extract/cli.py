@@ -27,6 +27,7 @@ from hg_common.progress import Progress
 from hg_extract.cluster import ClusterError, ClusterLost
 from hg_extract.extractor import CPU_LIMIT, Options
 from hg_extract.geo import NominatimGeocoder, OfflineGeocoder
+from hg_extract.heap import one_arena
 from hg_extract.ml import step as ml
 from hg_extract.ml.api import ApiClient
 from hg_extract.previews import DEFAULT_MAX_PIXELS
@@ -167,6 +168,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _extract(argv: Sequence[str]) -> int:
+    one_arena()  # before any thread: the workers' freed buffers are reused (`heap`)
     signal.signal(signal.SIGTERM, _terminated)
     args = build_parser().parse_args(argv)
     setup_logging("hg-extract", args.verbose, args.quiet)
