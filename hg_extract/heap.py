@@ -4,10 +4,11 @@ glibc gives each thread that allocates while another holds the main arena an are
 own (up to 8 per core), and what is freed in an arena stays with it. In hg-extract that is
 the input and result threads of the parent, and in each worker libvips's and onnxruntime's
 threads: their image buffers and tensors, once freed, were kept in arenas that no other
-work used. With one arena (`MALLOC_ARENA_MAX=1`) an import of 150 photos with the ML step
-peaked at 555 MiB of PSS against 620-649 MiB, the same CPU seconds (docs/benchmarks.md,
-"Peak memory of an import"). The lock is contended little: two workers on two cores each
-run one thread of work at a time.
+work used. With one arena the extract workers of an import of 150 photos with the ML step
+peaked at 405 MiB of PSS on average against 425 (five runs side by side with main, the same
+CPU seconds; docs/benchmarks.md, "Peak memory with the ML step"): a small gain, beside a
+run-to-run spread of ±25 MiB. The lock is contended little: a worker runs one thread of
+work at a time.
 
 Set at hg-extract's start, before it has threads; the forked workers inherit it. Not glibc
 (musl, macOS): nothing to do, the call is not there.
