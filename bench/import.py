@@ -214,6 +214,7 @@ def measured(
         "at_peak": at_peak,
         "maxrss": usage.ru_maxrss * 1024,
         "load": sum(loads) / len(loads) if loads else os.getloadavg()[0],
+        "stopped": stopped,
     }
 
 
@@ -308,11 +309,12 @@ def run_homegallery(checkout: Path, src: Path, work: Path, rnd: int) -> dict:
 
 def show(name: str, r: dict, files: int) -> None:
     first = f"{r['first']:.1f} s" if r["first"] is not None else "-"
+    rate = "stopped then" if r.get("stopped") else f"{files / r['total']:.1f} files/s"
     print(
         f"{name:12s} exit {r['exit']}, first entry {first}, wall {r['total']:.1f} s, "
         f"CPU {r['cpu']:.1f} s, peak PSS {r['peak'] / 2**20:.0f} MiB (largest process "
-        f"{r['maxrss'] / 2**20:.0f} MiB), {files / r['total']:.1f} files/s, "
-        f"{r['entries']} entries, mean load {r['load']:.2f}",
+        f"{r['maxrss'] / 2**20:.0f} MiB), {rate}, {r['entries']} entries, "
+        f"mean load {r['load']:.2f}",
         flush=True,
     )
     if r.get("at_peak"):
