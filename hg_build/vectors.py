@@ -39,6 +39,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -380,7 +381,8 @@ def _indexed(ids: list[bytes], read_groups: list[_Rows]) -> Vectors:
 
 class _Int8Product:
     """`rows @ seed` for int8 rows and an int8 seed, as int32 sums, through onnxruntime's
-    MatMulInteger in a one-node graph made here (`onnx.helper`): rows as the left operand
+    MatMulInteger in a one-node graph (GRAPH, written by `onnx.helper`; shipped, not made
+    here, because importing onnx costs ~3 s, its ml_dtypes most): rows as the left operand
     (N x D) and the seed as a column (D x 1), which needs no packed copy of the rows
     (the other orientation, DynamicQuantizeMatMul with the rows as its right operand, packs
     all of them on every call: 720 MB more at 1M). If the kernel gives a wrong sum on a
@@ -406,21 +408,13 @@ class _Int8Product:
     @staticmethod
     def _session() -> Any:
         import onnxruntime as ort
-        from onnx import TensorProto, helper
 
-        spec = helper.make_tensor_value_info
-        graph = helper.make_graph(
-            [helper.make_node("MatMulInteger", ["rows", "seed"], ["sums"])],
-            "similar",
-            [spec("rows", TensorProto.INT8, ["n", "d"]), spec("seed", TensorProto.INT8, ["d", 1])],
-            [spec("sums", TensorProto.INT32, ["n", 1])],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         options = ort.SessionOptions()
         options.intra_op_num_threads = min(os.cpu_count() or 1, THREADS)
         # no busy-waiting threads between queries: hg-serve idles on a NAS most of the time
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(model.SerializeToString(), options, ["CPUExecutionProvider"])
+        model = GRAPH.read_bytes()
+        return ort.InferenceSession(model, options, ["CPUExecutionProvider"])
 
     def _ort(self, rows: np.ndarray, seed: np.ndarray) -> np.ndarray:
         column = np.ascontiguousarray(seed).reshape(-1, 1)
@@ -440,6 +434,9 @@ class _Int8Product:
 
 
 THREADS = 2  # onnxruntime's threads for one product (bench/similar_kernels.py)
+# MatMulInteger(rows int8 [n, d], seed int8 [d, 1]) -> sums int32 [n, 1]; made by
+# tests/build/test_vectors.py's `graph()`, which checks that the file is that graph
+GRAPH = Path(__file__).with_name("int8_product.onnx")
 _kernel: _Int8Product | None = None
 _kernel_lock = threading.Lock()
 

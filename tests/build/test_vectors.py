@@ -104,6 +104,36 @@ def test_the_ids_are_arrays_and_prefixes_find_the_first_in_row_order(gallery):
     assert found.score(ids[3], "no such id") is None
 
 
+def graph():
+    """The ONNX model of `vectors.GRAPH`, made with onnx.helper. Write the file again with
+    .venv/bin/python -c "from tests.build.test_vectors import write; write()"."""
+    from onnx import TensorProto, helper
+
+    spec = helper.make_tensor_value_info
+    g = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["rows", "seed"], ["sums"])],
+        "similar",
+        [spec("rows", TensorProto.INT8, ["n", "d"]), spec("seed", TensorProto.INT8, ["d", 1])],
+        [spec("sums", TensorProto.INT32, ["n", 1])],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # what onnxruntime 1.17 (the oldest allowed) reads
+    return model
+
+
+def write() -> None:
+    vectors.GRAPH.write_bytes(graph().SerializeToString())
+
+
+def test_the_shipped_graph_is_onnx_helpers():
+    import onnx
+
+    shipped = onnx.load_from_string(vectors.GRAPH.read_bytes())
+    onnx.checker.check_model(shipped)
+    made = graph()
+    assert shipped.graph == made.graph and shipped.opset_import == made.opset_import
+
+
 def test_the_int8_kernel_sums_exactly_even_at_the_extremes():
     """onnxruntime's MatMulInteger against numpy's int64 product on ±127 everywhere (where
     int16 pair sums would saturate), and the float32 fallback against both."""
