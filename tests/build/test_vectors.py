@@ -102,6 +102,11 @@ def test_the_ids_are_arrays_and_prefixes_find_the_first_in_row_order(gallery):
     assert found.seed("0000") == ids[0] and found.seed("zz") is None
     assert found.score(ids[3], ids[3]) == pytest.approx(1, abs=1e-6)
     assert found.score(ids[3], "no such id") is None
+    # the hash table finds every id at its place, and nothing else
+    places = [found._place(i) for i in ids]
+    assert [found.sorted_ids[p].decode() for p in places] == ids
+    assert found._place(ids[3][:-1] + "x") == -1 and found._place("") == -1
+    assert (found.slots >= 0).sum() == len(ids) and len(found.slots) >= 2 * len(ids)
 
 
 def graph():
