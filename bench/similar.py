@@ -122,6 +122,7 @@ def held_mib(found: vectors.Vectors) -> tuple[float, float]:
     """(MiB of int8 rows and factors, MiB of the id arrays) a Vectors holds."""
     rows = sum(g.rows.nbytes + g.factors.nbytes + g.keys.nbytes for g in found.groups)
     ids = found.sorted_ids.nbytes + found.rank.nbytes + found.group.nbytes + found.row.nbytes
+    ids += found.slots.nbytes
     return rows / 2**20, ids / 2**20
 
 

@@ -301,7 +301,7 @@ def read(conn: sqlite3.Connection) -> Vectors:
     (capacity,) = conn.execute(
         "SELECT count(*) FROM entries WHERE similarity IS NOT NULL"
     ).fetchone()
-    ids: list[bytes] = []
+    ids = _Ids()
     groups: dict[tuple[bytes, int], _Rows] = {}
     # (tag, code, payload length) -> payloads waiting to be decoded, and their group rows
     pending: dict[tuple[bytes, bytes, int], tuple[_Rows, list[int], list[bytes]]] = {}
@@ -361,11 +361,45 @@ def _decode(code: bytes, joined: bytes, count: int) -> np.ndarray:
     return rows.reshape(count, -1)
 
 
-def _indexed(ids: list[bytes], read_groups: list[_Rows]) -> Vectors:
+class _Ids:
+    """The ids read, in row order, as byte-string arrays of READ_BATCH with their Python
+    hashes: 1M ids as Python objects at once would be ~100 MB more at the peak, and the
+    allocator keeps much of that after they are freed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.batch: list[bytes] = []
+        self.parts: list[np.ndarray] = []
+        self.hashes: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, entry_id: bytes) -> None:
+        self.batch.append(entry_id)
+        self.count += 1
+        if len(self.batch) >= READ_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.parts.append(np.array(self.batch))
+            self.hashes.append(np.fromiter(map(hash, self.batch), np.int64, len(self.batch)))
+            self.batch = []
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, their hashes), in row order."""
+        self.flush()
+        if not self.parts:
+            return np.array([], dtype="S1"), np.array([], np.int64)
+        ids, hashes = np.concatenate(self.parts), np.concatenate(self.hashes)
+        self.parts, self.hashes = [], []
+        return ids, hashes
+
+
+def _indexed(ids: _Ids, read_groups: list[_Rows]) -> Vectors:
     """The read ids (in row order) sorted, with each one's rank, group and row."""
-    in_order = np.array(ids) if ids else np.array([], dtype="S1")
-    hashes = np.fromiter(map(hash, ids), np.int64, len(ids))
-    del ids[:]
+    in_order, hashes = ids.arrays()
     order = np.argsort(in_order, kind="stable")
     sorted_ids = in_order[order]
     del in_order
