@@ -5,7 +5,9 @@ the same data.
 The vectors are made as bench/similar.py's: `--clusters` random centres (default one per 50
 vectors), each vector its centre plus normal noise (sigma 0.75), scaled to length 1 and
 rounded to float16 (the stored form). The float32 product over them is the reference; each
-candidate prints p50/p95 over `--repeat` seeds (seeds drawn from the rows), the bytes it
+candidate prints p50/p95 over `--repeat` seeds (seeds drawn from the rows), the CPU time
+of a call (all its threads: on a loaded machine the wall time mostly measures the wait
+for a core, the CPU time what the kernel costs), the bytes it
 holds, and how far it is from the reference: the largest |cosine difference|, the hits at
 HomeGallery's 0.5 it adds or drops, and the pairs of hits it orders the other way although
 their reference cosines differ by more than 0.002 (more than a near-tie).
@@ -79,7 +81,7 @@ def session(nodes, inputs, outputs, threads: int):
     return ort.InferenceSession(model.SerializeToString(), options, ["CPUExecutionProvider"])
 
 
-def compare(name: str, ms: list[float], held: int, ref: list, got: list) -> None:
+def compare(name: str, ms: list[float], held: int, ref: list, got: list, cpu=()) -> None:
     worst, extra, missing, swapped = 0.0, 0, 0, 0
     for exact, approx in zip(ref, got, strict=True):
         worst = max(worst, float(np.abs(exact - approx).max()))
@@ -91,7 +93,8 @@ def compare(name: str, ms: list[float], held: int, ref: list, got: list) -> None
             de, dq = e[:, None] - e[None, :], q[:, None] - q[None, :]
             swapped += int(((de > NEAR_TIE) & (dq < 0)).sum())
     print(
-        f"{name}: p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms, holds {held / 2**20:.0f} "
+        f"{name}: p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms (CPU p50 "
+        f"{pct(list(cpu) or [0], 50):.1f} ms), holds {held / 2**20:.0f} "
         f"MiB; max |diff| {worst:.4f}, hits +{extra} -{missing}, order swaps beyond "
         f"{NEAR_TIE}: {swapped}; load {load()}, max RSS {rss()} MiB",
         flush=True,
@@ -118,18 +121,22 @@ def main() -> None:
           f"load {load()}")  # fmt: skip
     seeds = np.random.default_rng(5).integers(0, n, args.repeat + 1).tolist()
 
+    cpu: list[float] = []  # CPU ms (all threads) of the last run's calls
+
     def run(fn) -> tuple[list[float], list[np.ndarray]]:
         fn(seeds[0])  # warm: a session's first run allocates
         ms, out = [], []
+        cpu.clear()
         for s in seeds[1:]:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             out.append(fn(s))
             ms.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
         return ms, out
 
     vi = helper.make_tensor_value_info
     ms, ref = run(lambda s: exact @ exact[s])
-    compare("numpy float32 (today)", ms, exact.nbytes, ref, ref)
+    compare("numpy float32 (today)", ms, exact.nbytes, ref, ref, cpu)
     only = set(filter(None, args.only.split(",")))
     for threads in (1, 2):
         if only and f"int8-{threads}" not in only:
@@ -150,7 +157,7 @@ def main() -> None:
 
         ms, out = run(int8)
         compare(f"int8 MatMulInteger rows x seed, {threads} thread(s)", ms,
-                q8.nbytes + scale.nbytes, ref, out)  # fmt: skip
+                q8.nbytes + scale.nbytes, ref, out, cpu)  # fmt: skip
     if not only or "dqmm" in only:
         q8t = np.ascontiguousarray(q8.T)
         sess = session(
@@ -168,7 +175,7 @@ def main() -> None:
 
         ms, out = run(dqmm)
         compare("int8 DynamicQuantizeMatMul seed x rows^T, 2 threads", ms,
-                q8t.nbytes + scale.nbytes, ref, out)  # fmt: skip
+                q8t.nbytes + scale.nbytes, ref, out, cpu)  # fmt: skip
         del q8t, sess
     if not only or "f16" in only:
         f16 = exact.astype(np.float16)
@@ -185,7 +192,7 @@ def main() -> None:
                 .astype(np.float32)
             )
         )
-        compare("float16 MatMul rows x seed, 2 threads", ms, f16.nbytes, ref, out)
+        compare("float16 MatMul rows x seed, 2 threads", ms, f16.nbytes, ref, out, cpu)
 
 
 if __name__ == "__main__":
