@@ -567,10 +567,24 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         finally:
             conn.close()
         vectors.source = source
+        _give_back_freed_memory()
         _cache[source] = (key, vectors)
         while len(_cache) > CACHED_DATABASES:
             _cache.popitem(last=False)
         return vectors
+
+
+def _give_back_freed_memory() -> None:
+    """Ask glibc to return the heap the read freed (its decoded float32 batches, ~12 MB
+    each): it keeps it otherwise, ~110 MB at 300k vectors (measured with malloc_trim)
+    that hg-serve would hold for nothing. No-op where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def for_connection(conn: sqlite3.Connection) -> Vectors:
