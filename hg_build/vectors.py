@@ -49,6 +49,8 @@ from hg_build import ml
 
 CACHED_DATABASES = 2  # hg-serve reads one; a second while a rebuild's file replaces it
 CACHED_SEEDS = 16  # one request asks for the ids and then the scores of the same seed
+# ... but at most this many bytes of cosines (4 MB a seed at 1M vectors: 8 seeds, not 16)
+CACHED_SEED_BYTES = 32 << 20
 READ_BATCH = 4096  # rows decoded at once: the raw blobs are never all held together
 INT8_MAX = 127
 # `similar_ids` asks for the exact cosines of the rows within EXACT_MARGIN below its
@@ -165,7 +167,9 @@ class Vectors:
             found = _Seed(group, row, self.groups[group].cosines(row))
         with self._lock:
             self._scores[prefix] = found
-            while len(self._scores) > CACHED_SEEDS:
+            size = len(found.cosines) * 4 if found is not None else 0
+            keep = max(2, min(CACHED_SEEDS, CACHED_SEED_BYTES // max(size, 1)))
+            while len(self._scores) > keep:
                 self._scores.popitem(last=False)
             self._last = (prefix, found)
         return found
