@@ -18,16 +18,19 @@ the SQL route's `LIMIT 1` scan found.
 
 Rows are held as int8 (`quantised`: each row scaled so its largest component is ±127,
 rounded, and given the float32 factor that makes it length 1; hg's own model's 2-bit
-values are whole numbers there, exact), not float32: 1M × 720 is
-720 MB instead of 2.9 GB, for a NAS. A seed's cosines are one int8 matrix-vector product
-(int32 sums, times the two rows' factors) in onnxruntime's MatMulInteger (`_Int8Product`),
-which reads a quarter of float32's bytes: at 1M it is ~2x faster than numpy's float32
-product, and numpy has no fast int8 or float16 product of its own (bench/similar_kernels.py,
-docs/benchmarks.md). The rounding moves a cosine by at most ~0.003 (typically 0.0005):
-hits within that of HomeGallery's 0.5 may come or go, and hits closer than that to each
-other may swap places; nothing a user can tell. The ids are numpy byte strings (sorted,
-with each one's place in row order, group and row beside them), not Python dicts and
-lists of 1M strings (~300 MB at 1M; the arrays take ~75 MB).
+values are whole numbers there, exact), not float32: 1M × 720 is 720 MB instead of
+2.9 GB, for a NAS. A seed's cosines are one int8 matrix-vector product (int32 sums, times
+the two rows' factors) in onnxruntime's MatMulInteger (`_Int8Product`), which reads a
+quarter of float32's bytes: at 1M it took 2-2.5x less time than numpy's float32 product in
+the same runs, and numpy has no fast int8 or float16 product of its own
+(bench/similar_kernels.py, docs/benchmarks.md). The rounding moves a cosine by up to
+~0.003, enough to swap two photos whose cosines differ by 0.0001; so `similar_ids` puts
+the exact cosines of the rows near and above its minimum in (`_exact`, from the stored
+vectors read again: ~50 rows a seed), and the hits and their order are the float32
+route's. Only rows below the minimum (`not similar:`'s) keep int8 cosines: near-ties
+among them may swap. The ids are numpy byte strings (sorted, with each one's place in row
+order, group and row beside them, and a hash table of places), not Python dicts and lists
+of 1M strings (~300 MB at 1M; the arrays take ~80 MB).
 """
 
 from __future__ import annotations
