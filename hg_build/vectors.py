@@ -211,28 +211,17 @@ class Vectors:
             rows = rows[np.argpartition(found.cosines[rows], -EXACT_ROWS)[-EXACT_ROWS:]]
         rows = np.append(rows, found.row)  # the seed's own vector, last
         ids = [b.decode() for b in self.sorted_ids[group.keys[rows]]]
-        blobs = _blobs(self.source, ids) if self.source is not None else {}
-        vecs, at = [], []
-        width = group.rows.shape[1]
-        for k, entry_id in enumerate(ids):
-            split = ml.split_blob(blobs[entry_id]) if blobs.get(entry_id) else None
-            if split is not None and split[0] == group.tag and len(split[1]) == width:
-                vecs.append(split[1])
-                at.append(k)
-        if not at or at[-1] != len(ids) - 1:  # no seed vector: nothing to compare with
-            found.exact_from = lowest
-            return
-        matrix = np.asarray(vecs, np.float32)
-        norms = np.linalg.norm(matrix, axis=1)
-        usable = np.isfinite(norms) & (norms > 0)
-        if not usable[-1]:
-            found.exact_from = lowest
-            return
-        matrix[usable] /= norms[usable][:, None]
-        cosines = found.cosines.copy()
-        exact = matrix[usable] @ matrix[-1]
-        cosines[rows[np.asarray(at)[usable]]] = exact
-        found.cosines, found.exact_from = cosines, lowest
+        units = {}
+        if self.source is not None:
+            units = stored_units(self.source, ids, group.tag, group.rows.shape[1])
+        seed = units.get(ids[-1])
+        if seed is not None:  # else no seed vector (changed since): nothing to compare with
+            keep = [k for k, entry_id in enumerate(ids) if entry_id in units]
+            matrix = np.array([units[ids[k]] for k in keep], np.float32)
+            cosines = found.cosines.copy()
+            cosines[rows[keep]] = matrix @ seed
+            found.cosines = cosines
+        found.exact_from = lowest
 
 
 @dataclass
@@ -244,6 +233,25 @@ class _Seed:
     row: int
     cosines: np.ndarray
     exact_from: float = float("inf")
+
+
+def stored_units(
+    source: str | sqlite3.Connection, ids: list[str], tag: bytes, width: int
+) -> dict[str, np.ndarray]:
+    """The stored vectors of some ids as float32 unit vectors, read again from the database:
+    those of model `tag` and length `width` with a direction (the others are left out).
+    What the int8 cosines near a threshold are replaced with (`Vectors._exact`,
+    `hg_build.duplicates`)."""
+    out = {}
+    for entry_id, blob in _blobs(source, ids).items():
+        split = ml.split_blob(blob) if isinstance(blob, bytes) else None
+        if split is None or split[0] != tag or len(split[1]) != width:
+            continue
+        vec = np.asarray(split[1], np.float32)
+        norm = float(np.linalg.norm(vec))
+        if np.isfinite(norm) and norm > 0:
+            out[entry_id] = vec / norm
+    return out
 
 
 def _blobs(source: str | sqlite3.Connection, ids: list[str]) -> dict[str, bytes]:

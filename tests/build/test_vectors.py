@@ -151,3 +151,30 @@ def test_the_int8_kernel_sums_exactly_even_at_the_extremes():
     assert np.array_equal(kernel(rows, seed), want)
     kernel.session = None
     assert np.array_equal(kernel(rows, seed), want)
+
+
+def test_duplicates_give_the_float32_pairs(gallery):
+    """`hg-build duplicates`' pairs over the int8 rows, the ones near the threshold scored
+    again from the stored vectors: exactly the float32 matrix's pairs and scores."""
+    from hg_build.duplicates import find_duplicates
+
+    path, ids, exact = gallery
+    threshold = 0.6  # clustered noise: a few thousand pairs, many near the threshold
+    want = {}
+    for start in range(0, COUNT, 3000):
+        block = exact[start : start + 3000] @ exact.T
+        for a, b in zip(*np.nonzero(block >= threshold), strict=True):
+            if a + start < b:
+                want[(ids[a + start], ids[b])] = float(block[a, b])
+    near = sum(abs(s - threshold) < ERROR for s in want.values())
+    got = {}
+    conn = db.connect(path, readonly=True)
+    try:
+        for _ in find_duplicates(conn, "", threshold, on_pair=lambda r: got.update(
+            {tuple(sorted((r["a"], r["b"]))): r["score"]})):  # fmt: skip
+            pass
+    finally:
+        conn.close()
+    assert len(want) > 1000 and near > 20  # the int8 cosines alone would move some of these
+    assert set(got) == set(want)
+    assert all(abs(got[p] - round(want[p], 4)) < 2e-4 for p in want)
