@@ -122,7 +122,7 @@ def person(conn: sqlite3.Connection, person_id: str, query: str | Compiled = "")
     found = people_db.list_people(conn, c.where, c.params, person=person_id)
     if not found:
         return None
-    keys = people_db.person_faces(conn, person_id, c.where, c.params)[:500]
+    keys = people_db.person_faces(conn, person_id, c.where, c.params, limit=500)
     return {**found[0], "query": f"person:{person_id}", "faces_list": keys}
 
 

@@ -65,19 +65,28 @@ def existing_ids(
 
 
 def fields_by_ids(
-    conn: sqlite3.Connection, ids: Iterable[str], fields: Sequence[str]
+    conn: sqlite3.Connection,
+    ids: Iterable[str],
+    fields: Sequence[str],
+    query: str | Compiled | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Some fields (columns of `entries`, as `search.search_fields` reads them) of the
-    entries with these ids: `{id: {"id", field: value…}}` (e.g. the folder view's covers)."""
+    entries with these ids: `{id: {"id", field: value…}}` (e.g. the folder view's covers);
+    with `query`, of those it selects only (a user's filter: the others are not found)."""
     columns = [record.COLUMNS[f] for f in fields]
     picked = ", ".join(f"e.{c}" for c in columns)
+    where, params = "1", []
+    if query is not None:
+        c = entries_where(query)
+        where, params = c.where, list(c.params)
     wanted = list(dict.fromkeys(ids))
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(wanted), BATCH):
         part = wanted[i : i + BATCH]
         marks = ",".join("?" * len(part))
         for entry_id, *values in conn.execute(
-            f"SELECT e.id, {picked} FROM entries e WHERE e.id IN ({marks})", part
+            f"SELECT e.id, {picked} FROM entries e WHERE e.id IN ({marks}) AND ({where})",
+            [*part, *params],
         ):
             fields_of = dict(zip(fields, values, strict=True))
             found[entry_id] = record.decode({"id": entry_id, **fields_of}, entry_id)

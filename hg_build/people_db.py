@@ -549,14 +549,19 @@ def list_people(
 
 
 def person_faces(
-    conn: sqlite3.Connection, person: str, where: str = "1", params: Iterable[Any] = ()
+    conn: sqlite3.Connection,
+    person: str,
+    where: str = "1",
+    params: Iterable[Any] = (),
+    limit: int | None = None,
 ) -> list[str]:
-    """The face keys of a person within the entries `where` selects, best first."""
+    """The face keys of a person within the entries `where` selects, best first; the
+    first `limit` only (in SQL: a person may have thousands, callers keep one to 500)."""
     rows = conn.execute(
         "SELECT f.entry_id, f.n FROM person_faces f JOIN entries e ON e.id = f.entry_id "
         f"WHERE ({where}) AND f.person_id = ? "
-        "ORDER BY f.score DESC, f.area DESC, f.entry_id, f.n",
-        [*params, person],
+        "ORDER BY f.score DESC, f.area DESC, f.entry_id, f.n LIMIT ?",
+        [*params, person, -1 if limit is None else limit],  # -1: no limit (SQLite)
     ).fetchall()
     return [face_key(e, n) for e, n in rows]
 
@@ -590,7 +595,7 @@ def request_event(
     action = body["action"]
 
     def anchor(pid: Any) -> str:
-        faces = person_faces(conn, pid, where, params) if isinstance(pid, str) else []
+        faces = person_faces(conn, pid, where, params, limit=1) if isinstance(pid, str) else []
         if not faces:
             raise PeopleError(f"no such person: {pid!r}")
         return faces[0]
@@ -625,7 +630,8 @@ def request_event(
         target = body.get("person")
         to = None if target is None else anchor(target)
         return make_event("move", face, to=to)
-    others = [f for f in person_faces(conn, current, where, params) if f != face]
+    # the best two: one of them is not `face`, when the person has another
+    others = [f for f in person_faces(conn, current, where, params, limit=2) if f != face]
     if not others:
         raise PeopleError("the face is the only one of its person: nothing to leave")
     return make_event("reject", face, anchor=others[0])

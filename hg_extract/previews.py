@@ -9,8 +9,13 @@ opened in draft mode with the largest preview's own box, so libjpeg scales by 1/
 photo is never held at full size; each smaller preview is then made from the previous one
 with libvips's resize (Lanczos, as HomeGallery's sharp; several times cheaper in CPU than
 Pillow's bicubic filter on these sizes). EXIF orientation is applied (HEIC/HEIF pixels come
-already rotated from libheif, so those are not rotated again). Previews are progressive JPEGs
-(as HomeGallery's), quality 80, without metadata; the sizes are Pillow's `thumbnail()` ones.
+already rotated from libheif, so those are not rotated again). Previews are baseline JPEGs,
+quality 80, without metadata; the sizes are Pillow's `thumbnail()` ones. Baseline, not
+progressive as HomeGallery's: libjpeg-turbo's progressive encode took a third of
+hg-extract's CPU and costs ~5x the baseline one, a browser decodes a baseline preview ~2.5x
+faster (what a grid of thumbnails does while scrolling), and it is only ~4 % larger; its
+coarse-first drawing helps on a slow link, which a gallery on the LAN rarely has
+(docs/benchmarks.md, issue 15).
 
 A size larger than the image is replaced by the image itself once (a 600 px photo gets a
 600 px `-800` preview, then 320 and 128), so every image has its best preview and nothing is
@@ -137,13 +142,14 @@ def open_oriented(
             img.draft("RGB", fit((w, h), largest))
         img.load()
         if fmt != "HEIF":
+            # in place: a copy of every upright photo (orientation 1) cost ~4 % of extract
             exif_orientation = img.getexif().get(0x0112)
             if exif_orientation:
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
             elif orientation_hint and orientation_hint > 1:
                 img.getexif()[0x0112] = orientation_hint
                 img.info.pop("exif", None)
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
         img = _flatten(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise PreviewError(f"image data is broken ({exc})") from None
@@ -194,7 +200,7 @@ def make_previews(
                 pixels = None
 
         def writer(tmp: Path, current: Image.Image = current) -> None:
-            current.save(tmp, "JPEG", quality=QUALITY, progressive=True, optimize=False)
+            current.save(tmp, "JPEG", quality=QUALITY, optimize=False)
 
         save(size, writer)
     return current

@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import orjson
 import requests
 
-from hg_common import home, layout
+from hg_common import home, layout, ndjson
 from hg_common.cli_support import tool
 from hg_common.errors import ConfigError
 
@@ -324,7 +324,7 @@ class Builder:
         self.proc: subprocess.Popen | None = None
 
     def send(self, records: Iterable[dict[str, Any]]) -> None:
-        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        data = b"".join(ndjson.dumps(r) for r in records)
         if not data:
             return
         if self.proc is None:
@@ -467,6 +467,7 @@ def _fetch(
     offset = 0 if new_ids else int(cursor.get("next") or 0)
     head, lines = remote.events(offset, cursor.get("log"))
     if lines:
+        # the remote's lines as they came (hg-build checks them): nothing to encode again
         proc = subprocess.run([tool("hg-build"), "events", "merge", *stage_args],
                               input=b"\n".join(lines) + b"\n", capture_output=True)  # fmt: skip
         if proc.returncode not in (0, 1):

@@ -35,7 +35,7 @@ from hg_import.batches import (
     failures_command,
     index_command,
 )
-from hg_import.pipeline import ChunkResult, Key, Watch, run_chunk
+from hg_import.pipeline import ChunkResult, Key, Watch, run_index
 from hg_import.progress import ImportProgress
 from hg_import.retry import list_failures, retry_records, to_retry
 from hg_import.service import NAMES, Service
@@ -199,7 +199,7 @@ def _run_batches(
             progress.start_chunk(chunk)
             index = index_command(plan, batch)
             if plan.index_only:
-                result = run_chunk([index], progress.advance, watch)
+                result = run_index(index, watch)
             else:
                 result = _service(plan, service, watch).run(progress.advance, index=index)
             state.failed |= result.counts.failed

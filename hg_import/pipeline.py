@@ -1,14 +1,12 @@
-"""One chunk: `hg-index --defer-commit … | hg-extract | hg-build`, relayed through this
-process so the loop can count what each stage has done (for progress and ETAs) and check
-that every file offered to hg-extract was answered before the chunk is committed.
-hg-import runs `run_chunk` for `--index-only` (hg-index alone); otherwise `service` keeps
-one hg-extract | hg-build for all chunks, with this module's counting, relays and Watch.
+"""What hg-import reads from its stages' pipes: the counting of a chunk's records (for
+progress and ETAs, and to check that every file offered to hg-extract was answered before
+the chunk is committed), the `Watch` that stops an import, and starting a stage. `service`
+keeps one hg-extract | hg-build for all chunks and relays through these; `run_index` runs
+hg-index alone for `--index-only`.
 
-The relays only read lines and write them on, so the stages run at their own pace. When a
-stage dies its reader's pipe is closed, so the stage before it ends too (EPIPE, exit 141)
-instead of blocking. A relay's own failure (the status file on a full disk) or a full disk
-said by a stage (on stderr or in an error record) stops the chunk at once: the stages are
-terminated and the loop commits nothing.
+A relay's own failure (the status file on a full disk) or a full disk said by a stage (on
+stderr or in an error record) stops the chunk at once: the stages are terminated and the
+loop commits nothing.
 
 Stages' stderr is relayed too (to see "No space left on device"); each stage gets
 PARENT_ENV, so it dies with this process even when this process is killed with -9.
@@ -16,12 +14,11 @@ PARENT_ENV, so it dies with this process even when this process is killed with -
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -174,13 +171,10 @@ def _kind(line: bytes) -> bytes | None:
     return None
 
 
-def _relay(
-    src: IO[bytes],
-    dst: IO[bytes] | None,
-    on_line: Callable[[bytes], None],
-    watch: Watch,
-    what: str,
+def _read_records(
+    src: IO[bytes], on_line: Callable[[bytes], None], watch: Watch, what: str
 ) -> None:
+    """Reads a stage's records to the end, each to `on_line`."""
     try:
         for line in src:
             try:
@@ -188,18 +182,10 @@ def _relay(
             except Exception as exc:  # our bookkeeping, not the stage: stop the chunk
                 watch.failed_by(what, exc)
                 return
-            if dst is not None:
-                dst.write(line)
-                dst.flush()  # a few hundred lines a second at most: let them flow at once
     except (OSError, ValueError):
-        pass  # the next stage died: stop reading, so the stage before us ends on EPIPE
+        pass
     finally:
         src.close()
-        if dst is not None:
-            try:
-                dst.close()
-            except OSError:
-                pass
 
 
 def _stderr_relay(src: IO[bytes], name: str, watch: Watch) -> None:
@@ -233,106 +219,37 @@ def start_stage(
     return Stage(name, proc, thread)
 
 
-def start_extract(command: list[str], to_build: bool, watch: Watch) -> Stage:
-    """hg-extract waiting for its input (see `run_chunk`'s `extract`)."""
-    return start_stage(
-        "hg-extract",
-        command,
-        watch,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE if to_build else subprocess.DEVNULL,
-    )
-
-
-def _wait(stages: list[Stage], watch: Watch) -> list[int]:
-    """Wait for every stage; when the watch says stop, terminate those still running."""
+def _wait(stage: Stage, watch: Watch) -> int:
+    """Wait for the stage; when the watch says stop, terminate it."""
     stopped = False
     while True:
         if watch.stop.is_set() and not stopped:
             stopped = True
-            for s in stages:
-                if s.proc.poll() is None:
-                    s.proc.terminate()
-        running = [s for s in stages if s.proc.poll() is None]
-        if not running:
-            return [s.proc.returncode for s in stages]
+            if stage.proc.poll() is None:
+                stage.proc.terminate()
         try:
-            running[0].proc.wait(timeout=0.05)
+            return stage.proc.wait(timeout=0.05)
         except subprocess.TimeoutExpired:
             pass
 
 
-def run_chunk(
-    commands: list[list[str]],
-    on_extracted: Callable[[int, int], None],
-    watch: Watch,
-    extract: Stage | None = None,
-    feed: Iterable[bytes] | None = None,
-) -> ChunkResult:
-    """Run the stages (hg-index, hg-extract, hg-build; the first one or all three) as a
-    pipe; `on_extracted(files, bytes)` is called as hg-extract answers the files of this
-    chunk (entries, errors and skips).
-
-    `extract`: an hg-extract already started (`start_extract`) to use.
-    `feed`: record lines to hand hg-extract instead of hg-index's (then `commands` are
-    hg-extract and hg-build only)."""
+def run_index(command: list[str], watch: Watch) -> ChunkResult:
+    """hg-index alone (`hg-import --index-only`): its records are counted (what it adds
+    and offers) and go nowhere else."""
     counts = ChunkCounts()
-    stages: list[Stage] = []
+    index = start_stage("hg-index", command, watch, stdout=subprocess.PIPE)
     try:
-        relays = _start_pipe(commands, watch, extract, feed, counts, on_extracted, stages)
-        for t in relays:
-            t.start()
-        statuses = _wait(stages, watch)
-        for t in relays:
-            t.join()
-        for s in stages:  # a stage's last words (a helper it left may hold the pipe: not long)
-            s.stderr.join(timeout=5)
-    finally:
-        for s in stages:  # interrupted: do not leave stages behind
-            if s.proc.poll() is None:
-                s.proc.terminate()
-                s.proc.wait()
-    return ChunkResult([s.name for s in stages], statuses, counts)
-
-
-def _start_pipe(
-    commands: list[list[str]],
-    watch: Watch,
-    extract: Stage | None,
-    feed: Iterable[bytes] | None,
-    counts: ChunkCounts,
-    on_extracted: Callable[[int, int], None],
-    stages: list[Stage],
-) -> list[threading.Thread]:
-    """Start the chunk's stages (each appended to `stages` at once, so the caller can end
-    them however this ends) and return the relay threads that join them, not started."""
-    threads: list[threading.Thread] = []
-
-    def relay(src: IO[bytes], dst: IO[bytes] | None, on_line: Callable, what: str) -> None:
-        threads.append(
-            threading.Thread(target=_relay, args=(src, dst, on_line, watch, what), daemon=True)
+        reader = threading.Thread(
+            target=_read_records,
+            args=(index.proc.stdout, counts.index_line, watch, "hg-index's records"),
+            daemon=True,
         )
-
-    def from_extract(line: bytes) -> None:
-        counts.extract_line(line, watch, on_extracted)
-
-    if feed is None:
-        index = start_stage("hg-index", commands[0], watch, stdout=subprocess.PIPE)
-        stages.append(index)
-        first: IO[bytes] = index.proc.stdout  # type: ignore[assignment]
-        rest = commands[1:]
-    else:
-        first = io.BytesIO(b"".join(feed))  # a few lines per failed file: small
-        rest = commands
-    if not rest:
-        relay(first, None, counts.index_line, "hg-index's records")
-        return threads
-    if extract is None:
-        extract = start_extract(rest[0], len(rest) > 1, watch)
-    stages.append(extract)
-    relay(first, extract.proc.stdin, counts.index_line, "records to hg-extract")
-    if len(rest) > 1:
-        build = start_stage("hg-build", rest[1], watch, stdin=subprocess.PIPE)
-        stages.append(build)
-        relay(extract.proc.stdout, build.proc.stdin, from_extract, "hg-extract's records")
-    return threads
+        reader.start()
+        statuses = [_wait(index, watch)]
+        reader.join()
+        index.stderr.join(timeout=5)  # its last words (a helper it left may hold the pipe)
+    finally:
+        if index.proc.poll() is None:  # interrupted: do not leave it behind
+            index.proc.terminate()
+            index.proc.wait()
+    return ChunkResult([index.name], statuses, counts)

@@ -27,6 +27,7 @@ from typing import IO
 
 import orjson
 
+from hg_common import ndjson
 from hg_common.records import flush_record
 from hg_import.pipeline import ChunkCounts, ChunkResult, Stage, Watch, _kind, start_stage
 
@@ -162,7 +163,7 @@ class Service:
                 dst.write(line)
             # hg-index's output ended (it exited, or died: then the chunk is not committed
             # anyway); the flush makes hg-extract and hg-build finish it
-            dst.write(orjson.dumps(flush_record(chunk.number)) + b"\n")
+            dst.write(ndjson.dumps(flush_record(chunk.number)))
             dst.flush()
         except (OSError, ValueError):
             pass  # hg-extract died: stop reading, so hg-index ends on EPIPE

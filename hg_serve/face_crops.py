@@ -1,12 +1,14 @@
 """GET /faces/<entry id>/<n>[?size=PX]: the entry's n-th face cut from its stored preview,
 a square JPEG (the People view's tiles, the detail view's face editor).
 
-The entry is looked up with the user's filter first (`Gallery.detail`, as `/originals/`
-does): a face of an entry the filter excludes is "not found", like the entry itself, and
-nothing is read from storage for it. The box is the record's (relative to the oriented
-preview the face model saw, `faces[n]`), widened by `MARGIN` so the tile shows the head,
-not only the eyes-to-chin box. The preview is the smallest stored size that still gives
-the face `size` pixels, so a crop never upscales a thumbnail when a larger preview exists.
+The entry is looked up with the user's filter first, in one query for the few columns a
+tile needs (`FIELDS`; not the whole `Gallery.detail`, whose record decode, people and
+similarity reads a tile does not use): a face of an entry the filter excludes is "not
+found", like the entry itself, and nothing is read from storage for it. The box is the
+record's (relative to the oriented preview the face model saw, `faces[n]`), widened by
+`MARGIN` so the tile shows the head, not only the eyes-to-chin box. The preview is the
+smallest stored size that still gives the face `size` pixels, so a crop never upscales a
+thumbnail when a larger preview exists.
 
 Crops are kept in memory by (preview, box, size): previews are content-addressed and a
 face's box only changes with its record, so a key never goes stale, and the People view's
@@ -29,6 +31,7 @@ from hg_common.layout import preview as preview_name
 from hg_serve import files, grid
 from hg_serve.cache import ResponseCache
 from hg_serve.gallery import Gallery
+from hg_serve.headers import not_modified
 from hg_serve.live import user_filters
 
 MARGIN = 0.35
@@ -37,6 +40,8 @@ DEFAULT_SIZE = 192
 MIN_SIZE, MAX_SIZE = 32, 512
 CACHE_BYTES = 16 << 20
 QUALITY = 85
+FIELDS = ("faces", "previews", "width", "height")
+"""What a tile reads of its entry: the face boxes, the stored previews, the photo's size."""
 
 
 def face_box(face: Any) -> tuple[float, float, float, float] | None:
@@ -119,7 +124,7 @@ def handler(storage: Path, private: bool):
             return PlainTextResponse(f"size must be {MIN_SIZE} to {MAX_SIZE}", 400)
         gallery: Gallery = request.app.state.gallery
         entry_id, n = request.path_params["id"], request.path_params["n"]
-        media = await gallery.call(gallery.detail, entry_id, user_filters(request))
+        media = await gallery.call(gallery.entry_fields, entry_id, FIELDS, user_filters(request))
         listed = (media or {}).get("faces") or []
         if not n.isdigit() or int(n) >= len(listed):
             return PlainTextResponse("not found", 404)
@@ -132,7 +137,7 @@ def handler(storage: Path, private: bool):
         key = (rel, box, size)
         etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest() + '"'
         headers = {"Cache-Control": cache_control, "ETag": etag}
-        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        if not_modified(request.headers, etag):
             return Response(status_code=304, headers=headers)
         body = cache.get(key, 0)
         if body is None:

@@ -27,10 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hg_build import api as build_api
+from hg_common import ndjson
 from hg_common.records import versioned_header
 from hg_serve import diagnose
 from hg_serve.api import NO_STORE, _json_body, error
 from hg_serve.gallery import Gallery
+from hg_serve.headers import not_modified
 from hg_serve.live import user_filters
 
 MAX_IDS = 1000
@@ -75,7 +77,7 @@ def visible_events(
     else:
         out = found
     head = {"type": EVENTS, "v": VERSION, "log": log, "from": offset, "next": end}
-    return b"".join(orjson.dumps(r) + b"\n" for r in [head, *out])
+    return b"".join(ndjson.dumps(r) for r in [head, *out])
 
 
 def manifest_body(gallery: Gallery, filters: Sequence[str]) -> bytes:
@@ -92,7 +94,7 @@ def entries_body(gallery: Gallery, storage: Path, ids: list[str], filters: Seque
     c = build_api.compile_filtered("", filters, drive_by_tag=False)
     with gallery._read() as conn:
         records = list(build_api.fetch_entries(conn, str(storage), ids, c))
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+    return b"".join(ndjson.dumps(r) for r in records)
 
 
 def routes(storage: Path) -> dict[str, Any]:
@@ -107,7 +109,7 @@ def routes(storage: Path) -> dict[str, Any]:
             return error(503, f"the gallery database cannot be read: {reason}")
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = {**NO_STORE, "ETag": etag}
-        if etag in request.headers.get("if-none-match", ""):
+        if not_modified(request.headers, etag):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from hg_common import layout
+from hg_serve.headers import not_modified
 
 CACHE = "public, max-age=31536000, immutable"
 PRIVATE_CACHE = "private, max-age=31536000, immutable"
@@ -72,6 +73,6 @@ def serve_file(request: Request, storage: Path, private: bool = False) -> Respon
     stat = found.stat()
     etag = etag_of(stat)
     headers = {"Cache-Control": PRIVATE_CACHE if private else CACHE, "ETag": etag}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if not_modified(request.headers, etag):
         return Response(status_code=304, headers=headers)
     return FileResponse(found, stat_result=stat, headers=headers)

@@ -149,7 +149,7 @@ class Gallery:
         c = compile_filtered(q, filters)
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
-            total = api.count(conn, c)
+            total = api.count(conn, c, cached=True)
             form = api.for_page(conn, c, total, offset, limit)
             found = api.search_fields(conn, form, grid.GRID_FIELDS, limit, offset)
             items = [grid.grid_item(m) for m in found]
@@ -165,6 +165,15 @@ class Gallery:
                 "SELECT similarity IS NOT NULL FROM entries WHERE id = ?", (entry_id,)
             ).fetchone()
         return grid.detail(media, has_similar=bool(row and row[0]))
+
+    def entry_fields(
+        self, entry_id: str, fields: Sequence[str], filters: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """Some fields of one entry (`api.fields_by_ids`), None when the user's filter
+        excludes it: for a route that needs a few columns, not the whole `detail`."""
+        c = compile_filtered("", filters, drive_by_tag=False)
+        with self._read() as conn:
+            return api.fields_by_ids(conn, [entry_id], fields, c).get(entry_id)
 
     def years(self, q: str = "", filters: Sequence[str] = ()) -> list[dict[str, Any]]:
         c = compile_filtered(q, filters, drive_by_tag=False)

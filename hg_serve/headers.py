@@ -1,5 +1,7 @@
-"""Security headers on every answer: no sniffing, no framing, a content security policy.
+"""HTTP headers: the security headers on every answer, and the If-None-Match test of the
+routes that answer with an ETag.
 
+Security: no sniffing, no framing, a content security policy.
 The policy allows what the web app uses and nothing else: scripts, styles, fetches (API,
 SSE), video and the manifest from this server; images from it, `data:`/`blob:` (Leaflet's
 empty tile) and the map's tile host (`[server] map_tiles`, a URL template: `{s}` in the
@@ -12,8 +14,10 @@ the policy is one string per server, made once.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hg_common.config import DEFAULT_MAP_TILES
@@ -80,3 +84,22 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+_ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"')
+"""An entity tag, weak (`W/"…"`) or strong; its opaque part may hold commas, so a list of
+them is scanned for tags rather than split at commas."""
+
+
+def not_modified(headers: Headers, etag: str) -> bool:
+    """Whether a GET/HEAD request's If-None-Match holds for the current `etag` (then the
+    answer is 304). RFC 9110 13.1.2: `*` (alone) matches any current representation (the
+    caller has one: it made the ETag), and entity tags compare weakly: `W/"x"`, `"x"` and
+    the ETag `"x"` are the same. Several header lines count as one comma-separated list."""
+    field = ",".join(headers.getlist("if-none-match")).strip()
+    if field == "*":
+        return True
+    ours = _ENTITY_TAG.fullmatch(etag.strip())
+    if not field or ours is None:
+        return False
+    return any(tag.group(1) == ours.group(1) for tag in _ENTITY_TAG.finditer(field))

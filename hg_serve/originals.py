@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from hg_serve.files import etag_of
 from hg_serve.gallery import Gallery
+from hg_serve.headers import not_modified
 from hg_serve.live import user_filters
 
 
@@ -51,7 +52,7 @@ def _response(path: Path, name: str, request: Request) -> Response:
         "ETag": etag,
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
     }
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if not_modified(request.headers, etag):
         return Response(status_code=304, headers=headers)
     return FileResponse(path, stat_result=stat, headers=headers)
 

@@ -65,6 +65,10 @@ class Compiled:
     """A count that reads an index alone, when the whole query is one such term (no
     filter): the entries of a free-text match or of any of some tags, all but those of a
     tag. None: `count(*)` with the WHERE clause."""
+    terms: tuple[ast.Node, ...] | None = None
+    """Expressions whose AND is exactly what the WHERE selects (a user's filters' and the
+    query's; () for everything), for `hg_build.facets.count`; None when the WHERE says
+    more (a tag-driven `year:` bounds `t.ts` too)."""
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
@@ -725,6 +729,9 @@ def compile_query(
         compiled.walk = _compile(parsed, text, drive_by_tag, seed_scope, indexed=False)[0]
     if seed_scope is None:
         compiled.count_sql = _count_sql(parsed.expr)
+    driver = _tag_driven(parsed) if parsed.expr is not None and drive_by_tag else None
+    if driver is None or not _years(driver[1]):
+        compiled.terms = () if parsed.expr is None else (parsed.expr,)
     return compiled
 
 

@@ -21,7 +21,7 @@ def compile_filtered(
     part. `drive_by_tag=False` for a WHERE clause over `entries e` alone (summaries)."""
     if not filters:
         return compile_query(query, drive_by_tag)
-    wheres, params = [], []
+    wheres, params, terms = [], [], []
     for text in filters:
         try:
             part = compile_query(text, drive_by_tag=False)
@@ -29,8 +29,12 @@ def compile_filtered(
             raise QueryError(f"in the filter {text!r}: {exc.reason}", exc.pos) from None
         wheres.append(f"({part.where})")
         params += part.params
+        terms.append(part.terms)
     main = compile_query(query, drive_by_tag, seed_scope=(" AND ".join(wheres), list(params)))
-    return _and(wheres, params, main)
+    together = _and(wheres, params, main)
+    if main.terms is not None and None not in terms:
+        together.terms = tuple(t for part in [*terms, main.terms] for t in part)  # type: ignore[union-attr]
+    return together
 
 
 def _and(wheres: list[str], params: list, main: Compiled) -> Compiled:

@@ -222,3 +222,18 @@ def test_known_faces_kept_between_chunks_follow_every_change(tmp_path):
     assert len(builder.known_faces.models) == 1  # held, not read again, at the end
     held.close()
     fresh.close()
+
+
+def test_person_faces_best_first_and_limited_in_sql(conn):
+    build(conn, [with_faces(1, [0], scores=[0.9]), with_faces(2, [0], scores=[1.0]),
+                 with_faces(3, [0], scores=[0.8])])  # fmt: skip
+    anna = person_of(conn, 1)
+    every = people_db.person_faces(conn, anna)
+    assert every == [f"{eid(2)}.0", f"{eid(1)}.0", f"{eid(3)}.0"]
+    assert people_db.person_faces(conn, anna, limit=2) == every[:2]
+    assert people_db.person_faces(conn, anna, "e.id != ?", [eid(2)], limit=1) == [every[1]]
+    # naming anchors on the best face; rejecting the best face anchors on the next best
+    named = people_db.request_event(conn, {"action": "name", "person": anna, "name": "A"})
+    assert named["face"] == every[0]
+    rejected = people_db.request_event(conn, {"action": "reject", "face": every[0]})
+    assert rejected["anchor"] == every[1]

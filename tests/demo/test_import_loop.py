@@ -73,7 +73,7 @@ def test_every_file_ends_in_the_index(imported):
 
 def test_chunks_follow_the_add_limits(imported):
     _, _, run = imported
-    # batch 1 (<= 20 MiB, 10,20,1.2,200): empty index -> 10; then max(20, 20 % of the index)
+    # batch 1 (<= 20 MiB, 10,20,1.5,2000): empty index -> 10; then max(20, 50 % of the index)
     # batch 2 (<= 200 MiB, 2,5,1.1,30):   60 known -> max(5, 6) = 6; 66 -> 6 (2 left)
     # batch 3 (the rest, 1,2,1.05,10):    68 known -> max(2, 3) = 3; 71 -> 3 (1 left)
     assert chunks(run.stderr) == {1: [10, 20, 20, 10], 2: [6, 2], 3: [3, 1]}

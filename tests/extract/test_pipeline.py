@@ -55,7 +55,7 @@ def test_preview_sizes_orientation_and_format(pipeline):
     assert sizes == [(450, 600), (240, 320), (96, 128)]
     assert rec["previews"][-1] == relpath(rec["id"], "image-preview-128.jpg")
     small, fmt, info = _img(st, rec["previews"][0])
-    assert fmt == "JPEG" and info.get("progressive") and "exif" not in info
+    assert fmt == "JPEG" and not info.get("progressive") and "exif" not in info
     # the same picture as portrait_1 (stored upright): rotated the right way, not mirrored
     ref = pipeline["by_path"]["exif-samples/jpg/orientation/portrait_1.jpg"]
     a, b = _img(st, rec["previews"][-1])[0], _img(st, ref["previews"][-1])[0]

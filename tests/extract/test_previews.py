@@ -1,5 +1,5 @@
 """The preview route (Pillow decode, libvips resize, Pillow encode) on every kind of pixels:
-the sizes `Image.thumbnail` gives, never upscaled, upright, RGB, progressive quality-80 JPEGs
+the sizes `Image.thumbnail` gives, never upscaled, upright, RGB, baseline quality-80 JPEGs
 whose pixels match a careful full-size reference."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def run(path: Path, tmp_path: Path, **kw) -> dict[int, Image.Image]:
     previews = {}
     for size, p in out.items():
         with Image.open(p) as im:
-            assert im.format == "JPEG" and im.info.get("progressive") and "exif" not in im.info
+            assert im.format == "JPEG" and not im.info.get("progressive") and "exif" not in im.info
             previews[size] = im.convert("RGB")
     return previews
 

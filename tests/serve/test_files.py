@@ -35,6 +35,9 @@ def test_preview_is_immutable_with_etag(server):
     assert r.content[:2] == b"\xff\xd8"
     again = server.get(path, headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+    weak_in_list = f'"other", W/{r.headers["etag"]}'
+    assert server.get(path, headers={"If-None-Match": weak_in_list}).status_code == 304
+    assert server.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
 def test_video_supports_range_requests(server):

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from starlette.datastructures import Headers
 
-from hg_serve.headers import content_security_policy, tile_source
+from hg_serve.headers import content_security_policy, not_modified, tile_source
 from tests.serve.conftest import start_server
 from tests.serve.test_auth import users_config, write_config
 
@@ -71,3 +72,31 @@ def test_tile_hosts_in_the_policy():
 
 # The web app under this policy in Chromium: tests/serve/test_browser.py (one browser per
 # test process: Playwright's sync API cannot start a second beside its fixture).
+
+
+@pytest.mark.parametrize(
+    ("sent", "hit"),
+    [
+        ([], False),
+        (['"abc"'], True),
+        (['W/"abc"'], True),  # weak comparison: a weak validator matches
+        (['"abd"'], False),
+        (['"x", W/"abc" , "y"'], True),  # a list, spaces around members
+        (['"x"', '"abc"'], True),  # two header lines are one list
+        (['"a,b", "c"'], False),  # a comma inside a tag does not split it
+        (["*"], True),  # any current representation
+        ([" * "], True),
+        (['"abc'], False),  # unterminated: no tag
+        (["abc"], False),  # unquoted: no tag
+        (['"ABC"'], False),  # opaque tags compare exactly
+    ],
+)
+def test_if_none_match_rfc_9110(sent, hit):
+    headers = Headers(raw=[(b"if-none-match", v.encode()) for v in sent])
+    assert not_modified(headers, '"abc"') is hit
+    assert not_modified(headers, 'W/"abc"') is hit  # our own tag weak: the same rules
+
+
+def test_if_none_match_with_a_comma_in_the_tag():
+    headers = Headers(raw=[(b"if-none-match", b'"x", "a,b"')])
+    assert not_modified(headers, '"a,b"') and not not_modified(headers, '"a"')

@@ -106,6 +106,34 @@ def test_map_snapshot_is_kept_per_database_version(tmp_path):
         conn.close()
 
 
+def test_page_totals_come_from_the_counts_cache_and_follow_commits(tmp_path, monkeypatch):
+    """`Gallery.page` counts from hg_build.facets (issue 19) with the user's filter ANDed
+    in; a commit makes the next total count the new entry."""
+    from hg_build import db, facets
+    from hg_build.build import Builder
+    from hg_serve.gallery import Gallery
+    from tests.build.test_summaries import entry
+
+    monkeypatch.setattr(facets, "QUIET", 0.0)
+    path = tmp_path / "gallery.db"
+    conn = db.open_database(path)
+    builder = Builder(conn, lambda r: None)
+    builder.apply_chunk([entry(n, f"20{10 + n}:01:01", ["dog" if n % 2 else "cat"],
+                               make="Nikon" if n % 3 else "Canon") for n in range(8)])  # fmt: skip
+    gallery = Gallery(path, tmp_path / "events.ndjson")
+    try:
+        q, user = "tag:dog or tag:cat", ["make:nikon"]
+        assert gallery.page(q, user, 0, 2)["total"] == 5  # 1, 2, 4, 5, 7
+        held = facets._cache[str(path)]
+        assert any(k.startswith("tag:") for k in held.loads)  # counted from the cache
+        builder.apply_chunk([entry(20, "2030:01:01", ["Dog"], make="NIKON")])
+        assert gallery.page(q, user, 0, 2)["total"] == 6
+        assert facets._cache[str(path)] is not held
+    finally:
+        gallery.close()
+        conn.close()
+
+
 def test_face_crop_geometry():
     """A square around the face with a margin, moved into the image, never larger than its
     short side; the preview is the smallest that gives the face the pixels asked for."""
