@@ -137,7 +137,8 @@ def measure(limit: int | None, min_side: int) -> None:
              for i in ids]  # fmt: skip
     pictures = [{keys[p.rsplit("/", 1)[-1]] for p in files_of[i]} for i in ids]
     label = [min(files_of[i]) for i in ids]
-    scores = group.matrix @ group.matrix.T
+    unit = group.unit_rows()
+    scores = unit @ unit.T
     originals = [r for r, k in enumerate(kinds) if "original" in k]
     copy_scores: dict[str, list[float]] = {}
     lowest: list[tuple[float, str]] = []

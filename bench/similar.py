@@ -15,7 +15,13 @@ query, which reads the matrix into the cache, is printed on its own. The old rou
 SQL compile.py produced before (a `hg_cosine` per row for the filter and the order), run
 through the same `search_fields` on the same connection, on fewer seeds (it takes ~1 s).
 
-Usage: .venv/bin/python bench/similar.py [--entries 100000] [--repeat 40] [--old 5]
+Since issue 19 the vectors are int8 rows (hg_build.vectors): the run prints the memory
+they hold and hg-serve's RSS after the first read, and checks the timed seeds' hits and
+order against a float32 matrix of the same stored vectors (made after the timings).
+`--direct` writes the entries straight into the schema (id, date, vector; no files, tags or
+places) instead of through the Builder: a 1M gallery in minutes rather than an hour.
+
+Usage: .venv/bin/python bench/similar.py [--entries 100000] [--repeat 40] [--old 5] [--direct]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.build import pct  # noqa: E402
 from bench.serve import build_database  # noqa: E402
-from hg_build import db, vectors  # noqa: E402
+from hg_build import db, ml, vectors  # noqa: E402
 from hg_build.build import Builder  # noqa: E402
 from hg_build.query.compile import SIMILAR_MIN, Compiled  # noqa: E402
 from hg_build.query.search import search_fields  # noqa: E402
@@ -73,6 +79,53 @@ def add_vectors(path: Path, clusters: int, seed: int = 2) -> float:
     return time.perf_counter() - t0
 
 
+def direct_database(path: Path, n: int, clusters: int, seed: int = 2) -> float:
+    """`n` entries with only what `similar:` and the grid read, each with a clustered
+    float16 vector as `ml` stores it (see module doc), written in transactions of 20k."""
+    import hashlib
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    conn = db.open_database(path)
+    centres = rng.normal(size=(clusters, DIM)).astype(np.float32)
+    prefix = ml.model_tag(MODEL) + b"\0h"
+    for start in range(0, n, 20_000):
+        count = min(n, start + 20_000) - start
+        data = centres[rng.integers(0, clusters, count)]
+        data += rng.normal(scale=0.75, size=data.shape).astype(np.float32)
+        data /= np.linalg.norm(data, axis=1)[:, None]
+        half = data.astype(np.float16)
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO entries (id, type, date, ts, updated, files_count, tags_count, text, "
+            "tags, extracted_tags, similarity) VALUES (?, 'image', '2020-01-01', ?, '', 0, 0, "
+            "'', '[]', '[]', ?)",
+            [
+                (hashlib.blake2b(b"%d" % (start + k), digest_size=32).hexdigest(),
+                 1.6e9 + start + k, prefix + half[k].tobytes())
+                for k in range(count)
+            ],
+        )  # fmt: skip
+        conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def rss_mib() -> int:
+    """The process's resident memory now (not the peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+
+def held_mib(found: vectors.Vectors) -> tuple[float, float]:
+    """(MiB of int8 rows and factors, MiB of the id arrays) a Vectors holds."""
+    rows = sum(g.rows.nbytes + g.factors.nbytes + g.keys.nbytes for g in found.groups)
+    ids = found.sorted_ids.nbytes + found.rank.nbytes + found.group.nbytes + found.row.nbytes
+    ids += found.slots.nbytes
+    return rows / 2**20, ids / 2**20
+
+
 def old_similar(seed: str) -> Compiled:
     """`similar:<seed>` as compile.py compiled it before the numpy route."""
     sub = (
@@ -99,28 +152,36 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=40, help="timed seeds per numpy call")
     ap.add_argument("--old", type=int, default=5, help="timed seeds on the old SQL route")
+    ap.add_argument("--direct", action="store_true", help="entries straight into the schema")
     args = ap.parse_args()
     load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load {load()}; {args.entries} entries, {args.clusters} clusters")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gallery.db"
-        print(f"built in {build_database(path, args.entries):.1f} s, vectors added in "
-              f"{add_vectors(path, args.clusters):.1f} s; load {load()}")  # fmt: skip
+        if args.direct:
+            took = direct_database(path, args.entries, args.clusters)
+            print(f"written in {took:.1f} s; load {load()}")
+        else:
+            print(f"built in {build_database(path, args.entries):.1f} s, vectors added in "
+                  f"{add_vectors(path, args.clusters):.1f} s; load {load()}")  # fmt: skip
         gallery = Gallery(path, Path(tmp) / "events.ndjson", readers=1)
         conn = db.connect(path, readonly=True)
         ids = [r[0] for r in conn.execute("SELECT id FROM entries")]
         seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1)
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss0, now0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_mib()
         first, _ = timed(gallery.similar, seeds.pop())
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"first query (reads the matrix): {first:.0f} ms, max RSS +{(rss1 - rss0) >> 10} MiB")
+        rows_mib, ids_mib = held_mib(vectors.for_source(str(path)))
+        print(f"first query (reads the matrix): {first:.0f} ms; RSS {now0} -> {rss_mib()} MiB "
+              f"(max +{(rss1 - rss0) >> 10} MiB while reading); held: int8 rows "
+              f"{rows_mib:.0f} MiB, id arrays {ids_mib:.0f} MiB; load {load()}")  # fmt: skip
         rows: dict[str, list[float]] = {
             "similar() (detail view, 201 rows)": [],
             "page(similar:ID) (grid, count + 500)": [],
             "page(not similar:ID) (every other entry scored)": [],
         }
-        hits = []
+        hits, asked = [], []
         calls = (
             gallery.similar,
             lambda s: gallery.page(f"similar:{s}", (), 0, 500),
@@ -128,7 +189,8 @@ def main() -> None:
         )
         for name, fn in zip(rows, calls, strict=True):
             for _ in range(args.repeat if "not" not in name else args.old):
-                ms, out = timed(fn, seeds.pop())
+                asked.append(seeds.pop())
+                ms, out = timed(fn, asked[-1])
                 rows[name].append(ms)
                 if isinstance(out, dict) and "not" not in name:
                     hits.append(out["total"])
@@ -152,12 +214,31 @@ def main() -> None:
         print(f"old hg_cosine route, same call: p50 {pct(old_ms, 50):.0f} ms "
               f"({len(old_ms)} seeds; ratio old/new p50 {pct(old_ms, 50) / numpy_p50:.0f}x); "
               f"same ids and order: {same}/{len(old_ms)}")  # fmt: skip
-        one = vectors.for_source(str(path)).groups[0]
+        found = vectors.for_source(str(path))
+        one = found.groups[0]
         t0 = time.perf_counter()
         for _ in range(10):
-            one.matrix @ one.matrix[0]
+            one.cosines(0)
         print(f"the product alone: {(time.perf_counter() - t0) * 100:.1f} ms "
-              f"({one.matrix.shape[0]}x{one.matrix.shape[1]} float32); load {load()}")  # fmt: skip
+              f"({one.rows.shape[0]}x{one.rows.shape[1]} int8); RSS {rss_mib()} MiB; "
+              f"load {load()}")  # fmt: skip
+        # the float32 route on the same stored vectors: same hits and order?
+        unit = np.empty(one.rows.shape, np.float32)
+        conn = db.connect(path, readonly=True)
+        row_of = {i: r for r, i in enumerate(one.ids.tolist())}
+        for entry_id, blob in conn.execute("SELECT id, similarity FROM entries"):
+            unit[row_of[entry_id]] = ml.split_blob(blob)[1]
+        unit /= np.linalg.norm(unit, axis=1)[:, None]
+        ts = dict(conn.execute("SELECT id, ts FROM entries"))
+        conn.close()
+        same, ids_of = 0, one.ids
+        for seed in asked[: args.repeat]:
+            cos = unit @ unit[row_of[seed]]
+            want = sorted(ids_of[np.flatnonzero(cos >= SIMILAR_MIN)].tolist(),
+                          key=lambda i: (-cos[row_of[i]], -ts[i], i))  # fmt: skip
+            got = [r["id"] for r in gallery.page(f"similar:{seed}", (), 0, 500)["entries"]]
+            same += got == want[:500]
+        print(f"same ids and order as the float32 matrix: {same}/{len(asked[: args.repeat])}")
         gallery.close()
 
 

@@ -68,7 +68,7 @@ SIMILAR_RECHECK = 0.1
 def similar_functions(conn: sqlite3.Connection) -> None:
     """`hg_similar_ids(prefix, minimum)` (a JSON list of the ids whose cosine with the seed
     is at least `minimum`) and `hg_similar_score(prefix, id)` (that cosine, NULL when not
-    comparable), what `similar:<id>` compiles to: one matrix product in numpy per seed,
+    comparable), what `similar:<id>` compiles to: one int8 matrix product per seed
     over the vectors `hg_build.vectors` keeps per database file (an in-memory database's
     are read through this connection).
 

@@ -2,7 +2,9 @@
 re-saved, resized or slightly cropped copies — as pairs and as the groups the pairs join.
 
 The pairs come from `vectors.pairs_above` (blockwise, memory bounded however large the
-gallery) within each model's group (two models' vectors are never compared); the groups
+gallery) within each model's group (two models' vectors are never compared), their
+scores from the stored vectors (`vectors.stored_units`: the int8 rows are within ~0.003
+of them, and a pair near the threshold is in or out as with the exact cosine); the groups
 from a union-find over them, so memory is O(entries) and a pair is never kept. Records
 (`hg-build duplicates --json`):
 
@@ -79,7 +81,22 @@ def find_duplicates(
         rows = np.flatnonzero(keep)
         ids = group.ids[rows]
         sets = _UnionFind(len(ids))
-        for a, b, score in vectors.pairs_above(group, threshold, rows):
+        width, units = group.rows.shape[1], {}
+
+        def unit(entry_id: str, width=width, units=units, group=group) -> np.ndarray | None:
+            if entry_id not in units:
+                found = vectors.stored_units(conn, [entry_id], group.tag, width)
+                units[entry_id] = found.get(entry_id)
+            return units[entry_id]
+
+        # the int8 rows' cosines are off by up to ~0.003: the pairs near the threshold or
+        # above get the stored vectors' exact cosine, so a pair is in or out as with them
+        near = threshold - vectors.EXACT_MARGIN
+        for a, b, approx in vectors.pairs_above(group, near, rows):
+            ua, ub = unit(ids[a]), unit(ids[b])
+            score = float(ua @ ub) if ua is not None and ub is not None else approx
+            if score < threshold:
+                continue
             sets.union(a, b, score)
             if on_pair is not None:
                 first, second = sorted((ids[a], ids[b]), key=order.__getitem__)

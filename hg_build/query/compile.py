@@ -448,7 +448,7 @@ class _Compiler:
         if op != ":" or len(text) < 5:
             raise QueryError("similar takes an entry id (at least 5 characters)", n.pos)
         self.similar.append(text)
-        # the ids at or above the threshold come from one numpy product (hg_build.vectors),
+        # the ids at or above the threshold come from one matrix product (hg_build.vectors),
         # not from a cosine per row: an uncorrelated IN list is read once per statement
         scope = ""
         if self.seed_scope is not None:
