@@ -323,7 +323,10 @@ def show(name: str, r: dict, files: int) -> None:
 
 
 def mean(runs: list[dict], key: str) -> float:
-    return sum(r[key] for r in runs) / len(runs)
+    """The mean over the runs; NaN when a run has no figure (a one-pass run's first entry is
+    its end: a fresh hg-build writes a temp database and renames it when done)."""
+    values = [r[key] for r in runs]
+    return float("nan") if None in values else sum(values) / len(values)
 
 
 def main() -> int:
