@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.util import Finalize
@@ -70,7 +71,9 @@ class Options:
     ml: str = "local"
     """The ML step's backend: local, api or off (`hg_extract.ml.step`)."""
     ml_threads: int = 1
-    """Intra-op threads of each worker's model session (the cores shared by the jobs)."""
+    """Intra-op threads of the process's model session (the ML process: every core)."""
+    ml_parallel: int = 1
+    """Previews a process analyses at once (the ML process: one per core, `analyse`)."""
     faces: bool = True
     """Whether the local backend looks for faces (`hg_extract.ml.faces`)."""
     cpu_limit: float | None = CPU_LIMIT
@@ -141,6 +144,7 @@ class Extractor:
         self.opts = opts
         self.storage = Storage(opts.storage)
         self.reader = ExifReader(opts.file_timeout)
+        self._ml_pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         self.reader.close()
@@ -310,8 +314,16 @@ class Extractor:
             result.ml_task = ml.task_for(group, result.previews, parts)
 
     def analyse(self, tasks: list[ml.MLTask]) -> list[ml.MLResult]:
-        """The local model's pass over some entries' previews (one session per process)."""
-        return [ml.run_local(self.storage, t, self.opts.ml_threads) for t in tasks]
+        """The local model's pass over some entries' previews (one session per process),
+        `ml_parallel` of them at once: onnxruntime and dlib's detector release the GIL, so
+        the ML process keeps every core busy with faces, which dlib runs on one thread."""
+        threads = self.opts.ml_threads
+        if self.opts.ml_parallel <= 1 or len(tasks) <= 1:
+            return [ml.run_local(self.storage, t, threads) for t in tasks]
+        ml.load_local(threads, any(ml.FACES in t.parts for t in tasks))  # once, not per thread
+        if self._ml_pool is None:
+            self._ml_pool = ThreadPoolExecutor(self.opts.ml_parallel, thread_name_prefix="ml")
+        return list(self._ml_pool.map(lambda t: ml.run_local(self.storage, t, threads), tasks))
 
     def _raw(self, group: Group, result: GroupResult) -> None:
         try:

@@ -320,7 +320,8 @@ class Runner:
             assert self.workers is not None
             return self.workers
         if self.ml_worker is None:
-            opts = replace(self.opts, ml_threads=ml.worker_threads(1))
+            cores = ml.worker_threads(1)
+            opts = replace(self.opts, ml_threads=cores, ml_parallel=cores)
             self.ml_worker = Workers(opts, 1)
         return self.ml_worker
 
