@@ -268,3 +268,42 @@ def test_api_faces_are_stored_verbatim_and_mapped_as_homegallery_does(tmp_path):
         "obama-portrait.jpg",
         "obama-speech.jpg",
     }
+
+
+def test_the_ml_process_passes_in_parallel_give_what_one_at_a_time_gives(run, tmp_path):
+    """hg-extract's ML process runs a preview per core (threads); a worker's route ran one
+    at a time. The same photos both ways, three times in parallel (dlib's detector shared
+    between threads segfaulted): the same stored objects, vectors and faces."""
+    import shutil
+
+    from hg_extract.extractor import Extractor, Options
+    from hg_extract.ml import step
+
+    entries = kinds(run["records"], "entry")
+    tasks = [step.MLTask(e["id"], step.ml_preview(e["previews"]), {}) for e in entries]
+    assert len(tasks) == len(PHOTOS) + 2
+
+    def analysed(parallel: int, rounds: int = 1) -> dict:
+        storage = tmp_path / f"storage-{parallel}"
+        shutil.copytree(run["home"] / "storage", storage)
+        extractor = Extractor(Options(storage=storage, ml_threads=2, ml_parallel=parallel))
+        for _ in range(rounds):
+            results = [
+                r for s in range(0, len(tasks), 4) for r in extractor.analyse(tasks[s : s + 4])
+            ]
+            assert all(r.outputs and not r.errors for r in results), results
+        return {
+            (t.id, what): {
+                k: v
+                for k, v in (json.loads(layout.path(storage, t.id, what).read_bytes())).items()
+                if k != "created"
+            }
+            for t in tasks
+            for what in (layout.OBJECTS, layout.SIMILARITY, layout.FACES)
+        }
+
+    one_at_a_time = analysed(1)
+    assert analysed(2, rounds=3) == one_at_a_time
+    assert (
+        sum(len(v["data"]) for (_, what), v in one_at_a_time.items() if what == layout.FACES) >= 8
+    )
