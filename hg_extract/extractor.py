@@ -30,6 +30,7 @@ from hg_common.layout import relpath
 from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
+from hg_extract.heap import give_back_large
 from hg_extract.ml import step as ml
 from hg_extract.normalise import normalise
 from hg_extract.previews import (
@@ -74,6 +75,9 @@ class Options:
     """Intra-op threads of the process's model session (the ML process: every core)."""
     ml_parallel: int = 1
     """Previews a process analyses at once (the ML process: one per core, `analyse`)."""
+    ml_process: bool = False
+    """This process runs ML passes only (`workers.Runner._ml_process`): its freed tensors
+    go back to the kernel (`heap.give_back_large`)."""
     faces: bool = True
     """Whether the local backend looks for faces (`hg_extract.ml.faces`)."""
     cpu_limit: float | None = CPU_LIMIT
@@ -413,6 +417,8 @@ def init_worker(opts: Options, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU limit ends it (`cpu_limited`)
+    if opts.ml_process:
+        give_back_large()
     _extractor = Extractor(opts)
     Finalize(None, _extractor.close, exitpriority=10)
 

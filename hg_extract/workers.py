@@ -321,7 +321,7 @@ class Runner:
             return self.workers
         if self.ml_worker is None:
             cores = ml.worker_threads(1)
-            opts = replace(self.opts, ml_threads=cores, ml_parallel=cores)
+            opts = replace(self.opts, ml_threads=cores, ml_parallel=cores, ml_process=True)
             self.ml_worker = Workers(opts, 1)
         return self.ml_worker
 
