@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.util import Finalize
@@ -30,7 +29,6 @@ from hg_common.layout import relpath
 from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
-from hg_extract.heap import give_back_large
 from hg_extract.ml import step as ml
 from hg_extract.normalise import normalise
 from hg_extract.previews import (
@@ -72,12 +70,7 @@ class Options:
     ml: str = "local"
     """The ML step's backend: local, api or off (`hg_extract.ml.step`)."""
     ml_threads: int = 1
-    """Intra-op threads of the process's model session (the ML process: every core)."""
-    ml_parallel: int = 1
-    """Previews a process analyses at once (the ML process: one per core, `analyse`)."""
-    ml_process: bool = False
-    """This process runs ML passes only (`workers.Runner._ml_process`): its freed tensors
-    go back to the kernel (`heap.give_back_large`)."""
+    """Intra-op threads of each worker's model session (the cores shared by the jobs)."""
     faces: bool = True
     """Whether the local backend looks for faces (`hg_extract.ml.faces`)."""
     cpu_limit: float | None = CPU_LIMIT
@@ -148,7 +141,6 @@ class Extractor:
         self.opts = opts
         self.storage = Storage(opts.storage)
         self.reader = ExifReader(opts.file_timeout)
-        self._ml_pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         self.reader.close()
@@ -318,16 +310,8 @@ class Extractor:
             result.ml_task = ml.task_for(group, result.previews, parts)
 
     def analyse(self, tasks: list[ml.MLTask]) -> list[ml.MLResult]:
-        """The local model's pass over some entries' previews (one session per process),
-        `ml_parallel` of them at once: onnxruntime and dlib's detector release the GIL, so
-        the ML process keeps every core busy with faces, which dlib runs on one thread."""
-        threads = self.opts.ml_threads
-        if self.opts.ml_parallel <= 1 or len(tasks) <= 1:
-            return [ml.run_local(self.storage, t, threads) for t in tasks]
-        ml.load_local(threads, any(ml.FACES in t.parts for t in tasks))  # once, not per thread
-        if self._ml_pool is None:
-            self._ml_pool = ThreadPoolExecutor(self.opts.ml_parallel, thread_name_prefix="ml")
-        return list(self._ml_pool.map(lambda t: ml.run_local(self.storage, t, threads), tasks))
+        """The local model's pass over some entries' previews (one session per process)."""
+        return [ml.run_local(self.storage, t, self.opts.ml_threads) for t in tasks]
 
     def _raw(self, group: Group, result: GroupResult) -> None:
         try:
@@ -417,8 +401,6 @@ def init_worker(opts: Options, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU limit ends it (`cpu_limited`)
-    if opts.ml_process:
-        give_back_large()
     _extractor = Extractor(opts)
     Finalize(None, _extractor.close, exitpriority=10)
 

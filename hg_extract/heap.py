@@ -29,21 +29,3 @@ def one_arena() -> bool:
         return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1))
     except (OSError, AttributeError):
         return False
-
-
-M_MMAP_THRESHOLD = -3
-GIVE_BACK = 256 * 1024
-"""Blocks this large or larger are mmapped by `give_back_large`: the tensors of an ML pass
-(a 512x512x3 float input is 3 MiB), not the small objects of Python."""
-
-
-def give_back_large() -> bool:
-    """In the ML process: blocks of GIVE_BACK bytes or more are mmapped, so what an ML pass
-    frees goes back to the kernel at once instead of staying in the heap (onnxruntime without
-    its arena mallocs and frees every tensor: +115 MiB a pass, 77-80 kept). It costs page
-    faults, ~15-20 ms a pass; in the workers, where the previews' buffers pay them too, it
-    was too slow (docs/benchmarks.md, issue 15). False without glibc's mallopt."""
-    try:
-        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, GIVE_BACK))
-    except (OSError, AttributeError):
-        return False

@@ -13,7 +13,6 @@ one hg-extract for all its chunks.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections import deque
@@ -191,7 +190,6 @@ class Runner:
         progress: Progress | None = None,
         retry_failed: bool = False,
         work: Callable[[list[Group]], list[GroupResult]] = extractor.process_chunk,
-        analyse: Callable[[list[ml.MLTask]], list[ml.MLResult]] = extractor.analyse_chunk,
         api: Any = None,
         cluster: Any = None,
     ) -> None:
@@ -203,12 +201,8 @@ class Runner:
         self.retry_failed = retry_failed or opts.force
         self.work = work
         """What a worker runs on a unit (tests put a crashing decoder in front of it)."""
-        self.analyse = analyse
-        """What the ML process runs on a unit of ML tasks (the same for tests)."""
         self.summary = Summary()
         self.workers: Workers | None = None
-        self.ml_worker: Workers | None = None
-        """The local backend's one ML process (`_ml_process`), started at the first pass."""
         self._pending: deque[tuple[Any, Future, int]] = deque()
         self._ml_tasks: list[ml.MLTask] = []
         self._ml_ids: set[str] = set()
@@ -227,8 +221,6 @@ class Runner:
             finished = True
         finally:
             self.workers.close(wait=finished)
-            if self.ml_worker is not None:
-                self.ml_worker.close(wait=finished)
 
     def _memos(self, group: Group) -> dict[str, dict[str, Any]]:
         """Current failure memos of the group's media files (read in the input thread)."""
@@ -289,8 +281,7 @@ class Runner:
 
     def _ml_pass(self) -> Iterator[dict[str, Any]]:
         """The similarity vectors and objects of the entries printed so far: local in the
-        ML process (a unit of ML_UNIT previews each; in the workers on a cluster), api in
-        `concurrency` threads here."""
+        workers (a unit of ML_UNIT previews each), api in `concurrency` threads here."""
         tasks, self._ml_tasks = self._ml_tasks, []
         if not tasks:
             return
@@ -298,32 +289,14 @@ class Runner:
         if self.api is not None:
             yield from self._api_pass(tasks)
             return
-        pool = self._ml_process()
-        # One unit running and one waiting in the ML process (the workers': two each)
-        inflight = 2 if pool is not self.workers else 2 * self.jobs
         pending = self._pending
         for start in range(0, len(tasks), ML_UNIT):
             unit = tasks[start : start + ML_UNIT]
-            pending.append((unit, *pool.submit(self.analyse, unit)))
-            while len(pending) >= inflight:
-                yield from self._ml_results(self._collect(self._ml_alone, pool))
+            pending.append((unit, *self._submit(extractor.analyse_chunk, unit)))
+            while len(pending) >= 2 * self.jobs:
+                yield from self._ml_results(self._collect(self._ml_alone))
         while pending:
-            yield from self._ml_results(self._collect(self._ml_alone, pool))
-
-    def _ml_process(self) -> Any:
-        """Where the local backend's passes run: one process of its own for the run, with
-        the models loaded once and onnxruntime's threads on every core, so the workers
-        never hold a model session and a pass's heap (docs/benchmarks.md, issue 15). A
-        cluster's workers run them as before. Started at the first pass (a re-run with
-        nothing to analyse starts none), replaced like a worker when it dies."""
-        if self.cluster is not None:
-            assert self.workers is not None
-            return self.workers
-        if self.ml_worker is None:
-            cores = ml.worker_threads(1)
-            opts = replace(self.opts, ml_threads=cores, ml_parallel=cores, ml_process=True)
-            self.ml_worker = Workers(opts, 1)
-        return self.ml_worker
+            yield from self._ml_results(self._collect(self._ml_alone))
 
     def _api_pass(self, tasks: list[ml.MLTask]) -> Iterator[dict[str, Any]]:
         limit = self.api.concurrency
@@ -336,17 +309,17 @@ class Runner:
             while futures:
                 yield from self._ml_results([futures.popleft().result()])
 
-    def _ml_alone(self, unit: list[ml.MLTask], pool: Any) -> list[ml.MLResult]:
-        """Each preview of a unit whose process died, alone: a crash is that entry's error."""
-        name = "ML process" if pool is self.ml_worker else "worker process"
+    def _ml_alone(self, unit: list[ml.MLTask]) -> list[ml.MLResult]:
+        """Each preview of a unit whose worker died, alone: a crash is that entry's error."""
+        assert self.workers is not None
         out = []
         for task in unit:
-            future, generation = pool.submit(self.analyse, [task])
+            future, generation = self.workers.submit(extractor.analyse_chunk, [task])
             try:
                 out += future.result()
             except BrokenProcessPool:
-                how = pool.replace(generation)
-                out.append(ml.MLResult(task, errors=[f"the {name} {how} on it"]))
+                how = self.workers.replace(generation)
+                out.append(ml.MLResult(task, errors=[f"the worker process {how} on it"]))
             except Exception as exc:
                 out.append(ml.MLResult(task, errors=[describe(exc)]))
         return out
@@ -367,15 +340,10 @@ class Runner:
 
     # -- when a worker dies -----------------------------------------------------------------
 
-    def _collect(self, alone: Callable[..., Any], pool: Any = None) -> list[Any]:
-        """The result of the oldest item in flight, in a list; when its process died, the
-        results of every item in flight (those that broke with it done again `alone`).
-        `pool`: where the items run, when not the workers (the ML process: `alone` then
-        takes it too)."""
-        workers = pool if pool is not None else self.workers
-        assert workers is not None
-        if pool is not None:
-            alone = functools.partial(alone, pool=pool)
+    def _collect(self, alone: Callable[[Any], Any]) -> list[Any]:
+        """The result of the oldest item in flight, in a list; when its worker died, the
+        results of every item in flight (those that broke with it done again `alone`)."""
+        assert self.workers is not None
         pending = self._pending
         item, future, generation = pending.popleft()
         try:
@@ -386,14 +354,11 @@ class Runner:
             log.debug("a work unit failed; redoing it group by group", exc_info=True)
             wait([f for _, f, _ in pending])  # alone means alone: the blame must be right
             return [alone(item)]
-        if pool is not None and pool is self.ml_worker:
-            log.warning("the ML process died; redoing its previews one at a time")
-        else:
-            log.warning("a worker process died; redoing its files one group at a time")
+        log.warning("a worker process died; redoing its files one group at a time")
         inflight = [(item, future, generation), *pending]
         pending.clear()
         wait([f for _, f, _ in inflight])
-        workers.replace(generation)
+        self.workers.replace(generation)
         out = []
         for i, (item, future, _) in enumerate(inflight):
             kept = i > 0 and future.exception() is None  # finished before the worker died

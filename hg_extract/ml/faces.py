@@ -28,7 +28,6 @@ runs in the worker's own thread and `--jobs` workers share the cores without a b
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,27 +202,12 @@ class FaceModel:
             self.encoder = dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE))
         except RuntimeError as exc:
             raise ModelError(f"face models in {folder} cannot be loaded: {exc}") from exc
-        self._encoder_lock = threading.Lock()
-        """The descriptor network keeps its layers' outputs in itself: one face at a time."""
-        self._local = threading.local()
-        self._local.detector = self.detector
-
-    def _detector(self) -> Any:
-        """This thread's detector: dlib's HOG detector keeps scratch state in itself (two
-        threads on one segfault), and a new one is built in (no file, ~1 ms). It releases
-        the GIL: the ML process runs one preview per core (`extractor.Extractor.analyse`)."""
-        detector = getattr(self._local, "detector", None)
-        if detector is None:
-            import dlib
-
-            detector = self._local.detector = dlib.get_frontal_face_detector()
-        return detector
 
     def run(self, rgb: np.ndarray) -> FaceAnalysis:
         """The faces of an RGB uint8 image [h, w, 3], best score first."""
         height, width = rgb.shape[:2]
         try:
-            rects, scores, _ = self._detector().run(rgb, UPSAMPLE, MIN_SCORE)
+            rects, scores, _ = self.detector.run(rgb, UPSAMPLE, MIN_SCORE)
         except RuntimeError as exc:
             raise MLError(f"face detector: {exc}") from exc
         found = sorted(zip(rects, scores, strict=True), key=lambda rs: -rs[1])
@@ -236,8 +220,7 @@ class FaceModel:
                 continue
             try:
                 shape = self.landmarks(rgb, rect)
-                with self._encoder_lock:
-                    descriptor = np.asarray(self.encoder.compute_face_descriptor(rgb, shape))
+                descriptor = np.asarray(self.encoder.compute_face_descriptor(rgb, shape))
             except RuntimeError as exc:
                 raise MLError(f"face descriptor: {exc}") from exc
             points = tuple((p.x, p.y) for p in shape.parts())

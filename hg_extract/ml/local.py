@@ -9,10 +9,8 @@ resize: no letterbox, no normalisation) and gives both
 - `embedding` [1, 1, 1, 720]: the global average of the backbone's last block, the photo's
   similarity vector (L2-normalised here, so a dot product is the cosine).
 
-One session per process (`model()`): hg-extract's ML process, with every core
-(`workers.Runner._ml_process`), or a cluster's worker, its intra-op threads bounded by
-`threads_for` so the worker's threads share the cores instead of each spinning up one
-thread per core.
+One session per worker process (`model()`), its intra-op threads bounded by `threads_for`
+so `--jobs` workers share the cores instead of each spinning up one thread per core.
 """
 
 from __future__ import annotations

@@ -160,19 +160,6 @@ def run_local(storage: Any, task: MLTask, threads: int) -> MLResult:
     return result
 
 
-def load_local(threads: int, faces: bool) -> None:
-    """Load the local models now (before threads would each load them); a failed load is
-    remembered by its module and is each entry's error in `run_local`."""
-    from hg_extract.ml import faces as face_models
-    from hg_extract.ml import local
-
-    for load in (lambda: local.model(threads), face_models.model)[: 1 + faces]:
-        try:
-            load()
-        except MLError:
-            pass
-
-
 def read_preview(path: Any) -> Any:
     """The preview as an RGB Pillow image; MLError when it cannot be read."""
     from PIL import Image

@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 from PIL import Image
 
-from hg_common import layout
 from hg_extract import extractor
 from hg_extract.extractor import Options
 from hg_extract.workers import Runner
@@ -55,46 +54,6 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path):
     assert set(entries) == {f"p{n:02}.jpg" for n in range(12)} | {"crash.jpg"}
     assert entries["crash.jpg"]["files"][0]["primary"]
     assert runner.summary.entries == 13 and runner.summary.failed == 2
-
-
-def crashing_model(tasks):
-    """The ML process's job, with a model that segfaults on the preview of `crash*.jpg`;
-    every other preview is analysed for real."""
-    for task in tasks:
-        if task.file["path"].startswith("crash"):
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            faulthandler.disable()
-            os.kill(os.getpid(), signal.SIGSEGV)
-    return extractor.analyse_chunk(tasks)
-
-
-def test_an_ml_process_that_dies_costs_only_its_entrys_pass(tmp_path):
-    src = tmp_path / "src"
-    for n in range(10):
-        photo(src / f"p{n:02}.jpg", 300 + n)
-    photo(src / "crash.jpg", 299)
-    home = tmp_path / "home"
-    records = [orjson.loads(line) for line in run_index(home, src).splitlines()]
-    opts = Options(storage=home / "storage", faces=False)
-    runner = Runner(opts, jobs=2, analyse=crashing_model)
-
-    out = list(runner.run(records))
-
-    entries = {r["files"][0]["path"]: r["id"] for r in out if r["type"] == "entry"}
-    assert len(entries) == 11  # the photo itself is imported
-    [error] = [r for r in out if r["type"] == "error"]
-    assert error["path"] == "crash.jpg" and error["ml"] is True
-    assert error["id"] == entries["crash.jpg"]
-    assert "ML process was killed (SIGSEGV) on it" in error["error"], error
-    # the others analysed, by a new ML process after the crash: the same as today's
-    # route in the workers (the next run, or hg-import's retry, tries crash.jpg again)
-    analysed = {r["path"] for r in out if r["type"] == "ml"}
-    assert analysed == {f"p{n:02}.jpg" for n in range(10)}
-    # replaced twice: after the unit it died in, and when crash.jpg's pass alone killed it
-    assert runner.ml_worker is not None and runner.ml_worker.generation == 2
-    storage = home / "storage"
-    assert not layout.path(storage, entries["crash.jpg"], layout.OBJECTS).exists()
-    assert runner.summary.ml == 10 and runner.summary.failed == 1
 
 
 def test_killing_a_worker_does_not_stop_the_run(tmp_path):
