@@ -97,6 +97,12 @@ def run_main(tool: str, body: Callable[[Sequence[str]], int], argv: Sequence[str
         return EXIT_USAGE
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a stage this process starts and waits for: its own, with
+    PARENT_ENV set to this process, so the stage ends when this process does."""
+    return {**os.environ, PARENT_ENV: str(os.getpid())}
+
+
 def die_with_parent() -> None:
     """With PARENT_ENV set (by hg-import), end this process when that parent ends: Linux's
     PR_SET_PDEATHSIG, as hg-build's workers. The variable is removed, so the tools and

@@ -43,7 +43,7 @@ import orjson
 import requests
 
 from hg_common import home, layout, ndjson
-from hg_common.cli_support import tool
+from hg_common.cli_support import child_env, tool
 from hg_common.errors import ConfigError
 
 log = logging.getLogger("hg-import")
@@ -328,9 +328,8 @@ class Builder:
         if not data:
             return
         if self.proc is None:
-            env = {**os.environ, "HG_DIE_WITH_PARENT": str(os.getpid())}
             self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL, env=env)  # fmt: skip
+                                         stdout=subprocess.DEVNULL, env=child_env())  # fmt: skip
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(data)

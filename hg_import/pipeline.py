@@ -14,7 +14,6 @@ PARENT_ENV, so it dies with this process even when this process is killed with -
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from hg_common.cli_support import PARENT_ENV
+from hg_common.cli_support import child_env
 from hg_common.diskfull import is_disk_full, says_disk_full
 from hg_common.filetypes import META, file_type
 
@@ -210,8 +209,9 @@ class Stage:
 def start_stage(
     name: str, command: list[str], watch: Watch, stdin: Any = None, stdout: Any = None
 ) -> Stage:
-    env = {**os.environ, PARENT_ENV: str(os.getpid())}
-    proc = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_env()
+    )
     thread = threading.Thread(
         target=_stderr_relay, args=(proc.stderr, name, watch), daemon=True, name=f"{name} stderr"
     )
