@@ -20,7 +20,9 @@ temp whose writer is dead is known to be left over (`temp_pid`).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hg_common.lock import process_alive
@@ -161,6 +163,25 @@ def _subfolders(folder: Path) -> list[Path]:
 def temp_prefix(target_name: str, pid: int) -> str:
     """The start of a temp file's name for a target (`tempfile.mkstemp(prefix=…)`)."""
     return f".{target_name}.{pid}."
+
+
+@contextmanager
+def temp_beside(target: Path) -> Iterator[Path]:
+    """A temp file for a stored file: beside `target`, named for the stale-temp sweep
+    (`temp_prefix`, TEMP_SUFFIX), FILE_MODE. The block writes it; it is renamed onto
+    `target` when the block ends, removed when the block raises (nothing half-written)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=temp_prefix(target.name, os.getpid()), suffix=TEMP_SUFFIX, dir=target.parent
+    )
+    os.fchmod(fd, FILE_MODE)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 def temp_pid(name: str) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import orjson
 
 from hg_common import layout
-from hg_common.layout import FILE_MODE, remove_stale_temps, writer_alive
+from hg_common.layout import remove_stale_temps, writer_alive
 
 log = logging.getLogger("hg-extract")
 
@@ -51,23 +50,11 @@ class Storage:
     def atomic(self, checksum: str, what: str) -> Iterator[Path]:
         """Yield a temp path beside the target; rename it into place when the block succeeds."""
         target = self.path(checksum, what)
-        target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(target.parent)
-        fd, tmp = tempfile.mkstemp(
-            prefix=layout.temp_prefix(target.name, os.getpid()),
-            suffix=layout.TEMP_SUFFIX,
-            dir=target.parent,
-        )
-        os.fchmod(fd, FILE_MODE)
-        os.close(fd)
-        tmp_path = Path(tmp)
-        try:
+        with layout.temp_beside(target) as tmp_path:
             yield tmp_path
             if tmp_path.stat().st_size == 0:
                 raise OSError(f"refusing to store an empty {what}")
-            os.replace(tmp_path, target)
-        finally:
-            tmp_path.unlink(missing_ok=True)
 
     def write_bytes(self, checksum: str, what: str, data: bytes) -> Path:
         with self.atomic(checksum, what) as tmp:

@@ -276,13 +276,11 @@ class Remote:
             if r.status_code >= 400:
                 raise MissingFile(f"{rel}: the remote answered {r.status_code}")
             expected = r.headers.get("Content-Length")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=layout.temp_prefix(target.name, os.getpid()),
-                                       suffix=layout.TEMP_SUFFIX, dir=target.parent)  # fmt: skip
-            os.fchmod(fd, layout.FILE_MODE)  # served by hg-serve, maybe as another user
-            try:
+            # layout's temp: its mode lets hg-serve (maybe another user) read the file, and
+            # the stale-temp sweep knows its name
+            with layout.temp_beside(target) as tmp:
                 size = 0
-                with os.fdopen(fd, "wb") as fh:
+                with open(tmp, "wb") as fh:
                     for chunk in r.raw.stream(CHUNK, decode_content=False):
                         fh.write(chunk)
                         size += len(chunk)
@@ -290,10 +288,6 @@ class Remote:
                     raise MissingFile(f"{rel}: cut short ({size} of {expected} bytes)")
                 if size == 0:
                     raise MissingFile(f"{rel}: empty")
-                os.replace(tmp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
         self._count(received=size, files=1)
         return size
 
