@@ -11,7 +11,6 @@ killed import (pid gone) from a running one.
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import orjson
 
 from hg_common.home import import_status
+from hg_common.layout import write_atomic
 from hg_common.lock import process_alive
 from hg_common.ndjson import dumps
 
@@ -68,22 +68,7 @@ def status_record(
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Replace the status file atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(dumps(status))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:  # name the status file, not its temp file (a full disk)
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, dumps(status))
 
 
 def read_import_status(home: Path) -> dict[str, Any]:

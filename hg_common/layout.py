@@ -184,6 +184,21 @@ def temp_beside(target: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def write_atomic(target: Path, data: bytes, durable: bool = False) -> None:
+    """`target` replaced by `data` through `temp_beside`: a reader sees the old file or the
+    new one, never half. `durable`: fsync'ed before the rename (a state file whose loss
+    after a power cut would redo work). An OSError names `target`, not its temp file, so a
+    full disk says which file could not be written."""
+    try:
+        with temp_beside(target) as tmp, open(tmp, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+
+
 def temp_pid(name: str) -> int | None:
     """The writer's pid of a temp file's name (`.<name>.<pid>.<random>.tmp`), else None."""
     if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):

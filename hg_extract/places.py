@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hg_common import layout
 
 log = logging.getLogger("hg-extract")
 
@@ -94,14 +94,7 @@ class Places:
 def _save(path: Path, **arrays: np.ndarray) -> None:
     """Atomically (temp + rename); a cache that cannot be written is only slower next time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".geo-places-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with layout.temp_beside(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # a file object: given a name, savez would add ".npz"
     except OSError as exc:
         log.debug("places cache not written to %s: %s", path, exc)

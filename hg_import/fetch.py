@@ -27,9 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -148,21 +146,6 @@ def read_state(path: Path, url: str, user: str | None) -> dict[str, Any]:
 
 
 # -- files ----------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=layout.temp_prefix(path.name, os.getpid()),
-                               suffix=layout.TEMP_SUFFIX, dir=path.parent)  # fmt: skip
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 # -- HTTP ---------------------------------------------------------------------------------
@@ -498,6 +481,6 @@ def _fetch(
     known.update(done)
     complete = result.failed == 0 and missing <= 0
     state["etag"] = etag if complete else None  # else: the next fetch compares again
-    write_atomic(state_path, orjson.dumps(state))
+    layout.write_atomic(state_path, orjson.dumps(state), durable=True)
     result.entries = len(known)
     return result.record(clean, remote.stats), (0 if complete else 1)

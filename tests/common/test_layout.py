@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from hg_common import layout
@@ -50,3 +53,36 @@ def test_stored_lists_one_checksums_artefacts(tmp_path):
     assert layout.stored(tmp_path, C) == {layout.META, layout.preview(128), layout.COLORS}
     assert layout.stored(tmp_path, "ff" * 32) == set()
     assert list(layout.folders(tmp_path)) == [tmp_path / "ab" / "cd"]
+
+
+def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "state" / "import-status.json"
+    layout.write_atomic(target, b"old")
+    layout.write_atomic(target, b"new", durable=True)
+    assert target.read_bytes() == b"new"
+    assert oct(target.stat().st_mode & 0o777) == oct(layout.FILE_MODE)
+    assert [p.name for p in target.parent.iterdir()] == ["import-status.json"]
+
+
+def test_write_atomic_names_the_target_when_it_cannot_write(tmp_path):
+    blocker = tmp_path / "home"
+    blocker.write_bytes(b"a file where a folder should be")
+    target = blocker / "import-status.json"
+    with pytest.raises(OSError) as failed:
+        layout.write_atomic(target, b"x")
+    assert failed.value.filename == str(target)
+
+
+def test_write_atomic_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "import-status.json"
+    layout.write_atomic(target, b"old")
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the disk fills up before the data is on it
+    with pytest.raises(OSError, match="No space left") as failed:
+        layout.write_atomic(target, b"new", durable=True)
+    assert failed.value.filename == str(target)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["import-status.json"]
