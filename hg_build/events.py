@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from hg_common.errors import ConfigError
+from hg_common.ndjson import dumps
 from hg_common.records import versioned_header
 
 EVENTS_TYPE = "hg/events"
@@ -83,7 +84,7 @@ def validate(event: Any) -> dict[str, Any] | None:
 
 
 def _header() -> bytes:
-    return orjson.dumps({"type": EVENTS_TYPE, "version": EVENTS_VERSION, "created": now_iso()})
+    return dumps({"type": EVENTS_TYPE, "version": EVENTS_VERSION, "created": now_iso()})
 
 
 def check_header(path: Path, line: bytes) -> dict[str, Any]:
@@ -100,14 +101,14 @@ def check_header(path: Path, line: bytes) -> dict[str, Any]:
 
 def append_events(path: Path, events: Iterable[Mapping[str, Any]]) -> int:
     """Append events durably; writes the header first when the log is new. Returns count."""
-    lines = [orjson.dumps(dict(e)) + b"\n" for e in events]
+    lines = [dumps(dict(e)) for e in events]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size == 0:
-            lines.insert(0, _header() + b"\n")
+            lines.insert(0, _header())
         else:  # a torn last line from a killed writer: start ours on a fresh line
             with open(path, "rb") as fh:
                 fh.seek(size - 1)

@@ -31,6 +31,7 @@ import orjson
 
 from hg_common.errors import ConfigError
 from hg_common.home import INDEX_SUFFIX, PENDING_SUFFIX
+from hg_common.ndjson import dumps
 from hg_common.records import versioned_header
 
 INDEX_TYPE = "hg/file-index"
@@ -175,18 +176,18 @@ class IndexWriter:
             "root": root,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self._fh.write(orjson.dumps(header) + b"\n")
+        self._fh.write(dumps(header))
 
     def write(self, entry: dict[str, Any]) -> None:
         try:
-            self._fh.write(orjson.dumps(entry) + b"\n")
+            self._fh.write(dumps(entry))
         except OSError as exc:
             raise self._named(exc) from None
         self.count += 1
 
     def commit(self) -> None:
         try:
-            self._fh.write(orjson.dumps({"type": END_TYPE, "count": self.count}) + b"\n")
+            self._fh.write(dumps({"type": END_TYPE, "count": self.count}))
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()

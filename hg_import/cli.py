@@ -11,9 +11,7 @@ from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
-from hg_common import home
+from hg_common import home, ndjson
 from hg_common.cli_support import EXIT_USAGE, ArgumentParser, UsageError, run_main
 from hg_common.config import Config, load_config
 from hg_common.diskfull import LOW_SPACE, describe_disks, is_disk_full
@@ -185,7 +183,7 @@ def _fetch(args, cfg: Config) -> int:
     common = _plan(args, cfg).common
     record, status = run_fetch(args.fetch, args.user, password, cfg.home, cfg.storage,
                                list(common), full=args.full, lock=lock)  # fmt: skip
-    sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+    sys.stdout.buffer.write(ndjson.dumps(record))
     sys.stdout.flush()
     if not args.quiet:
         print(
