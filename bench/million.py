@@ -76,6 +76,11 @@ QUERIES = [  # (form, query): the grammar's common forms
     ("or", "tag:dog or tag:cat"),
     ("and/or/not nested", "(tag:dog or tag:cat) and year >= 2018 and not tag:night"),
     ("camera + number", "make:canon and iso > 800"),
+    # hits bunched at the far end of the date order: a walk of the date index reads most
+    # rows before its first hit (docs/benchmarks.md, "Pages: which route")
+    ("bunched: text + year", "beach and year <= 2006"),
+    ("bunched: or + year", "(tag:dog or tag:cat) and year <= 2006"),
+    ("bunched: newest", "beach and year >= 2022"),
 ]
 CHUNKS = (500, 2000, 5000)
 """The web app's timeline chunks (hg_serve/static/timeline.js)."""
@@ -365,8 +370,8 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(PARTS), help="parts: " + ",".join(PARTS))
     ap.add_argument("--repeat", type=int, default=20, help="runs per query or HTTP call")
     ap.add_argument("--similar-entries", type=int, help="vectors for similar: (default: all)")
-    ap.add_argument("--dir", type=Path, help="work here (default: a temporary directory)")
-    ap.add_argument("--keep", action="store_true", help="keep the gallery in --dir (reuse it)")
+    ap.add_argument("--dir", type=Path, help="work here (kept; default: a temporary directory)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if bad := set(parts) - set(PARTS):
@@ -397,8 +402,8 @@ def main() -> None:
             part_similar(home, n, min(n, args.similar_entries or n), args.repeat)
         if "rescan" in parts:
             part_rescan(base, n)
-    finally:
-        if not args.keep:
+    finally:  # a --dir of the user's is never removed (it may hold a kept 1M gallery)
+        if not args.keep and args.dir is None:
             shutil.rmtree(base, ignore_errors=True)
 
 

@@ -50,6 +50,8 @@ from hg_build.query.compile import (
 
 LEAVES = 256
 """Terms' masks kept per state (1M entries: 125 KB each, packed)."""
+QUERIES = 4
+"""Whole queries' masks kept per state (a count, then its pages: 1M entries, 1 MB each)."""
 QUIET = 2.0
 """Seconds without a write before a new database state is loaded (see module doc)."""
 
@@ -76,6 +78,8 @@ class Facets:
         self._size: int | None = None
         self._tags: dict[str, np.ndarray] = {}
         self._leaves: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._newest_first: np.ndarray | None = None
+        self._queries: OrderedDict[tuple, Mask] = OrderedDict()  # the last QUERIES' masks
         self.loads: dict[str, float] = {}  # what was read, and its seconds (benchmarks)
 
     # -- reading ---------------------------------------------------------------------------
@@ -116,6 +120,45 @@ class Facets:
                 self._size = (top or 0) + 1
             return self._size
 
+    @property
+    def newest_first(self) -> np.ndarray:
+        """Every entry's rowid in the default order (`ts DESC, id`: the `entries_ts`
+        index, read once per state for `page`; 1M entries: 8 MB)."""
+        with self._lock:
+            if self._newest_first is None:
+                start = time.perf_counter()
+                from hg_build import db
+
+                conn = db.connect(self.path, readonly=True)
+                try:  # row by row: group_concat need not keep a subquery's order
+                    cursor = conn.execute("SELECT rowid FROM entries ORDER BY ts DESC, id")
+                    order = np.fromiter((r for (r,) in cursor), np.int64)
+                finally:
+                    conn.close()
+                if vectors.signature(self.path) != self.key:
+                    raise Stale(self.path)
+                self.loads["newest first"] = time.perf_counter() - start
+                self._newest_first = order
+            return self._newest_first
+
+    def query(self, terms: Sequence[ast.Node], steps: Sequence[Step]) -> Mask:
+        """The mask of the AND of `terms` (`steps`: their plans); the last QUERIES are
+        kept, so the page read after a count does not compute it again."""
+        key = tuple(terms)
+        with self._lock:
+            found = self._queries.get(key)
+            if found is not None:
+                self._queries.move_to_end(key)
+                return found
+        mask = steps[0](self)  # a set of entries: a `not` keeps to those there are
+        for step in steps[1:]:
+            mask &= step(self)
+        with self._lock:
+            self._queries[key] = mask
+            while len(self._queries) > QUERIES:
+                self._queries.popitem(last=False)
+        return mask
+
     def tag(self, folded: str) -> np.ndarray:
         """The rowids of the entries with a (casefolded) tag."""
         with self._lock:
@@ -153,7 +196,8 @@ class Facets:
     def nbytes(self) -> int:
         """Memory held by the arrays read so far."""
         arrays = [self._present] if self._present is not None else []
-        arrays += [*self._tags.values(), *self._leaves.values()]
+        arrays += [*self._tags.values(), *self._leaves.values(), *self._queries.values()]
+        arrays += [self._newest_first] if self._newest_first is not None else []
         return sum(a.nbytes for a in arrays)
 
     # -- masks -----------------------------------------------------------------------------
@@ -249,6 +293,29 @@ def count(conn: sqlite3.Connection, terms: Sequence[ast.Node]) -> int | None:
     expressions: `Compiled.terms`), counted from the cached columns; None when a term is
     outside the subset, the database is in memory, being written, or changed meanwhile
     (count with SQL then)."""
+    mask = _mask(conn, terms)
+    return None if mask is None else int(np.count_nonzero(mask))
+
+
+def page(
+    conn: sqlite3.Connection, terms: Sequence[ast.Node], offset: int, limit: int
+) -> list[int] | None:
+    """The rowids of one page of the entries matching every one of `terms`, newest first
+    (`ts DESC, id`, the default order), from the query's mask and the state's order of
+    all entries: no walk of the date index that reads rows which are no hits, no sort of
+    every hit (1M entries: `beach and year <= 2006`, every hit at the far end of the
+    order, took 0.2-0.3 s in SQL). None as for `count`: read the page with SQL."""
+    mask = _mask(conn, terms, order=True)
+    if mask is None:
+        return None
+    facets, hits = mask
+    order = facets.newest_first
+    return order[hits[order]][offset : offset + limit].tolist()  # 1M entries: ~5 ms
+
+
+def _mask(conn: sqlite3.Connection, terms: Sequence[ast.Node], order: bool = False):
+    """The mask of every one of `terms` in the state `conn` reads (with its Facets when
+    `order`: the page needs the state's order too), or None (see `count`)."""
     path = vectors.database_file(conn)
     if not path or not terms:
         return None
@@ -264,9 +331,9 @@ def count(conn: sqlite3.Connection, terms: Sequence[ast.Node]) -> int | None:
     # two looks at the file, so the count is of the same state as the page read after it.
     conn.execute("SELECT 1 FROM entries LIMIT 1").fetchall()
     try:
-        mask = steps[0](facets)  # a set of entries: a `not` keeps to those there are
-        for step in steps[1:]:
-            mask &= step(facets)
+        mask = facets.query(terms, steps)
+        if order:
+            facets.newest_first  # noqa: B018 (read under the same two looks)
     except Stale:
         with _cache_lock:
             if _cache.get(path) is facets:
@@ -274,4 +341,4 @@ def count(conn: sqlite3.Connection, terms: Sequence[ast.Node]) -> int | None:
         return None
     if vectors.signature(path) != key:
         return None
-    return int(np.count_nonzero(mask))
+    return (facets, mask) if order else mask

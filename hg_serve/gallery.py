@@ -150,7 +150,7 @@ class Gallery:
         limit = max(0, min(limit, MAX_LIMIT))
         with self._read() as conn:
             total = api.count(conn, c, cached=True)
-            found = api.page(conn, c, total, grid.GRID_FIELDS, limit, offset)
+            found = api.page(conn, c, total, grid.GRID_FIELDS, limit, offset, cached=True)
             items = [grid.grid_item(m) for m in found]
         return {"total": total, "offset": offset, "dated": c.dated, "entries": items}
 

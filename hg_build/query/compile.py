@@ -47,6 +47,8 @@ _FACE = re.compile(r"^([0-9a-f]{5,})\.(\d{1,3})$")
 
 
 ENTRIES = "entries e"
+NEWEST_FIRST = "e.ts DESC, e.id"
+"""The default order: the date index's (`entries_ts`: ts DESC, id)."""
 
 
 @dataclass
@@ -69,6 +71,12 @@ class Compiled:
     """Expressions whose AND is exactly what the WHERE selects (a user's filters' and the
     query's; () for everything), for `hg_build.facets.count`; None when the WHERE says
     more (a tag-driven `year:` bounds `t.ts` too)."""
+
+    @property
+    def newest_first(self) -> bool:
+        """In the default order, `NEWEST_FIRST` (a tag-driven query's reads the same `ts`
+        from `tags t`): the order `hg_build.facets.page` gives its rowids in."""
+        return not self.order_params and self.order.replace("t.ts", "e.ts", 1) == NEWEST_FIRST
 
     def select(self, columns: str, limit: int | None = None, offset: int = 0):
         """The full SELECT and its parameters."""
@@ -516,7 +524,7 @@ class _Compiler:
             expr = f"min({dists})" if len(self.faces) > 1 else dists
             return f"{expr} ASC, e.ts DESC, e.id"
         if o is None:
-            return "e.ts DESC, e.id"
+            return NEWEST_FIRST
         key = o.key.lower()
         if o.count:
             col = COUNT_KEYS.get(key)

@@ -15,7 +15,7 @@ import pytest
 from hg_build import api, db, facets
 from hg_build.build import Builder
 from hg_build.query.filtered import compile_filtered
-from hg_build.query.search import count
+from hg_build.query.search import count, page, search_fields
 
 from .test_fresh_build import entry
 
@@ -141,6 +141,42 @@ def test_random_queries_count_the_same_from_the_cache_as_with_sql(tmp_path, quie
     assert len(totals) > 30 and max(totals) > 1000
     state = facets._cache[str(path)]
     assert state.nbytes() > 0 and state.key == facets.vectors.signature(str(path))
+
+
+def test_pages_from_the_cache_are_the_sql_pages(tmp_path, quiet):
+    """A page's rowids from the query's mask in the state's date order are SQL's page:
+    the same entries in the same order (ties of `ts` by id), at any offset, with filters."""
+    path = tmp_path / "g.db"
+    _built(path).close()
+    reader = db.connect(path, readonly=True)
+    rng = random.Random(11)
+    fixed = ["(tag:dog or tag:cat) and year >= 2018 and not tag:night", "beach and year <= 2006",
+             "tag:dog and iso > 100", "make:canon and iso > 800", "not (iso > 800)"]  # fmt: skip
+    queries = fixed + [_query(rng) for _ in range(120)]
+    filters = [[], ["not tag:rare"], ["year >= 2010", "exists(make)"]]
+    fields = ["date", "width", "tags"]
+    paged = 0
+    for i, q in enumerate(queries):
+        c = compile_filtered(q, filters[i % len(filters)])
+        total = count(reader, c, cached=True)
+        for offset, limit in [(0, 50), (0, 5000), (total // 2, 7), (max(0, total - 3), 10)]:
+            expected = list(search_fields(reader, c, fields, limit, offset))
+            assert page(reader, c, total, fields, limit, offset, cached=True) == expected, q
+            if c.terms and facets.page(reader, c.terms, offset, limit) is not None:
+                paged += 1
+    assert paged > 300
+    # a field that is not a column (the whole records are read), and an order of its own
+    c = compile_filtered("tag:dog or tag:cat")
+    total = count(reader, c, cached=True)
+    expected = list(search_fields(reader, c, ["date", "files"], 20, 3))
+    assert page(reader, c, total, ["date", "files"], 20, 3, cached=True) == expected
+    for q in ["tag:dog or tag:cat order by date asc", "iso > 100 order by width"]:
+        c = compile_filtered(q)
+        assert not c.newest_first
+        assert page(reader, c, 9, ["date"], 9, cached=True) == list(
+            search_fields(reader, c, ["date"], 9)
+        )
+    assert compile_filtered("tag:dog and iso > 100").newest_first  # tag-driven: t.ts
 
 
 def test_terms_outside_the_subset_are_counted_with_sql(tmp_path, quiet):
