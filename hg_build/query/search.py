@@ -129,7 +129,8 @@ def page(
 
     `cached` (a long-lived reader, as for `count`): a query in the default order whose
     count came from `hg_build.facets` takes its page's rowids from the same mask, in the
-    state's date order: a few ms at 1M entries wherever the hits are.
+    state's date order: a few ms at 1M entries wherever the hits are; a deep page of
+    everything (a jump to a year) is a slice of that order.
 
     Otherwise by the route `for_page` picks. `for_page` assumes the hits are spread evenly
     over the date order; when they are not (`beach and year <= 2006`, newest first: every
@@ -138,7 +139,7 @@ def page(
     and, once that is spent, is given up for the lists' route: at worst the page costs the
     budget more than the lists."""
     c = _compiled(query)
-    if cached and c.newest_first and c.terms and not _one_index_read(c):
+    if cached and c.newest_first and c.terms is not None and not _one_index_read(c):
         rowids = facets.page(conn, c.terms, offset, limit)
         if rowids is not None:
             return _fields_by_rowids(conn, rowids, fields)

@@ -179,6 +179,25 @@ def test_pages_from_the_cache_are_the_sql_pages(tmp_path, quiet):
     assert compile_filtered("tag:dog and iso > 100").newest_first  # tag-driven: t.ts
 
 
+def test_a_deep_page_of_everything_is_sliced_from_the_order(tmp_path, quiet, monkeypatch):
+    """The timeline's jump to a year: a page at a large offset of the empty query comes
+    from the state's order (no OFFSET stepped over); a first page at a small offset stays
+    SQL's until the order was read."""
+    path = tmp_path / "g.db"
+    _built(path, n=1200).close()
+    reader = db.connect(path, readonly=True)
+    monkeypatch.setattr(facets, "ORDER_FROM", 500)
+    c = compile_filtered("")
+    assert c.terms == ()
+    total = count(reader, c)
+    assert facets.page(reader, (), 0, 50) is None  # the order not read: SQL is cheaper
+    for offset, limit in [(600, 50), (0, 50), (total - 5, 50), (total + 10, 5)]:
+        expected = list(search_fields(reader, c, ["date", "width"], limit, offset))
+        assert page(reader, c, total, ["date", "width"], limit, offset, cached=True) == expected
+        assert facets.page(reader, (), offset, limit) is not None  # read at the first jump
+    assert len(expected) == 0 and len(page(reader, c, total, ["date"], 9, 3, cached=True)) == 9
+
+
 def test_terms_outside_the_subset_are_counted_with_sql(tmp_path, quiet):
     conn = _built(tmp_path / "g.db", n=200)
     seed = f"{5:064x}"[:8]
