@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from hg_build import ml
+from hg_build import coarse_lists, ml
 
 CACHED_DATABASES = 2  # hg-serve reads one; a second while a rebuild's file replaces it
 CACHED_SEEDS = 16  # one request asks for the ids and then the scores of the same seed
@@ -121,6 +121,10 @@ class Vectors:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     source: str | sqlite3.Connection | None = None  # where `_exact` reads vectors again
     _last: tuple[str, Any] = ("", None)  # (prefix, scores) last asked: one read per row
+    # each group's coarse lists once built (`start_lists`), else None: the full scan
+    lists: list[coarse_lists.Lists | None] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _building: threading.Thread | None = None
 
     def _place(self, entry_id: str) -> int:
         """The place of an id in `sorted_ids`, -1 when it has no vector: through `slots`
@@ -151,23 +155,26 @@ class Vectors:
         place = self._seed_place(prefix)
         return None if place < 0 else self.sorted_ids[place].decode()
 
-    def scores(self, prefix: str) -> _Seed | None:
+    def scores(self, prefix: str, whole: bool = False) -> _Seed | None:
         """The seed's group and the cosine of each of its rows with the seed; None when
-        the prefix has no seed or the seed's vector is unusable. The last few are kept;
-        the last one is answered without the lock (`score` asks once per row)."""
+        the prefix has no seed or the seed's vector is unusable. In a group with coarse
+        lists, only the rows of the lists near the seed are scored (NaN elsewhere) unless
+        `whole`. The last few are kept; the last one is answered without the lock (`score`
+        asks once per row)."""
         last = self._last  # one read of an immutable tuple
-        if prefix and last[0] == prefix:
+        if prefix and last[0] == prefix and (last[1] is None or last[1].whole or not whole):
             return last[1]
         with self._lock:
-            if prefix in self._scores:
+            held = self._scores.get(prefix, False)
+            if held is not False and (held is None or held.whole or not whole):
                 self._scores.move_to_end(prefix)
-                self._last = (prefix, self._scores[prefix])
-                return self._last[1]
+                self._last = (prefix, held)
+                return held
         place = self._seed_place(prefix)
         found = None
         if place >= 0 and self.group[place] >= 0:
             group, row = int(self.group[place]), int(self.row[place])
-            found = _Seed(group, row, self.groups[group].cosines(row))
+            found = self._seed_scores(group, row, whole, held or None)
         with self._lock:
             self._scores[prefix] = found
             size = len(found.cosines) * 4 if found is not None else 0
@@ -177,11 +184,13 @@ class Vectors:
             self._last = (prefix, found)
         return found
 
-    def similar_ids(self, prefix: str, minimum: float) -> list[str]:
+    def similar_ids(self, prefix: str, minimum: float, whole: bool = False) -> list[str]:
         """The ids whose cosine with the seed is at least `minimum` (the seed's included),
         from the exact cosines of the rows the int8 ones put near or above it
-        (`_exact`): the ids and their scores are then those of the stored vectors."""
-        found = self.scores(prefix)
+        (`_exact`): the ids and their scores are then those of the stored vectors. In a
+        group with coarse lists, among the rows of the lists near the seed only (an
+        approximation: see `hg_build.coarse_lists`) unless `whole` (`not similar:`)."""
+        found = self.scores(prefix, whole)
         if found is None:
             return []
         if minimum - EXACT_MARGIN < found.exact_from:
@@ -198,7 +207,69 @@ class Vectors:
         place = self._place(entry_id)
         if place < 0 or self.group.item(place) != found.group:
             return None
-        return found.cosines.item(self.row.item(place))  # .item: no numpy scalars, faster
+        value = found.cosines.item(self.row.item(place))  # .item: no numpy scalars, faster
+        if value != value:  # NaN: a row the coarse lists left out; now every row's cosine
+            found = self.scores(prefix, whole=True)
+            assert found is not None
+            value = found.cosines.item(self.row.item(place))
+        return value
+
+    def _seed_scores(self, group: int, row: int, whole: bool, partial: _Seed | None) -> _Seed:
+        """A seed's cosines in its group: with every row (the int8 product over all of
+        them), or, when the group's coarse lists are built and not `whole`, with the rows
+        of the lists near the seed (NaN for the others). A whole one made from a `partial`
+        one keeps the exact cosines it had (the int8 ones are the same sums), and its
+        `exact_from` is reset: rows the lists left out may be near the minimum."""
+        rows = self.groups[group]
+        lists = self.lists[group] if group < len(self.lists) else None
+        if lists is None or whole:
+            cosines = rows.cosines(row)
+            if partial is not None:
+                before = partial.cosines  # one read: `_exact` may swap it meanwhile
+                read = ~np.isnan(before)
+                cosines[read] = before[read]
+            return _Seed(group, row, cosines)
+        near = lists.near(rows.rows[row] * rows.factors[row], row)
+        cosines = np.full(len(rows.rows), np.nan, np.float32)
+        part = _product(rows.rows[near], rows.rows[row]).astype(np.float32)
+        part *= rows.factors[near]
+        part *= rows.factors[row]
+        cosines[near] = part
+        return _Seed(group, row, cosines, whole=False)
+
+    def start_lists(self) -> None:
+        """Build the coarse lists of the groups of at least `coarse_lists.MIN_ROWS` rows in
+        a thread of their own: queries scan every row until a group's lists are ready,
+        then read them (one reference set in `lists`). Stopped by `stop`."""
+        big = [i for i, g in enumerate(self.groups) if len(g.rows) >= coarse_lists.MIN_ROWS]
+        self.lists = [None] * len(self.groups)
+        if big:
+            self._building = threading.Thread(
+                target=self._build_lists, args=(big,), name="hg-similar-lists", daemon=True
+            )
+            self._building.start()
+
+    def _build_lists(self, big: list[int]) -> None:
+        for i in big:
+            group = self.groups[i]
+            try:
+                built = coarse_lists.build(group.rows, group.factors, self._stop)
+            except coarse_lists.Stopped:
+                return
+            self.lists[i] = built
+            _give_back_freed_memory()
+            # the seeds scored before hold every row's cosines: kept (still right)
+
+    def wait_lists(self, timeout: float | None = None) -> bool:
+        """Wait for the coarse lists' build (bench, tests): True when none is running."""
+        if self._building is not None:
+            self._building.join(timeout)
+            return not self._building.is_alive()
+        return True
+
+    def stop(self) -> None:
+        """Stop building coarse lists (the cache dropped these vectors)."""
+        self._stop.set()
 
     def _exact(self, found: _Seed, lowest: float) -> None:
         """Replace the int8 cosines at or above `lowest` (the best EXACT_ROWS of them) by
@@ -231,8 +302,9 @@ class _Seed:
 
     group: int
     row: int
-    cosines: np.ndarray
+    cosines: np.ndarray  # NaN for the rows not scored (`whole` False: coarse lists)
     exact_from: float = float("inf")
+    whole: bool = True
 
 
 def stored_units(
@@ -573,7 +645,9 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         if held is not None and held[0] == key:
             _cache.move_to_end(source)
             return held[1]
-        _cache.pop(source, None)  # free the old matrices before the new ones are read
+        dropped = _cache.pop(source, None)  # free the old matrices before the new ones are read
+        if dropped is not None:
+            dropped[1].stop()
         from hg_build import db
 
         conn = db.connect(source, readonly=True)
@@ -585,7 +659,8 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         _give_back_freed_memory()
         _cache[source] = (key, vectors)
         while len(_cache) > CACHED_DATABASES:
-            _cache.popitem(last=False)
+            _cache.popitem(last=False)[1][1].stop()
+        vectors.start_lists()  # after the read: the first query waits for no lists
         return vectors
 
 

@@ -1,0 +1,143 @@
+"""Coarse lists (an inverted file, IVF) over one group's int8 rows: what lets `similar:<id>`
+read a few percent of a big group's rows instead of all of them (issue 19).
+
+A seed's cosines with every row of a 1M × 720 group are one int8 product that reads 690 MB
+(~125 ms of CPU, bound by memory bandwidth: `hg_build.vectors`). Above MIN_ROWS rows the
+rows are put in about sqrt(n) lists by spherical k-means (centroids of unit length, each
+row in the list whose centroid has the largest cosine with it), and a seed reads only
+the rows of the PROBES lists whose centroids are nearest to it, and of its own list: at
+1M ~10k rows (~1.5 MB) instead of 1M. Its hits there are then scored exactly as before
+(`Vectors._exact`). That is approximate: a hit in a list not read is not found. The
+recall measured on bench/similar.py's clustered vectors is in docs/benchmarks.md.
+
+The lists hold no copy of the rows: one int32 array of row indexes ordered list by list
+(`order`, with each list's start), each row's list, and the centroids; 4 + 4 + 2.9 MB at
+1M against 694 MB of rows. A query gathers its lists' rows (a copy of ~10k rows).
+
+Training: TRAIN_ROUNDS rounds of k-means on a random sample of SAMPLE_PER_LIST rows per
+list, then FULL_ROUNDS rounds over every row (centroids = the mean of their rows' unit
+vectors, then every row assigned again). The rounds over all rows are what makes the
+lists hold whole clusters: trained on the sample alone, a cluster with no row in it is
+nearly orthogonal to every centroid and its rows scatter over many lists (recall 0.98
+at 200k with 4 lists read, 1.0 with one round over all rows: docs/benchmarks.md). Each
+round is float32 blocks made from the int8 rows times the centroids (numpy's BLAS
+matrix-matrix product; the int8 kernel takes one seed at a time), BLOCK rows at once so
+the build holds ~60 MB beyond the rows whatever their number.
+
+Hand-written rather than a library's: faiss-cpu or usearch would hold their own copy of
+the 690 MB of vectors (or a graph beside them) and the query would not be the int8
+kernel and exact re-scoring every other `similar:` uses; k-means itself is the few lines
+below on numpy, already a dependency.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_ROWS = 250_000  # below: the full scan (< 20 ms at 100k), exact
+PROBES = 8  # lists read besides the seed's own (docs/benchmarks.md: recall and time)
+SAMPLE_PER_LIST = 64  # rows of the training sample per list
+TRAIN_ROUNDS = 6  # k-means rounds on the sample
+FULL_ROUNDS = 1  # then rounds over every row
+BLOCK = 8192  # rows made float32 at once (24 MB at 720-d, and 8192 × lists scores)
+
+
+class Stopped(Exception):
+    """The build was asked to stop (the vectors it is for were dropped)."""
+
+
+@dataclass(frozen=True)
+class Lists:
+    """The lists of one group's rows: list j holds the rows `order[starts[j]:starts[j + 1]]`
+    (ascending), `centroids[j]` its unit centroid; `list_of[i]` is row i's list."""
+
+    centroids: np.ndarray  # float32 (k, d)
+    order: np.ndarray  # int32 (n,)
+    starts: np.ndarray  # int64 (k + 1,)
+    list_of: np.ndarray  # int32 (n,)
+
+    def near(self, unit: np.ndarray, row: int, probes: int | None = None) -> np.ndarray:
+        """The rows (ascending int32 indexes) of the `probes` lists whose centroids have the
+        largest cosines with the unit vector `unit` of row `row`, and of row's own list."""
+        probes = PROBES if probes is None else probes
+        scores = self.centroids @ unit
+        best = (
+            np.argpartition(-scores, probes)[:probes]
+            if probes < len(scores)
+            else np.arange(len(scores))
+        )
+        chosen = np.union1d(best, [self.list_of[row]])
+        parts = [self.order[self.starts[j] : self.starts[j + 1]] for j in chosen]
+        return np.sort(np.concatenate(parts))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.centroids, self.order, self.starts, self.list_of))
+
+
+def count_for(n: int) -> int:
+    """How many lists for n rows: about sqrt(n) (a list of ~sqrt(n) rows too)."""
+    return max(1, round(n**0.5))
+
+
+def build(
+    rows: np.ndarray,
+    factors: np.ndarray,
+    stop: threading.Event | None = None,
+    seed: int = 0,
+) -> Lists:
+    """The lists of int8 rows whose unit vectors are `rows[i] * factors[i]` (see module
+    doc). Raises Stopped when `stop` is set (checked between blocks)."""
+    n = len(rows)
+    k = count_for(n)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, min(n, SAMPLE_PER_LIST * k), replace=False))
+    sample_rows, sample_factors = rows[sample], factors[sample]
+    first = rng.choice(len(sample), k, replace=False)  # the first centroids: sample rows
+    centroids = _units(sample_rows[first], sample_factors[first])
+    for _ in range(TRAIN_ROUNDS):
+        centroids = _round(sample_rows, sample_factors, centroids, stop)[0]
+    del sample_rows, sample_factors
+    for _ in range(FULL_ROUNDS):
+        centroids = _round(rows, factors, centroids, stop)[0]
+    _, assigned = _round(rows, factors, centroids, stop, update=False)
+    order = np.argsort(assigned, kind="stable").astype(np.int32)
+    starts = np.searchsorted(assigned[order], np.arange(k + 1)).astype(np.int64)
+    return Lists(centroids, order, starts, assigned)
+
+
+def _units(rows: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    return rows.astype(np.float32) * factors[:, None]
+
+
+def _round(
+    rows: np.ndarray,
+    factors: np.ndarray,
+    centroids: np.ndarray,
+    stop: threading.Event | None,
+    update: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One k-means round: (the new unit centroids, each row's list by the old ones). A list
+    left with no rows keeps its centroid."""
+    assigned = np.empty(len(rows), np.int32)
+    sums = np.zeros_like(centroids) if update else centroids
+    for start in range(0, len(rows), BLOCK):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        block = _units(rows[start : start + BLOCK], factors[start : start + BLOCK])
+        nearest = np.argmax(block @ centroids.T, axis=1).astype(np.int32)
+        assigned[start : start + len(block)] = nearest
+        if update:  # sums of the block's rows per list, through one sort (np.add.at is slow)
+            by_list = np.argsort(nearest, kind="stable")
+            lists, first = np.unique(nearest[by_list], return_index=True)
+            sums[lists] += np.add.reduceat(block[by_list], first, axis=0)
+    if not update:
+        return centroids, assigned
+    norms = np.linalg.norm(sums, axis=1)
+    empty = norms == 0
+    sums[~empty] /= norms[~empty][:, None]
+    sums[empty] = centroids[empty]
+    return sums, assigned
