@@ -3,26 +3,29 @@ read a few percent of a big group's rows instead of all of them (issue 19).
 
 A seed's cosines with every row of a 1M × 720 group are one int8 product that reads 690 MB
 (~125 ms of CPU, bound by memory bandwidth: `hg_build.vectors`). Above MIN_ROWS rows the
-rows are put in about sqrt(n) lists by spherical k-means (centroids of unit length, each
-row in the list whose centroid has the largest cosine with it), and a seed reads only
-the rows of the PROBES lists whose centroids are nearest to it, and of its own list: at
-1M ~10k rows (~1.5 MB) instead of 1M. Its hits there are then scored exactly as before
-(`Vectors._exact`). That is approximate: a hit in a list not read is not found. The
-recall measured on bench/similar.py's clustered vectors is in docs/benchmarks.md.
+rows are put in about sqrt(n) lists by spherical k-means (centroids of unit length), each
+row in the SPILL lists whose centroids have the largest cosines with it, and a seed reads
+only the rows of the PROBES lists whose centroids are nearest to it, and of its own list:
+at 1M ~32k rows (~23 MB) instead of 1M. Its hits there are then scored exactly as before
+(`Vectors._exact`). That is approximate: a hit in no list read is not found. The recall
+measured on bench/similar.py's clustered vectors is in docs/benchmarks.md.
 
-The lists hold no copy of the rows: one int32 array of row indexes ordered list by list
-(`order`, with each list's start), each row's list, and the centroids; 4 + 4 + 2.9 MB at
-1M against 694 MB of rows. A query gathers its lists' rows (a copy of ~10k rows).
+The lists hold no copy of the rows: int32 row indexes ordered list by list (`order`,
+with each list's start), each row's nearest list, and the centroids; 8 + 4 + 2.9 MB at
+1M against 694 MB of rows. A query gathers its lists' rows (a copy of ~32k rows).
 
 Training: TRAIN_ROUNDS rounds of k-means on a random sample of SAMPLE_PER_LIST rows per
-list, then FULL_ROUNDS rounds over every row (centroids = the mean of their rows' unit
-vectors, then every row assigned again). The rounds over all rows are what makes the
-lists hold whole clusters: trained on the sample alone, a cluster with no row in it is
-nearly orthogonal to every centroid and its rows scatter over many lists (recall 0.98
-at 200k with 4 lists read, 1.0 with one round over all rows: docs/benchmarks.md). Each
-round is float32 blocks made from the int8 rows times the centroids (numpy's BLAS
-matrix-matrix product; the int8 kernel takes one seed at a time), BLOCK rows at once so
-the build holds ~60 MB beyond the rows whatever their number.
+list, then FULL_ROUNDS rounds over every row (centroids = the normalised sum of their
+rows' unit vectors), then every row put in its lists. The rounds over all rows are what
+makes the lists hold whole clusters: trained on the sample alone, a cluster with few
+rows in it is nearly orthogonal to every centroid and its rows scatter over many lists.
+Measured at 1M (20k clusters, 1000 lists, 40 seeds, hits found / hits at 0.5): sample
+only 0.83 with 8 lists read; one round over all rows 0.94, with each row in 2 lists 0.97
+(8 lists read, ~16k rows) and 0.984 (16 lists, ~32k rows); a second round 0.98 / 0.984,
+for another pass over all rows (~1 min of CPU at 1M). Each round is float32 blocks made
+from the int8 rows times the centroids (numpy's BLAS matrix-matrix product; the int8
+kernel takes one seed at a time), BLOCK rows at once so the build holds ~60 MB beyond
+the rows whatever their number.
 
 Hand-written rather than a library's: faiss-cpu or usearch would hold their own copy of
 the 690 MB of vectors (or a graph beside them) and the query would not be the int8
@@ -38,10 +41,11 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_ROWS = 250_000  # below: the full scan (< 20 ms at 100k), exact
-PROBES = 8  # lists read besides the seed's own (docs/benchmarks.md: recall and time)
+PROBES = 16  # lists read besides the seed's own (docs/benchmarks.md: recall and time)
 SAMPLE_PER_LIST = 64  # rows of the training sample per list
 TRAIN_ROUNDS = 6  # k-means rounds on the sample
 FULL_ROUNDS = 1  # then rounds over every row
+SPILL = 2  # lists a row is put in (its nearest ones)
 BLOCK = 8192  # rows made float32 at once (24 MB at 720-d, and 8192 × lists scores)
 
 
@@ -55,7 +59,7 @@ class Lists:
     (ascending), `centroids[j]` its unit centroid; `list_of[i]` is row i's list."""
 
     centroids: np.ndarray  # float32 (k, d)
-    order: np.ndarray  # int32 (n,)
+    order: np.ndarray  # int32 (n × SPILL,)
     starts: np.ndarray  # int64 (k + 1,)
     list_of: np.ndarray  # int32 (n,)
 
@@ -71,7 +75,7 @@ class Lists:
         )
         chosen = np.union1d(best, [self.list_of[row]])
         parts = [self.order[self.starts[j] : self.starts[j + 1]] for j in chosen]
-        return np.sort(np.concatenate(parts))
+        return np.unique(np.concatenate(parts))  # a row is in SPILL lists
 
     @property
     def nbytes(self) -> int:
@@ -103,10 +107,12 @@ def build(
     del sample_rows, sample_factors
     for _ in range(FULL_ROUNDS):
         centroids = _round(rows, factors, centroids, stop)[0]
-    _, assigned = _round(rows, factors, centroids, stop, update=False)
-    order = np.argsort(assigned, kind="stable").astype(np.int32)
-    starts = np.searchsorted(assigned[order], np.arange(k + 1)).astype(np.int64)
-    return Lists(centroids, order, starts, assigned)
+    _, nearest = _round(rows, factors, centroids, stop, update=False)
+    # row i is in the lists nearest[i] (SPILL of them, the nearest first)
+    by_list = np.argsort(nearest.reshape(-1), kind="stable")
+    order = (by_list // SPILL).astype(np.int32)  # ascending within each list
+    starts = np.searchsorted(nearest.reshape(-1)[by_list], np.arange(k + 1)).astype(np.int64)
+    return Lists(centroids, order, starts, nearest[:, 0].copy())
 
 
 def _units(rows: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -121,21 +127,30 @@ def _round(
     update: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One k-means round: (the new unit centroids, each row's list by the old ones). A list
-    left with no rows keeps its centroid."""
-    assigned = np.empty(len(rows), np.int32)
+    left with no rows keeps its centroid. Not `update`: (the centroids, each row's SPILL
+    nearest lists, the nearest first)."""
+    spill = 1 if update else min(SPILL, len(centroids))
+    assigned = np.empty((len(rows), spill), np.int32)
     sums = np.zeros_like(centroids) if update else centroids
     for start in range(0, len(rows), BLOCK):
         if stop is not None and stop.is_set():
             raise Stopped
         block = _units(rows[start : start + BLOCK], factors[start : start + BLOCK])
-        nearest = np.argmax(block @ centroids.T, axis=1).astype(np.int32)
-        assigned[start : start + len(block)] = nearest
+        scores = block @ centroids.T
+        if spill == 1:
+            nearest = np.argmax(scores, axis=1).astype(np.int32)
+            assigned[start : start + len(block), 0] = nearest
+        else:
+            best = np.argpartition(-scores, spill - 1, axis=1)[:, :spill]
+            ranked = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1)
+            assigned[start : start + len(block)] = np.take_along_axis(best, ranked, axis=1)
         if update:  # sums of the block's rows per list, through one sort (np.add.at is slow)
             by_list = np.argsort(nearest, kind="stable")
             lists, first = np.unique(nearest[by_list], return_index=True)
             sums[lists] += np.add.reduceat(block[by_list], first, axis=0)
     if not update:
         return centroids, assigned
+    assigned = assigned[:, 0]
     norms = np.linalg.norm(sums, axis=1)
     empty = norms == 0
     sums[~empty] /= norms[~empty][:, None]

@@ -80,7 +80,10 @@ def test_the_lists_hits_are_the_float32_routes(gallery):
     assert found.wait_lists(60)
     [lists] = found.lists
     assert lists is not None and len(lists.centroids) == coarse_lists.count_for(COUNT)
-    assert sorted(lists.order.tolist()) == list(range(COUNT))  # every row in one list
+    # every row in SPILL lists, its own (the nearest) among them
+    assert np.array_equal(np.sort(lists.order), np.repeat(np.arange(COUNT), coarse_lists.SPILL))
+    own = lists.order[lists.starts[lists.list_of[7]] : lists.starts[lists.list_of[7] + 1]]
+    assert 7 in own
     try:
         hits = 0
         for seed in SEEDS:
@@ -183,7 +186,7 @@ def test_a_new_state_gets_new_lists(gallery):
     assert second is not first and first._stop.is_set()
     assert second.wait_lists(60)
     [lists] = second.lists
-    assert lists is not None and len(lists.order) == COUNT + 300
+    assert lists is not None and len(lists.order) == (COUNT + 300) * coarse_lists.SPILL
     conn = db.connect(path, readonly=True)
     try:
         got = list(search_ids(conn, f"similar:{ids[seed]}"))
