@@ -27,6 +27,7 @@ timed seeds after that read the lists.
 places) instead of through the Builder: a 1M gallery in minutes rather than an hour.
 
 Usage: .venv/bin/python bench/similar.py [--entries 100000] [--repeat 40] [--old 5] [--direct]
+    [--keep FILE] [--during 5]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -158,6 +160,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=40, help="timed seeds per numpy call")
     ap.add_argument("--old", type=int, default=5, help="timed seeds on the old SQL route")
     ap.add_argument("--direct", action="store_true", help="entries straight into the schema")
+    ap.add_argument("--keep", type=Path, help="--direct: keep the database file there, "
+                    "and read it instead when it exists (its --entries, --clusters)")  # fmt: skip
     ap.add_argument("--during", type=int, default=5,
                     help="page(similar:ID) seeds timed while coarse lists are built")  # fmt: skip
     args = ap.parse_args()
@@ -166,16 +170,22 @@ def main() -> None:
           f"load {load()}; {args.entries} entries, {args.clusters} clusters")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gallery.db"
-        if args.direct:
+        if args.keep and args.keep.exists():
+            path = args.keep
+            print(f"the database of an earlier run: {path}")
+        elif args.direct:
             took = direct_database(path, args.entries, args.clusters)
             print(f"written in {took:.1f} s; load {load()}")
+            if args.keep:
+                shutil.copyfile(path, args.keep)
+                path = args.keep
         else:
             print(f"built in {build_database(path, args.entries):.1f} s, vectors added in "
                   f"{add_vectors(path, args.clusters):.1f} s; load {load()}")  # fmt: skip
         gallery = Gallery(path, Path(tmp) / "events.ndjson", readers=1)
         conn = db.connect(path, readonly=True)
         ids = [r[0] for r in conn.execute("SELECT id FROM entries")]
-        seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1)
+        seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1 + args.during)
         rss0, now0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_mib()
         first, _ = timed(gallery.similar, seeds.pop())
         t_lists = time.perf_counter()

@@ -67,15 +67,19 @@ class Lists:
         """The rows (ascending int32 indexes) of the `probes` lists whose centroids have the
         largest cosines with the unit vector `unit` of row `row`, and of row's own list."""
         probes = PROBES if probes is None else probes
-        scores = self.centroids @ unit
+        # einsum, not `@`: numpy's own loop, ~0.1 ms; BLAS threads this product and waiting
+        # for them took 12 ms at p50 when the cores were busy (a 1000 × 720 product)
+        scores = np.einsum("ij,j->i", self.centroids, unit)
         best = (
             np.argpartition(-scores, probes)[:probes]
             if probes < len(scores)
             else np.arange(len(scores))
         )
-        chosen = np.union1d(best, [self.list_of[row]])
-        parts = [self.order[self.starts[j] : self.starts[j + 1]] for j in chosen]
-        return np.unique(np.concatenate(parts))  # a row is in SPILL lists
+        # a row is in SPILL lists: marks, not np.unique (a sort; 3 ms against 0.7 at 1M)
+        read = np.zeros(len(self.list_of), bool)
+        for j in [*best.tolist(), int(self.list_of[row])]:
+            read[self.order[self.starts[j] : self.starts[j + 1]]] = True
+        return np.flatnonzero(read).astype(np.int32)
 
     @property
     def nbytes(self) -> int:
