@@ -195,9 +195,10 @@ def main() -> None:
         print(f"first query (reads the matrix): {first:.0f} ms; RSS {now0} -> {now1} MiB "
               f"(max +{(rss1 - rss0) >> 10} MiB while reading); held: int8 rows "
               f"{rows_mib:.0f} MiB, id arrays {ids_mib:.0f} MiB; load {load()}")  # fmt: skip
+        big = any(len(g.rows) >= coarse_lists.MIN_ROWS for g in held.groups)
         building = [
             timed(lambda s: gallery.page(f"similar:{s}", (), 0, 500), seeds.pop())[0]
-            for _ in range(args.during)
+            for _ in range(args.during if big else 0)
         ]
         if building:
             print(f"page(similar:ID) while the lists are built: p50 {pct(building, 50):.0f} ms, "
