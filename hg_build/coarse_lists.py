@@ -96,11 +96,17 @@ def build(
     factors: np.ndarray,
     stop: threading.Event | None = None,
     seed: int = 0,
+    trained: np.ndarray | None = None,
 ) -> Lists:
     """The lists of int8 rows whose unit vectors are `rows[i] * factors[i]` (see module
-    doc). Raises Stopped when `stop` is set (checked between blocks)."""
+    doc). `trained`: the centroids of an earlier state's lists of the same group, taken
+    as they are when their number is within an eighth of what n rows get (n within about
+    a quarter): one pass over the rows instead of three, for a state that differs by a
+    commit. Raises Stopped when `stop` is set (checked between blocks)."""
     n = len(rows)
     k = count_for(n)
+    if trained is not None and abs(len(trained) - k) <= k // 8:
+        return _listed(*_round(rows, factors, trained, stop, update=False))
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, min(n, SAMPLE_PER_LIST * k), replace=False))
     sample_rows, sample_factors = rows[sample], factors[sample]
@@ -111,11 +117,15 @@ def build(
     del sample_rows, sample_factors
     for _ in range(FULL_ROUNDS):
         centroids = _round(rows, factors, centroids, stop)[0]
-    _, nearest = _round(rows, factors, centroids, stop, update=False)
-    # row i is in the lists nearest[i] (SPILL of them, the nearest first)
-    by_list = np.argsort(nearest.reshape(-1), kind="stable")
-    order = (by_list // SPILL).astype(np.int32)  # ascending within each list
-    starts = np.searchsorted(nearest.reshape(-1)[by_list], np.arange(k + 1)).astype(np.int64)
+    return _listed(*_round(rows, factors, centroids, stop, update=False))
+
+
+def _listed(centroids: np.ndarray, nearest: np.ndarray) -> Lists:
+    """The lists of rows whose SPILL nearest lists are `nearest[i]` (the nearest first)."""
+    flat = nearest.reshape(-1)
+    by_list = np.argsort(flat, kind="stable")
+    order = (by_list // nearest.shape[1]).astype(np.int32)  # ascending within each list
+    starts = np.searchsorted(flat[by_list], np.arange(len(centroids) + 1)).astype(np.int64)
     return Lists(centroids, order, starts, nearest[:, 0].copy())
 
 

@@ -239,23 +239,36 @@ class Vectors:
         cosines[near] = part
         return _Seed(group, row, cosines, whole=False)
 
-    def start_lists(self) -> None:
+    def trained(self) -> dict[tuple[bytes, int], np.ndarray]:
+        """The centroids of the lists built so far, by (model tag, length)."""
+        return {
+            (group.tag, group.rows.shape[1]): lists.centroids
+            for group, lists in zip(self.groups, self.lists, strict=False)
+            if lists is not None
+        }
+
+    def start_lists(self, trained: dict[tuple[bytes, int], np.ndarray] | None = None) -> None:
         """Build the coarse lists of the groups of at least `coarse_lists.MIN_ROWS` rows in
         a thread of their own: queries scan every row until a group's lists are ready,
-        then read them (one reference set in `lists`). Stopped by `stop`."""
+        then read them (one reference set in `lists`). Stopped by `stop`. `trained`: the
+        centroids of the same file's previous state (`trained()`), reused for the groups
+        of the same model and length (`coarse_lists.build`)."""
         big = [i for i, g in enumerate(self.groups) if len(g.rows) >= coarse_lists.MIN_ROWS]
         self.lists = [None] * len(self.groups)
+        trained = trained or {}
         if big:
             self._building = threading.Thread(
-                target=self._build_lists, args=(big,), name="hg-similar-lists", daemon=True
-            )
+                target=self._build_lists, args=(big, trained), name="hg-similar-lists",
+                daemon=True,
+            )  # fmt: skip
             self._building.start()
 
-    def _build_lists(self, big: list[int]) -> None:
+    def _build_lists(self, big: list[int], trained: dict[tuple[bytes, int], Any]) -> None:
         for i in big:
             group = self.groups[i]
+            known = trained.get((group.tag, group.rows.shape[1]))
             try:
-                built = coarse_lists.build(group.rows, group.factors, self._stop)
+                built = coarse_lists.build(group.rows, group.factors, self._stop, trained=known)
             except coarse_lists.Stopped:
                 return
             self.lists[i] = built
@@ -654,8 +667,11 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
             _cache.move_to_end(source)
             return held[1]
         dropped = _cache.pop(source, None)  # free the old matrices before the new ones are read
+        trained = None
         if dropped is not None:
             dropped[1].stop()
+            trained = dropped[1].trained()  # the centroids only: ~3 MB at 1M
+            del dropped
         from hg_build import db
 
         conn = db.connect(source, readonly=True)
@@ -668,7 +684,7 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         _cache[source] = (key, vectors)
         while len(_cache) > CACHED_DATABASES:
             _cache.popitem(last=False)[1][1].stop()
-        vectors.start_lists()  # after the read: the first query waits for no lists
+        vectors.start_lists(trained)  # after the read: the first query waits for no lists
         return vectors
 
 

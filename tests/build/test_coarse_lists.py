@@ -189,6 +189,8 @@ def test_a_new_state_gets_new_lists(gallery):
     assert second.wait_lists(60)
     [lists] = second.lists
     assert lists is not None and len(lists.order) == (COUNT + 300) * coarse_lists.SPILL
+    # 300 more rows: the first state's centroids, the rows put in lists again
+    assert lists.centroids is first.lists[0].centroids and lists.list_of[-1] >= 0
     conn = db.connect(path, readonly=True)
     try:
         got = list(search_ids(conn, f"similar:{ids[seed]}"))
@@ -216,3 +218,20 @@ def test_a_build_stopped_keeps_no_lists(gallery, monkeypatch):
     found.stop()
     release.set()
     assert found.wait_lists(60) and found.lists == [None]
+
+
+def test_centroids_of_an_earlier_state_are_reused_only_for_about_as_many_rows():
+    rng = np.random.default_rng(3)
+    rows = rng.integers(-127, 128, size=(4000, 16), dtype=np.int8)
+    factors = (1 / np.linalg.norm(rows.astype(np.float32), axis=1)).astype(np.float32)
+    first = coarse_lists.build(rows[:3600], factors[:3600])
+    assert len(first.centroids) == 60
+    again = coarse_lists.build(rows, factors, trained=first.centroids)  # 63 lists: within
+    assert again.centroids is first.centroids and len(again.list_of) == 4000
+    own = again.list_of[3900]
+    members = again.order[again.starts[own] : again.starts[own + 1]]
+    assert 3900 in members
+    units = rows.astype(np.float32) * factors[:, None]
+    assert own == np.argmax(first.centroids @ units[3900])
+    bigger = coarse_lists.build(np.tile(rows, (2, 1)), np.tile(factors, 2), trained=first.centroids)
+    assert len(bigger.centroids) == coarse_lists.count_for(8000)  # 89: trained anew
