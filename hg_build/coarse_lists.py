@@ -27,6 +27,9 @@ from the int8 rows times the centroids (numpy's BLAS matrix-matrix product; the 
 kernel takes one seed at a time), BLOCK rows at once so the build holds ~60 MB beyond
 the rows whatever their number.
 
+A new database state (any commit) gets new lists, from the previous state's centroids
+when the row count moved by less than about a quarter: one pass over its rows.
+
 Hand-written rather than a library's: faiss-cpu or usearch would hold their own copy of
 the 690 MB of vectors (or a graph beside them) and the query would not be the int8
 kernel and exact re-scoring every other `similar:` uses; k-means itself is the few lines

@@ -125,6 +125,9 @@ class Vectors:
     lists: list[coarse_lists.Lists | None] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _building: threading.Thread | None = None
+    _started: bool = False
+    # the centroids of the same file's previous state's lists (`for_source`), for the build
+    _trained: dict[tuple[bytes, int], np.ndarray] | None = None
 
     def _place(self, entry_id: str) -> int:
         """The place of an id in `sorted_ids`, -1 when it has no vector: through `slots`
@@ -170,6 +173,8 @@ class Vectors:
                 self._scores.move_to_end(prefix)
                 self._last = (prefix, held)
                 return held
+        if not self._started:
+            self.start_lists()
         place = self._seed_place(prefix)
         found = None
         if place >= 0 and self.group[place] >= 0:
@@ -247,15 +252,23 @@ class Vectors:
             if lists is not None
         }
 
-    def start_lists(self, trained: dict[tuple[bytes, int], np.ndarray] | None = None) -> None:
+    def start_lists(self) -> None:
         """Build the coarse lists of the groups of at least `coarse_lists.MIN_ROWS` rows in
-        a thread of their own: queries scan every row until a group's lists are ready,
-        then read them (one reference set in `lists`). Stopped by `stop`. `trained`: the
-        centroids of the same file's previous state (`trained()`), reused for the groups
-        of the same model and length (`coarse_lists.build`)."""
+        a thread of their own, once: the first seed scored asks (after the read, so the
+        first query waits for no lists; `hg-build duplicates` scores none and builds
+        none). Queries scan every row until a group's lists are ready, then read them
+        (one reference set in `lists`). Stopped by `stop`. The centroids of the same
+        file's previous state (`_trained`) are reused for the groups of the same model
+        and length (`coarse_lists.build`)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
         big = [i for i, g in enumerate(self.groups) if len(g.rows) >= coarse_lists.MIN_ROWS]
+        if not isinstance(self.source, str):  # an in-memory database's: read every query
+            big = []
         self.lists = [None] * len(self.groups)
-        trained = trained or {}
+        trained, self._trained = self._trained or {}, None
         if big:
             self._building = threading.Thread(
                 target=self._build_lists, args=(big, trained), name="hg-similar-lists",
@@ -684,7 +697,7 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         _cache[source] = (key, vectors)
         while len(_cache) > CACHED_DATABASES:
             _cache.popitem(last=False)[1][1].stop()
-        vectors.start_lists(trained)  # after the read: the first query waits for no lists
+        vectors._trained = trained  # for its lists, built once a seed is scored
         return vectors
 
 
