@@ -50,6 +50,11 @@ TRAIN_ROUNDS = 6  # k-means rounds on the sample
 FULL_ROUNDS = 1  # then rounds over every row
 SPILL = 2  # lists a row is put in (its nearest ones)
 BLOCK = 8192  # rows made float32 at once (24 MB at 720-d, and 8192 × lists scores)
+# BLAS threads while building (threadpoolctl; numpy's BLAS takes every core otherwise). At
+# 1M on 2 shared cores one thread built the lists in 72 s where two took 118 s (load 7.5
+# and 12), and a full scan meanwhile took 213 ms at p50 instead of 391 (max 370 vs 1381):
+# the queries waiting for the lists keep a core
+BLAS_THREADS = 1
 
 
 class Stopped(Exception):
@@ -106,6 +111,19 @@ def build(
     as they are when their number is within an eighth of what n rows get (n within about
     a quarter): one pass over the rows instead of three, for a state that differs by a
     commit. Raises Stopped when `stop` is set (checked between blocks)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        return _build(rows, factors, stop, seed, trained)
+
+
+def _build(
+    rows: np.ndarray,
+    factors: np.ndarray,
+    stop: threading.Event | None,
+    seed: int,
+    trained: np.ndarray | None,
+) -> Lists:
     n = len(rows)
     k = count_for(n)
     if trained is not None and abs(len(trained) - k) <= k // 8:
