@@ -17,11 +17,17 @@ through the same `search_fields` on the same connection, on fewer seeds (it take
 
 Since issue 19 the vectors are int8 rows (hg_build.vectors): the run prints the memory
 they hold and hg-serve's RSS after the first read, and checks the timed seeds' hits and
-order against a float32 matrix of the same stored vectors (made after the timings).
+order against a float32 matrix of the same stored vectors (made after the timings): the
+recall (hits found / the float32 route's hits at 0.5), whether the found ones are in its
+order, and how many pages are the same. Above hg_build.coarse_lists.MIN_ROWS rows the
+coarse lists are built in a thread after the first read: `--during` seeds are timed
+while they are, then the run waits for them and prints their build time and memory; the
+timed seeds after that read the lists.
 `--direct` writes the entries straight into the schema (id, date, vector; no files, tags or
 places) instead of through the Builder: a 1M gallery in minutes rather than an hour.
 
 Usage: .venv/bin/python bench/similar.py [--entries 100000] [--repeat 40] [--old 5] [--direct]
+    [--keep FILE] [--during 5]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -43,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.build import pct  # noqa: E402
 from bench.serve import build_database  # noqa: E402
-from hg_build import db, ml, vectors  # noqa: E402
+from hg_build import coarse_lists, db, ml, vectors  # noqa: E402
 from hg_build.build import Builder  # noqa: E402
 from hg_build.query.compile import SIMILAR_MIN, Compiled  # noqa: E402
 from hg_build.query.search import search_fields  # noqa: E402
@@ -153,29 +160,61 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=40, help="timed seeds per numpy call")
     ap.add_argument("--old", type=int, default=5, help="timed seeds on the old SQL route")
     ap.add_argument("--direct", action="store_true", help="entries straight into the schema")
+    ap.add_argument("--keep", type=Path, help="--direct: keep the database file there, "
+                    "and read it instead when it exists (its --entries, --clusters)")  # fmt: skip
+    ap.add_argument("--during", type=int, default=5,
+                    help="page(similar:ID) seeds timed while coarse lists are built")  # fmt: skip
     args = ap.parse_args()
     load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load {load()}; {args.entries} entries, {args.clusters} clusters")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gallery.db"
-        if args.direct:
+        if args.keep and args.keep.exists():
+            path = args.keep
+            print(f"the database of an earlier run: {path}")
+        elif args.direct:
             took = direct_database(path, args.entries, args.clusters)
             print(f"written in {took:.1f} s; load {load()}")
+            if args.keep:
+                shutil.copyfile(path, args.keep)
+                path = args.keep
         else:
             print(f"built in {build_database(path, args.entries):.1f} s, vectors added in "
                   f"{add_vectors(path, args.clusters):.1f} s; load {load()}")  # fmt: skip
         gallery = Gallery(path, Path(tmp) / "events.ndjson", readers=1)
         conn = db.connect(path, readonly=True)
         ids = [r[0] for r in conn.execute("SELECT id FROM entries")]
-        seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1)
+        seeds = random.Random(3).sample(ids, 2 * args.repeat + 2 * args.old + 1 + args.during)
         rss0, now0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_mib()
         first, _ = timed(gallery.similar, seeds.pop())
-        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rows_mib, ids_mib = held_mib(vectors.for_source(str(path)))
-        print(f"first query (reads the matrix): {first:.0f} ms; RSS {now0} -> {rss_mib()} MiB "
+        t_lists = time.perf_counter()
+        rss1, now1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_mib()
+        held = vectors.for_source(str(path))
+        rows_mib, ids_mib = held_mib(held)
+        print(f"first query (reads the matrix): {first:.0f} ms; RSS {now0} -> {now1} MiB "
               f"(max +{(rss1 - rss0) >> 10} MiB while reading); held: int8 rows "
               f"{rows_mib:.0f} MiB, id arrays {ids_mib:.0f} MiB; load {load()}")  # fmt: skip
+        big = any(len(g.rows) >= coarse_lists.MIN_ROWS for g in held.groups)
+        building = [
+            timed(lambda s: gallery.page(f"similar:{s}", (), 0, 500), seeds.pop())[0]
+            for _ in range(args.during if big else 0)
+        ]
+        if building:
+            print(f"page(similar:ID) while the lists are built: p50 {pct(building, 50):.0f} ms, "
+                  f"p95 {pct(building, 95):.0f} ms ({len(building)} seeds)")  # fmt: skip
+        held.wait_lists()
+        built = time.perf_counter() - t_lists
+        lists = [x for x in held.lists if x is not None]
+        if lists:
+            print(f"coarse lists built {built:.1f} s after the first query (a thread; "
+                  f"{len(lists[0].centroids)} lists, {coarse_lists.PROBES} read a seed + its "
+                  f"own); held "
+                  f"{sum(x.nbytes for x in lists) / 2**20:.1f} MiB; RSS {now1} -> {rss_mib()} "
+                  f"MiB (max +{(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss1) >> 10}"
+                  f" MiB while building); load {load()}")  # fmt: skip
+        else:
+            print(f"no coarse lists (a group below {coarse_lists.MIN_ROWS} rows): every row")
         rows: dict[str, list[float]] = {
             "similar() (detail view, 201 rows)": [],
             "page(similar:ID) (grid, count + 500)": [],
@@ -231,14 +270,22 @@ def main() -> None:
         unit /= np.linalg.norm(unit, axis=1)[:, None]
         ts = dict(conn.execute("SELECT id, ts FROM entries"))
         conn.close()
-        same, ids_of = 0, one.ids
-        for seed in asked[: args.repeat]:
+        same = found_hits = exact_hits = in_order = 0
+        ids_of = one.ids
+        checked = asked[: 2 * args.repeat]  # the seeds of similar() and page(similar:ID)
+        for seed in checked:
             cos = unit @ unit[row_of[seed]]
             want = sorted(ids_of[np.flatnonzero(cos >= SIMILAR_MIN)].tolist(),
-                          key=lambda i: (-cos[row_of[i]], -ts[i], i))  # fmt: skip
+                          key=lambda i: (-cos[row_of[i]], -ts[i], i))[:500]  # fmt: skip
             got = [r["id"] for r in gallery.page(f"similar:{seed}", (), 0, 500)["entries"]]
-            same += got == want[:500]
-        print(f"same ids and order as the float32 matrix: {same}/{len(asked[: args.repeat])}")
+            same += got == want
+            exact_hits += len(want)
+            found_hits += len(set(got) & set(want))
+            in_order += got == [i for i in want if i in set(got)]  # the found ones' order
+        print(f"against the float32 matrix ({len(checked)} seeds): recall {found_hits}/"
+              f"{exact_hits} = {found_hits / max(exact_hits, 1):.4f} of the hits at "
+              f"{SIMILAR_MIN}; the found hits in its order: {in_order}/{len(checked)}; "
+              f"the same page: {same}/{len(checked)}")  # fmt: skip
         gallery.close()
 
 

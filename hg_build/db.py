@@ -66,11 +66,13 @@ SIMILAR_RECHECK = 0.1
 
 
 def similar_functions(conn: sqlite3.Connection) -> None:
-    """`hg_similar_ids(prefix, minimum)` (a JSON list of the ids whose cosine with the seed
-    is at least `minimum`) and `hg_similar_score(prefix, id)` (that cosine, NULL when not
-    comparable), what `similar:<id>` compiles to: one int8 matrix product per seed
-    over the vectors `hg_build.vectors` keeps per database file (an in-memory database's
-    are read through this connection).
+    """`hg_similar_ids(prefix, minimum[, whole])` (a JSON list of the ids whose cosine with
+    the seed is at least `minimum`; with `whole` true from every row even where coarse
+    lists would read a few, as `not similar:` needs) and `hg_similar_score(prefix, id)`
+    (that cosine, NULL when not comparable), what `similar:<id>` compiles to: one int8
+    matrix product per seed over the vectors `hg_build.vectors` keeps per database file
+    (an in-memory database's are read through this connection), over a few of the rows
+    in a big group (`hg_build.coarse_lists`).
 
     `hg_similar_ids` checks the file (two stats) on every call, once per statement;
     `hg_similar_score` runs once per scored row (100k for `not similar:x`), where two stats
@@ -93,8 +95,8 @@ def similar_functions(conn: sqlite3.Connection) -> None:
         held[1] = time.monotonic()
         return found
 
-    def similar_ids(prefix: str, minimum: float) -> str:
-        return json_text(checked().similar_ids(str(prefix), float(minimum)))
+    def similar_ids(prefix: str, minimum: float, whole: Any = 0) -> str:
+        return json_text(checked().similar_ids(str(prefix), float(minimum), bool(whole)))
 
     def similar_score(prefix: str, entry_id: str) -> float | None:
         found = None
@@ -103,6 +105,7 @@ def similar_functions(conn: sqlite3.Connection) -> None:
         return (checked() if found is None else found).score(str(prefix), entry_id)
 
     conn.create_function("hg_similar_ids", 2, similar_ids)
+    conn.create_function("hg_similar_ids", 3, similar_ids)
     conn.create_function("hg_similar_score", 2, similar_score)
 
 

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from hg_build import ml
+from hg_build import coarse_lists, ml
 
 CACHED_DATABASES = 2  # hg-serve reads one; a second while a rebuild's file replaces it
 CACHED_SEEDS = 16  # one request asks for the ids and then the scores of the same seed
@@ -121,6 +121,13 @@ class Vectors:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     source: str | sqlite3.Connection | None = None  # where `_exact` reads vectors again
     _last: tuple[str, Any] = ("", None)  # (prefix, scores) last asked: one read per row
+    # each group's coarse lists once built (`start_lists`), else None: the full scan
+    lists: list[coarse_lists.Lists | None] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _building: threading.Thread | None = None
+    _started: bool = False
+    # the centroids of the same file's previous state's lists (`for_source`), for the build
+    _trained: dict[tuple[bytes, int], np.ndarray] | None = None
 
     def _place(self, entry_id: str) -> int:
         """The place of an id in `sorted_ids`, -1 when it has no vector: through `slots`
@@ -151,23 +158,28 @@ class Vectors:
         place = self._seed_place(prefix)
         return None if place < 0 else self.sorted_ids[place].decode()
 
-    def scores(self, prefix: str) -> _Seed | None:
+    def scores(self, prefix: str, whole: bool = False) -> _Seed | None:
         """The seed's group and the cosine of each of its rows with the seed; None when
-        the prefix has no seed or the seed's vector is unusable. The last few are kept;
-        the last one is answered without the lock (`score` asks once per row)."""
+        the prefix has no seed or the seed's vector is unusable. In a group with coarse
+        lists, only the rows of the lists near the seed are scored (NaN elsewhere) unless
+        `whole`. The last few are kept; the last one is answered without the lock (`score`
+        asks once per row)."""
         last = self._last  # one read of an immutable tuple
-        if prefix and last[0] == prefix:
+        if prefix and last[0] == prefix and (last[1] is None or last[1].whole or not whole):
             return last[1]
         with self._lock:
-            if prefix in self._scores:
+            held = self._scores.get(prefix, False)
+            if held is not False and (held is None or held.whole or not whole):
                 self._scores.move_to_end(prefix)
-                self._last = (prefix, self._scores[prefix])
-                return self._last[1]
+                self._last = (prefix, held)
+                return held
+        if not self._started:
+            self.start_lists()
         place = self._seed_place(prefix)
         found = None
         if place >= 0 and self.group[place] >= 0:
             group, row = int(self.group[place]), int(self.row[place])
-            found = _Seed(group, row, self.groups[group].cosines(row))
+            found = self._seed_scores(group, row, whole, held or None)
         with self._lock:
             self._scores[prefix] = found
             size = len(found.cosines) * 4 if found is not None else 0
@@ -177,11 +189,13 @@ class Vectors:
             self._last = (prefix, found)
         return found
 
-    def similar_ids(self, prefix: str, minimum: float) -> list[str]:
+    def similar_ids(self, prefix: str, minimum: float, whole: bool = False) -> list[str]:
         """The ids whose cosine with the seed is at least `minimum` (the seed's included),
         from the exact cosines of the rows the int8 ones put near or above it
-        (`_exact`): the ids and their scores are then those of the stored vectors."""
-        found = self.scores(prefix)
+        (`_exact`): the ids and their scores are then those of the stored vectors. In a
+        group with coarse lists, among the rows of the lists near the seed only (an
+        approximation: see `hg_build.coarse_lists`) unless `whole` (`not similar:`)."""
+        found = self.scores(prefix, whole)
         if found is None:
             return []
         if minimum - EXACT_MARGIN < found.exact_from:
@@ -198,7 +212,92 @@ class Vectors:
         place = self._place(entry_id)
         if place < 0 or self.group.item(place) != found.group:
             return None
-        return found.cosines.item(self.row.item(place))  # .item: no numpy scalars, faster
+        value = found.cosines.item(self.row.item(place))  # .item: no numpy scalars, faster
+        if value != value:  # NaN: a row the coarse lists left out; now every row's cosine
+            found = self.scores(prefix, whole=True)
+            assert found is not None
+            value = found.cosines.item(self.row.item(place))
+        return value
+
+    def _seed_scores(self, group: int, row: int, whole: bool, partial: _Seed | None) -> _Seed:
+        """A seed's cosines in its group: with every row (the int8 product over all of
+        them), or, when the group's coarse lists are built and not `whole`, with the rows
+        of the lists near the seed (NaN for the others). A whole one made from a `partial`
+        one keeps the exact cosines it had (the int8 ones are the same sums), and its
+        `exact_from` is reset: rows the lists left out may be near the minimum."""
+        rows = self.groups[group]
+        lists = self.lists[group] if group < len(self.lists) else None
+        if lists is None or whole:
+            cosines = rows.cosines(row)
+            if partial is not None:
+                before = partial.cosines  # one read: `_exact` may swap it meanwhile
+                read = ~np.isnan(before)
+                cosines[read] = before[read]
+            return _Seed(group, row, cosines)
+        near = lists.near(rows.rows[row] * rows.factors[row], row)
+        cosines = np.full(len(rows.rows), np.nan, np.float32)
+        # np.take: ~half the time of rows.rows[near] for ~32k of 1M rows
+        part = np.take(rows.rows, near, axis=0)
+        part = _product(part, rows.rows[row], LIST_THREADS).astype(np.float32)
+        part *= rows.factors[near]
+        part *= rows.factors[row]
+        cosines[near] = part
+        return _Seed(group, row, cosines, whole=False)
+
+    def trained(self) -> dict[tuple[bytes, int], np.ndarray]:
+        """The centroids of the lists built so far, by (model tag, length)."""
+        return {
+            (group.tag, group.rows.shape[1]): lists.centroids
+            for group, lists in zip(self.groups, self.lists, strict=False)
+            if lists is not None
+        }
+
+    def start_lists(self) -> None:
+        """Build the coarse lists of the groups of at least `coarse_lists.MIN_ROWS` rows in
+        a thread of their own, once: the first seed scored asks (after the read, so the
+        first query waits for no lists; `hg-build duplicates` scores none and builds
+        none). Queries scan every row until a group's lists are ready, then read them
+        (one reference set in `lists`). Stopped by `stop`. The centroids of the same
+        file's previous state (`_trained`) are reused for the groups of the same model
+        and length (`coarse_lists.build`)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        big = [i for i, g in enumerate(self.groups) if len(g.rows) >= coarse_lists.MIN_ROWS]
+        if not isinstance(self.source, str):  # an in-memory database's: read every query
+            big = []
+        self.lists = [None] * len(self.groups)
+        trained, self._trained = self._trained or {}, None
+        if big:
+            self._building = threading.Thread(
+                target=self._build_lists, args=(big, trained), name="hg-similar-lists",
+                daemon=True,
+            )  # fmt: skip
+            self._building.start()
+
+    def _build_lists(self, big: list[int], trained: dict[tuple[bytes, int], Any]) -> None:
+        for i in big:
+            group = self.groups[i]
+            known = trained.get((group.tag, group.rows.shape[1]))
+            try:
+                built = coarse_lists.build(group.rows, group.factors, self._stop, trained=known)
+            except coarse_lists.Stopped:
+                return
+            self.lists[i] = built
+            _give_back_freed_memory()
+            # the seeds scored before hold every row's cosines: kept (still right)
+
+    def wait_lists(self, timeout: float | None = None) -> bool:
+        """Wait for the coarse lists' build (bench, tests): True when none is running."""
+        if self._building is not None:
+            self._building.join(timeout)
+            return not self._building.is_alive()
+        return True
+
+    def stop(self) -> None:
+        """Stop building coarse lists (the cache dropped these vectors)."""
+        self._stop.set()
 
     def _exact(self, found: _Seed, lowest: float) -> None:
         """Replace the int8 cosines at or above `lowest` (the best EXACT_ROWS of them) by
@@ -231,8 +330,9 @@ class _Seed:
 
     group: int
     row: int
-    cosines: np.ndarray
+    cosines: np.ndarray  # NaN for the rows not scored (`whole` False: coarse lists)
     exact_from: float = float("inf")
+    whole: bool = True
 
 
 def stored_units(
@@ -474,10 +574,10 @@ class _Int8Product:
 
     BLOCK = 65536  # rows converted to float32 at once by the fallback (~190 MB at 720-d)
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 2) -> None:
         self.session: Any = None
         try:
-            self.session = self._session()
+            self.session = self._session(threads)
             probe = np.tile(np.array([[127, -127, 127, 127], [-127, 127, -127, 127]], np.int8),
                             (1, 200))  # fmt: skip
             seed = np.tile(np.array([127, -127, 127, -127], np.int8), 200)
@@ -489,11 +589,11 @@ class _Int8Product:
             self.session = None
 
     @staticmethod
-    def _session() -> Any:
+    def _session(threads: int) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = min(os.cpu_count() or 1, THREADS)
+        options.intra_op_num_threads = min(os.cpu_count() or 1, threads)
         # no busy-waiting threads between queries: hg-serve idles on a NAS most of the time
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = GRAPH.read_bytes()
@@ -520,18 +620,24 @@ THREADS = 2  # onnxruntime's threads for one product (bench/similar_kernels.py)
 # MatMulInteger(rows int8 [n, d], seed int8 [d, 1]) -> sums int32 [n, 1]; made by
 # tests/build/test_vectors.py's `graph()`, which checks that the file is that graph
 GRAPH = Path(__file__).with_name("int8_product.onnx")
-_kernel: _Int8Product | None = None
+# the coarse lists' products (~32k rows at 1M): one thread took 4-5 ms where two took 7
+# (load 6.5): for a product that short the second thread's wake-up costs more than it gives
+LIST_THREADS = 1
+_kernels: dict[int, _Int8Product] = {}
 _kernel_lock = threading.Lock()
 
 
-def _product(rows: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """int32 (or exact float) sums `rows @ seed` of int8 rows and an int8 seed."""
-    global _kernel
-    if _kernel is None:
+def _product(rows: np.ndarray, seed: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """int32 (or exact float) sums `rows @ seed` of int8 rows and an int8 seed (on
+    `threads` of onnxruntime's, THREADS by default)."""
+    threads = THREADS if threads is None else threads
+    kernel = _kernels.get(threads)
+    if kernel is None:
         with _kernel_lock:
-            if _kernel is None:
-                _kernel = _Int8Product()
-    return _kernel(rows, seed)
+            kernel = _kernels.get(threads)
+            if kernel is None:
+                kernel = _kernels[threads] = _Int8Product(threads)
+    return kernel(rows, seed)
 
 
 # -- the cache: one Vectors per database file and state ------------------------------------
@@ -573,7 +679,12 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         if held is not None and held[0] == key:
             _cache.move_to_end(source)
             return held[1]
-        _cache.pop(source, None)  # free the old matrices before the new ones are read
+        dropped = _cache.pop(source, None)  # free the old matrices before the new ones are read
+        trained = None
+        if dropped is not None:
+            dropped[1].stop()
+            trained = dropped[1].trained()  # the centroids only: ~3 MB at 1M
+            del dropped
         from hg_build import db
 
         conn = db.connect(source, readonly=True)
@@ -585,7 +696,8 @@ def for_source(source: str | sqlite3.Connection) -> Vectors:
         _give_back_freed_memory()
         _cache[source] = (key, vectors)
         while len(_cache) > CACHED_DATABASES:
-            _cache.popitem(last=False)
+            _cache.popitem(last=False)[1][1].stop()
+        vectors._trained = trained  # for its lists, built once a seed is scored
         return vectors
 
 

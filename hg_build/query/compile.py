@@ -101,6 +101,7 @@ class _Compiler:
         self.similar: list[str] = []  # the entry id prefixes of similar:ID terms
         self.dated = True  # set by order()
         self.faces: list[tuple[str, int]] = []  # (id prefix, face index) of face:ID.N terms
+        self.negated = 0  # how many `not`s the term compiled now is under
 
     def p(self, value: Any) -> str:
         self.params.append(value)
@@ -123,7 +124,11 @@ class _Compiler:
                 return (
                     f"(NOT EXISTS (SELECT 1 FROM tags WHERE entry_id = e.id AND tag_f = {folded}))"
                 )
-            return f"(NOT coalesce({self.node(n.expr)}, 0))"
+            self.negated += 1
+            try:
+                return f"(NOT coalesce({self.node(n.expr)}, 0))"
+            finally:
+                self.negated -= 1
         if isinstance(n, ast.Text):  # the search text, or the name of a person in the photo
             folded = n.value.text.casefold()
             text = self.free_text(folded)
@@ -467,7 +472,10 @@ class _Compiler:
             self.params += self.seed_scope[1]
             hidden = f"NOT coalesce(({self.seed_scope[0]}), 0)"
             scope = f"NOT EXISTS (SELECT 1 FROM entries e WHERE {match} AND {hidden}) AND "
-        ids = f"hg_similar_ids({self.p(text)}, {self.p(SIMILAR_MIN)})"
+        # under a `not`, every row's: the coarse lists' hits (hg_build.coarse_lists) may
+        # miss a few, which `not similar:` would then list first
+        ids = f"hg_similar_ids({self.p(text)}, {self.p(SIMILAR_MIN)}"
+        ids += f", {self.p(1)})" if self.negated else ")"  # (placeholders in text order)
         return f"({scope}e.id IN (SELECT value FROM json_each({ids})))"
 
     # -- lists, ranges, counts, exists ----------------------------------------------------
