@@ -14,24 +14,12 @@ import pytest
 from hg_build import coarse_lists, db, ml, schema, vectors
 from hg_build.query.compile import SIMILAR_MIN
 from hg_build.query.search import search_ids
-from tests.build.test_vectors import clustered
+from tests.build.test_vectors import clustered, insert
 
 COUNT = 20_000
 SIZE = 5_000  # coarse_lists.MIN_ROWS in these tests: COUNT rows get lists
 PROBES = 4  # coarse_lists.PROBES here: 5 of 141 lists read, twice each row: ~7% of rows
 SEEDS = range(0, COUNT, COUNT // 25)
-
-
-def insert(conn, ids: list[str], data: np.ndarray) -> None:
-    blobs = [ml.vector_blob({"model": "m", "version": "1", "data": v.tolist()}) for v in data]
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO entries (id, type, date, ts, updated, files_count, tags_count, text, "
-        "tags, extracted_tags, similarity) VALUES (?, 'image', '2020-01-01', ?, '', 0, 0, "
-        "'', '[]', '[]', ?)",
-        [(i, float(n % 97), b) for n, (i, b) in enumerate(zip(ids, blobs, strict=True))],
-    )
-    conn.execute("COMMIT")
 
 
 def entry_id(n: int) -> str:

@@ -23,18 +23,9 @@ def clustered(count: int, clusters: int, seed: int = 7) -> np.ndarray:
     return data
 
 
-@pytest.fixture(scope="module")
-def gallery(tmp_path_factory):
-    """A database file with COUNT entries, each with a float16 vector as `ml` stores it;
-    (path, ids in row order, the stored vectors as float32 unit rows)."""
-    path = tmp_path_factory.mktemp("vectors") / "gallery.db"
-    conn = db.connect(path)
-    schema.create(conn)
-    ids = [f"{n:06x}" + "ab" * 29 for n in range(COUNT)]  # 64 characters, as blake3 hex
-    blobs = [
-        ml.vector_blob({"model": "m", "version": "1", "data": v.tolist()})
-        for v in clustered(COUNT, COUNT // 60)
-    ]
+def insert(conn, ids: list[str], data: np.ndarray) -> list[bytes]:
+    """Entries with these ids and vectors (model "m"), in one transaction; their blobs."""
+    blobs = [ml.vector_blob({"model": "m", "version": "1", "data": v.tolist()}) for v in data]
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO entries (id, type, date, ts, updated, files_count, tags_count, text, "
@@ -43,6 +34,18 @@ def gallery(tmp_path_factory):
         [(i, float(n % 97), b) for n, (i, b) in enumerate(zip(ids, blobs, strict=True))],
     )
     conn.execute("COMMIT")
+    return blobs
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """A database file with COUNT entries, each with a float16 vector as `ml` stores it;
+    (path, ids in row order, the stored vectors as float32 unit rows)."""
+    path = tmp_path_factory.mktemp("vectors") / "gallery.db"
+    conn = db.connect(path)
+    schema.create(conn)
+    ids = [f"{n:06x}" + "ab" * 29 for n in range(COUNT)]  # 64 characters, as blake3 hex
+    blobs = insert(conn, ids, clustered(COUNT, COUNT // 60))
     conn.close()
     exact = np.array([ml.split_blob(b)[1] for b in blobs], np.float32)
     exact /= np.linalg.norm(exact, axis=1)[:, None]
