@@ -172,7 +172,7 @@ def load_shared() -> None:
 
     try:
         faces.model()
-    except MLError:
+    except Exception:  # remembered if a ModelError; else the workers try (and answer) it
         pass
 
 
