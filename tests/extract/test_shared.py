@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
-import time
 
 import numpy as np
 import orjson
@@ -20,11 +20,15 @@ from tests.conftest import face_photos
 
 from .conftest import run_index
 
+BOTH = multiprocessing.get_context("fork").Barrier(2)
+"""Inherited by every worker forked from here: two calls that wait for each other run in
+the two workers, one each."""
+
 
 def worker_state(_: object) -> dict:
     """In a worker: its pid, whether it holds the face models (and where), and how much of
     its memory is still shared with the processes it was forked with."""
-    time.sleep(0.2)  # long enough that every worker gets one of the calls
+    BOTH.wait(timeout=60)
     with open("/proc/self/smaps_rollup") as f:
         rollup = {line.split(":")[0]: int(line.split()[1]) for line in f if "kB" in line}
     return {
@@ -41,7 +45,7 @@ def worker_faces(path: str) -> list:
 
 
 def states(workers: Workers) -> dict[int, dict]:
-    futures = [workers.submit(worker_state, None)[0] for _ in range(6)]
+    futures = [workers.submit(worker_state, None)[0] for _ in range(2)]
     return {s["pid"]: s for s in (f.result() for f in futures)}
 
 
