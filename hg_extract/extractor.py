@@ -29,6 +29,7 @@ from hg_common.layout import relpath
 from hg_extract import video as videos
 from hg_extract.colors import palette
 from hg_extract.exif import FILE_TIMEOUT, ExifReader, binary_sizes, extract_binary
+from hg_extract.heap import give_back
 from hg_extract.ml import step as ml
 from hg_extract.normalise import normalise
 from hg_extract.previews import (
@@ -141,6 +142,8 @@ class Extractor:
         self.opts = opts
         self.storage = Storage(opts.storage)
         self.reader = ExifReader(opts.file_timeout)
+        self._after_pass = False
+        """An ML pass ran since the last unit of previews (`analyse`, `process`)."""
 
     def close(self) -> None:
         self.reader.close()
@@ -240,6 +243,9 @@ class Extractor:
     # -- groups ---------------------------------------------------------------------------
 
     def process(self, groups: list[Group]) -> list[GroupResult]:
+        if self._after_pass:  # once a pass: the heap it left free, before exiftool is back
+            self._after_pass = False
+            give_back()
         try:
             metas, file_errors = self.metadata(groups)
         except Exception:  # not one file's: read each group on its own to find whose
@@ -310,7 +316,15 @@ class Extractor:
             result.ml_task = ml.task_for(group, result.previews, parts)
 
     def analyse(self, tasks: list[ml.MLTask]) -> list[ml.MLResult]:
-        """The local model's pass over some entries' previews (one session per process)."""
+        """The local model's pass over some entries' previews (one session per process).
+
+        exiftool is stopped first: a pass needs none, and its ~34 MiB of perl heap (the tag
+        tables of the makes it read) would stay beside the pass's peak, which both workers
+        reach at once at the end of an import chunk; the next unit starts it again (~0.2 s
+        of CPU, once a chunk and worker). Figures: docs/benchmarks.md, "Shared with the
+        workers"."""
+        self.reader.close()
+        self._after_pass = True
         return [ml.run_local(self.storage, t, self.opts.ml_threads) for t in tasks]
 
     def _raw(self, group: Group, result: GroupResult) -> None:

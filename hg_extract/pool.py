@@ -16,6 +16,7 @@ forked child takes when multiprocessing closes stdin in it.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -39,9 +40,17 @@ class Workers:
         threads make a fork unsafe."""
         self.generation = 0
         """Counts replacements: a future of an older generation broke with its pool."""
+        self.shared = False
+        """Whether the workers were forked with the face models loaded (`share_models`)."""
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        if self.start == "fork":
+            # The parent's objects go to the collector's permanent generation (none of
+            # them is collected in a worker, so their pages stay shared); garbage first,
+            # so none of it is kept for good.
+            gc.collect()
+            gc.freeze()
         pool = ProcessPoolExecutor(
             self.jobs,
             mp_context=multiprocessing.get_context(self.start),
@@ -70,6 +79,18 @@ class Workers:
         self.generation += 1
         self._pool = self._start()
         return how
+
+    def share_models(self, load: Callable[[], None]) -> None:
+        """Once a run: `load()` models here, then fork the workers again, so they share
+        what it loaded (copy on write) instead of each loading its own. Only between units:
+        nothing may be in flight. Not for spawned workers (they share nothing)."""
+        if self.shared or self.start != "fork":
+            return
+        self.shared = True
+        load()
+        self._pool.shutdown(wait=True)
+        self.generation += 1
+        self._pool = self._start()
 
     def close(self, wait: bool = True, kill: bool = True) -> None:
         """`wait=False` (an interrupted run): the workers are stopped, not waited for;

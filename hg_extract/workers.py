@@ -290,6 +290,8 @@ class Runner:
             yield from self._api_pass(tasks)
             return
         pending = self._pending
+        if any(ml.FACES in task.parts for task in tasks) and isinstance(self.workers, Workers):
+            self.workers.share_models(ml.load_shared)  # nothing is in flight here
         for start in range(0, len(tasks), ML_UNIT):
             unit = tasks[start : start + ML_UNIT]
             pending.append((unit, *self._submit(extractor.analyse_chunk, unit)))

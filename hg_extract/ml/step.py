@@ -160,6 +160,22 @@ def run_local(storage: Any, task: MLTask, threads: int) -> MLResult:
     return result
 
 
+def load_shared() -> None:
+    """The face models loaded in this process (hg-extract's parent) before it forks the
+    workers that run the passes (`pool.Workers.share_models`): the models (~35 MiB of
+    dlib's heap) are only read by a pass, so the workers share one copy instead of holding
+    one each, and they are loaded once instead of once per worker. dlib starts no thread,
+    so the fork after it is safe (onnxruntime starts one at its import: its session stays
+    in the workers). A load that fails is remembered by `faces.model()`: every entry of
+    the workers then gets that error, as when they loaded it themselves."""
+    from hg_extract.ml import faces
+
+    try:
+        faces.model()
+    except Exception:  # remembered if a ModelError; else the workers try (and answer) it
+        pass
+
+
 def read_preview(path: Any) -> Any:
     """The preview as an RGB Pillow image; MLError when it cannot be read."""
     from PIL import Image

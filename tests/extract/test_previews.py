@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvips
 from PIL import Image, ImageOps
 
 from hg_extract.previews import (
+    QUALITY,
     SIZES,
     PreviewError,
+    _packed,
     fit,
     make_previews,
     open_oriented,
@@ -184,3 +187,39 @@ def test_hg_extract_says_nothing_of_libvips_on_stderr(tmp_path):
     assert code == 0, stderr
     assert len([r for r in records if r["type"] == "entry"]) == 2
     assert "VIPS" not in stderr, stderr[:500]
+
+
+def test_a_draft_decode_is_let_go_once_copied_for_libvips(tmp_path):
+    """A JPEG under 4x the largest preview is not reduced first: its decode is closed as soon
+    as libvips has its copy (issue 15: it was held, 32 MB for an 8 MP photo, until every
+    preview was written), and that copy is exactly `tobytes()`; the previews are the same."""
+    src = tmp_path / "photo.jpg"
+    x = np.linspace(0, 255, 3001)
+    y = np.linspace(0, 255, 2001)[:, None]
+    rgb = np.stack([x + 0 * y, y + 0 * x, (x[::-1] + y) / 2], axis=2).astype(np.uint8)
+    Image.fromarray(rgb).save(src, quality=90)
+    img, _ = open_oriented(src)
+    assert img.size == (3001, 2001)  # 1.5x the largest preview: no draft scaling
+    assert bytes(_packed(img)) == img.tobytes()
+    out: dict[int, bytes] = {}
+
+    def save(size, writer):
+        writer(tmp_path / f"{size}.jpg")
+        out[size] = (tmp_path / f"{size}.jpg").read_bytes()
+
+    smallest = make_previews(img, preview_sizes(3001), save)
+    with pytest.raises(ValueError, match="closed"):
+        img.load()
+    assert smallest.size == fit((3001, 2001), 128)
+    # The same bytes as the previews made from a decode that is kept open meanwhile.
+    kept, _ = open_oriented(src)
+    source = pyvips.Image.new_from_memory(kept.tobytes(), *kept.size, 3, "uchar")
+    for size in sorted(out, reverse=True):
+        target = fit((source.width, source.height), size)
+        source = source.resize(target[0] / source.width, vscale=target[1] / source.height)
+        source = source.copy_memory()
+        assert (source.width, source.height) == target
+        ref = Image.frombuffer("RGB", target, source.write_to_memory(), "raw", "RGB", 0, 1)
+        buf = io.BytesIO()
+        ref.save(buf, "JPEG", quality=QUALITY, optimize=False)
+        assert buf.getvalue() == out[size], size

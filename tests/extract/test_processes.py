@@ -106,7 +106,9 @@ def test_kill_9_leaves_no_worker_exiftool_or_ffmpeg_behind(tmp_path):
     home = tmp_path / "home"
     stdin = run_index(home, src)
     proc = subprocess.Popen(
-        [BIN / "hg-extract", "--jobs", "2", "--no-progress", "--no-geo"],
+        # no ML pass: it stops the workers' exiftools (`Extractor.analyse`), and they are
+        # to be running beside the transcode here
+        [BIN / "hg-extract", "--jobs", "2", "--no-progress", "--no-geo", "--ml", "off"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
