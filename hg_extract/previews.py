@@ -160,17 +160,21 @@ def _to_vips(img: Image.Image) -> pyvips.Image:
     return pyvips.Image.new_from_memory(_packed(img), img.width, img.height, 3, "uchar")
 
 
-def _packed(img: Image.Image) -> bytearray:
+def _packed(img: Image.Image) -> bytes | bytearray:
     """`img.tobytes()` (RGB), packed straight into one buffer: tobytes() keeps its chunks and
     joins them, two copies of the pixels at once (48 MB beside an 8 MP decode's 32)."""
+    getencoder = getattr(Image, "_getencoder", None)  # tobytes()'s own, private API: a
+    block = getattr(ImageFile, "MAXBLOCK", None)  # Pillow without them gets tobytes()
+    if getencoder is None or block is None:
+        return img.tobytes()
+    encoder = getencoder(img.mode, "raw", img.mode)
     out = bytearray(img.width * img.height * 3)
     view = memoryview(out)
-    encoder = Image._getencoder(img.mode, "raw", img.mode)
     try:
         encoder.setimage(img.im, (0, 0, *img.size))
         pos, errcode = 0, 0
         while not errcode:
-            _, errcode, data = encoder.encode(max(ImageFile.MAXBLOCK, img.width * 4))
+            _, errcode, data = encoder.encode(max(block, img.width * 4))
             view[pos : pos + len(data)] = data
             pos += len(data)
         if errcode < 0 or pos != len(out):

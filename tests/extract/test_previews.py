@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import pyvips
 from PIL import Image, ImageOps
 
+from hg_extract import previews
 from hg_extract.previews import (
     QUALITY,
     SIZES,
@@ -201,6 +203,10 @@ def test_a_draft_decode_is_let_go_once_copied_for_libvips(tmp_path):
     img, _ = open_oriented(src)
     assert img.size == (3001, 2001)  # 1.5x the largest preview: no draft scaling
     assert bytes(_packed(img)) == img.tobytes()
+    expected = img.tobytes()
+    with pytest.MonkeyPatch.context() as mp:  # a Pillow whose internals moved: tobytes()
+        mp.setattr(previews, "Image", SimpleNamespace())  # no _getencoder
+        assert _packed(img) == expected
     out: dict[int, bytes] = {}
 
     def save(size, writer):

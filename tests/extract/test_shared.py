@@ -26,16 +26,9 @@ the two workers, one each."""
 
 
 def worker_state(_: object) -> dict:
-    """In a worker: its pid, whether it holds the face models (and where), and how much of
-    its memory is still shared with the processes it was forked with."""
+    """In a worker: its pid, and whether it holds the face models (and where)."""
     BOTH.wait(timeout=60)
-    with open("/proc/self/smaps_rollup") as f:
-        rollup = {line.split(":")[0]: int(line.split()[1]) for line in f if "kB" in line}
-    return {
-        "pid": os.getpid(),
-        "model": id(faces._model) if faces._model is not None else None,
-        "shared_kib": rollup["Shared_Dirty"],
-    }
+    return {"pid": os.getpid(), "model": id(faces._model) if faces._model is not None else None}
 
 
 def worker_faces(path: str) -> list:
@@ -61,11 +54,10 @@ def test_the_workers_share_the_face_models_loaded_once_in_the_parent(tmp_path):
 
         after = states(workers)
         assert len(after) == 2 and not set(after) & set(before)  # forked again
-        # The parent's own model object, at the parent's address: inherited, not loaded.
+        # The parent's own model object, at the parent's address: inherited (copy on write),
+        # not loaded. How many of its pages stay shared is measured by bench/import.py: a
+        # count of shared pages here depends on what earlier tests left in this process.
         assert {s["model"] for s in after.values()} == {id(faces._model)}
-        for state in after.values():  # its ~35 MiB are still shared pages
-            shared = state["shared_kib"] - min(s["shared_kib"] for s in before.values())
-            assert shared > 25 * 1024, (before, after)
         # Once a run: a second call changes nothing.
         workers.share_models(ml.load_shared)
         assert set(states(workers)) == set(after)
