@@ -227,12 +227,8 @@ def _fields_by_rowids(
     else:
         picked = ", ".join(f"e.{c}" for c in columns)
         sql = f"SELECT e.rowid, e.id, {picked} FROM entries e WHERE e.rowid IN ({marks})"
-        by_rowid = {
-            rowid: record.decode(
-                {"id": entry_id, **dict(zip(fields, values, strict=True))}, entry_id
-            )
-            for rowid, entry_id, *values in conn.execute(sql, list(rowids))
-        }
+        rows = conn.execute(sql, list(rowids))
+        by_rowid = {rowid: _item(entry_id, fields, values) for rowid, entry_id, *values in rows}
     return [by_rowid[r] for r in rowids]
 
 
