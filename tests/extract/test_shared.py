@@ -42,7 +42,10 @@ def states(workers: Workers) -> dict[int, dict]:
     return {s["pid"]: s for s in (f.result() for f in futures)}
 
 
-def test_the_workers_share_the_face_models_loaded_once_in_the_parent(tmp_path):
+def test_the_workers_share_the_face_models_loaded_once_in_the_parent(tmp_path, monkeypatch):
+    # as in a fresh hg-extract: an earlier test may have loaded the models in this process
+    monkeypatch.setattr(faces, "_model", None)
+    monkeypatch.setattr(faces, "_model_error", None)
     face_photos(tmp_path / "src", ["obama-portrait.jpg"])
     workers = Workers(Options(storage=tmp_path / "storage"), 2)
     try:
