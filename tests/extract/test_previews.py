@@ -150,14 +150,19 @@ def test_a_broken_or_oversized_image_is_a_preview_error(tmp_path):
         open_oriented(tmp_path / "wide.png", max_pixels=5_000_000)
 
 
+def gradient(width: int, height: int) -> Image.Image:
+    """An RGB image of smooth gradients (every preview size differs from the next)."""
+    x = np.linspace(0, 255, width)
+    y = np.linspace(0, 255, height)[:, None]
+    rgb = np.stack([x + 0 * y, y + 0 * x, (x[::-1] + y) / 2], axis=2).astype(np.uint8)
+    return Image.fromarray(rgb)
+
+
 def test_a_large_png_is_reduced_first_and_let_go(tmp_path):
     """No draft mode for a PNG: Pillow's reduce() brings it to >= 2x the preview, and the
     full-size image is closed before libvips gets a copy (not held twice)."""
     src = tmp_path / "wide.png"
-    x = np.linspace(0, 255, 8000)
-    y = np.linspace(0, 255, 2000)[:, None]
-    rgb = np.stack([x + 0 * y, y + 0 * x, (x[::-1] + y) / 2], axis=2).astype(np.uint8)
-    Image.fromarray(rgb).save(src, compress_level=1)
+    gradient(8000, 2000).save(src, compress_level=1)
     img, fmt = open_oriented(src)
     assert fmt == "PNG" and img.size == (8000, 2000)
     out: dict[int, Path] = {}
@@ -169,7 +174,7 @@ def test_a_large_png_is_reduced_first_and_let_go(tmp_path):
     make_previews(img, preview_sizes(8000), save)
     with pytest.raises(ValueError, match="closed"):
         img.load()
-    full = Image.fromarray(rgb)
+    full = gradient(8000, 2000)
     for size, p in out.items():
         with Image.open(p) as im:
             prev = im.convert("RGB")
@@ -196,10 +201,7 @@ def test_a_draft_decode_is_let_go_once_copied_for_libvips(tmp_path):
     as libvips has its copy (issue 15: it was held, 32 MB for an 8 MP photo, until every
     preview was written), and that copy is exactly `tobytes()`; the previews are the same."""
     src = tmp_path / "photo.jpg"
-    x = np.linspace(0, 255, 3001)
-    y = np.linspace(0, 255, 2001)[:, None]
-    rgb = np.stack([x + 0 * y, y + 0 * x, (x[::-1] + y) / 2], axis=2).astype(np.uint8)
-    Image.fromarray(rgb).save(src, quality=90)
+    gradient(3001, 2001).save(src, quality=90)
     img, _ = open_oriented(src)
     assert img.size == (3001, 2001)  # 1.5x the largest preview: no draft scaling
     assert bytes(_packed(img)) == img.tobytes()
