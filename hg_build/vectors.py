@@ -97,10 +97,14 @@ class Group:
         pick = slice(start, stop) if rows is None else rows
         return self.rows[pick].astype(np.float32) * self.factors[pick][:, None]
 
-    def cosines(self, row: int) -> np.ndarray:
-        """The cosine of each row with row `row` (float32, see module doc)."""
-        out = _product(self.rows, self.rows[row]).astype(np.float32)
-        out *= self.factors
+    def cosines(self, row: int, near: np.ndarray | None = None) -> np.ndarray:
+        """The cosine of each row with row `row` (float32, see module doc); with `near`
+        (row indexes: coarse lists' rows), of those rows only, in that order."""
+        rows, factors, threads = self.rows, self.factors, None
+        if near is not None:  # np.take: ~half the time of rows[near] for ~32k of 1M rows
+            rows, factors, threads = np.take(rows, near, axis=0), factors[near], LIST_THREADS
+        out = _product(rows, self.rows[row], threads).astype(np.float32)
+        out *= factors
         out *= self.factors[row]
         return out
 
@@ -236,12 +240,7 @@ class Vectors:
             return _Seed(group, row, cosines)
         near = lists.near(rows.rows[row] * rows.factors[row], row)
         cosines = np.full(len(rows.rows), np.nan, np.float32)
-        # np.take: ~half the time of rows.rows[near] for ~32k of 1M rows
-        part = np.take(rows.rows, near, axis=0)
-        part = _product(part, rows.rows[row], LIST_THREADS).astype(np.float32)
-        part *= rows.factors[near]
-        part *= rows.factors[row]
-        cosines[near] = part
+        cosines[near] = rows.cosines(row, near)
         return _Seed(group, row, cosines, whole=False)
 
     def trained(self) -> dict[tuple[bytes, int], np.ndarray]:
