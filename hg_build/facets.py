@@ -83,14 +83,21 @@ class Facets:
         self.loads: dict[str, float] = {}  # what was read, and its seconds (benchmarks)
 
     # -- reading ---------------------------------------------------------------------------
-    def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """Rows of one statement on a connection of its own, of this state only."""
+    def _read(
+        self,
+        what: str,
+        sql: str,
+        params: Sequence[Any] = (),
+        collect: Callable[[sqlite3.Cursor], Any] = sqlite3.Cursor.fetchall,
+    ) -> Any:
+        """Rows of one statement on a connection of its own, of this state only (as
+        `collect` gathers them from the cursor)."""
         start = time.perf_counter()
         from hg_build import db  # db imports vectors; facets is imported by query.search
 
         conn = db.connect(self.path, readonly=True)
         try:
-            rows = conn.execute(sql, params).fetchall()
+            rows = collect(conn.execute(sql, params))
         finally:
             conn.close()
         if vectors.signature(self.path) != self.key:
@@ -126,19 +133,12 @@ class Facets:
         index, read once per state for `page`; 1M entries: 8 MB)."""
         with self._lock:
             if self._newest_first is None:
-                start = time.perf_counter()
-                from hg_build import db
-
-                conn = db.connect(self.path, readonly=True)
-                try:  # row by row: group_concat need not keep a subquery's order
-                    cursor = conn.execute("SELECT rowid FROM entries ORDER BY ts DESC, id")
-                    order = np.fromiter((r for (r,) in cursor), np.int64)
-                finally:
-                    conn.close()
-                if vectors.signature(self.path) != self.key:
-                    raise Stale(self.path)
-                self.loads["newest first"] = time.perf_counter() - start
-                self._newest_first = order
+                self._newest_first = self._read(
+                    "newest first",
+                    "SELECT rowid FROM entries ORDER BY ts DESC, id",
+                    # row by row: group_concat need not keep a subquery's order
+                    collect=lambda cursor: np.fromiter((r for (r,) in cursor), np.int64),
+                )
             return self._newest_first
 
     def query(self, terms: Sequence[ast.Node], steps: Sequence[Step]) -> Mask:
