@@ -132,17 +132,24 @@ def test_below_the_size_every_row_is_scanned(gallery, monkeypatch):
         conn.close()
 
 
-def test_a_query_during_the_build_scans_every_row(gallery, monkeypatch):
-    path, ids, exact = gallery
-    release, started = threading.Event(), threading.Event()
-    build = coarse_lists.build
+def held(monkeypatch, name: str) -> tuple[threading.Event, threading.Event]:
+    """coarse_lists.<name> made to wait, once called, until the test releases it:
+    (started, release)."""
+    started, release = threading.Event(), threading.Event()
+    real = getattr(coarse_lists, name)
 
-    def held_build(*args, **kwargs):
+    def waiting(*args, **kwargs):
         started.set()
         assert release.wait(60)
-        return build(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(coarse_lists, "build", held_build)
+    monkeypatch.setattr(coarse_lists, name, waiting)
+    return started, release
+
+
+def test_a_query_during_the_build_scans_every_row(gallery, monkeypatch):
+    path, ids, exact = gallery
+    started, release = held(monkeypatch, "build")
     conn = db.connect(path, readonly=True)
     found = vectors.for_source(str(path))
     try:
@@ -199,15 +206,7 @@ def test_a_build_stopped_keeps_no_lists(gallery, monkeypatch):
     """The cache dropped the vectors while their lists were built: the build ends at its
     next block and sets nothing."""
     path, _ids, _exact = gallery
-    release, started = threading.Event(), threading.Event()
-    blocks = coarse_lists._round
-
-    def held_round(*args, **kwargs):
-        started.set()
-        assert release.wait(60)
-        return blocks(*args, **kwargs)
-
-    monkeypatch.setattr(coarse_lists, "_round", held_round)
+    started, release = held(monkeypatch, "_round")
     found = vectors.for_source(str(path))
     found.start_lists()
     assert started.wait(10)
